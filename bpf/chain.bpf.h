@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The chain accumulator: collects the certificates of one Certificate message
+ * per thread, whatever the library. A library probe calls chain_add_cert()
+ * for each certificate it sees parsed and chain_acc_get() at the point where
+ * the chain is complete (verdict.bpf.h judges it).
+ *
+ * Which calls belong to one message is told by the message's own framing,
+ * read from the process' memory around the certificate:
+ *   TLS 1.2  0b LLLLLL  llllll(list) cccccc(cert) DER ...
+ *   TLS 1.3  0b LLLLLL  00(context)  llllll(list) cccccc(cert) DER  eeee(ext) ...
+ * The first certificate of a message is preceded by the handshake header; a
+ * following one starts where the previous entry ends. Anything else (a
+ * certificate the application loads from memory, say) is not part of a chain.
+ * A mistake here can only drop certificates from the judged set (fail closed),
+ * never add one from another message.
+ */
+#ifndef PW_CHAIN_BPF_H
+#define PW_CHAIN_BPF_H
+
+#include "hash.bpf.h"
+
+#define PW_CHAIN_MAX_AGE_NS	(5ULL * 1000000000ULL)	/* certificates -> verification */
+#define PW_MAX_CERT_LIST	(1U << 20)
+
+enum chain_entry {
+	CHAIN_ORPHAN = 0,
+	CHAIN_FIRST = 1,
+	CHAIN_NEXT = 2,
+};
+
+static __always_inline __u32 be24(const __u8 *p)
+{
+	return (__u32)p[0] << 16 | (__u32)p[1] << 8 | p[2];
+}
+
+/* Is the certificate at `der` the first of a Certificate message, the next one, or neither? */
+static __always_inline int chain_entry_kind(const struct pw_chain_acc *acc, __u64 der, __u32 len,
+					    __u64 now, __u32 *form)
+{
+	__u8 pre[11] = {};
+	__u32 list;
+
+	if (bpf_probe_read_user(pre, sizeof(pre), (const void *)(der - sizeof(pre))))
+		return CHAIN_ORPHAN;
+	if (be24(&pre[8]) != len)
+		return CHAIN_ORPHAN;	/* not preceded by its own 24-bit length */
+	list = be24(&pre[5]);
+	if (list >= len + 3 && list < PW_MAX_CERT_LIST) {
+		if (pre[1] == 0x0b && be24(&pre[2]) == list + 3) {
+			*form = 12;
+			return CHAIN_FIRST;
+		}
+		if (pre[0] == 0x0b && be24(&pre[1]) == list + 4 && pre[4] == 0) {
+			*form = 13;
+			return CHAIN_FIRST;
+		}
+	}
+	if (!acc->ncerts || now - acc->ts > PW_CHAIN_MAX_AGE_NS)
+		return CHAIN_ORPHAN;
+	*form = acc->form;
+	if (acc->form == 12 && der == acc->next_der + 3)
+		return CHAIN_NEXT;
+	if (acc->form == 13) {
+		__u8 ext[2];
+
+		if (bpf_probe_read_user(ext, sizeof(ext), (const void *)acc->next_der))
+			return CHAIN_ORPHAN;
+		if (der == acc->next_der + 2 + ((__u32)ext[0] << 8 | ext[1]) + 3)
+			return CHAIN_NEXT;
+	}
+	return CHAIN_ORPHAN;
+}
+
+static __always_inline struct pw_chain_acc *chain_acc_get(void)
+{
+	struct pw_chain_acc *acc;
+
+	acc = bpf_task_storage_get(&chains, bpf_get_current_task_btf(), 0,
+				   BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!acc)
+		count(PW_CNT_ACC_FULL);
+	return acc;
+}
+
+static __always_inline void chain_reset(struct pw_chain_acc *acc)
+{
+	acc->ncerts = 0;
+	acc->flags = 0;
+	acc->ssl = 0;
+	acc->next_der = 0;
+}
+
+/* One certificate parsed by the library, from the peer or not (we tell). */
+static __always_inline void chain_add_cert(__u64 der, __u64 len64)
+{
+	struct pw_chain_acc *acc = chain_acc_get();
+	__u64 now = bpf_ktime_get_boot_ns();
+	__u32 len = len64 > PW_MAX_CERT_LIST ? PW_MAX_CERT_LIST : (__u32)len64;
+	__u32 form = 0, idx;
+	int kind;
+
+	if (!acc)
+		return;
+	kind = chain_entry_kind(acc, der, len, now, &form);
+	if (kind == CHAIN_ORPHAN) {
+		count(PW_CNT_ORPHAN_CERTS);
+		return;
+	}
+	if (kind == CHAIN_FIRST) {
+		if (acc->ncerts)
+			count(PW_CNT_ABANDONED);
+		chain_reset(acc);
+		acc->form = form;
+	}
+	idx = acc->ncerts;
+	acc->ncerts = idx + 1;
+	acc->next_der = der + len;
+	acc->ts = now;
+	if (idx >= PW_CHAIN_MAX) {
+		acc->flags |= PW_CHAIN_TRUNCATED;
+		return;
+	}
+	cert_capture((const void *)der, len, &acc->certs[idx & (PW_CHAIN_MAX - 1)]);
+	if (acc->certs[idx & (PW_CHAIN_MAX - 1)].flags & PW_CERT_UNJUDGED)
+		acc->flags |= PW_CHAIN_CERT_ERROR;
+	if (acc->certs[idx & (PW_CHAIN_MAX - 1)].flags & PW_CERT_NOT_SENT)
+		acc->flags |= PW_CHAIN_LOST_CERT;
+}
+
+#endif /* PW_CHAIN_BPF_H */

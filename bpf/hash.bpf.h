@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Copy one certificate out of the process, hash its SubjectPublicKeyInfo and
+ * the whole DER with include/sha256.h, and send the DER to the daemon unless
+ * it already has it.
+ */
+#ifndef PW_HASH_BPF_H
+#define PW_HASH_BPF_H
+
+#include "maps.bpf.h"
+#include "der.h"
+
+#define PW_SCRATCH_STEAL_MS	1000	/* a claim older than this was leaked: take it */
+
+static __always_inline __u64 scratch_stamp(void)
+{
+	__u64 tid = (__u32)bpf_get_current_pid_tgid();
+
+	return tid << 32 | ((bpf_ktime_get_ns() / 1000000) & 0xffffffff);
+}
+
+/* Claim a free scratch slot, starting at this CPU's pair. */
+static __always_inline struct pw_scratch *scratch_claim(__u32 *slot_out, __u64 me)
+{
+	__u32 n = scratch_slots, start = bpf_get_smp_processor_id() * 2, i, slot;
+	__u64 now_ms = me & 0xffffffff, old;
+	struct pw_scratch *s;
+
+	for (i = 0; i < 8; i++) {
+		slot = n ? (start + i) % n : 0;
+		s = bpf_map_lookup_elem(&scratch, &slot);
+		if (!s)
+			continue;
+		old = s->owner;
+		if (old && ((now_ms - (old & 0xffffffff)) & 0xffffffff) < PW_SCRATCH_STEAL_MS)
+			continue;
+		if (__sync_val_compare_and_swap(&s->owner, old, me) == old) {
+			*slot_out = slot;
+			return s;
+		}
+	}
+	return NULL;
+}
+
+static __always_inline void scratch_release(struct pw_scratch *s, __u64 me)
+{
+	__sync_val_compare_and_swap(&s->owner, me, 0);
+}
+
+struct hash_loop {
+	__u32 slot;
+	__u32 off;		/* first byte of the region in der[], or 0 for the tail */
+};
+
+static long hash_block_cb(__u32 i, void *data)
+{
+	struct hash_loop *hl = data;
+	struct pw_scratch *s = bpf_map_lookup_elem(&scratch, &hl->slot);
+
+	if (!s)
+		return 1;
+	sha256_compress(&s->sha, &s->der[(hl->off + i * SHA256_BLOCK) & (PW_CERT_MAX - 1)]);
+	return 0;
+}
+
+static long hash_tail_cb(__u32 i, void *data)
+{
+	struct hash_loop *hl = data;
+	struct pw_scratch *s = bpf_map_lookup_elem(&scratch, &hl->slot);
+
+	if (!s)
+		return 1;
+	sha256_compress(&s->sha, &s->sha.tail[(i & 1) * SHA256_BLOCK]);
+	return 0;
+}
+
+struct walk_loop {
+	__u32 slot;
+	__u32 pad;
+	struct der_walk w;
+};
+
+static long der_step_cb(__u32 i, void *data)
+{
+	struct walk_loop *wl = data;
+	struct pw_scratch *s = bpf_map_lookup_elem(&scratch, &wl->slot);
+
+	if (!s)
+		return 1;
+	return der_walk_step(s->der, &wl->w) != 0;
+}
+
+/* SHA-256 of der[off, off + len), which lies inside the copied certificate. */
+static __always_inline void hash_region(struct pw_scratch *s, __u32 slot, __u32 off, __u32 len,
+					__u8 *out)
+{
+	struct hash_loop hl = { .slot = slot, .off = off };
+	__u32 nfull = len / SHA256_BLOCK, rem = len & (SHA256_BLOCK - 1);
+	int ntail;
+
+	sha256_init(&s->sha);
+	bpf_loop(nfull, hash_block_cb, &hl, 0);
+	bpf_probe_read_kernel(s->sha.tail, rem,
+			      &s->der[(off + nfull * SHA256_BLOCK) & (PW_CERT_MAX - 1)]);
+	ntail = sha256_pad(&s->sha, len);
+	bpf_loop(ntail, hash_tail_cb, &hl, 0);
+	sha256_digest(&s->sha, out);
+}
+
+/* Capture one certificate the peer presented into *out (a slot of the accumulator). */
+static __always_inline void cert_capture(const void *der_user, __u32 len, struct pw_chain_cert *out)
+{
+	struct walk_loop wl = {};
+	struct pw_scratch *s;
+	__u64 me = scratch_stamp();
+	__u32 slot = 0;
+	long err;
+
+	out->der_len = len;
+	out->flags = 0;
+	count(PW_CNT_CERTS);
+	if (len > PW_CERT_MAX || len == 0) {
+		out->flags |= PW_CERT_TOO_BIG;
+		count(PW_CNT_TOO_BIG);
+		return;
+	}
+	s = scratch_claim(&slot, me);
+	if (!s) {
+		out->flags |= PW_CERT_CONTENDED;
+		count(PW_CNT_CONTENDED);
+		return;
+	}
+	barrier_var(len);
+	if (len > PW_CERT_MAX)
+		goto out;
+	err = bpf_probe_read_user(s->der, len, der_user);
+	if (err) {
+		out->flags |= PW_CERT_COPY_FAILED;
+		count(PW_CNT_COPY_FAILED);
+		goto out;
+	}
+	hash_region(s, slot, 0, len, s->rec.cert_sha256);
+	wl.slot = slot;
+	der_walk_init(&wl.w, len);
+	bpf_loop(DER_WALK_STEPS, der_step_cb, &wl, 0);
+	if (wl.w.state == DER_S_DONE && !wl.w.err) {
+		hash_region(s, slot, wl.w.dc.spki_off, wl.w.dc.spki_len, s->rec.spki_sha256);
+		out->flags |= PW_CERT_SPKI_HASHED;
+	} else {
+		out->flags |= PW_CERT_NO_SPKI;
+		__builtin_memset(s->rec.spki_sha256, 0, PW_HASH_LEN);
+	}
+	out->flags |= PW_CERT_HASHED;
+	if (s->owner != me) {
+		/* taken over while we hashed: nothing in it can be trusted */
+		out->flags = PW_CERT_CONTENDED;
+		count(PW_CNT_CONTENDED);
+		return;
+	}
+	__builtin_memcpy(out->cert_sha256, s->rec.cert_sha256, PW_HASH_LEN);
+	__builtin_memcpy(out->spki_sha256, s->rec.spki_sha256, PW_HASH_LEN);
+	if (bpf_map_lookup_elem(&known_certs, s->rec.cert_sha256)) {
+		out->flags |= PW_CERT_KNOWN;
+		count(PW_CNT_KNOWN_SKIPPED);
+		goto out;
+	}
+	s->rec.type = PW_REC_CERT;
+	s->rec.der_len = len;
+	s->rec.copied = len;
+	s->rec.flags = out->flags;
+	if (bpf_ringbuf_output(&events, &s->rec, sizeof(s->rec) + len, rb_flags())) {
+		count(PW_CNT_LOST_CERT_RECS);
+		out->flags |= PW_CERT_NOT_SENT;	/* judged, but the daemon cannot explain it */
+	}
+out:
+	scratch_release(s, me);
+}
+
+#endif /* PW_HASH_BPF_H */

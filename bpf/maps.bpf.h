@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Maps and globals shared by every BPF object (bpf/NAME.bpf.c), linked into
+ * one (bpftool gen object), so core.bpf.c defines them and the library
+ * objects declare them extern.
+ */
+#ifndef PW_MAPS_BPF_H
+#define PW_MAPS_BPF_H
+
+#include "pinwarden.h"
+#include "sha256.h"
+
+#ifdef PW_DEFINE_MAPS
+#define PW_SHARED
+#else
+#define PW_SHARED extern
+#endif
+
+/* One certificate being copied and hashed. Claimed with a compare-and-swap on
+ * `owner`, so that a program preempted in the middle of hashing never has its
+ * buffer overwritten by another one on the same CPU. */
+struct pw_scratch {
+	__u64 owner;			/* 0: free; else tid << 32 | claim time in ms */
+	struct sha256_state sha;
+	struct pw_cert_rec rec;		/* header of the ring buffer record ... */
+	__u8 der[PW_CERT_MAX + SHA256_BLOCK]; /* ... and its DER, contiguous */
+};
+
+/* What the library told us about one SSL object (key: struct pw_ssl_key). */
+struct pw_ssl_state {
+	__s32 fd;			/* -1: unknown */
+	__u32 host_len;
+	char host[PW_HOST_MAX];
+};
+
+/* The thread's last TCP connect(): the peer when the library gives no fd. */
+struct pw_thread_conn {
+	__u16 family;
+	__u16 dport;			/* host order */
+	__u16 sport;
+	__u16 pad;
+	__u8 daddr[16];
+};
+
+/* The rule search of one verdict, kept in the accumulator (a map value) rather
+ * than on the stack: the verifier then need not track each combination of its
+ * flags, and its state prunes. */
+struct rule_search {
+	__u32 gen;
+	__u32 cfg;
+	__u16 port;
+	__u8 side;
+	__u8 have_unscoped;
+	__u8 have_scoped;
+	__u8 pad[3];
+	__u64 exe_ino;		/* identity of the current executable, read on first use */
+	__u32 exe_dev;
+	__u32 exe_read;
+	struct pw_rule_alt unscoped;
+	struct pw_rule_alt scoped;
+};
+
+/* Per-thread chain accumulator (task storage: freed with the thread). */
+struct pw_chain_acc {
+	__u64 ts;			/* boot ns of the last certificate */
+	__u64 next_der;			/* user address where a following entry would start */
+	__u64 ssl;			/* SSL* handed to the verifier, 0 if unseen */
+	__u32 ncerts;			/* certificates seen (may exceed PW_CHAIN_MAX) */
+	__u32 flags;			/* PW_CHAIN_* */
+	__u32 form;			/* 12: TLS 1.2 entry layout, 13: TLS 1.3 */
+	__u32 host_len;
+	__u32 matched;			/* bit i: certificate i matched a pin (at the verdict) */
+	__u32 pad;
+	struct pw_chain_cert certs[PW_CHAIN_MAX];
+	char host[PW_HOST_MAX];		/* lower-cased SNI, filled at the verdict */
+	struct pw_rule_key key;		/* lookup key, kept here: too big for the stack */
+	struct rule_search rs;
+	char pathbuf[3 * PW_PATH_MAX];	/* the executable's path, built right to left */
+};
+
+PW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);	/* resized by the daemon (--ringbuf) */
+} events SEC(".maps");
+
+PW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PW_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+PW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 8);		/* set to 2 x CPUs + 2 by the daemon */
+	__type(key, __u32);
+	__type(value, struct pw_scratch);
+} scratch SEC(".maps");
+
+PW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct pw_chain_acc);
+} chains SEC(".maps");
+
+PW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct pw_thread_conn);
+} thread_conn SEC(".maps");
+
+PW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, struct pw_ssl_key);
+	__type(value, struct pw_ssl_state);
+} ssl_state SEC(".maps");
+
+/* policy, keyed by generation: a reload fills a new generation, then flips active_gen */
+PW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 32768);
+	__type(key, struct pw_rule_key);
+	__type(value, struct pw_rule_val);
+} rules SEC(".maps");
+
+PW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 131072);
+	__type(key, struct pw_pin_key);
+	__type(value, __u8);
+} pins SEC(".maps");
+
+PW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4096);
+	__type(key, struct pw_pinset_key);
+	__type(value, struct pw_pinset_val);
+} pinsets SEC(".maps");
+
+PW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, struct pw_config);
+} configs SEC(".maps");
+
+/* the cgroups rules are scoped to: slot (gen & 1) * PW_CGROUP_SLOTS + i */
+PW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, 2 * PW_CGROUP_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} cgroups SEC(".maps");
+
+/* certificates the daemon has already explained: their DER is not sent again */
+PW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u8[PW_HASH_LEN]);
+	__type(value, __u8);
+} known_certs SEC(".maps");
+
+/* set by the daemon through the skeleton's .bss */
+#ifdef PW_DEFINE_MAPS
+volatile __u32 active_gen;		/* 0: no policy yet */
+volatile __u64 boot_to_unix_ns;		/* unix time = boot time + this */
+volatile __u64 wakeup_bytes = 1 << 20;	/* wake the daemon once this much is queued */
+const volatile __u32 scratch_slots = 8;	/* entries of the scratch map, set before load */
+#else
+extern const volatile __u32 scratch_slots;
+extern volatile __u32 active_gen;
+extern volatile __u64 boot_to_unix_ns;
+extern volatile __u64 wakeup_bytes;
+#endif
+
+static __always_inline void count(__u32 which)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &which);
+
+	if (c)
+		__sync_fetch_and_add(c, 1);
+}
+
+/* Ring buffer flags: batch the wake-ups, the daemon also polls on a timer. */
+static __always_inline __u64 rb_flags(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ?
+		       BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+#endif /* PW_MAPS_BPF_H */

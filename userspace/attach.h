@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* The probes the daemon has placed, one entry per library file (device, inode). */
+#ifndef PW_ATTACH_H
+#define PW_ATTACH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct bpf_link;
+struct bpf_program;
+struct pinwarden_bpf;
+
+struct attached_lib {
+	char library[16];		/* "openssl", ... */
+	char path[4096];		/* as opened by the daemon */
+	uint64_t dev, ino;
+	struct bpf_link **links;
+	size_t nlinks;
+};
+
+struct attach_set {
+	struct attached_lib *v;
+	size_t n;
+};
+
+/* Uprobe `prog` at file offset `off` of lib->path; the link is kept in lib. */
+int attach_uprobe(struct attached_lib *lib, struct bpf_program *prog, uint64_t off,
+		  char *err, size_t errlen);
+
+/* Is the file (dev, ino) already attached? */
+struct attached_lib *attach_set_find(struct attach_set *set, uint64_t dev, uint64_t ino);
+
+/* Add an entry for path (stat'ed here); NULL with err on failure. */
+struct attached_lib *attach_set_add(struct attach_set *set, const char *library, const char *path,
+				    char *err, size_t errlen);
+
+/* Detach and forget one library (its links are destroyed). */
+void attached_lib_detach(struct attached_lib *lib);
+
+void attach_set_destroy(struct attach_set *set);
+
+/* OpenSSL 3: attach every libssl.so.3 the dynamic linker would load on this host. */
+int openssl_attach_host(struct pinwarden_bpf *skel, struct attach_set *set);
+
+/* OpenSSL 3: attach one libssl file. */
+int openssl_attach_file(struct pinwarden_bpf *skel, struct attach_set *set, const char *path,
+			char *err, size_t errlen);
+
+#endif /* PW_ATTACH_H */

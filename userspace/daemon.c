@@ -1,0 +1,427 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * `pinwarden run`: load the policy, load the BPF object, attach the probes,
+ * then poll the ring buffer until SIGTERM/SIGINT; SIGHUP reloads the policy.
+ * Lifecycle as libbpf intends: open -> configure -> load -> attach -> poll ->
+ * destroy, with one cleanup path.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "compile.h"
+#include "daemon.h"
+#include "log.h"
+#include "pinwarden.skel.h"
+
+#define TICK_NS		1000000000ULL
+#define POLL_MS		100
+#define SWEEP_TICKS	10
+#define CERT_CACHE	4096
+
+static volatile sig_atomic_t got_stop, got_hup;
+
+static void on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		got_hup = 1;
+	else
+		got_stop = 1;
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG && log_verbose < 2)
+		return 0;
+	if (!log_verbose)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static uint64_t boot_to_unix(void)
+{
+	struct timespec b, r;
+
+	clock_gettime(CLOCK_BOOTTIME, &b);
+	clock_gettime(CLOCK_REALTIME, &r);
+	return ((uint64_t)r.tv_sec * 1000000000ULL + r.tv_nsec) -
+	       ((uint64_t)b.tv_sec * 1000000000ULL + b.tv_nsec);
+}
+
+const struct pw_policy *daemon_policy(struct daemon *d, uint32_t gen)
+{
+	unsigned i = gen % PW_POLICY_KEEP;
+
+	return d->pol_gen[i] == gen ? d->pol[i] : NULL;
+}
+
+static void keep_policy(struct daemon *d, struct pw_policy *p, uint32_t gen)
+{
+	unsigned i = gen % PW_POLICY_KEEP;
+
+	policy_free(d->pol[i]);
+	d->pol[i] = p;
+	d->pol_gen[i] = gen;
+}
+
+/* Parse, check, compile and switch to a policy. On failure the old one stays. */
+static int policy_activate(struct daemon *d, bool at_start)
+{
+	struct pw_diags diags = {};
+	struct compile_result cr;
+	struct pw_policy *p = NULL;
+	const char *warnings[COMPILE_MAX_WARNINGS];
+	char err[1024], why[512];
+	uint32_t gen = d->gen + 1;
+	size_t i;
+
+	if (!d->policy_path) {
+		p = policy_default();
+	} else if (policy_file_trusted(d->policy_path, why, sizeof(why))) {
+		snprintf(err, sizeof(err), "%s: refused: %s", d->policy_path, why);
+		log_warnx("%s", err);
+		events_policy_error(d, d->policy_path, NULL, err);
+		return -1;
+	} else if (policy_parse_file(d->policy_path, time(NULL), &p, &diags)) {
+		diags_print(&diags, d->policy_path, stderr);
+		events_policy_error(d, d->policy_path, &diags, "policy has errors; nothing changed");
+		diags_free(&diags);
+		return -1;
+	}
+	if (!p) {
+		log_warnx("out of memory");
+		return -1;
+	}
+	if (policy_supported(p, err, sizeof(err)) ||
+	    policy_compile(p, d->skel, gen, &cr, err, sizeof(err))) {
+		log_warnx("%s", err);
+		events_policy_error(d, p->source, NULL, err);
+		policy_free(p);
+		diags_free(&diags);
+		return -1;
+	}
+	if (diags.nwarnings)
+		diags_print(&diags, d->policy_path, stderr);
+	keep_policy(d, p, gen);
+	/* one aligned store: every verdict reads the generation once */
+	__atomic_store_n(&d->skel->bss->active_gen, gen, __ATOMIC_RELEASE);
+	if (d->gen) {
+		d->purge_gen = d->gen;
+		d->purge_after_ns = mono_ns() + TICK_NS;
+	}
+	d->gen = gen;
+	for (i = 0; i < cr.nwarnings; i++)
+		warnings[i] = cr.warnings[i];
+	events_policy_loaded(d, p, gen, &diags, warnings, cr.nwarnings);
+	if (!at_start)
+		log_info("policy reloaded: generation %u", gen);
+	diags_free(&diags);
+	return 0;
+}
+
+static void read_counters(struct daemon *d)
+{
+	int fd = bpf_map__fd(d->skel->maps.counters), ncpu = libbpf_num_possible_cpus();
+	uint64_t *vals = calloc(ncpu, sizeof(*vals));
+	uint32_t k;
+	int c;
+
+	if (!vals)
+		return;
+	for (k = 0; k < PW_CNT_MAX; k++) {
+		uint64_t sum = 0;
+
+		if (bpf_map_lookup_elem(fd, &k, vals))
+			continue;
+		for (c = 0; c < ncpu; c++)
+			sum += vals[c];
+		d->cnt[k] = sum;
+	}
+	free(vals);
+}
+
+static void report_losses(struct daemon *d)
+{
+	uint64_t chains = d->cnt[PW_CNT_LOST_CHAIN_RECS], certs = d->cnt[PW_CNT_LOST_CERT_RECS];
+
+	if (chains + certs > d->lost_reported) {
+		static uint64_t chains_seen, certs_seen;
+
+		events_lost(d, chains - chains_seen, certs - certs_seen);
+		log_warnx("ring buffer full: %llu chain and %llu certificate records dropped",
+			  (unsigned long long)(chains - chains_seen),
+			  (unsigned long long)(certs - certs_seen));
+		chains_seen = chains;
+		certs_seen = certs;
+		d->lost_reported = chains + certs;
+	}
+}
+
+/* Forget SSL objects of processes that are gone (SSL_free is never called at exit). */
+static void sweep_ssl_state(struct daemon *d)
+{
+	int fd = bpf_map__fd(d->skel->maps.ssl_state);
+	struct pw_ssl_key cur, dead[256];
+	size_t n = 0, i;
+	int have = 0;
+
+	while (bpf_map_get_next_key(fd, have ? &cur : NULL, &cur) == 0) {
+		have = 1;
+		if (kill(cur.tgid, 0) && errno == ESRCH && n < 256)
+			dead[n++] = cur;
+	}
+	for (i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, &dead[i]);
+}
+
+static void write_metrics(struct daemon *d)
+{
+	static const char *const names[PW_CNT_MAX] = {
+		"certificates_captured", "chains_judged", "orphan_certificates",
+		"abandoned_chains", "lost_certificate_records", "lost_chain_records",
+		"scratch_contended", "copy_failed", "certificates_too_big", "processes_killed",
+		"kill_failed", "accumulator_unavailable", "ssl_state_full", "known_certificates_skipped",
+	};
+	struct certcache_stats cs;
+	char tmp[4096 + 8];
+	FILE *f;
+	int fd, k;
+
+	if (!d->metrics_path)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", d->metrics_path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	for (k = 0; k < PW_CNT_MAX; k++)
+		fprintf(f, "pinwarden_%s_total %llu\n", names[k], (unsigned long long)d->cnt[k]);
+	certcache_stats(d->cc, &cs);
+	fprintf(f, "pinwarden_events_chains_total %llu\n", (unsigned long long)d->chains);
+	fprintf(f, "pinwarden_certificates_explained_total %llu\n", (unsigned long long)cs.explained);
+	fprintf(f, "pinwarden_hash_disagreements_total %llu\n", (unsigned long long)cs.disagreements);
+	fprintf(f, "pinwarden_certificate_parse_errors_total %llu\n", (unsigned long long)cs.parse_errors);
+	fprintf(f, "pinwarden_certificate_cache_entries %llu\n", (unsigned long long)cs.entries);
+	fprintf(f, "pinwarden_event_write_errors_total %llu\n", (unsigned long long)d->write_errors);
+	fprintf(f, "pinwarden_policy_generation %u\n", d->gen);
+	fprintf(f, "pinwarden_libraries_attached %zu\n", d->libs.n);
+	fclose(f);
+	if (rename(tmp, d->metrics_path))
+		log_warn("cannot update %s", d->metrics_path);
+}
+
+static void tick(struct daemon *d, unsigned n)
+{
+	d->boot_to_unix_ns = boot_to_unix();
+	d->skel->bss->boot_to_unix_ns = d->boot_to_unix_ns;
+	read_counters(d);
+	report_losses(d);
+	if (d->purge_gen && mono_ns() >= d->purge_after_ns) {
+		policy_purge(d->skel, d->purge_gen);
+		d->purge_gen = 0;
+	}
+	if (n % SWEEP_TICKS == 0)
+		sweep_ssl_state(d);
+	write_metrics(d);
+}
+
+static void usage_run(FILE *f)
+{
+	fprintf(f, "usage: pinwarden run [--policy FILE] [--log FILE] [--metrics FILE] [-v]\n");
+}
+
+static int open_log(const char *path)
+{
+	int fd;
+
+	if (!path || !strcmp(path, "-"))
+		return dup(STDOUT_FILENO);
+	/* never follow a symlink planted where the log goes: the daemon is root */
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (fd < 0)
+		fatal("cannot open the event log %s", path);
+	return fd;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "policy", required_argument, NULL, 'p' },
+		{ "log", required_argument, NULL, 'l' },
+		{ "metrics", required_argument, NULL, 'm' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct daemon d = { .log_fd = -1 };
+	struct sigaction sa = {};
+	struct bpf_link *tcp_link = NULL;
+	unsigned ticks = 0;
+	uint64_t next_tick;
+	int c, err, rc = 1, verbose = 0, ncpu;
+	char why[512];
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "p:l:m:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p': d.policy_path = optarg; break;
+		case 'l': d.log_path = optarg; break;
+		case 'm': d.metrics_path = optarg; break;
+		case 'v': verbose++; break;
+		case 'h': usage_run(stdout); return 0;
+		default: usage_run(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage_run(stderr);
+		return 2;
+	}
+	log_init("pinwarden", verbose);
+	umask(027);
+	if (!d.log_path)
+		d.log_path = "stdout";
+	json_init(&d.j);
+
+	/* a bad policy is refused before anything touches the kernel */
+	if (d.policy_path) {
+		struct pw_diags diags = {};
+		struct pw_policy *p = NULL;
+
+		if (policy_file_trusted(d.policy_path, why, sizeof(why))) {
+			log_warnx("%s: refused: %s", d.policy_path, why);
+			return 2;
+		}
+		if (policy_parse_file(d.policy_path, time(NULL), &p, &diags)) {
+			diags_print(&diags, d.policy_path, stderr);
+			log_warnx("%s: policy has errors; nothing attached", d.policy_path);
+			diags_free(&diags);
+			return 2;
+		}
+		if (policy_supported(p, why, sizeof(why))) {
+			log_warnx("%s", why);
+			policy_free(p);
+			diags_free(&diags);
+			return 2;
+		}
+		policy_free(p);
+		diags_free(&diags);
+	}
+	if (geteuid() != 0) {
+		log_warnx("run needs root (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN); try sudo");
+		return 1;
+	}
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		log_warnx("this kernel has no BTF (/sys/kernel/btf/vmlinux): pinwarden needs "
+			  "CONFIG_DEBUG_INFO_BTF=y");
+		return 1;
+	}
+	libbpf_set_print(libbpf_print);
+	d.log_fd = open_log(d.log_path[0] && strcmp(d.log_path, "stdout") ? d.log_path : NULL);
+
+	d.skel = pinwarden_bpf__open();
+	if (!d.skel) {
+		log_warn("cannot open the BPF object");
+		goto cleanup;
+	}
+	ncpu = libbpf_num_possible_cpus();
+	if (ncpu <= 0)
+		ncpu = 1;
+	/* two scratch slots per CPU and two spare: a preempted hash never blocks another */
+	bpf_map__set_max_entries(d.skel->maps.scratch, 2 * ncpu + 2);
+	d.skel->rodata->scratch_slots = 2 * ncpu + 2;
+	bpf_map__set_max_entries(d.skel->maps.known_certs, CERT_CACHE);
+	err = pinwarden_bpf__load(d.skel);
+	if (err) {
+		log_warnx("cannot load the BPF programs: %s (run with -v -v for the verifier's log)",
+			  strerror(-err));
+		goto cleanup;
+	}
+	d.cc = certcache_new(CERT_CACHE, bpf_map__fd(d.skel->maps.known_certs));
+	d.rb = ring_buffer__new(bpf_map__fd(d.skel->maps.events), events_on_record, &d, NULL);
+	if (!d.cc || !d.rb) {
+		log_warnx("cannot set up the event path");
+		goto cleanup;
+	}
+	d.boot_to_unix_ns = boot_to_unix();
+	d.skel->bss->boot_to_unix_ns = d.boot_to_unix_ns;
+	if (policy_activate(&d, true)) {
+		rc = 2;
+		goto cleanup;
+	}
+	tcp_link = bpf_program__attach(d.skel->progs.pw_tcp_connect);
+	if (!tcp_link)
+		log_warn("cannot attach the connect tracker: peers of custom-BIO clients will be unknown");
+	if (openssl_attach_host(d.skel, &d.libs) <= 0) {
+		log_warnx("no TLS library could be attached: nothing to watch");
+		goto cleanup;
+	}
+
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	events_ready(&d);
+	log_info("ready: %zu libraries attached, policy generation %u", d.libs.n, d.gen);
+	next_tick = mono_ns() + TICK_NS;
+	while (!got_stop) {
+		/* the kernel batches wake-ups (BPF_RB_NO_WAKEUP): drain on every timeout too */
+		err = ring_buffer__poll(d.rb, POLL_MS);
+		if (err >= 0)
+			err = ring_buffer__consume(d.rb);
+		if (err < 0 && err != -EINTR) {
+			log_warnx("ring buffer: %s", strerror(-err));
+			goto cleanup;
+		}
+		if (got_hup) {
+			got_hup = 0;
+			d.policy_reloads++;
+			if (policy_activate(&d, false))
+				d.policy_errors++;
+		}
+		if (mono_ns() >= next_tick) {
+			tick(&d, ++ticks);
+			next_tick = mono_ns() + TICK_NS;
+		}
+	}
+	/* drain what is queued, then account for any loss before leaving */
+	ring_buffer__consume(d.rb);
+	read_counters(&d);
+	report_losses(&d);
+	log_info("stopping: %llu chains judged", (unsigned long long)d.chains);
+	rc = 0;
+cleanup:
+	attach_set_destroy(&d.libs);
+	bpf_link__destroy(tcp_link);
+	ring_buffer__free(d.rb);
+	pinwarden_bpf__destroy(d.skel);
+	certcache_free(d.cc);
+	for (c = 0; c < PW_POLICY_KEEP; c++)
+		policy_free(d.pol[c]);
+	json_free(&d.j);
+	if (d.log_fd >= 0)
+		close(d.log_fd);
+	return rc;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* The running daemon's state, shared by daemon.c (lifecycle) and events.c (output). */
+#ifndef PW_DAEMON_H
+#define PW_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "attach.h"
+#include "certcache.h"
+#include "json.h"
+#include "pinwarden.h"
+#include "policy.h"
+
+#define PW_VERSION "0.1.0"
+#define PW_POLICY_KEEP 4	/* policies kept to explain events still queued */
+
+struct ring_buffer;
+struct pinwarden_bpf;
+
+struct daemon {
+	struct pinwarden_bpf *skel;
+	struct ring_buffer *rb;
+	struct attach_set libs;
+	struct certcache *cc;
+	int log_fd;
+	const char *log_path;
+	const char *metrics_path;
+	const char *policy_path;	/* NULL: built-in default */
+	struct pw_policy *pol[PW_POLICY_KEEP];	/* by generation % PW_POLICY_KEEP */
+	uint32_t pol_gen[PW_POLICY_KEEP];
+	uint32_t gen;			/* active generation */
+	uint32_t purge_gen;		/* previous generation, removed from the maps on a later tick */
+	uint64_t purge_after_ns;
+	uint64_t boot_to_unix_ns;
+	uint64_t cnt[PW_CNT_MAX];	/* kernel counters, summed over CPUs, last read */
+	uint64_t lost_reported;		/* kernel losses already reported in lost events */
+	uint64_t chains, records, write_errors, short_records, policy_reloads, policy_errors;
+	struct json j;
+};
+
+/* events.c */
+int events_on_record(void *ctx, void *data, size_t size);	/* ring_buffer callback */
+void events_ready(struct daemon *d);
+void events_policy_loaded(struct daemon *d, const struct pw_policy *p, uint32_t gen,
+			  const struct pw_diags *diags, const char **warnings, size_t nwarnings);
+void events_policy_error(struct daemon *d, const char *source, const struct pw_diags *diags,
+			 const char *message);
+void events_lost(struct daemon *d, uint64_t chains, uint64_t certs);
+uint64_t events_now_unix_ns(void);
+
+/* daemon.c */
+int cmd_run(int argc, char **argv);
+const struct pw_policy *daemon_policy(struct daemon *d, uint32_t gen);
+
+/* pin.c */
+int cmd_pin(int argc, char **argv);
+
+#endif /* PW_DAEMON_H */

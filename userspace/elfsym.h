@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * What the attach code needs to know about an ELF file: function addresses,
+ * file offsets, the call sites of an imported function (through its PLT stub
+ * or GOT slot, found with capstone), and a cheap address to probe a function at.
+ */
+#ifndef PW_ELFSYM_H
+#define PW_ELFSYM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct elf_image;
+
+struct elf_image *elf_image_open(const char *path, char *err, size_t errlen);
+void elf_image_close(struct elf_image *img);
+
+/* Address of a function defined in the file (.symtab, else .dynsym); 0 if absent. */
+uint64_t elf_func_vaddr(struct elf_image *img, const char *name);
+
+/* File offset of a virtual address inside a PT_LOAD segment; -1 if outside. */
+int64_t elf_vaddr_to_offset(struct elf_image *img, uint64_t vaddr);
+
+/*
+ * Addresses of the call instructions in the file's code that call the imported
+ * function `name` (call rel32 to its PLT stub, or call *GOT(%rip)). Returns
+ * how many were found (at most `max`), or -1 on error.
+ */
+int elf_import_call_sites(struct elf_image *img, const char *name, uint64_t *sites, int max);
+
+/*
+ * An address at or just after a function's entry where a uprobe is cheap (an
+ * instruction the kernel emulates rather than single-steps), with the
+ * argument registers still intact. Falls back to the entry itself.
+ */
+uint64_t elf_probe_point(struct elf_image *img, uint64_t func_vaddr);
+
+#endif /* PW_ELFSYM_H */

@@ -1,0 +1,463 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The product: one JSON object per line for every verdict and every change
+ * of state. Strings from certificates and processes always go through the
+ * JSON escaper; a line is written with a single write(2).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "procinfo.h"
+
+static const char *const verdict_names[] = { "unpinned", "match", "mismatch", "expired" };
+static const char *const done_names[] = { "none", "killed", "reset", "would-kill", "would-reset",
+					  "kill-failed" };
+
+uint64_t events_now_unix_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static void rfc3339(uint64_t unix_ns, char out[40], bool micro)
+{
+	time_t s = unix_ns / 1000000000ULL;
+	struct tm tm;
+	size_t n;
+
+	gmtime_r(&s, &tm);
+	n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (micro)
+		snprintf(out + n, 40 - n, ".%06uZ", (unsigned)(unix_ns % 1000000000ULL / 1000));
+	else
+		snprintf(out + n, 40 - n, "Z");
+}
+
+static void begin(struct daemon *d, const char *event, uint64_t unix_ns)
+{
+	char t[40];
+
+	json_reset(&d->j);
+	json_obj_begin(&d->j, NULL);
+	rfc3339(unix_ns, t, true);
+	json_str(&d->j, "time", t);
+	json_str(&d->j, "event", event);
+}
+
+static void emit(struct daemon *d)
+{
+	struct json *j = &d->j;
+	size_t off = 0;
+
+	json_obj_end(j);
+	if (j->oom) {
+		d->write_errors++;
+		return;
+	}
+	j->buf[j->len] = '\n';	/* the writer keeps room for its NUL */
+	while (off < j->len + 1) {
+		ssize_t n = write(d->log_fd, j->buf + off, j->len + 1 - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (!d->write_errors++)
+				log_warn("cannot write events to %s", d->log_path);
+			break;
+		}
+		off += n;
+	}
+	j->buf[j->len] = 0;
+}
+
+static void peer_str(const struct pw_chain_rec *r, char *out, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	if (!r->peer_family) {
+		out[0] = 0;
+		return;
+	}
+	if (!memcmp(r->peer_addr, v4mapped, 12)) {
+		inet_ntop(AF_INET, r->peer_addr + 12, a, sizeof(a));
+		snprintf(out, len, "%s:%u", a, r->peer_port);
+	} else {
+		inet_ntop(AF_INET6, r->peer_addr, a, sizeof(a));
+		snprintf(out, len, "[%s]:%u", a, r->peer_port);
+	}
+}
+
+static void process_members(struct daemon *d, const struct pw_chain_rec *r)
+{
+	struct json *j = &d->j;
+	const char *cg = cgroup_path(r->cgroup_id);
+	char cid[65];
+
+	json_uint(j, "pid", r->pid);
+	json_uint(j, "tid", r->tid);
+	json_strn(j, "comm", r->comm, strnlen(r->comm, sizeof(r->comm)));
+	json_strn(j, "exe", r->exe, strnlen(r->exe, sizeof(r->exe)));
+	json_uint(j, "uid", r->uid);
+	if (cg)
+		json_str(j, "cgroup", cg);
+	else
+		json_null(j, "cgroup");
+	json_uint(j, "cgroup_id", r->cgroup_id);
+	if (cg && container_id_from_cgroup(cg, cid) == 0)
+		json_str(j, "container_id", cid);
+}
+
+static const char *cert_error(uint32_t f)
+{
+	if (f & PW_CERT_TOO_BIG)
+		return "larger than the kernel's copy buffer: not hashed";
+	if (f & PW_CERT_COPY_FAILED)
+		return "could not be read from the process: not hashed";
+	if (f & PW_CERT_CONTENDED)
+		return "hashing buffer contended: not hashed";
+	if (f & PW_CERT_NO_SPKI)
+		return "the kernel's DER walker could not find its public key: SPKI not hashed";
+	return NULL;
+}
+
+static void pem_of(const uint8_t *der, size_t len, struct json *j)
+{
+	size_t b64len = 4 * ((len + 2) / 3), i, o = 0;
+	char *b64 = malloc(b64len + 1), *pem;
+
+	if (!b64)
+		return;
+	EVP_EncodeBlock((unsigned char *)b64, der, len);
+	pem = malloc(b64len + b64len / 64 + 64);
+	if (!pem) {
+		free(b64);
+		return;
+	}
+	o += sprintf(pem, "-----BEGIN CERTIFICATE-----\n");
+	for (i = 0; i < b64len; i += 64) {
+		size_t n = b64len - i < 64 ? b64len - i : 64;
+
+		memcpy(pem + o, b64 + i, n);
+		o += n;
+		pem[o++] = '\n';
+	}
+	o += sprintf(pem + o, "-----END CERTIFICATE-----\n");
+	json_strn(j, NULL, pem, o);
+	free(pem);
+	free(b64);
+}
+
+static void report_member(struct daemon *d, const struct pw_chain_rec *r, const struct pw_policy *p,
+			  uint64_t unix_ns, const char *host)
+{
+	struct json *j = &d->j;
+	const struct pw_rule *rule = NULL;
+	const struct pw_pinset *ps = NULL;
+	char t[40];
+	unsigned i;
+
+	if (p && r->rule_id < p->nrules) {
+		rule = &p->rules[r->rule_id];
+		if (rule->pinset < p->npinsets)
+			ps = &p->pinsets[rule->pinset];
+	}
+	json_obj_begin(j, "report");
+	rfc3339(unix_ns, t, false);
+	json_str(j, "date-time", t);
+	json_str(j, "hostname", host);
+	json_uint(j, "port", r->side == PW_SIDE_SERVER ? r->local_port : r->peer_port);
+	if (ps && ps->expires) {
+		rfc3339((uint64_t)(ps->expires - 1) * 1000000000ULL, t, false);
+		json_str(j, "effective-expiration-date", t);
+	} else {
+		json_null(j, "effective-expiration-date");
+	}
+	json_bool(j, "include-subdomains", rule && (rule->kind == PW_HOST_ANY || rule->kind == PW_HOST_ONE));
+	json_str(j, "noted-hostname", rule ? rule->suffix : NULL);
+	/* the kernel judges before the library's own validation ends: both lists are what
+	 * the peer served */
+	for (int pass = 0; pass < 2; pass++) {
+		json_arr_begin(j, pass ? "validated-certificate-chain" : "served-certificate-chain");
+		for (i = 0; i < r->ncerts && i < PW_CHAIN_MAX; i++) {
+			const struct pw_chain_cert *c = &r->certs[i];
+			const struct cert_info *ci;
+
+			if (!(c->flags & PW_CERT_HASHED))
+				continue;
+			ci = certcache_get(d->cc, c->cert_sha256);
+			if (ci && ci->der)
+				pem_of(ci->der, ci->der_len, j);
+		}
+		json_arr_end(j);
+	}
+	json_arr_begin(j, "known-pins");
+	for (i = 0; ps && i < ps->npins; i++) {
+		char pin[80];
+
+		if (ps->pins[i].type != PW_PIN_SPKI)
+			continue;
+		snprintf(pin, sizeof(pin), "pin-sha256=\"");
+		EVP_EncodeBlock((unsigned char *)pin + 12, ps->pins[i].hash, PW_HASH_LEN);
+		strcat(pin, "\"");
+		json_str(j, NULL, pin);
+	}
+	json_arr_end(j);
+	json_obj_end(j);
+}
+
+static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
+{
+	const struct pw_policy *p = daemon_policy(d, r->gen);
+	uint64_t unix_ns = r->ts_boot_ns + d->boot_to_unix_ns;
+	struct json *j = &d->j;
+	char peer[80], host[PW_HOST_MAX + 1];
+	unsigned i;
+
+	d->chains++;
+	memcpy(host, r->host, PW_HOST_MAX);
+	host[PW_HOST_MAX] = 0;
+	begin(d, "tls_chain", unix_ns);
+	process_members(d, r);
+	json_str(j, "library", r->library == PW_LIB_OPENSSL ? "openssl" : "unknown");
+	json_str(j, "side", r->side == PW_SIDE_SERVER ? "server" : "client");
+	if (host[0])
+		json_strn(j, "host", host, strnlen(host, PW_HOST_MAX));
+	else
+		json_null(j, "host");
+	peer_str(r, peer, sizeof(peer));
+	if (peer[0])
+		json_str(j, "peer", peer);
+	else
+		json_null(j, "peer");
+	if (r->side == PW_SIDE_SERVER && r->local_port)
+		json_uint(j, "local_port", r->local_port);
+	json_str(j, "verdict", r->verdict < 4 ? verdict_names[r->verdict] : "unknown");
+	json_str(j, "mode", r->mode == PW_MODE_ENFORCE ? "enforce" : "audit");
+	json_str(j, "action", r->done < 6 ? done_names[r->done] : "unknown");
+	if (r->rule_id != PW_NO_ID && p && r->rule_id < p->nrules) {
+		json_str(j, "rule", p->rules[r->rule_id].name);
+		json_str(j, "pinset", p->pinsets[p->rules[r->rule_id].pinset].name);
+	} else {
+		json_null(j, "rule");
+		json_null(j, "pinset");
+	}
+	json_uint(j, "generation", r->gen);
+
+	json_arr_begin(j, "chain");
+	for (i = 0; i < r->ncerts && i < PW_CHAIN_MAX; i++) {
+		const struct pw_chain_cert *c = &r->certs[i];
+		const struct cert_info *ci = NULL;
+		const char *err = cert_error(c->flags);
+		char pin[64], hex[65];
+
+		json_obj_begin(j, NULL);
+		if (c->flags & PW_CERT_HASHED)
+			ci = certcache_get(d->cc, c->cert_sha256);
+		if (ci && ci->json && ci->json[0])
+			json_raw(j, NULL, ci->json);	/* subject, issuer, sans, not_after */
+		else if (c->flags & PW_CERT_HASHED)
+			json_str(j, "error", "certificate not explained: its DER was lost on the way");
+		if (c->flags & PW_CERT_SPKI_HASHED) {
+			pin_format(c->spki_sha256, pin);
+			json_str(j, "spki_sha256", pin);
+		} else {
+			json_null(j, "spki_sha256");
+		}
+		if (c->flags & PW_CERT_HASHED) {
+			hex_format(c->cert_sha256, hex);
+			json_str(j, "cert_sha256", hex);
+		} else {
+			json_null(j, "cert_sha256");
+		}
+		json_uint(j, "der_bytes", c->der_len);
+		json_bool(j, "matched", r->matched & (1u << i));
+		if (err)
+			json_str(j, "kernel_error", err);
+		if (ci && ci->disagree)
+			json_bool(j, "hash_disagreement", true);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+
+	if (r->flags & (PW_CHAIN_UNJUDGEABLE | PW_CHAIN_EXE_TRUNCATED | PW_CHAIN_LOST_CERT)) {
+		json_arr_begin(j, "errors");
+		if (r->flags & PW_CHAIN_NO_CERTS)
+			json_str(j, NULL, "no certificate was captured for this chain");
+		if (r->flags & PW_CHAIN_STALE)
+			json_str(j, NULL, "the captured certificates were too old for this verification");
+		if (r->flags & PW_CHAIN_TRUNCATED)
+			json_str(j, NULL, "more certificates than the kernel judges (32): the rest were not judged");
+		if (r->flags & PW_CHAIN_CERT_ERROR)
+			json_str(j, NULL, "a certificate could not be hashed by the kernel");
+		if (r->flags & PW_CHAIN_LOST_CERT)
+			json_str(j, NULL, "a certificate's DER could not be sent to the daemon");
+		if (r->flags & PW_CHAIN_EXE_TRUNCATED)
+			json_str(j, NULL, "executable path truncated");
+		json_arr_end(j);
+		if ((r->flags & PW_CHAIN_UNJUDGEABLE) && r->verdict == PW_VERDICT_MISMATCH)
+			json_str(j, "reason", "chain could not be judged in full: failed closed");
+	}
+	if (r->flags & (PW_CHAIN_NO_SNI | PW_CHAIN_PEER_GUESSED | PW_CHAIN_NO_PEER | PW_CHAIN_NO_POLICY)) {
+		json_arr_begin(j, "notes");
+		if (r->flags & PW_CHAIN_NO_SNI)
+			json_str(j, NULL, "no SNI");
+		if (r->flags & PW_CHAIN_PEER_GUESSED)
+			json_str(j, NULL, "peer from the thread's last connect()");
+		if (r->flags & PW_CHAIN_NO_PEER)
+			json_str(j, NULL, "peer unknown");
+		if (r->flags & PW_CHAIN_NO_POLICY)
+			json_str(j, NULL, "no policy loaded");
+		json_arr_end(j);
+	}
+	if (r->verdict == PW_VERDICT_MISMATCH) {
+		char name[PW_HOST_MAX + 1];
+
+		if (host[0])
+			snprintf(name, sizeof(name), "%s", host);
+		else if (peer[0])
+			snprintf(name, sizeof(name), "%.*s", (int)(strrchr(peer, ':') - peer), peer);
+		else
+			name[0] = 0;
+		report_member(d, r, p, unix_ns, name[0] ? name : NULL);
+	}
+	emit(d);
+}
+
+int events_on_record(void *ctx, void *data, size_t size)
+{
+	struct daemon *d = ctx;
+	__u32 type;
+
+	d->records++;
+	if (size < sizeof(type)) {
+		d->short_records++;
+		return 0;
+	}
+	memcpy(&type, data, sizeof(type));
+	if (type == PW_REC_CERT && size >= sizeof(struct pw_cert_rec)) {
+		const struct pw_cert_rec *c = data;
+
+		if (c->copied && c->copied <= size - sizeof(*c))
+			certcache_add(d->cc, c, (const uint8_t *)data + sizeof(*c), c->copied);
+	} else if (type == PW_REC_CHAIN && size >= sizeof(struct pw_chain_rec)) {
+		on_chain(d, data);
+	} else {
+		d->short_records++;
+	}
+	return 0;
+}
+
+void events_ready(struct daemon *d)
+{
+	const struct pw_policy *p = daemon_policy(d, d->gen);
+	struct json *j = &d->j;
+	char summary[256];
+	size_t i;
+
+	begin(d, "ready", events_now_unix_ns());
+	json_str(j, "version", PW_VERSION);
+	json_uint(j, "daemon_pid", getpid());
+	json_arr_begin(j, "libraries");
+	for (i = 0; i < d->libs.n; i++) {
+		const struct attached_lib *l = &d->libs.v[i];
+
+		json_obj_begin(j, NULL);
+		json_str(j, "library", l->library);
+		json_str(j, "path", l->path);
+		json_uint(j, "inode", l->ino);
+		json_uint(j, "device", l->dev);
+		json_uint(j, "probes", l->nlinks);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+	json_obj_begin(j, "policy");
+	json_str(j, "source", p ? p->source : NULL);
+	json_uint(j, "generation", d->gen);
+	if (p) {
+		policy_summary(p, summary, sizeof(summary));
+		json_str(j, "summary", summary);
+	}
+	json_obj_end(j);
+	emit(d);
+}
+
+static void diags_member(struct json *j, const char *key, const struct pw_diags *diags, bool warnings)
+{
+	size_t i;
+
+	json_arr_begin(j, key);
+	for (i = 0; diags && i < diags->n; i++) {
+		const struct pw_diag *dg = &diags->v[i];
+
+		if (dg->warning != warnings)
+			continue;
+		json_obj_begin(j, NULL);
+		json_int(j, "line", dg->line);
+		json_int(j, "col", dg->col);
+		json_str(j, "message", dg->msg);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+}
+
+void events_policy_loaded(struct daemon *d, const struct pw_policy *p, uint32_t gen,
+			  const struct pw_diags *diags, const char **warnings, size_t nwarnings)
+{
+	struct json *j = &d->j;
+	char summary[256];
+	size_t i;
+
+	policy_summary(p, summary, sizeof(summary));
+	begin(d, "policy_loaded", events_now_unix_ns());
+	json_str(j, "source", p->source);
+	json_uint(j, "generation", gen);
+	json_str(j, "summary", summary);
+	json_uint(j, "rules", p->nrules);
+	json_uint(j, "pinsets", p->npinsets);
+	diags_member(j, "warnings", diags, true);
+	if (nwarnings) {
+		json_arr_begin(j, "compile_warnings");
+		for (i = 0; i < nwarnings; i++)
+			json_str(j, NULL, warnings[i]);
+		json_arr_end(j);
+	}
+	emit(d);
+}
+
+void events_policy_error(struct daemon *d, const char *source, const struct pw_diags *diags,
+			 const char *message)
+{
+	struct json *j = &d->j;
+
+	begin(d, "policy_error", events_now_unix_ns());
+	json_str(j, "source", source);
+	if (message)
+		json_str(j, "message", message);
+	diags_member(j, "errors", diags, false);
+	if (d->gen)
+		json_uint(j, "kept_generation", d->gen);
+	emit(d);
+}
+
+void events_lost(struct daemon *d, uint64_t chains, uint64_t certs)
+{
+	struct json *j = &d->j;
+
+	begin(d, "lost", events_now_unix_ns());
+	json_uint(j, "count", chains + certs);
+	json_uint(j, "chains", chains);
+	json_uint(j, "certificates", certs);
+	emit(d);
+}
