@@ -50,7 +50,12 @@ struct elf_image *elf_image_open(const char *path, char *err, size_t errlen)
 		free(img);
 		return NULL;
 	}
-	img->elf = elf_begin(img->fd, ELF_C_READ_MMAP, NULL);
+	/*
+	 * read(2), never mmap: the kernel writes uprobe breakpoints (int3) into
+	 * every mapping of a probed file, ours included, and the disassembler
+	 * would see them instead of the code.
+	 */
+	img->elf = elf_begin(img->fd, ELF_C_READ, NULL);
 	if (!img->elf || elf_kind(img->elf) != ELF_K_ELF || !gelf_getehdr(img->elf, &eh)) {
 		snprintf(err, errlen, "%s: not an ELF file", path);
 		elf_image_close(img);

@@ -1,0 +1,510 @@
+#!/bin/bash
+# tests/bench/run.sh: `make bench`. What pinwarden costs, measured side by side.
+#
+# Three configurations alternate over several rounds, their order rotated each round:
+#   none     no pinwarden
+#   audit    pinwarden run (built-in default: audit every chain)
+#   enforce  pinwarden run --policy (enforce + kill, every chain presented matches)
+# and each round measures, per configuration:
+#   1. full TLS 1.3 handshakes per second, EC P-256 and RSA-2048 servers, 1 and nproc
+#      client processes (SNI pin.test; every handshake checked to be full and, with the
+#      daemon, to have produced exactly one tls_chain event);
+#   2. one TLS connection moving 1 GiB, MB/s;
+#   3. process start with a default SSL context and the CA bundle, time per start;
+#   5. (daemon configurations) the daemon's RSS and CPU while clients do ~1,000
+#      handshakes per second.
+# Then, once per run:
+#   4. the daemon's ceiling: a flood of parallel handshake clients (events vs handshakes,
+#      loss, daemon CPU per event, the BPF programs' own cost), and past the ceiling: the
+#      daemon is stopped (SIGSTOP) under the flood until the ring buffer overflows, to
+#      show that the kernel side does not wait and that the loss is reported.
+# Results: a summary on stdout and BENCHMARKS.md at the repository root.
+#
+# Environment: BENCH_QUICK=1 a short smoke run (about a minute); BENCH_ROUNDS,
+# BENCH_HS_SECONDS, BENCH_STARTS override the counts; BENCH_KEEP=1 keeps the work
+# directory (logs, raw results); BENCH_OUT names the report (default BENCHMARKS.md).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BENCH_DIR=$ROOT/tests/bench
+PW=${PW:-$ROOT/build/pinwarden}
+OUT=$ROOT/build/bench
+REPORT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
+PYTHON=${PYTHON:-$(command -v /usr/bin/python3 || command -v python3 || true)}
+NCPU=$(nproc)
+CLK_TCK=$(getconf CLK_TCK)
+CONFIGS=(none audit enforce)
+
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+	ROUNDS=${BENCH_ROUNDS:-1}
+	HS_SECONDS=${BENCH_HS_SECONDS:-1}
+	STARTS=${BENCH_STARTS:-40}
+	BULK_RUNS=1
+	RATE_SECONDS=2
+	CEIL_TRIALS=1
+	CEIL_SECONDS=2
+	STALL_SECONDS=3
+else
+	ROUNDS=${BENCH_ROUNDS:-5}
+	HS_SECONDS=${BENCH_HS_SECONDS:-3}
+	STARTS=${BENCH_STARTS:-200}
+	BULK_RUNS=2
+	RATE_SECONDS=5
+	CEIL_TRIALS=3
+	CEIL_SECONDS=5
+	STALL_SECONDS=4
+fi
+BULK_BYTES=$((1 << 30))
+RATE=1000
+FLOOD_PROCS=$((4 * NCPU))
+HS_WORKERS=$((FLOOD_PROCS > 16 ? FLOOD_PROCS : 16))
+
+say() { printf '%s\n' "$*"; }
+warn() { printf 'bench: %s\n' "$*" >&2; }
+die() {
+	printf 'bench: FAILED: %s\n' "$*" >&2
+	exit 1
+}
+
+# ---------------------------------------------------------------- preconditions
+[ "$(id -u)" -eq 0 ] || die "run as root: the daemon loads BPF programs"
+[ -x "$PW" ] || die "$PW is missing: run 'make' first"
+[ -n "$PYTHON" ] || die "python3 is missing (it writes the report): run 'make deps'"
+for t in gcc pkg-config openssl awk; do
+	command -v "$t" >/dev/null || die "$t is missing: run 'make deps'"
+done
+HAVE_BPFTOOL=0
+command -v bpftool >/dev/null && command -v jq >/dev/null && HAVE_BPFTOOL=1
+
+# ---------------------------------------------------------------- cleanup
+WORK=$(mktemp -d /tmp/pinwarden-bench.XXXXXX)
+chmod 0755 "$WORK"
+SERVER_PIDS=()
+DAEMON_PID=
+BG_PID=
+STATS_ORIG=
+
+stop_pid() { # stop_pid PID: SIGTERM, then SIGKILL after 5 s; reaps it
+	local pid=$1 i
+	[ -n "$pid" ] || return 0
+	kill -CONT "$pid" 2>/dev/null || true
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	local rc=$? p
+	trap - EXIT INT TERM
+	stop_pid "$BG_PID"
+	stop_pid "$DAEMON_PID"
+	for p in "${SERVER_PIDS[@]}"; do
+		stop_pid "$p"
+	done
+	if [ -n "$STATS_ORIG" ]; then
+		sysctl -q -w kernel.bpf_stats_enabled="$STATS_ORIG" >/dev/null 2>&1 || true
+	fi
+	if [ "${BENCH_KEEP:-0}" = 1 ] || [ $rc -ne 0 ]; then
+		warn "work directory kept: $WORK"
+	else
+		rm -rf "$WORK"
+	fi
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- tools and fixtures
+say "== building the benchmark tools (build/bench/)"
+mkdir -p "$OUT"
+BCFLAGS="-O2 -g -Wall -Wextra -Wno-unused-parameter -Werror -std=gnu11 -D_GNU_SOURCE"
+read -r -a SSL_FLAGS <<<"$(pkg-config --cflags --libs libssl libcrypto)"
+# shellcheck disable=SC2086
+gcc $BCFLAGS "$BENCH_DIR/pwbench.c" -o "$OUT/pwbench" "${SSL_FLAGS[@]}" ||
+	die "cannot build pwbench (is libssl-dev installed? 'make deps')"
+# shellcheck disable=SC2086
+gcc $BCFLAGS "$BENCH_DIR/ctxstart.c" -o "$OUT/ctxstart" "${SSL_FLAGS[@]}" ||
+	die "cannot build ctxstart"
+PWB=$OUT/pwbench
+"$OUT/ctxstart" -v >"$WORK/ctxstart.out" || die "ctxstart cannot load the CA bundle"
+CA_CERTS=$(sed -n 's/certificates=//p' "$WORK/ctxstart.out")
+
+say "== test PKI"
+PKI=$WORK/pki
+"$ROOT/tests/fixtures/gen-pki.sh" "$PKI" || die "cannot generate the test PKI"
+
+POLICY_DIR=$WORK/policy
+mkdir -m 0755 "$POLICY_DIR"
+POLICY=$POLICY_DIR/enforce.yaml
+cat >"$POLICY" <<EOF
+mode: enforce
+action: kill
+pinsets:
+  legit:
+    pins:
+      - $(cat "$PKI/legit-ec/int.spki")
+      - $(cat "$PKI/legit-rsa/int.spki")
+rules:
+  - host: pin.test
+    pinset: legit
+EOF
+chmod 0644 "$POLICY"
+"$PW" check "$POLICY" >/dev/null || die "the enforcing policy does not pass 'pinwarden check'"
+
+# ---------------------------------------------------------------- servers
+start_server() { # start_server NAME ARGS...: sets PORT_<NAME>
+	local name=$1 out=$WORK/server-$1.out i port=
+	shift
+	"$PWB" server "$@" >"$out" 2>&1 &
+	SERVER_PIDS+=($!)
+	for ((i = 0; i < 50; i++)); do
+		port=$(sed -n 's/^port=//p' "$out")
+		[ -n "$port" ] && break
+		sleep 0.1
+	done
+	[ -n "$port" ] || die "server $name did not start: $(cat "$out")"
+	printf -v "PORT_$name" '%s' "$port"
+}
+start_server ec --cert "$PKI/legit-ec/chain.pem" --key "$PKI/legit-ec/leaf.key" \
+	--workers "$HS_WORKERS"
+start_server rsa --cert "$PKI/legit-rsa/chain.pem" --key "$PKI/legit-rsa/leaf.key" \
+	--workers "$HS_WORKERS"
+start_server bulk --cert "$PKI/legit-ec/chain.pem" --key "$PKI/legit-ec/leaf.key" \
+	--workers 2 --bulk "$BULK_BYTES"
+# shellcheck disable=SC2154
+say "   servers on 127.0.0.1: EC $PORT_ec, RSA $PORT_rsa, bulk $PORT_bulk"
+
+# ---------------------------------------------------------------- records
+RESULTS=$WORK/results.tsv
+: >"$RESULTS"
+rec() { # rec METRIC CONFIG ROUND VALUE [MORE...]
+	local IFS=$'\t'
+	printf '%s\n' "$*" >>"$RESULTS"
+}
+kv() { # kv KEY LINE: the value of KEY=value in LINE
+	sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"
+}
+
+# Uprobes on libssl that are not ours (another pinwarden, a tracer) spoil a comparison.
+FOREIGN=0
+CHECKS=0
+foreign_probes() {
+	local mine=${DAEMON_PID:-0} n
+	[ $HAVE_BPFTOOL = 1 ] || return 0
+	CHECKS=$((CHECKS + 1))
+	n=$(bpftool -j perf show 2>/dev/null | jq --argjson me "$mine" \
+		'[.[] | select(.fd_type == "uprobe" or .fd_type == "uretprobe")
+		      | select(.pid != $me)] | length' 2>/dev/null || echo 0)
+	if [ "${n:-0}" -gt 0 ]; then
+		FOREIGN=$((FOREIGN + 1))
+		warn "$n uprobes of another process are attached (another pinwarden?): results are skewed"
+	fi
+}
+
+# ---------------------------------------------------------------- the daemon
+DAEMON_LOG=
+DAEMON_STARTS_FAILED=0
+daemon_start() { # daemon_start audit|enforce
+	local cfg=$1 attempt i rc args t0
+	args=(run --log "$WORK/events.jsonl" --metrics "$WORK/metrics.prom")
+	[ "$cfg" = enforce ] && args+=(--policy "$POLICY")
+	DAEMON_LOG=$WORK/events.jsonl
+	for attempt in 1 2 3; do
+		rm -f "$DAEMON_LOG"
+		t0=$(date +%s%N)
+		"$PW" "${args[@]}" 2>"$WORK/daemon.err" 3>&- &
+		DAEMON_PID=$!
+		for ((i = 0; i < 600; i++)); do
+			if grep -q '"event":"ready"' "$DAEMON_LOG" 2>/dev/null; then
+				rec ready "$cfg" 0 $((($(date +%s%N) - t0) / 1000000))
+				return 0
+			fi
+			kill -0 "$DAEMON_PID" 2>/dev/null || break
+			sleep 0.05
+		done
+		if kill -0 "$DAEMON_PID" 2>/dev/null; then
+			stop_pid "$DAEMON_PID"
+			DAEMON_PID=
+			die "the daemon ($cfg) did not log its ready event within 30 s: $(tail -5 "$WORK/daemon.err")"
+		fi
+		rc=0
+		wait "$DAEMON_PID" || rc=$?
+		DAEMON_PID=
+		DAEMON_STARTS_FAILED=$((DAEMON_STARTS_FAILED + 1))
+		warn "the daemon ($cfg) exited with status $rc before it was ready (attempt $attempt):"
+		sed 's/^/    /' "$WORK/daemon.err" >&2
+		sleep 1
+	done
+	die "the daemon ($cfg) never became ready"
+}
+
+daemon_stop() {
+	local rc=0 i
+	[ -n "$DAEMON_PID" ] || return 0
+	kill -TERM "$DAEMON_PID"
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$DAEMON_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$DAEMON_PID" 2>/dev/null; then
+		kill -KILL "$DAEMON_PID"
+		wait "$DAEMON_PID" 2>/dev/null || true
+		DAEMON_PID=
+		die "the daemon did not stop within 10 s of SIGTERM"
+	fi
+	wait "$DAEMON_PID" || rc=$?
+	DAEMON_PID=
+	[ $rc -eq 0 ] || die "the daemon exited with status $rc on SIGTERM: $(tail -5 "$WORK/daemon.err")"
+	rm -f "$DAEMON_LOG"
+}
+
+# Counts in the event log: "chains_from_pwbench with_expected_verdict lost_chains lost_all"
+log_counts() { # log_counts VERDICT
+	awk -v v="\"verdict\":\"$1\"" '
+		index($0, "\"event\":\"tls_chain\"") && index($0, "\"comm\":\"pwbench\"") {
+			n++
+			if (index($0, v) && index($0, "\"host\":\"pin.test\"")) m++
+		}
+		index($0, "\"event\":\"lost\"") {
+			if (match($0, /"chains":[0-9]+/)) lc += substr($0, RSTART + 9, RLENGTH - 9)
+			if (match($0, /"count":[0-9]+/)) la += substr($0, RSTART + 8, RLENGTH - 8)
+		}
+		END { print n + 0, m + 0, lc + 0, la + 0 }' "$DAEMON_LOG" 2>/dev/null || echo "0 0 0 0"
+}
+
+# Wait until the daemon has logged WANT chains from our clients (it drains every 100 ms).
+wait_chains() { # wait_chains VERDICT WANT [SECONDS]: prints the final log_counts
+	local v=$1 want=$2 secs=${3:-5} i c
+	for ((i = 0; i < secs * 10; i++)); do
+		read -r -a c <<<"$(log_counts "$v")"
+		[ $((c[0] + c[2])) -ge "$want" ] && break
+		sleep 0.1
+	done
+	sleep 0.2 # anything beyond the expected count shows up too
+	log_counts "$v"
+}
+
+cpu_ns() { # cpu_ns PID: CPU time on /proc/PID/schedstat (ns) and stat utime+stime (ns)
+	local s t
+	s=$(awk '{print $1}' "/proc/$1/schedstat" 2>/dev/null || echo 0)
+	t=$(awk -v hz="$CLK_TCK" '{printf "%.0f", ($14 + $15) * 1e9 / hz}' "/proc/$1/stat")
+	echo "$s $t"
+}
+
+verdict_of() { [ "$1" = enforce ] && echo match || echo unpinned; }
+
+# ---------------------------------------------------------------- metrics
+# hs METRIC CONFIG ROUND SERVER CA PROCS
+hs_metric() {
+	local m=$1 cfg=$2 r=$3 port=$4 ca=$5 procs=$6 line n ev=() before=() cpu0 cpu1
+	if [ "$cfg" != none ]; then
+		read -r -a before <<<"$(log_counts "$(verdict_of "$cfg")")"
+		read -r -a cpu0 <<<"$(cpu_ns "$DAEMON_PID")"
+	fi
+	line=$("$PWB" hs --port "$port" --ca "$ca" --procs "$procs" --seconds "$HS_SECONDS") ||
+		die "$m ($cfg): the handshake client failed"
+	n=$(kv handshakes "$line")
+	[ "$(kv resumed "$line")" = 0 ] || die "$m ($cfg): a session was resumed: $line"
+	rec "$m" "$cfg" "$r" "$(kv rate "$line")"
+	if [ "$cfg" != none ]; then
+		read -r -a ev <<<"$(wait_chains "$(verdict_of "$cfg")" $((before[0] + n)))"
+		read -r -a cpu1 <<<"$(cpu_ns "$DAEMON_PID")"
+		# check: handshakes, tls_chain events, events with the expected verdict, lost chains
+		rec "check:$m" "$cfg" "$r" "$n" $((ev[0] - before[0])) $((ev[1] - before[1])) \
+			$((ev[2] - before[2])) "$(kv errors "$line")"
+		rec "dcpu:$m" "$cfg" "$r" $((cpu1[0] - cpu0[0])) $((ev[0] - before[0]))
+		printf '   %-9s %-8s %8s/s  events %s/%s\n' "$m" "$cfg" "$(kv rate "$line")" \
+			$((ev[0] - before[0])) "$n"
+	else
+		printf '   %-9s %-8s %8s/s\n' "$m" "$cfg" "$(kv rate "$line")"
+	fi
+}
+
+bulk_metric() { # bulk_metric CONFIG ROUND
+	local i line
+	for ((i = 0; i < BULK_RUNS; i++)); do
+		line=$("$PWB" bulk --port "$PORT_bulk" --ca "$PKI/legit-ec/root.pem") ||
+			die "bulk ($2): the transfer failed"
+		[ "$(kv bytes "$line")" = "$BULK_BYTES" ] || die "bulk ($1): short transfer: $line"
+		rec bulk "$1" "$2" "$(kv mbps "$line")"
+		printf '   %-9s %-8s %8s MB/s\n' bulk "$1" "$(kv mbps "$line")"
+	done
+}
+
+start_metric() { # start_metric CONFIG ROUND
+	local line
+	line=$("$PWB" spawn --count "$STARTS" -- "$OUT/ctxstart") || die "process start ($1) failed"
+	rec start "$1" "$2" "$(kv wall_us "$line")"
+	rec start_cpu "$1" "$2" "$(kv cpu_us "$line")"
+	printf '   %-9s %-8s %8s us/start (cpu %s us)\n' start "$1" "$(kv wall_us "$line")" \
+		"$(kv cpu_us "$line")"
+}
+
+rate_metric() { # rate_metric CONFIG ROUND: the daemon's RSS and CPU at ~RATE handshakes/s
+	local cfg=$1 r=$2 line cpu0 cpu1 t0 t1 before=() ev=() n rss hwm pct
+	read -r -a before <<<"$(log_counts "$(verdict_of "$cfg")")"
+	read -r -a cpu0 <<<"$(cpu_ns "$DAEMON_PID")"
+	t0=$(date +%s%N)
+	line=$("$PWB" hs --port "$PORT_ec" --ca "$PKI/legit-ec/root.pem" --procs "$NCPU" \
+		--seconds "$RATE_SECONDS" --rate "$RATE") || die "rate ($cfg): the client failed"
+	read -r -a cpu1 <<<"$(cpu_ns "$DAEMON_PID")"
+	t1=$(date +%s%N)
+	rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$DAEMON_PID/status")
+	hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$DAEMON_PID/status")
+	n=$(kv handshakes "$line")
+	read -r -a ev <<<"$(wait_chains "$(verdict_of "$cfg")" $((before[0] + n)))"
+	pct=$(awk -v c=$((cpu1[0] - cpu0[0])) -v w=$((t1 - t0)) 'BEGIN {printf "%.2f", 100 * c / w}')
+	rec rate_hs "$cfg" "$r" "$(kv rate "$line")"
+	rec rate_cpu "$cfg" "$r" "$pct"
+	rec rate_cpu_stat "$cfg" "$r" "$(awk -v c=$((cpu1[1] - cpu0[1])) -v w=$((t1 - t0)) \
+		'BEGIN {printf "%.2f", 100 * c / w}')"
+	rec rate_rss "$cfg" "$r" "$rss"
+	rec rate_hwm "$cfg" "$r" "$hwm"
+	rec "check:rate" "$cfg" "$r" "$n" $((ev[0] - before[0])) $((ev[1] - before[1])) \
+		$((ev[2] - before[2])) "$(kv errors "$line")"
+	printf '   %-9s %-8s %8s/s  daemon CPU %s%%  RSS %s KiB  events %s/%s\n' rate "$cfg" \
+		"$(kv rate "$line")" "$pct" "$rss" $((ev[0] - before[0])) "$n"
+}
+
+# ---------------------------------------------------------------- the rounds
+T_START=$(date +%s)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+say "== $ROUNDS rounds x ${CONFIGS[*]}: ${HS_SECONDS}s per handshake run, $STARTS starts," \
+	"$BULK_RUNS x 1 GiB"
+for ((r = 1; r <= ROUNDS; r++)); do
+	for ((k = 0; k < 3; k++)); do
+		cfg=${CONFIGS[$(((k + r - 1) % 3))]}
+		say "-- round $r/$ROUNDS: $cfg"
+		[ "$cfg" = none ] || daemon_start "$cfg"
+		foreign_probes
+		hs_metric hs_ec_1 "$cfg" "$r" "$PORT_ec" "$PKI/legit-ec/root.pem" 1
+		hs_metric hs_ec_n "$cfg" "$r" "$PORT_ec" "$PKI/legit-ec/root.pem" "$NCPU"
+		hs_metric hs_rsa_1 "$cfg" "$r" "$PORT_rsa" "$PKI/legit-rsa/root.pem" 1
+		hs_metric hs_rsa_n "$cfg" "$r" "$PORT_rsa" "$PKI/legit-rsa/root.pem" "$NCPU"
+		bulk_metric "$cfg" "$r"
+		start_metric "$cfg" "$r"
+		[ "$cfg" = none ] || rate_metric "$cfg" "$r"
+		daemon_stop
+	done
+done
+
+# ---------------------------------------------------------------- the ceiling
+bpf_prog_stats() { # bpf_prog_stats CONFIG TRIAL: per BPF program of our daemon, runs and ns
+	[ $HAVE_BPFTOOL = 1 ] && [ -n "$STATS_ORIG" ] || return 0
+	local ids
+	# this bpftool may not know which process holds a program: ask the perf events
+	ids=$(bpftool -j perf show 2>/dev/null |
+		jq -c --argjson me "$DAEMON_PID" '[.[] | select(.pid == $me) | .prog_id] | unique')
+	bpftool -j prog show 2>/dev/null | jq -r --argjson ids "${ids:-[]}" \
+		'.[] | select(.id as $i | $ids | any(. == $i)) | select((.run_cnt // 0) > 0)
+		     | "\(.name)\t\(.run_cnt)\t\(.run_time_ns)"' |
+		while IFS=$'\t' read -r name cnt ns; do
+			rec "bpf:$name" "$1" "$2" "$cnt" "$ns"
+		done
+}
+
+say "== the daemon's ceiling: $FLOOD_PROCS handshake clients at full speed, ${CEIL_SECONDS}s"
+if [ $HAVE_BPFTOOL = 1 ]; then
+	STATS_ORIG=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || true)
+	if [ -n "$STATS_ORIG" ] && ! sysctl -q -w kernel.bpf_stats_enabled=1 >/dev/null 2>&1; then
+		STATS_ORIG=
+	fi
+fi
+for ((t = 1; t <= CEIL_TRIALS; t++)); do
+	order=(audit enforce)
+	if [ $((t % 2)) = 0 ]; then
+		order=(enforce audit)
+	fi
+	for cfg in "${order[@]}"; do
+		daemon_start "$cfg"
+		foreign_probes
+		read -r -a cpu0 <<<"$(cpu_ns "$DAEMON_PID")"
+		line=$("$PWB" hs --port "$PORT_ec" --ca "$PKI/legit-ec/root.pem" \
+			--procs "$FLOOD_PROCS" --seconds "$CEIL_SECONDS") || die "flood ($cfg) failed"
+		n=$(kv handshakes "$line")
+		secs=$(kv seconds "$line")
+		read -r -a ev <<<"$(wait_chains "$(verdict_of "$cfg")" "$n" 10)"
+		read -r -a cpu1 <<<"$(cpu_ns "$DAEMON_PID")"
+		bpf_prog_stats "$cfg" "$t"
+		rec ceil "$cfg" "$t" "$n" "${ev[0]}" "${ev[1]}" "${ev[2]}" "${ev[3]}" "$secs" \
+			$((cpu1[0] - cpu0[0])) $((cpu1[1] - cpu0[1])) "$(kv errors "$line")"
+		printf '   %-8s %s handshakes in %ss, %s events, %s lost, daemon CPU %s ms\n' "$cfg" \
+			"$n" "$secs" "${ev[0]}" "${ev[2]}" $(((cpu1[0] - cpu0[0]) / 1000000))
+		daemon_stop
+	done
+done
+
+say "== past the ceiling: the same flood, the daemon stopped (SIGSTOP) for ${STALL_SECONDS}s in the middle"
+flood() { # flood SECONDS: prints "handshakes rate"
+	local line
+	line=$("$PWB" hs --port "$PORT_ec" --ca "$PKI/legit-ec/root.pem" --procs "$FLOOD_PROCS" \
+		--seconds "$1") || die "flood failed"
+	echo "$(kv handshakes "$line") $(kv rate "$line")"
+}
+daemon_start audit
+foreign_probes
+read -r n_before rate_before <<<"$(flood "$STALL_SECONDS")"
+kill -STOP "$DAEMON_PID"
+read -r n_stop rate_stop <<<"$(flood "$STALL_SECONDS")"
+kill -CONT "$DAEMON_PID"
+read -r n_after rate_after <<<"$(flood "$STALL_SECONDS")"
+total=$((n_before + n_stop + n_after))
+# the daemon drains what the ring buffer kept, then reports the loss on its next tick
+for ((i = 0; i < 100; i++)); do
+	read -r -a ev <<<"$(log_counts unpinned)"
+	[ $((ev[0] + ev[2])) -ge $total ] && break
+	sleep 0.1
+done
+sleep 1.5
+read -r -a ev <<<"$(log_counts unpinned)"
+lost_events=$(grep -c '"event":"lost"' "$DAEMON_LOG" || true)
+rec stall audit 1 "$n_before" "$rate_before" "$n_stop" "$rate_stop" "$n_after" "$rate_after" \
+	"${ev[0]}" "${ev[2]}" "${ev[3]}" "$lost_events" "$STALL_SECONDS"
+printf '   %s/s running, %s/s stopped, %s/s running again; %s handshakes -> %s events + %s chains reported lost (%s lost events)\n' \
+	"$rate_before" "$rate_stop" "$rate_after" $total "${ev[0]}" "${ev[2]}" "$lost_events"
+daemon_stop
+if [ -n "$STATS_ORIG" ]; then
+	sysctl -q -w kernel.bpf_stats_enabled="$STATS_ORIG" >/dev/null 2>&1 || true
+	STATS_ORIG=
+fi
+T_END=$(date +%s)
+
+# ---------------------------------------------------------------- the report
+META=$WORK/meta.env
+{
+	echo "cpu=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+	echo "ncpu=$NCPU"
+	echo "kernel=$(uname -r)"
+	echo "openssl=$(openssl version 2>/dev/null)"
+	echo "distro=$(. /etc/os-release && echo "$PRETTY_NAME")"
+	echo "virt=$(lscpu 2>/dev/null | awk -F': *' '/^Hypervisor vendor/ {print $2}')"
+	echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- bpf userspace include 2>/dev/null || echo '+uncommitted')"
+	echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	echo "quick=${BENCH_QUICK:-0}"
+	echo "rounds=$ROUNDS"
+	echo "hs_seconds=$HS_SECONDS"
+	echo "starts=$STARTS"
+	echo "bulk_runs=$BULK_RUNS"
+	echo "rate=$RATE"
+	echo "rate_seconds=$RATE_SECONDS"
+	echo "ceil_trials=$CEIL_TRIALS"
+	echo "ceil_seconds=$CEIL_SECONDS"
+	echo "flood_procs=$FLOOD_PROCS"
+	echo "stall_seconds=$STALL_SECONDS"
+	echo "hs_workers=$HS_WORKERS"
+	echo "ca_certs=$CA_CERTS"
+	echo "foreign=$FOREIGN"
+	echo "checks=$CHECKS"
+	echo "daemon_starts_failed=$DAEMON_STARTS_FAILED"
+	echo "bpf_stats=$([ $HAVE_BPFTOOL = 1 ] && echo 1 || echo 0)"
+	echo "load_start=$LOAD_START"
+	echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "duration=$((T_END - T_START))"
+} >"$META"
+"$PYTHON" "$BENCH_DIR/report.py" "$RESULTS" "$META" "$REPORT" ||
+	die "cannot write the report"
+say "== wrote $REPORT ($((T_END - T_START)) s of measurements)"

@@ -1,0 +1,397 @@
+#!/usr/bin/env bats
+# OpenSSL 3 end to end: the real daemon, the real BPF programs, real clients (curl,
+# python3, openssl s_client) against real servers on 127.0.0.1, PKIs made at test time.
+
+# server_start exports NAME_PORT, NAME_RECORD...
+# shellcheck disable=SC2154
+
+load helpers
+
+setup() {
+	requires bpf
+	pki
+	server_start legit --cert "$PKI/legit-ec/chain.pem" --key "$PKI/legit-ec/leaf.key" --reply
+	server_start legitrsa --cert "$PKI/legit-rsa/chain.pem" --key "$PKI/legit-rsa/leaf.key" --reply
+	server_start evil --cert "$PKI/evil/chain.pem" --key "$PKI/evil/leaf.key" --reply
+}
+
+# policy FILE-CONTENT: write $BATS_TEST_TMPDIR/policy.yaml (root's, 0644).
+policy() {
+	POLICY=$BATS_TEST_TMPDIR/policy.yaml
+	printf '%s\n' "$1" >"$POLICY"
+	chmod 0644 "$POLICY"
+}
+
+# The one chain event of process COMM for HOST (null: no SNI) that arrives next.
+chain_event() {
+	local comm=$1 host=$2
+	if [ "$host" = null ]; then
+		events_wait ".event == \"tls_chain\" and .comm == \"$comm\" and .host == null"
+	else
+		events_wait ".event == \"tls_chain\" and .comm == \"$comm\" and .host == \"$host\""
+	fi
+}
+
+nchains() {
+	_events_count '.event == "tls_chain"'
+}
+
+@test "audit, default policy: every client's chain is logged unpinned, hashes as the openssl CLI computes them" {
+	pw_start
+	curl_pin pin.test "$legit_PORT" --cacert "$PKI/legit-ec/root.pem"
+	tls_client --host pin.test --port "$legit_PORT" --cafile "$PKI/legit-ec/root.pem"
+	openssl s_client -connect "127.0.0.1:$legit_PORT" -servername pin.test \
+		-CAfile "$PKI/legit-ec/root.pem" -verify_return_error </dev/null >/dev/null 2>&1
+	local comm ev
+	for comm in curl python3 openssl; do
+		ev=$(chain_event "$comm" pin.test)
+		[ "$(event_field "$ev" .verdict)" = unpinned ]
+		[ "$(event_field "$ev" .mode)" = audit ]
+		[ "$(event_field "$ev" .action)" = none ]
+		[ "$(event_field "$ev" .library)" = openssl ]
+		[ "$(event_field "$ev" .side)" = client ]
+		[ "$(event_field "$ev" .peer)" = "127.0.0.1:$legit_PORT" ]
+		[ "$(event_field "$ev" '.chain | length')" -eq 2 ]
+		[ "$(event_field "$ev" '.chain[0].spki_sha256')" = "$(cat "$PKI/legit-ec/leaf.spki")" ]
+		[ "$(event_field "$ev" '.chain[0].cert_sha256')" = "$(cat "$PKI/legit-ec/leaf.certsha")" ]
+		[ "$(event_field "$ev" '.chain[1].spki_sha256')" = "$(cat "$PKI/legit-ec/int.spki")" ]
+		[ "$(event_field "$ev" '.chain[1].cert_sha256')" = "$(cat "$PKI/legit-ec/int.certsha")" ]
+		[ "$(event_field "$ev" '.chain[0].subject')" = "CN=pin.test,O=pinwarden test" ]
+		[ "$(event_field "$ev" '.chain[1].subject')" = "CN=pinwarden test intermediate EC,O=pinwarden test" ]
+		[ "$(event_field "$ev" '.chain[0].issuer')" = "$(event_field "$ev" '.chain[1].subject')" ]
+		event_field "$ev" '.chain[0].sans' | grep -qx '  "DNS:pin.test",'
+		[ "$(event_field "$ev" '.chain[0].not_after')" = \
+			"$(date -u -d "$(openssl x509 -in "$PKI/legit-ec/leaf.pem" -noout -enddate | cut -d= -f2)" +%Y-%m-%dT%H:%M:%SZ)" ]
+		[ "$(event_field "$ev" .exe)" = "$(readlink -f "$(command -v "$comm")")" ] ||
+			[ "$comm" = python3 ]
+		[ "$(event_field "$ev" .uid)" -eq 0 ]
+		[[ $(event_field "$ev" .time) =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z$ ]]
+	done
+	# python3 binds its socket with SSL_set_fd: its peer is exact, not guessed
+	ev=$(chain_event python3 pin.test)
+	[ "$(event_field "$ev" '.notes // [] | length')" -eq 0 ]
+	# the RSA chain too
+	curl_pin pin.test "$legitrsa_PORT" --cacert "$PKI/legit-rsa/root.pem"
+	ev=$(events_wait ".event == \"tls_chain\" and .peer == \"127.0.0.1:$legitrsa_PORT\"")
+	[ "$(event_field "$ev" '.chain[0].spki_sha256')" = "$(cat "$PKI/legit-rsa/leaf.spki")" ]
+	[ "$(event_field "$ev" '.chain[1].cert_sha256')" = "$(cat "$PKI/legit-rsa/int.certsha")" ]
+	events_lint
+	pw_stop
+	# the daemon re-hashed every certificate with OpenSSL: no disagreement with the kernel
+	! grep -q hash_disagreement "$PW_LOG"
+}
+
+@test "audit: match, mismatch and unpinned, with the RFC 7469 report on the mismatch" {
+	policy "
+pinsets:
+  legit:
+    pins:
+      - $(cat "$PKI/legit-ec/leaf.spki")
+      - $(cat "$PKI/backup.spki")
+rules:
+  - host: pin.test
+    pinset: legit"
+	pw_start --policy "$POLICY"
+	curl_pin pin.test "$legit_PORT" --cacert "$PKI/legit-ec/root.pem"
+	local ev
+	ev=$(chain_event curl pin.test)
+	[ "$(event_field "$ev" .verdict)" = match ]
+	[ "$(event_field "$ev" .rule)" = pin.test ]
+	[ "$(event_field "$ev" .pinset)" = legit ]
+	[ "$(event_field "$ev" '.chain[0].matched')" = true ]
+	[ "$(event_field "$ev" '.chain[1].matched')" = false ]
+	[ "$(event_field "$ev" '.report')" = null ]
+
+	# the impostor: audit reports it and lets the client through
+	run curl_pin pin.test "$evil_PORT" -k
+	[ "$status" -eq 0 ]
+	[ "$output" = ok ]
+	ev=$(events_wait ".event == \"tls_chain\" and .verdict == \"mismatch\"")
+	[ "$(event_field "$ev" .mode)" = audit ]
+	[ "$(event_field "$ev" .action)" = would-kill ]
+	[ "$(event_field "$ev" '.chain[0].spki_sha256')" = "$(cat "$PKI/evil/leaf.spki")" ]
+	[ "$(event_field "$ev" '.report | keys | join(",")')" = \
+		"date-time,effective-expiration-date,hostname,include-subdomains,known-pins,noted-hostname,port,served-certificate-chain,validated-certificate-chain" ]
+	[ "$(event_field "$ev" '.report.hostname')" = pin.test ]
+	[ "$(event_field "$ev" '.report.port')" -eq "$evil_PORT" ]
+	[ "$(event_field "$ev" '.report."noted-hostname"')" = pin.test ]
+	[ "$(event_field "$ev" '.report."include-subdomains"')" = false ]
+	[ "$(event_field "$ev" '.report."known-pins"[0]')" = \
+		"pin-sha256=\"$(cut -d/ -f2- "$PKI/legit-ec/leaf.spki")\"" ]
+	[ "$(event_field "$ev" '.report."known-pins" | length')" -eq 2 ]
+	# the served chain, as PEM, is the impostor's leaf byte for byte
+	event_field "$ev" '.report."served-certificate-chain"[0]' >"$BATS_TEST_TMPDIR/served.pem"
+	[ "$(openssl x509 -in "$BATS_TEST_TMPDIR/served.pem" -outform der | sha256sum | cut -d' ' -f1)" = \
+		"$(cat "$PKI/evil/leaf.certsha")" ]
+	[[ $(event_field "$ev" '.report."date-time"') =~ ^[0-9-]{10}T[0-9:]{8}Z$ ]]
+
+	# a host no rule names
+	curl_pin other.test "$legit_PORT" -k
+	ev=$(chain_event curl other.test)
+	[ "$(event_field "$ev" .verdict)" = unpinned ]
+	[ "$(event_field "$ev" .rule)" = null ]
+	events_lint
+}
+
+@test "pins: the intermediate's key matches, a backup pin matches, a cert-sha256 pin matches" {
+	policy "
+pinsets:
+  int:
+    pins:
+      - $(cat "$PKI/legit-ec/int.spki")
+      - $(cat "$PKI/backup.spki")
+  backup_only:
+    pins:
+      - $(cat "$PKI/backup.spki")
+      - $(cat "$PKI/legit-rsa/leaf.spki")
+  certpin:
+    pins:
+      - cert-sha256/$(cat "$PKI/legit-ec/int.certsha")
+      - $(cat "$PKI/backup.spki")
+rules:
+  - host: pin.test
+    pinset: int
+  - host: other.test
+    pinset: backup_only
+  - host: a.b.c.pin.test
+    pinset: certpin"
+	pw_start --policy "$POLICY"
+	local ev
+	curl_pin pin.test "$legit_PORT" --cacert "$PKI/legit-ec/root.pem"
+	ev=$(chain_event curl pin.test)
+	[ "$(event_field "$ev" .verdict)" = match ]
+	[ "$(event_field "$ev" '.chain | map(.matched | tostring) | join(",")')" = false,true ]
+	# backup_only holds the RSA leaf's key (the pin that is not the primary one)
+	curl_pin other.test "$legitrsa_PORT" --cacert "$PKI/legit-rsa/root.pem"
+	ev=$(chain_event curl other.test)
+	[ "$(event_field "$ev" .verdict)" = match ]
+	[ "$(event_field "$ev" .pinset)" = backup_only ]
+	[ "$(event_field "$ev" '.chain[0].matched')" = true ]
+	# the EC chain is not in backup_only
+	curl_pin other.test "$legit_PORT" -k
+	ev=$(events_wait ".event == \"tls_chain\" and .host == \"other.test\" and .verdict == \"mismatch\"")
+	[ "$(event_field "$ev" .pinset)" = backup_only ]
+	curl_pin a.b.c.pin.test "$legit_PORT" --cacert "$PKI/legit-ec/root.pem"
+	ev=$(chain_event curl a.b.c.pin.test)
+	[ "$(event_field "$ev" .verdict)" = match ]
+	[ "$(event_field "$ev" .pinset)" = certpin ]
+	[ "$(event_field "$ev" '.chain[1].matched')" = true ]
+}
+
+@test "hosts: exact, *. and **. as SPEC.md defines them, the most specific wins, port and IP rules" {
+	local legit_pin evil_pin
+	legit_pin=$(cat "$PKI/legit-ec/int.spki")
+	evil_pin=$(cat "$PKI/evil/leaf.spki")
+	policy "
+pinsets:
+  legit: { pins: [ $legit_pin, $(cat "$PKI/backup.spki") ] }
+  evil:  { pins: [ $evil_pin, $(cat "$PKI/backup.spki") ] }
+rules:
+  - host: '*.pin.test'
+    pinset: legit
+    name: one-label
+  - host: '**.a.pin.test'
+    pinset: legit
+    name: any-depth
+  - host: 'x.a.pin.test'
+    pinset: evil
+    name: exact-beats-wildcards
+  - host: '**.b.c.pin.test'
+    pinset: legit
+    name: any-self
+  - host: other.test
+    port: 1
+    pinset: legit
+    name: wrong-port
+  - host: 127.0.0.1
+    port: $legit_PORT
+    pinset: legit
+    name: by-address"
+	pw_start --policy "$POLICY"
+	local name want ev
+	# name -> the rule that must judge it ("-" = none); "*." beats "**." whatever the
+	# suffix lengths (exact > *. > **., then the longer suffix)
+	for pair in pin.test=- b.pin.test=one-label a.pin.test=one-label b.a.pin.test=any-depth \
+		c.b.a.pin.test=any-depth x.a.pin.test=exact-beats-wildcards c.b.pin.test=- other.test=- \
+		b.c.pin.test=any-self x.b.c.pin.test=any-self; do
+		name=${pair%%=*} want=${pair#*=}
+		curl_pin "$name" "$legit_PORT" -k >/dev/null
+		ev=$(chain_event curl "$name")
+		if [ "$want" = - ]; then
+			[ "$(event_field "$ev" .verdict)" = unpinned ] || {
+				echo "$name: $ev"
+				false
+			}
+		else
+			[ "$(event_field "$ev" .rule)" = "$want" ] || {
+				echo "$name: want $want: $ev"
+				false
+			}
+		fi
+	done
+	# the exact rule holds the impostor's key: the legitimate chain mismatches it
+	ev=$(chain_event curl x.a.pin.test)
+	[ "$(event_field "$ev" .verdict)" = mismatch ]
+	ev=$(chain_event curl c.b.a.pin.test)
+	[ "$(event_field "$ev" .verdict)" = match ]
+	# upper case and a final dot in the SNI are the same name
+	tls_client --host B.PIN.Test. --port "$legit_PORT" --insecure
+	ev=$(events_wait '.event == "tls_chain" and .comm == "python3"')
+	[ "$(event_field "$ev" .rule)" = one-label ]
+	# no SNI (an address): judged by the rule naming the destination address and port
+	curl --silent --max-time 20 -k "https://127.0.0.1:$legit_PORT/" >/dev/null
+	ev=$(chain_event curl null)
+	[ "$(event_field "$ev" .rule)" = by-address ]
+	[ "$(event_field "$ev" .verdict)" = match ]
+	[ "$(event_field "$ev" '.notes | index("no SNI") != null')" = true ]
+}
+
+@test "enforce + kill: a client meeting the impostor dies before its secret leaves; the real server gets it" {
+	policy "
+mode: enforce
+action: kill
+pinsets:
+  legit:
+    pins:
+      - $(cat "$PKI/legit-ec/int.spki")
+      - $(cat "$PKI/backup.spki")
+rules:
+  - host: pin.test
+    pinset: legit"
+	pw_start --policy "$POLICY"
+	local secret=s3cret-$RANDOM ev
+	# python: handshake (verification off, as a careless client would), then the secret
+	run tls_client --host pin.test --port "$evil_PORT" --insecure --secret "$secret"
+	[ "$status" -eq 137 ]
+	ev=$(chain_event python3 pin.test)
+	[ "$(event_field "$ev" .verdict)" = mismatch ]
+	[ "$(event_field "$ev" .action)" = killed ]
+	[ "$(event_field "$ev" .mode)" = enforce ]
+	# curl sends its request right after the handshake
+	run curl_pin pin.test "$evil_PORT" -k -H "X-Secret: $secret"
+	[ "$status" -eq 137 ]
+	ev=$(events_wait '.event == "tls_chain" and .comm == "curl" and .action == "killed"')
+	[ "$(event_field "$ev" .verdict)" = mismatch ]
+	# openssl s_client with data on stdin
+	run bash -c "echo $secret | openssl s_client -connect 127.0.0.1:$evil_PORT -servername pin.test -quiet"
+	[ "$status" -eq 137 ]
+	events_wait '.event == "tls_chain" and .comm == "openssl" and .action == "killed"'
+	# the impostor received not one byte of application data
+	[ ! -s "$evil_RECORD" ]
+
+	# the legitimate server: the same clients live, and the secret arrives
+	run tls_client --host pin.test --port "$legit_PORT" --cafile "$PKI/legit-ec/root.pem" --secret "$secret"
+	[ "$status" -eq 0 ]
+	[ "$output" = ok ]
+	run curl_pin pin.test "$legit_PORT" --cacert "$PKI/legit-ec/root.pem" -H "X-Secret: $secret"
+	[ "$status" -eq 0 ]
+	grep -q "$secret" "$legit_RECORD"
+	[ "$(grep -c "$secret" "$legit_RECORD")" -eq 2 ]
+	ev=$(events_wait '.event == "tls_chain" and .comm == "python3" and .verdict == "match"')
+	[ "$(event_field "$ev" .action)" = none ]
+	events_lint
+}
+
+@test "enforce: a rule in audit mode reports, another host is not touched" {
+	policy "
+mode: enforce
+pinsets:
+  legit: { pins: [ $(cat "$PKI/legit-ec/int.spki"), $(cat "$PKI/backup.spki") ] }
+rules:
+  - host: pin.test
+    pinset: legit
+    mode: audit"
+	pw_start --policy "$POLICY"
+	run tls_client --host pin.test --port "$evil_PORT" --insecure
+	[ "$status" -eq 0 ]
+	ev=$(chain_event python3 pin.test)
+	[ "$(event_field "$ev" .verdict)" = mismatch ]
+	[ "$(event_field "$ev" .action)" = would-kill ]
+	run tls_client --host other.test --port "$evil_PORT" --insecure
+	[ "$status" -eq 0 ]
+	[ "$(event_field "$(chain_event python3 other.test)" .verdict)" = unpinned ]
+	[ -s "$evil_RECORD" ]
+}
+
+@test "check: each error with its line and column, exit 2; a good policy exits 0 with a summary" {
+	run "$PW" check "$BATS_TEST_DIRNAME/policy/good.yaml"
+	[ "$status" -eq 0 ]
+	[[ $output == *": ok: "* ]]
+	policy "
+mode: enforce
+pinsets:
+  legit:
+    pins:
+      - sha256/not-base64!
+      - unknown/AAAA
+rules:
+  - host: 'a*.pin.test'
+    pinset: legit
+  - host: pin.test
+    pinset: nosuch
+    colour: red"
+	run --separate-stderr "$PW" check "$POLICY"
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"policy.yaml:7:9: error: "*"unknown"* ]]
+	[[ $stderr == *"policy.yaml:9:11: error: "* ]]
+	[[ $stderr == *"policy.yaml:12:13: error: "*"nosuch"* ]]
+	[[ $stderr == *"policy.yaml:13:5: error: unknown key 'colour'"* ]]
+	# lint warnings alone exit 0, or 2 with --strict
+	run "$PW" check "$BATS_TEST_DIRNAME/policy/warnings.yaml"
+	[ "$status" -eq 0 ]
+	run "$PW" check --strict "$BATS_TEST_DIRNAME/policy/warnings.yaml"
+	[ "$status" -eq 2 ]
+}
+
+@test "run with a bad policy exits 2 and attaches nothing" {
+	policy "
+pinsets:
+  legit: { pins: [ $(cat "$PKI/legit-ec/int.spki") ] }
+rules:
+  - host: pin.test
+    pinset: missing"
+	local before
+	before=$(bpftool prog show 2>/dev/null | grep -c ossl_ || true)
+	run --separate-stderr "$PW" run --policy "$POLICY" --log "$BATS_TEST_TMPDIR/events.jsonl"
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"policy.yaml:6:13: error: "*"missing"* ]]
+	[ "$(bpftool prog show 2>/dev/null | grep -c ossl_ || true)" -eq "$before" ]
+	# nothing was written to the event log either: the kernel was never touched
+	[ ! -s "$BATS_TEST_TMPDIR/events.jsonl" ]
+	# a policy others can write is refused the same way
+	chmod 0666 "$POLICY"
+	run --separate-stderr "$PW" run --policy "$POLICY"
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"writable by group or others"* ]]
+}
+
+@test "pin: prints the pins of PEM files and of a live server, matching the openssl CLI" {
+	run "$PW" pin "$PKI/legit-ec/fullchain.pem"
+	[ "$status" -eq 0 ]
+	grep -qx -- "- $(cat "$PKI/legit-ec/leaf.spki")" <<<"$output"
+	grep -qx -- "- $(cat "$PKI/legit-ec/int.spki")" <<<"$output"
+	grep -qx -- "- cert-sha256/$(cat "$PKI/legit-ec/root.certsha")" <<<"$output"
+	[ "$(grep -c '^- sha256/' <<<"$output")" -eq 3 ]
+	openssl x509 -in "$PKI/legit-rsa/leaf.pem" -outform der -out "$BATS_TEST_TMPDIR/leaf.der"
+	run "$PW" pin "$BATS_TEST_TMPDIR/leaf.der"
+	[ "$status" -eq 0 ]
+	grep -qx -- "- $(cat "$PKI/legit-rsa/leaf.spki")" <<<"$output"
+	run "$PW" pin "127.0.0.1:$legit_PORT" --sni pin.test
+	[ "$status" -eq 0 ]
+	grep -qx -- "- $(cat "$PKI/legit-ec/leaf.spki")" <<<"$output"
+	grep -qx -- "- $(cat "$PKI/legit-ec/int.spki")" <<<"$output"
+	run "$PW" pin /nonexistent.pem
+	[ "$status" -ne 0 ]
+}
+
+@test "the daemon exits 0 on SIGTERM and reports every chain it judged" {
+	pw_start
+	local i
+	for i in 1 2 3 4 5; do
+		tls_client --host pin.test --port "$legit_PORT" --insecure >/dev/null
+	done
+	retry 50 0.1 test "$(nchains)" -ge 5
+	pw_stop
+	[ "$(nchains)" -eq 5 ]
+	events_lint
+}
