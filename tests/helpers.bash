@@ -226,6 +226,12 @@ events_wait() {
 	done
 }
 
+# events_count_ge N FILTER: at least N events match FILTER (for retry: it re-counts
+# on every try, where `retry ... test "$(count)" -ge N` would count once).
+events_count_ge() {
+	[ "$(_events_count "$2")" -ge "$1" ]
+}
+
 # events_lint: every line of the event log is one JSON object with "time" and "event".
 events_lint() {
 	local n=0 line

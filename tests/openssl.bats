@@ -390,8 +390,43 @@ rules:
 	for i in 1 2 3 4 5; do
 		tls_client --host pin.test --port "$legit_PORT" --insecure >/dev/null
 	done
-	retry 50 0.1 test "$(nchains)" -ge 5
+	retry 50 0.1 events_count_ge 5 '.event == "tls_chain"'
 	pw_stop
 	[ "$(nchains)" -eq 5 ]
 	events_lint
+}
+
+# run_cnt of pinwarden's uprobe programs (needs kernel.bpf_stats_enabled=1)
+prog_runs() {
+	bpftool -j prog show | jq '[.[] | select(.name | test("^ossl_")) | .run_cnt // 0] | add // 0'
+}
+
+@test "loading the CA bundle at process start fires no probe; a handshake fires a handful" {
+	local old
+	old=$(sysctl -n kernel.bpf_stats_enabled)
+	sysctl -qw kernel.bpf_stats_enabled=1
+	pw_start --metrics "$BATS_TEST_TMPDIR/metrics.prom"
+	local before after i
+	before=$(prog_runs)
+	for i in $(seq 20); do
+		# what every TLS client does first: a default context with the system CA bundle
+		"$PYTHON" -c 'import ssl; c = ssl.create_default_context(); assert c.cert_store_stats()["x509_ca"] > 50'
+		openssl verify -CAfile /etc/ssl/certs/ca-certificates.crt "$PKI/legit-ec/root.pem" >/dev/null 2>&1 || true
+	done
+	after=$(prog_runs)
+	sysctl -qw kernel.bpf_stats_enabled="$old"
+	echo "probe runs during 40 CA bundle loads: $((after - before))"
+	[ "$((after - before))" -eq 0 ]
+	# one handshake: 2 certificates, the SSL*, the verdict, SNI, fd, free
+	sysctl -qw kernel.bpf_stats_enabled=1
+	before=$(prog_runs)
+	tls_client --host pin.test --port "$legit_PORT" --insecure >/dev/null
+	after=$(prog_runs)
+	sysctl -qw kernel.bpf_stats_enabled="$old"
+	echo "probe runs for one python handshake: $((after - before))"
+	[ "$((after - before))" -ge 5 ] && [ "$((after - before))" -le 20 ]
+	# and no certificate was taken for part of a chain when it was not
+	retry 30 0.1 grep -q '^pinwarden_chains_judged_total 1$' "$BATS_TEST_TMPDIR/metrics.prom"
+	grep -q '^pinwarden_orphan_certificates_total 0$' "$BATS_TEST_TMPDIR/metrics.prom"
+	grep -q '^pinwarden_certificates_captured_total 2$' "$BATS_TEST_TMPDIR/metrics.prom"
 }

@@ -82,44 +82,58 @@ static void keep_policy(struct daemon *d, struct pw_policy *p, uint32_t gen)
 	d->pol_gen[i] = gen;
 }
 
-/* Parse, check, compile and switch to a policy. On failure the old one stays. */
-static int policy_activate(struct daemon *d, bool at_start)
+/*
+ * Read the policy file (or the built-in default): trust, parse, what this
+ * build supports. Returns 0 with *out set, or -1 after saying why (stderr and,
+ * once the daemon runs, a policy_error event).
+ */
+static int policy_read(struct daemon *d, struct pw_policy **out, struct pw_diags *diags)
 {
-	struct pw_diags diags = {};
-	struct compile_result cr;
-	struct pw_policy *p = NULL;
-	const char *warnings[COMPILE_MAX_WARNINGS];
-	char err[1024], why[512];
-	uint32_t gen = d->gen + 1;
-	size_t i;
+	char why[512], err[1024];
 
+	*out = NULL;
 	if (!d->policy_path) {
-		p = policy_default();
-	} else if (policy_file_trusted(d->policy_path, why, sizeof(why))) {
+		*out = policy_default();
+		return *out ? 0 : -1;
+	}
+	if (policy_file_trusted(d->policy_path, why, sizeof(why))) {
 		snprintf(err, sizeof(err), "%s: refused: %s", d->policy_path, why);
 		log_warnx("%s", err);
 		events_policy_error(d, d->policy_path, NULL, err);
 		return -1;
-	} else if (policy_parse_file(d->policy_path, time(NULL), &p, &diags)) {
-		diags_print(&diags, d->policy_path, stderr);
-		events_policy_error(d, d->policy_path, &diags, "policy has errors; nothing changed");
-		diags_free(&diags);
+	}
+	if (policy_parse_file(d->policy_path, time(NULL), out, diags)) {
+		diags_print(diags, d->policy_path, stderr);
+		events_policy_error(d, d->policy_path, diags, "policy has errors; nothing changed");
 		return -1;
 	}
-	if (!p) {
-		log_warnx("out of memory");
+	if (diags->nwarnings)
+		diags_print(diags, d->policy_path, stderr);
+	if (policy_supported(*out, err, sizeof(err))) {
+		log_warnx("%s", err);
+		events_policy_error(d, d->policy_path, NULL, err);
+		policy_free(*out);
+		*out = NULL;
 		return -1;
 	}
-	if (policy_supported(p, err, sizeof(err)) ||
-	    policy_compile(p, d->skel, gen, &cr, err, sizeof(err))) {
+	return 0;
+}
+
+/* Compile `p` as the next generation and switch to it; on failure the old one stays. */
+static int policy_activate(struct daemon *d, struct pw_policy *p, const struct pw_diags *diags)
+{
+	const char *warnings[COMPILE_MAX_WARNINGS];
+	struct compile_result cr;
+	uint32_t gen = d->gen + 1;
+	char err[1024];
+	size_t i;
+
+	if (policy_compile(p, d->skel, gen, &cr, err, sizeof(err))) {
 		log_warnx("%s", err);
 		events_policy_error(d, p->source, NULL, err);
 		policy_free(p);
-		diags_free(&diags);
 		return -1;
 	}
-	if (diags.nwarnings)
-		diags_print(&diags, d->policy_path, stderr);
 	keep_policy(d, p, gen);
 	/* one aligned store: every verdict reads the generation once */
 	__atomic_store_n(&d->skel->bss->active_gen, gen, __ATOMIC_RELEASE);
@@ -130,11 +144,22 @@ static int policy_activate(struct daemon *d, bool at_start)
 	d->gen = gen;
 	for (i = 0; i < cr.nwarnings; i++)
 		warnings[i] = cr.warnings[i];
-	events_policy_loaded(d, p, gen, &diags, warnings, cr.nwarnings);
-	if (!at_start)
-		log_info("policy reloaded: generation %u", gen);
-	diags_free(&diags);
+	events_policy_loaded(d, p, gen, diags, warnings, cr.nwarnings);
 	return 0;
+}
+
+/* SIGHUP */
+static void policy_reload(struct daemon *d)
+{
+	struct pw_diags diags = {};
+	struct pw_policy *p;
+
+	d->policy_reloads++;
+	if (policy_read(d, &p, &diags) || policy_activate(d, p, &diags))
+		d->policy_errors++;
+	else
+		log_info("policy reloaded: generation %u", d->gen);
+	diags_free(&diags);
 }
 
 static void read_counters(struct daemon *d)
@@ -162,16 +187,13 @@ static void report_losses(struct daemon *d)
 {
 	uint64_t chains = d->cnt[PW_CNT_LOST_CHAIN_RECS], certs = d->cnt[PW_CNT_LOST_CERT_RECS];
 
-	if (chains + certs > d->lost_reported) {
-		static uint64_t chains_seen, certs_seen;
-
-		events_lost(d, chains - chains_seen, certs - certs_seen);
+	if (chains > d->lost_chains || certs > d->lost_certs) {
+		events_lost(d, chains - d->lost_chains, certs - d->lost_certs);
 		log_warnx("ring buffer full: %llu chain and %llu certificate records dropped",
-			  (unsigned long long)(chains - chains_seen),
-			  (unsigned long long)(certs - certs_seen));
-		chains_seen = chains;
-		certs_seen = certs;
-		d->lost_reported = chains + certs;
+			  (unsigned long long)(chains - d->lost_chains),
+			  (unsigned long long)(certs - d->lost_certs));
+		d->lost_chains = chains;
+		d->lost_certs = certs;
 	}
 }
 
@@ -274,12 +296,13 @@ int cmd_run(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon d = { .log_fd = -1 };
+	struct pw_policy *policy = NULL;
+	struct pw_diags diags = {};
 	struct sigaction sa = {};
 	struct bpf_link *tcp_link = NULL;
 	unsigned ticks = 0;
 	uint64_t next_tick;
 	int c, err, rc = 1, verbose = 0, ncpu;
-	char why[512];
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:l:m:vh", opts, NULL)) != -1) {
@@ -303,28 +326,11 @@ int cmd_run(int argc, char **argv)
 	json_init(&d.j);
 
 	/* a bad policy is refused before anything touches the kernel */
-	if (d.policy_path) {
-		struct pw_diags diags = {};
-		struct pw_policy *p = NULL;
-
-		if (policy_file_trusted(d.policy_path, why, sizeof(why))) {
-			log_warnx("%s: refused: %s", d.policy_path, why);
-			return 2;
-		}
-		if (policy_parse_file(d.policy_path, time(NULL), &p, &diags)) {
-			diags_print(&diags, d.policy_path, stderr);
-			log_warnx("%s: policy has errors; nothing attached", d.policy_path);
-			diags_free(&diags);
-			return 2;
-		}
-		if (policy_supported(p, why, sizeof(why))) {
-			log_warnx("%s", why);
-			policy_free(p);
-			diags_free(&diags);
-			return 2;
-		}
-		policy_free(p);
+	if (policy_read(&d, &policy, &diags)) {
+		if (d.policy_path)
+			log_warnx("%s: nothing attached", d.policy_path);
 		diags_free(&diags);
+		return 2;
 	}
 	if (geteuid() != 0) {
 		log_warnx("run needs root (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN); try sudo");
@@ -364,10 +370,14 @@ int cmd_run(int argc, char **argv)
 	}
 	d.boot_to_unix_ns = boot_to_unix();
 	d.skel->bss->boot_to_unix_ns = d.boot_to_unix_ns;
-	if (policy_activate(&d, true)) {
+	rc = policy_activate(&d, policy, &diags);
+	policy = NULL;	/* kept by the daemon, or freed */
+	diags_free(&diags);
+	if (rc) {
 		rc = 2;
 		goto cleanup;
 	}
+	rc = 1;
 	tcp_link = bpf_program__attach(d.skel->progs.pw_tcp_connect);
 	if (!tcp_link)
 		log_warn("cannot attach the connect tracker: peers of custom-BIO clients will be unknown");
@@ -397,9 +407,7 @@ int cmd_run(int argc, char **argv)
 		}
 		if (got_hup) {
 			got_hup = 0;
-			d.policy_reloads++;
-			if (policy_activate(&d, false))
-				d.policy_errors++;
+			policy_reload(&d);
 		}
 		if (mono_ns() >= next_tick) {
 			tick(&d, ++ticks);
@@ -413,6 +421,7 @@ int cmd_run(int argc, char **argv)
 	log_info("stopping: %llu chains judged", (unsigned long long)d.chains);
 	rc = 0;
 cleanup:
+	policy_free(policy);
 	attach_set_destroy(&d.libs);
 	bpf_link__destroy(tcp_link);
 	ring_buffer__free(d.rb);

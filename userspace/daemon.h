@@ -34,7 +34,7 @@ struct daemon {
 	uint64_t purge_after_ns;
 	uint64_t boot_to_unix_ns;
 	uint64_t cnt[PW_CNT_MAX];	/* kernel counters, summed over CPUs, last read */
-	uint64_t lost_reported;		/* kernel losses already reported in lost events */
+	uint64_t lost_chains, lost_certs; /* kernel losses already reported in lost events */
 	uint64_t chains, records, write_errors, short_records, policy_reloads, policy_errors;
 	struct json j;
 };

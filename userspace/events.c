@@ -61,6 +61,8 @@ static void emit(struct daemon *d)
 	size_t off = 0;
 
 	json_obj_end(j);
+	if (d->log_fd < 0)
+		return;		/* before the log is open: stderr has said it */
 	if (j->oom) {
 		d->write_errors++;
 		return;

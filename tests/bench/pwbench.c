@@ -270,10 +270,9 @@ struct hs_result {
 	char why[96];
 };
 
-static void hs_worker(const struct client_opts *o, double t0, double seconds, double rate,
-		      struct hs_result *r)
+static void hs_worker(SSL_CTX *ctx, const struct client_opts *o, double t0, double seconds,
+		      double rate, struct hs_result *r)
 {
-	SSL_CTX *ctx = client_ctx(o);
 	double deadline = t0 + seconds, next = t0;
 	char buf[256];
 
@@ -314,7 +313,6 @@ static void hs_worker(const struct client_opts *o, double t0, double seconds, do
 		close(fd);
 	}
 	r->t_end = now();
-	SSL_CTX_free(ctx);
 }
 
 static int cmd_hs(int argc, char **argv)
@@ -358,13 +356,17 @@ static int cmd_hs(int argc, char **argv)
 			die("fork");
 		if (kids[i] == 0) {
 			struct hs_result mine = {};
-			double wait = t0 - now();
+			SSL_CTX *ctx;
+			double wait;
 
 			close(fds[0]);
 			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			ctx = client_ctx(&o);
+			wait = t0 - now();
 			if (wait > 0)
 				usleep((useconds_t)(wait * 1e6));
-			hs_worker(&o, t0, seconds, rate > 0 ? rate / procs : 0, &mine);
+			hs_worker(ctx, &o, t0, seconds, rate > 0 ? rate / procs : 0, &mine);
+			SSL_CTX_free(ctx);
 			if (write(fds[1], &mine, sizeof(mine)) != sizeof(mine))
 				_exit(1);
 			_exit(0);

@@ -45,11 +45,11 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	CEIL_SECONDS=2
 	STALL_SECONDS=3
 else
-	ROUNDS=${BENCH_ROUNDS:-5}
-	HS_SECONDS=${BENCH_HS_SECONDS:-3}
-	STARTS=${BENCH_STARTS:-200}
-	BULK_RUNS=2
-	RATE_SECONDS=5
+	ROUNDS=${BENCH_ROUNDS:-7}
+	HS_SECONDS=${BENCH_HS_SECONDS:-2}
+	STARTS=${BENCH_STARTS:-150}
+	BULK_RUNS=3
+	RATE_SECONDS=4
 	CEIL_TRIALS=3
 	CEIL_SECONDS=5
 	STALL_SECONDS=4
@@ -189,22 +189,37 @@ kv() { # kv KEY LINE: the value of KEY=value in LINE
 	sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"
 }
 
-# Uprobes on libssl that are not ours (another pinwarden, a tracer) spoil a comparison.
+# Uprobes that are not ours (another pinwarden, a tracer) skew a comparison, and another
+# pinwarden that enforces a rule for pin.test kills our clients. Checked before and after
+# every measurement; the report names the runs that had company.
 FOREIGN=0
 CHECKS=0
-foreign_probes() {
-	local mine=${DAEMON_PID:-0} n
+FOREIGN_WHO=
+foreign_count() {
+	bpftool -j perf show 2>/dev/null | jq --argjson me "${DAEMON_PID:-0}" \
+		'[.[] | select(.fd_type == "uprobe" or .fd_type == "uretprobe")
+		      | select(.pid != $me)] | length' 2>/dev/null || echo 0
+}
+foreign_pids() {
+	bpftool -j perf show 2>/dev/null | jq -r --argjson me "${DAEMON_PID:-0}" \
+		'[.[] | select(.fd_type == "uprobe" or .fd_type == "uretprobe")
+		      | select(.pid != $me) | .pid] | unique | .[]' 2>/dev/null |
+		while read -r p; do
+			printf '%s(%s) ' "$p" "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-60)"
+		done
+}
+foreign_probes() { # foreign_probes METRIC CONFIG ROUND
+	local n
 	[ $HAVE_BPFTOOL = 1 ] || return 0
 	CHECKS=$((CHECKS + 1))
-	n=$(bpftool -j perf show 2>/dev/null | jq --argjson me "$mine" \
-		'[.[] | select(.fd_type == "uprobe" or .fd_type == "uretprobe")
-		      | select(.pid != $me)] | length' 2>/dev/null || echo 0)
+	n=$(foreign_count)
 	if [ "${n:-0}" -gt 0 ]; then
 		FOREIGN=$((FOREIGN + 1))
-		warn "$n uprobes of another process are attached (another pinwarden?): results are skewed"
+		FOREIGN_WHO=$(foreign_pids)
+		rec foreign "$2" "$3" "$n" "$1"
+		warn "$1 ($2, round $3): $n uprobes of other processes are attached: $FOREIGN_WHO"
 	fi
 }
-
 # ---------------------------------------------------------------- the daemon
 DAEMON_LOG=
 DAEMON_STARTS_FAILED=0
@@ -298,6 +313,13 @@ cpu_ns() { # cpu_ns PID: CPU time on /proc/PID/schedstat (ns) and stat utime+sti
 verdict_of() { [ "$1" = enforce ] && echo match || echo unpinned; }
 
 # ---------------------------------------------------------------- metrics
+client_failed() { # client_failed METRIC CONFIG
+	local who=
+	[ $HAVE_BPFTOOL = 1 ] && who=$(foreign_pids)
+	[ -n "$who" ] && who=" — another pinwarden or tracer is attached ($who); if it enforces a rule for pin.test it kills our clients"
+	die "$1 ($2): the TLS client failed$who"
+}
+
 # hs METRIC CONFIG ROUND SERVER CA PROCS
 hs_metric() {
 	local m=$1 cfg=$2 r=$3 port=$4 ca=$5 procs=$6 line n ev=() before=() cpu0 cpu1
@@ -306,7 +328,8 @@ hs_metric() {
 		read -r -a cpu0 <<<"$(cpu_ns "$DAEMON_PID")"
 	fi
 	line=$("$PWB" hs --port "$port" --ca "$ca" --procs "$procs" --seconds "$HS_SECONDS") ||
-		die "$m ($cfg): the handshake client failed"
+		client_failed "$m" "$cfg"
+	foreign_probes "$m" "$cfg" "$r"
 	n=$(kv handshakes "$line")
 	[ "$(kv resumed "$line")" = 0 ] || die "$m ($cfg): a session was resumed: $line"
 	rec "$m" "$cfg" "$r" "$(kv rate "$line")"
@@ -331,6 +354,7 @@ bulk_metric() { # bulk_metric CONFIG ROUND
 			die "bulk ($2): the transfer failed"
 		[ "$(kv bytes "$line")" = "$BULK_BYTES" ] || die "bulk ($1): short transfer: $line"
 		rec bulk "$1" "$2" "$(kv mbps "$line")"
+		foreign_probes bulk "$1" "$2"
 		printf '   %-9s %-8s %8s MB/s\n' bulk "$1" "$(kv mbps "$line")"
 	done
 }
@@ -339,6 +363,7 @@ start_metric() { # start_metric CONFIG ROUND
 	local line
 	line=$("$PWB" spawn --count "$STARTS" -- "$OUT/ctxstart") || die "process start ($1) failed"
 	rec start "$1" "$2" "$(kv wall_us "$line")"
+	foreign_probes start "$1" "$2"
 	rec start_cpu "$1" "$2" "$(kv cpu_us "$line")"
 	printf '   %-9s %-8s %8s us/start (cpu %s us)\n' start "$1" "$(kv wall_us "$line")" \
 		"$(kv cpu_us "$line")"
@@ -350,7 +375,8 @@ rate_metric() { # rate_metric CONFIG ROUND: the daemon's RSS and CPU at ~RATE ha
 	read -r -a cpu0 <<<"$(cpu_ns "$DAEMON_PID")"
 	t0=$(date +%s%N)
 	line=$("$PWB" hs --port "$PORT_ec" --ca "$PKI/legit-ec/root.pem" --procs "$NCPU" \
-		--seconds "$RATE_SECONDS" --rate "$RATE") || die "rate ($cfg): the client failed"
+		--seconds "$RATE_SECONDS" --rate "$RATE") || client_failed rate "$cfg"
+	foreign_probes rate "$cfg" "$r"
 	read -r -a cpu1 <<<"$(cpu_ns "$DAEMON_PID")"
 	t1=$(date +%s%N)
 	rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$DAEMON_PID/status")
@@ -371,6 +397,14 @@ rate_metric() { # rate_metric CONFIG ROUND: the daemon's RSS and CPU at ~RATE ha
 }
 
 # ---------------------------------------------------------------- the rounds
+if [ $HAVE_BPFTOOL = 1 ] && [ "$(foreign_count)" -gt 0 ]; then
+	say "== another process has uprobes attached ($(foreign_pids)); waiting up to 60 s for it to go"
+	for ((i = 0; i < 60; i++)); do
+		[ "$(foreign_count)" -gt 0 ] || break
+		sleep 1
+	done
+	[ "$(foreign_count)" -gt 0 ] && warn "still there: the results will be flagged as skewed"
+fi
 T_START=$(date +%s)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 say "== $ROUNDS rounds x ${CONFIGS[*]}: ${HS_SECONDS}s per handshake run, $STARTS starts," \
@@ -380,7 +414,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		cfg=${CONFIGS[$(((k + r - 1) % 3))]}
 		say "-- round $r/$ROUNDS: $cfg"
 		[ "$cfg" = none ] || daemon_start "$cfg"
-		foreign_probes
+		foreign_probes begin "$cfg" "$r"
 		hs_metric hs_ec_1 "$cfg" "$r" "$PORT_ec" "$PKI/legit-ec/root.pem" 1
 		hs_metric hs_ec_n "$cfg" "$r" "$PORT_ec" "$PKI/legit-ec/root.pem" "$NCPU"
 		hs_metric hs_rsa_1 "$cfg" "$r" "$PORT_rsa" "$PKI/legit-rsa/root.pem" 1
@@ -421,10 +455,11 @@ for ((t = 1; t <= CEIL_TRIALS; t++)); do
 	fi
 	for cfg in "${order[@]}"; do
 		daemon_start "$cfg"
-		foreign_probes
+		foreign_probes ceiling "$cfg" "$t"
 		read -r -a cpu0 <<<"$(cpu_ns "$DAEMON_PID")"
 		line=$("$PWB" hs --port "$PORT_ec" --ca "$PKI/legit-ec/root.pem" \
-			--procs "$FLOOD_PROCS" --seconds "$CEIL_SECONDS") || die "flood ($cfg) failed"
+			--procs "$FLOOD_PROCS" --seconds "$CEIL_SECONDS") || client_failed flood "$cfg"
+		foreign_probes ceiling "$cfg" "$t"
 		n=$(kv handshakes "$line")
 		secs=$(kv seconds "$line")
 		read -r -a ev <<<"$(wait_chains "$(verdict_of "$cfg")" "$n" 10)"
@@ -442,15 +477,28 @@ say "== past the ceiling: the same flood, the daemon stopped (SIGSTOP) for ${STA
 flood() { # flood SECONDS: prints "handshakes rate"
 	local line
 	line=$("$PWB" hs --port "$PORT_ec" --ca "$PKI/legit-ec/root.pem" --procs "$FLOOD_PROCS" \
-		--seconds "$1") || die "flood failed"
+		--seconds "$1") || client_failed flood audit
 	echo "$(kv handshakes "$line") $(kv rate "$line")"
 }
 daemon_start audit
-foreign_probes
+foreign_probes stall audit 1
 read -r n_before rate_before <<<"$(flood "$STALL_SECONDS")"
+read -r -a ev <<<"$(wait_chains unpinned "$n_before" 10)"
 kill -STOP "$DAEMON_PID"
 read -r n_stop rate_stop <<<"$(flood "$STALL_SECONDS")"
+# what a full ring buffer costs the daemon to drain, with no client competing for the CPU
+read -r -a cpu0 <<<"$(cpu_ns "$DAEMON_PID")"
 kill -CONT "$DAEMON_PID"
+last=-1
+for ((i = 0; i < 100; i++)); do
+	sleep 0.2
+	read -r -a c <<<"$(log_counts unpinned)"
+	[ "${c[0]}" = "$last" ] && break
+	last=${c[0]}
+done
+read -r -a cpu1 <<<"$(cpu_ns "$DAEMON_PID")"
+drained=$((c[0] - ev[0]))
+rec drain audit 1 "$drained" $((cpu1[0] - cpu0[0]))
 read -r n_after rate_after <<<"$(flood "$STALL_SECONDS")"
 total=$((n_before + n_stop + n_after))
 # the daemon drains what the ring buffer kept, then reports the loss on its next tick
@@ -466,6 +514,8 @@ rec stall audit 1 "$n_before" "$rate_before" "$n_stop" "$rate_stop" "$n_after" "
 	"${ev[0]}" "${ev[2]}" "${ev[3]}" "$lost_events" "$STALL_SECONDS"
 printf '   %s/s running, %s/s stopped, %s/s running again; %s handshakes -> %s events + %s chains reported lost (%s lost events)\n' \
 	"$rate_before" "$rate_stop" "$rate_after" $total "${ev[0]}" "${ev[2]}" "$lost_events"
+printf '   the daemon drained %s buffered events in %s ms of CPU\n' "$drained" \
+	$(((cpu1[0] - cpu0[0]) / 1000000))
 daemon_stop
 if [ -n "$STATS_ORIG" ]; then
 	sysctl -q -w kernel.bpf_stats_enabled="$STATS_ORIG" >/dev/null 2>&1 || true

@@ -1,0 +1,167 @@
+#!/usr/bin/env bats
+# The policy engine on a live daemon: scopes (executable, cgroup), reload on SIGHUP,
+# log: mismatches, expiry.
+
+# server_start exports NAME_PORT...
+# shellcheck disable=SC2154
+
+load helpers
+
+setup() {
+	requires bpf
+	pki
+	server_start legit --cert "$PKI/legit-ec/chain.pem" --key "$PKI/legit-ec/leaf.key" --reply
+	server_start evil --cert "$PKI/evil/chain.pem" --key "$PKI/evil/leaf.key" --reply
+	LEGIT=$(cat "$PKI/legit-ec/int.spki")
+	EVIL=$(cat "$PKI/evil/leaf.spki")
+	BACKUP=$(cat "$PKI/backup.spki")
+}
+
+teardown() {
+	pw_teardown
+	if [ -n "${CG:-}" ] && [ -d "$CG" ]; then
+		# move anything left back to the root, then remove the test cgroups
+		local d p
+		for d in "$CG/inner" "$CG"; do
+			[ -d "$d" ] || continue
+			while read -r p; do echo "$p" >"$CGROOT/cgroup.procs" 2>/dev/null || true; done <"$d/cgroup.procs"
+			rmdir "$d" || true
+		done
+	fi
+}
+
+policy() {
+	POLICY=$BATS_TEST_TMPDIR/policy.yaml
+	printf '%s\n' "$1" >"$POLICY.new"
+	chmod 0644 "$POLICY.new"
+	mv "$POLICY.new" "$POLICY"
+}
+
+@test "scope exe: a rule scoped to curl judges curl, not python3, and beats the unscoped rule" {
+	policy "
+pinsets:
+  legit: { pins: [ $LEGIT, $BACKUP ] }
+  evil: { pins: [ $EVIL, $BACKUP ] }
+rules:
+  - host: pin.test
+    pinset: legit
+    name: everyone
+  - host: '**.test'
+    pinset: evil
+    name: curl-only
+    scope: { exe: $(readlink -f "$(command -v curl)") }"
+	pw_start --policy "$POLICY"
+	curl_pin pin.test "$legit_PORT" -k >/dev/null
+	tls_client --host pin.test --port "$legit_PORT" --insecure >/dev/null
+	local ev
+	ev=$(events_wait '.event == "tls_chain" and .comm == "curl"')
+	# scoped beats unscoped, even with a less specific host pattern
+	[ "$(event_field "$ev" .rule)" = curl-only ]
+	[ "$(event_field "$ev" .verdict)" = mismatch ]
+	ev=$(events_wait '.event == "tls_chain" and .comm == "python3"')
+	[ "$(event_field "$ev" .rule)" = everyone ]
+	[ "$(event_field "$ev" .verdict)" = match ]
+}
+
+@test "scope cgroup: a client inside the cgroup (or below it) is judged by the scoped rule" {
+	CGROOT=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+	[ -n "$CGROOT" ] || skip "no cgroup v2 hierarchy"
+	CG=$CGROOT/pinwarden-test-$$
+	mkdir "$CG" "$CG/inner"
+	policy "
+mode: enforce
+pinsets:
+  legit: { pins: [ $LEGIT, $BACKUP ] }
+rules:
+  - host: pin.test
+    pinset: legit
+    name: in-app
+    scope: { cgroup: /pinwarden-test-$$ }"
+	pw_start --policy "$POLICY"
+	# outside the cgroup: no rule applies, the impostor is only reported
+	run tls_client --host pin.test --port "$evil_PORT" --insecure --secret outside
+	[ "$status" -eq 0 ]
+	ev=$(events_wait '.event == "tls_chain" and .comm == "python3"')
+	[ "$(event_field "$ev" .verdict)" = unpinned ]
+	# inside a cgroup below the scoped one: enforced
+	run bash -c "echo \$\$ > '$CG/inner/cgroup.procs' && exec '$PYTHON' '$TLS_CLIENT' --host pin.test --port $evil_PORT --insecure --secret inside"
+	[ "$status" -eq 137 ]
+	ev=$(events_wait '.event == "tls_chain" and .action == "killed"')
+	[ "$(event_field "$ev" .rule)" = in-app ]
+	[ "$(event_field "$ev" .cgroup)" = "/pinwarden-test-$$/inner" ]
+	# the impostor got the first client's data, not one byte of the second's
+	grep -q outside "$evil_RECORD"
+	! grep -q inside "$evil_RECORD"
+}
+
+@test "reload: SIGHUP switches to the new policy; a broken file keeps the old one and says where" {
+	policy "
+pinsets:
+  p: { pins: [ $EVIL, $BACKUP ] }
+rules:
+  - host: pin.test
+    pinset: p"
+	pw_start --policy "$POLICY"
+	tls_client --host pin.test --port "$legit_PORT" --insecure >/dev/null
+	ev=$(events_wait '.event == "tls_chain" and .generation == 1')
+	[ "$(event_field "$ev" .verdict)" = mismatch ]
+
+	policy "
+pinsets:
+  p: { pins: [ $LEGIT, $BACKUP ] }
+rules:
+  - host: pin.test
+    pinset: p"
+	kill -HUP "$PW_PID"
+	events_wait '.event == "policy_loaded" and .generation == 2'
+	tls_client --host pin.test --port "$legit_PORT" --insecure >/dev/null
+	ev=$(events_wait '.event == "tls_chain" and .generation == 2')
+	[ "$(event_field "$ev" .verdict)" = match ]
+
+	policy "
+pinsets:
+  p: { pins: [ $EVIL ] }
+rules:
+  - host: pin.test
+    pinset: nowhere"
+	kill -HUP "$PW_PID"
+	ev=$(events_wait '.event == "policy_error"')
+	[ "$(event_field "$ev" '.errors[0].line')" -eq 6 ]
+	[ "$(event_field "$ev" '.errors[0].col')" -eq 13 ]
+	[ "$(event_field "$ev" .kept_generation)" -eq 2 ]
+	tls_client --host pin.test --port "$legit_PORT" --insecure >/dev/null
+	retry 50 0.1 events_count_ge 2 '.event == "tls_chain" and .generation == 2'
+	[ "$(_events_count '.event == "tls_chain" and .generation == 2 and .verdict == "match"')" -eq 2 ]
+	[ "$(_events_count '.event == "policy_loaded"')" -eq 2 ]
+	grep -q "policy.yaml:6:13" "$PW_ERR"
+}
+
+@test "log: mismatches logs only mismatches; an expired pinset is reported, not enforced" {
+	policy "
+mode: enforce
+log: mismatches
+pinsets:
+  p: { pins: [ $LEGIT, $BACKUP ] }
+  old:
+    expires: 2020-01-31
+    pins: [ $LEGIT, $BACKUP ]
+rules:
+  - host: pin.test
+    pinset: p
+  - host: other.test
+    pinset: old"
+	pw_start --policy "$POLICY"
+	tls_client --host pin.test --port "$legit_PORT" --insecure >/dev/null
+	tls_client --host a.pin.test --port "$legit_PORT" --insecure >/dev/null
+	run tls_client --host other.test --port "$evil_PORT" --insecure
+	[ "$status" -eq 0 ]
+	ev=$(events_wait '.event == "tls_chain" and .host == "other.test"')
+	[ "$(event_field "$ev" .verdict)" = expired ]
+	[ "$(event_field "$ev" .action)" = none ]
+	run tls_client --host pin.test --port "$evil_PORT" --insecure
+	[ "$status" -eq 137 ]
+	events_wait '.event == "tls_chain" and .verdict == "mismatch"'
+	pw_stop
+	# the match and the unpinned chains were judged but not logged
+	[ "$(_events_count '.event == "tls_chain"')" -eq 2 ]
+}
