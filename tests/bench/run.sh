@@ -81,7 +81,6 @@ WORK=$(mktemp -d /tmp/pinwarden-bench.XXXXXX)
 chmod 0755 "$WORK"
 SERVER_PIDS=()
 DAEMON_PID=
-BG_PID=
 STATS_ORIG=
 
 stop_pid() { # stop_pid PID: SIGTERM, then SIGKILL after 5 s; reaps it
@@ -100,7 +99,6 @@ stop_pid() { # stop_pid PID: SIGTERM, then SIGKILL after 5 s; reaps it
 cleanup() {
 	local rc=$? p
 	trap - EXIT INT TERM
-	stop_pid "$BG_PID"
 	stop_pid "$DAEMON_PID"
 	for p in "${SERVER_PIDS[@]}"; do
 		stop_pid "$p"
@@ -116,7 +114,8 @@ cleanup() {
 	exit $rc
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # ---------------------------------------------------------------- tools and fixtures
 say "== building the benchmark tools (build/bench/)"
@@ -530,6 +529,7 @@ META=$WORK/meta.env
 	echo "ncpu=$NCPU"
 	echo "kernel=$(uname -r)"
 	echo "openssl=$(openssl version 2>/dev/null)"
+	# shellcheck disable=SC1091
 	echo "distro=$(. /etc/os-release && echo "$PRETTY_NAME")"
 	echo "virt=$(lscpu 2>/dev/null | awk -F': *' '/^Hypervisor vendor/ {print $2}')"
 	echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- bpf userspace include 2>/dev/null || echo '+uncommitted')"
