@@ -214,14 +214,15 @@ static void sweep_ssl_state(struct daemon *d)
 		bpf_map_delete_elem(fd, &dead[i]);
 }
 
+static const char *const counter_names[PW_CNT_MAX] = {
+	"certificates_captured", "chains_judged", "orphan_certificates",
+	"abandoned_chains", "lost_certificate_records", "lost_chain_records",
+	"scratch_contended", "copy_failed", "certificates_too_big", "processes_killed",
+	"kill_failed", "accumulator_unavailable", "ssl_state_full", "known_certificates_skipped",
+};
+
 static void write_metrics(struct daemon *d)
 {
-	static const char *const names[PW_CNT_MAX] = {
-		"certificates_captured", "chains_judged", "orphan_certificates",
-		"abandoned_chains", "lost_certificate_records", "lost_chain_records",
-		"scratch_contended", "copy_failed", "certificates_too_big", "processes_killed",
-		"kill_failed", "accumulator_unavailable", "ssl_state_full", "known_certificates_skipped",
-	};
 	struct certcache_stats cs;
 	char tmp[4096 + 8];
 	FILE *f;
@@ -237,7 +238,7 @@ static void write_metrics(struct daemon *d)
 		return;
 	}
 	for (k = 0; k < PW_CNT_MAX; k++)
-		fprintf(f, "pinwarden_%s_total %llu\n", names[k], (unsigned long long)d->cnt[k]);
+		fprintf(f, "pinwarden_%s_total %llu\n", counter_names[k], (unsigned long long)d->cnt[k]);
 	certcache_stats(d->cc, &cs);
 	fprintf(f, "pinwarden_events_chains_total %llu\n", (unsigned long long)d->chains);
 	fprintf(f, "pinwarden_certificates_explained_total %llu\n", (unsigned long long)cs.explained);
@@ -250,6 +251,69 @@ static void write_metrics(struct daemon *d)
 	fclose(f);
 	if (rename(tmp, d->metrics_path))
 		log_warn("cannot update %s", d->metrics_path);
+}
+
+/* What `pinwarden status` reads: written atomically, 0640, every tick. */
+static void status_write(struct daemon *d)
+{
+	struct json j;
+	char tmp[4096 + 8], dir[4096], *slash;
+	size_t i;
+	int fd, k;
+
+	if (!d->status_path || !d->status_path[0])
+		return;
+	snprintf(dir, sizeof(dir), "%s", d->status_path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		mkdir(dir, 0750);
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", d->status_path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		if (!d->status_errors++)
+			log_warn("cannot write the status file %s", tmp);
+		return;
+	}
+	json_init(&j);
+	json_obj_begin(&j, NULL);
+	json_str(&j, "version", PW_VERSION);
+	json_uint(&j, "pid", getpid());
+	json_uint(&j, "started_unix_ns", d->started_unix_ns);
+	json_uint(&j, "updated_unix_ns", events_now_unix_ns());
+	json_str(&j, "log", d->log_path);
+	json_obj_begin(&j, "policy");
+	json_str(&j, "source", d->policy_path ? d->policy_path : "built-in default");
+	json_uint(&j, "generation", d->gen);
+	json_uint(&j, "reloads", d->policy_reloads);
+	json_uint(&j, "reload_errors", d->policy_errors);
+	json_obj_end(&j);
+	json_arr_begin(&j, "libraries");
+	for (i = 0; i < d->libs.n; i++) {
+		json_obj_begin(&j, NULL);
+		json_str(&j, "library", d->libs.v[i].library);
+		json_str(&j, "path", d->libs.v[i].path);
+		json_uint(&j, "device", d->libs.v[i].dev);
+		json_uint(&j, "inode", d->libs.v[i].ino);
+		json_uint(&j, "probes", d->libs.v[i].nlinks);
+		json_obj_end(&j);
+	}
+	json_arr_end(&j);
+	json_obj_begin(&j, "counters");
+	for (k = 0; k < PW_CNT_MAX; k++)
+		json_uint(&j, counter_names[k], d->cnt[k]);
+	json_uint(&j, "chains_logged", d->chains);
+	json_uint(&j, "event_write_errors", d->write_errors);
+	json_obj_end(&j);
+	json_obj_end(&j);
+	if (!j.oom && write(fd, j.buf, j.len) == (ssize_t)j.len && write(fd, "\n", 1) == 1 &&
+	    rename(tmp, d->status_path) == 0)
+		d->status_written = true;
+	else
+		unlink(tmp);
+	close(fd);
+	json_free(&j);
 }
 
 static void tick(struct daemon *d, unsigned n)
@@ -265,11 +329,13 @@ static void tick(struct daemon *d, unsigned n)
 	if (n % SWEEP_TICKS == 0)
 		sweep_ssl_state(d);
 	write_metrics(d);
+	status_write(d);
 }
 
 static void usage_run(FILE *f)
 {
-	fprintf(f, "usage: pinwarden run [--policy FILE] [--log FILE] [--metrics FILE] [-v]\n");
+	fprintf(f, "usage: pinwarden run [--policy FILE] [--log FILE] [--metrics FILE] "
+		   "[--status FILE] [-v]\n");
 }
 
 static int open_log(const char *path)
@@ -291,25 +357,21 @@ int cmd_run(int argc, char **argv)
 		{ "policy", required_argument, NULL, 'p' },
 		{ "log", required_argument, NULL, 'l' },
 		{ "metrics", required_argument, NULL, 'm' },
+		{ "status", required_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct daemon d = { .log_fd = -1 };
-	struct pw_policy *policy = NULL;
-	struct pw_diags diags = {};
-	struct sigaction sa = {};
-	struct bpf_link *tcp_link = NULL;
-	unsigned ticks = 0;
-	uint64_t next_tick;
-	int c, err, rc = 1, verbose = 0, ncpu;
+	struct daemon d = { .log_fd = -1, .status_path = PW_STATUS_FILE };
+	int c, verbose = 0;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:l:m:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:l:m:s:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p': d.policy_path = optarg; break;
 		case 'l': d.log_path = optarg; break;
 		case 'm': d.metrics_path = optarg; break;
+		case 's': d.status_path = optarg; break;
 		case 'v': verbose++; break;
 		case 'h': usage_run(stdout); return 0;
 		default: usage_run(stderr); return 2;
@@ -320,6 +382,20 @@ int cmd_run(int argc, char **argv)
 		return 2;
 	}
 	log_init("pinwarden", verbose);
+	return daemon_run(&d);
+}
+
+int daemon_run(struct daemon *dp)
+{
+	struct daemon d = *dp;
+	struct pw_policy *policy = NULL;
+	struct pw_diags diags = {};
+	struct sigaction sa = {};
+	struct bpf_link *tcp_link = NULL;
+	unsigned ticks = 0;
+	uint64_t next_tick;
+	int c, err, rc = 1, ncpu;
+
 	umask(027);
 	if (!d.log_path)
 		d.log_path = "stdout";
@@ -370,6 +446,7 @@ int cmd_run(int argc, char **argv)
 	}
 	d.boot_to_unix_ns = boot_to_unix();
 	d.skel->bss->boot_to_unix_ns = d.boot_to_unix_ns;
+	d.started_unix_ns = events_now_unix_ns();
 	rc = policy_activate(&d, policy, &diags);
 	policy = NULL;	/* kept by the daemon, or freed */
 	diags_free(&diags);
@@ -394,9 +471,12 @@ int cmd_run(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	events_ready(&d);
+	status_write(&d);
+	if (d.learn_seconds)
+		d.learn_until_ns = mono_ns() + d.learn_seconds * TICK_NS;
 	log_info("ready: %zu libraries attached, policy generation %u", d.libs.n, d.gen);
 	next_tick = mono_ns() + TICK_NS;
-	while (!got_stop) {
+	while (!got_stop && !(d.learn_until_ns && mono_ns() >= d.learn_until_ns)) {
 		/* the kernel batches wake-ups (BPF_RB_NO_WAKEUP): drain on every timeout too */
 		err = ring_buffer__poll(d.rb, POLL_MS);
 		if (err >= 0)
@@ -421,6 +501,9 @@ int cmd_run(int argc, char **argv)
 	log_info("stopping: %llu chains judged", (unsigned long long)d.chains);
 	rc = 0;
 cleanup:
+	if (d.status_path && d.status_written)
+		unlink(d.status_path);
+	dp->learn = d.learn;
 	policy_free(policy);
 	attach_set_destroy(&d.libs);
 	bpf_link__destroy(tcp_link);

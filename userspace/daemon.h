@@ -14,6 +14,9 @@
 
 #define PW_VERSION "0.1.0"
 #define PW_POLICY_KEEP 4	/* policies kept to explain events still queued */
+#define PW_STATUS_FILE "/run/pinwarden/status.json"
+
+struct learn;
 
 struct ring_buffer;
 struct pinwarden_bpf;
@@ -27,6 +30,13 @@ struct daemon {
 	const char *log_path;
 	const char *metrics_path;
 	const char *policy_path;	/* NULL: built-in default */
+	const char *status_path;	/* what `pinwarden status` reads */
+	bool status_written;
+	uint64_t status_errors;
+	uint64_t started_unix_ns;
+	struct learn *learn;		/* `pinwarden learn`: what was seen */
+	uint64_t learn_seconds;		/* learn for this long, then stop */
+	uint64_t learn_until_ns;	/* CLOCK_MONOTONIC end of learning, 0: run */
 	struct pw_policy *pol[PW_POLICY_KEEP];	/* by generation % PW_POLICY_KEEP */
 	uint32_t pol_gen[PW_POLICY_KEEP];
 	uint32_t gen;			/* active generation */
@@ -51,6 +61,15 @@ uint64_t events_now_unix_ns(void);
 
 /* daemon.c */
 int cmd_run(int argc, char **argv);
+int daemon_run(struct daemon *d);	/* load, attach, poll until a signal (or learn ends) */
+int cmd_status(int argc, char **argv);
+
+/* learn.c */
+int cmd_learn(int argc, char **argv);
+struct learn *learn_new(void);
+void learn_chain(struct learn *l, const struct pw_chain_rec *r);
+int learn_write(const struct learn *l, FILE *f, uint64_t seconds);
+void learn_free(struct learn *l);
 const struct pw_policy *daemon_policy(struct daemon *d, uint32_t gen);
 
 /* pin.c */

@@ -228,6 +228,8 @@ static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 	unsigned i;
 
 	d->chains++;
+	if (d->learn)
+		learn_chain(d->learn, r);
 	memcpy(host, r->host, PW_HOST_MAX);
 	host[PW_HOST_MAX] = 0;
 	begin(d, "tls_chain", unix_ns);

@@ -10,8 +10,11 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: pinwarden COMMAND [ARGS]\n"
-		"  run [--policy FILE] [--log FILE] [--metrics FILE] [-v]\n"
+		"  run [--policy FILE] [--log FILE] [--metrics FILE] [--status FILE] [-v]\n"
 		"                        the daemon (default policy: audit every TLS chain)\n"
+		"  status [--json]       what the running daemon has attached, its counters\n"
+		"  learn [--duration SECS] [--output FILE]\n"
+		"                        watch, then write a draft policy of what was seen\n"
 		"  check [--strict] FILE validate a policy; exit 2 on errors\n"
 		"  pin FILE...           pins of the certificates in PEM/DER files\n"
 		"  pin HOST:PORT [--sni NAME]\n"
@@ -31,6 +34,10 @@ int main(int argc, char **argv)
 		return cmd_check(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "pin"))
 		return cmd_pin(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "learn"))
+		return cmd_learn(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "status"))
+		return cmd_status(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
 		printf("pinwarden %s\n", PW_VERSION);
 		return 0;
