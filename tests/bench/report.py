@@ -155,7 +155,8 @@ def main():
       + (f", virtualised ({meta['virt']})" if meta.get("virt") else ""))
     w(f"- OS: {meta.get('distro')}, kernel {meta.get('kernel')}")
     w(f"- OpenSSL: {meta.get('openssl')}")
-    w(f"- pinwarden: commit {meta.get('commit')}")
+    w(f"- pinwarden: commit {meta.get('commit')}, `build/pinwarden` sha256 "
+      f"{meta.get('binary')}…")
     w(f"- run: {meta.get('date')}, {meta.get('duration')} s of measurements; load average "
       f"{meta.get('load_start')} at the start, {meta.get('load_end')} at the end")
     fo, ch = int(meta.get("foreign", 0)), int(meta.get("checks", 0))
@@ -164,8 +165,19 @@ def main():
           f"checks (before and after every measurement)"
           + (" — **the results next to them are skewed**: " if fo else ""))
         if fo:
-            seen = sorted({(r, c, vals[1]) for m, c, r, vals in rows if m == "foreign"})
-            w("  " + ", ".join(f"round {r} {c} after {what}" for r, c, what in seen))
+            rounds = sorted({(r, c) for m, c, r, vals in rows
+                             if m == "foreign" and vals[1] not in ("ceiling", "stall")})
+            trials = sorted({(r, c) for m, c, r, vals in rows
+                             if m == "foreign" and vals[1] == "ceiling"})
+            stalled = any(m == "foreign" and vals[1] == "stall" for m, c, r, vals in rows)
+            parts = []
+            if rounds:
+                parts.append("rounds: " + ", ".join(f"{r} {c}" for r, c in rounds))
+            if trials:
+                parts.append("ceiling trials: " + ", ".join(f"{r} {c}" for r, c in trials))
+            if stalled:
+                parts.append("the stall test")
+            w("  " + "; ".join(parts))
     if int(meta.get("daemon_starts_failed", 0)):
         w(f"- the daemon failed to start {meta['daemon_starts_failed']} time(s) and was "
           "retried (see the run's output)")
@@ -384,6 +396,11 @@ def main():
 
     w("## Targets (issue 5)")
     w("")
+    if fo:
+        w(f"> **Skewed run**: uprobes of other processes were attached during {fo} of {ch} "
+          f"checks (see the top): their probes fired on our handshakes too, in every "
+          f"configuration, none included. Do not judge the targets from this run.")
+        w("")
     w("| target | measured | |")
     w("|---|---|---|")
     rows_t = []

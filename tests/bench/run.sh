@@ -132,6 +132,10 @@ PWB=$OUT/pwbench
 "$OUT/ctxstart" -v >"$WORK/ctxstart.out" || die "ctxstart cannot load the CA bundle"
 CA_CERTS=$(sed -n 's/certificates=//p' "$WORK/ctxstart.out")
 
+# one binary for the whole run, even if build/pinwarden is rebuilt meanwhile
+cp "$PW" "$WORK/pinwarden"
+PW=$WORK/pinwarden
+
 say "== test PKI"
 PKI=$WORK/pki
 "$ROOT/tests/fixtures/gen-pki.sh" "$PKI" || die "cannot generate the test PKI"
@@ -193,7 +197,7 @@ kv() { # kv KEY LINE: the value of KEY=value in LINE
 # every measurement; the report names the runs that had company.
 FOREIGN=0
 CHECKS=0
-FOREIGN_WHO=
+FOREIGN_LAST=0
 foreign_count() {
 	bpftool -j perf show 2>/dev/null | jq --argjson me "${DAEMON_PID:-0}" \
 		'[.[] | select(.fd_type == "uprobe" or .fd_type == "uretprobe")
@@ -214,9 +218,13 @@ foreign_probes() { # foreign_probes METRIC CONFIG ROUND
 	n=$(foreign_count)
 	if [ "${n:-0}" -gt 0 ]; then
 		FOREIGN=$((FOREIGN + 1))
-		FOREIGN_WHO=$(foreign_pids)
 		rec foreign "$2" "$3" "$n" "$1"
-		warn "$1 ($2, round $3): $n uprobes of other processes are attached: $FOREIGN_WHO"
+		[ $FOREIGN_LAST = 1 ] ||
+			warn "$1 ($2, round $3): $n uprobes of other processes are attached, the results are skewed until they go: $(foreign_pids)"
+		FOREIGN_LAST=1
+	elif [ $FOREIGN_LAST = 1 ]; then
+		warn "$1 ($2, round $3): the other processes' uprobes are gone"
+		FOREIGN_LAST=0
 	fi
 }
 # ---------------------------------------------------------------- the daemon
@@ -533,6 +541,7 @@ META=$WORK/meta.env
 	echo "distro=$(. /etc/os-release && echo "$PRETTY_NAME")"
 	echo "virt=$(lscpu 2>/dev/null | awk -F': *' '/^Hypervisor vendor/ {print $2}')"
 	echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- bpf userspace include 2>/dev/null || echo '+uncommitted')"
+	echo "binary=$(sha256sum "$PW" | cut -c1-16)"
 	echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	echo "quick=${BENCH_QUICK:-0}"
 	echo "rounds=$ROUNDS"
