@@ -18,7 +18,8 @@
 #      loss, daemon CPU per event, the BPF programs' own cost), and past the ceiling: the
 #      daemon is stopped (SIGSTOP) under the flood until the ring buffer overflows, to
 #      show that the kernel side does not wait and that the loss is reported.
-# Results: a summary on stdout and BENCHMARKS.md at the repository root.
+# Results: a summary on stdout and BENCHMARKS.md at the repository root; the raw numbers
+# stay in build/bench/results.tsv and meta.env (tests/bench/report.py rebuilds the report).
 #
 # Environment: BENCH_QUICK=1 a short smoke run (about a minute); BENCH_ROUNDS,
 # BENCH_HS_SECONDS, BENCH_STARTS override the counts; BENCH_KEEP=1 keeps the work
@@ -564,6 +565,8 @@ META=$WORK/meta.env
 	echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "duration=$((T_END - T_START))"
 } >"$META"
-"$PYTHON" "$BENCH_DIR/report.py" "$RESULTS" "$META" "$REPORT" ||
+# the raw results stay next to the tools, so the report can be rebuilt from them
+cp "$RESULTS" "$META" "$OUT/"
+"$PYTHON" "$BENCH_DIR/report.py" "$OUT/results.tsv" "$OUT/meta.env" "$REPORT" ||
 	die "cannot write the report"
 say "== wrote $REPORT ($((T_END - T_START)) s of measurements)"
