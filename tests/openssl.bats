@@ -90,8 +90,9 @@ connect() {
 	# s_client exits 1 when the server closes without close_notify: only a kill counts
 	openssl)
 		local rc=0
-		echo hello | openssl s_client -connect "127.0.0.1:$3" -servername "$2" -quiet \
-			>/dev/null 2>&1 || rc=$?
+		printf 'GET / HTTP/1.0\r\n\r\n' |
+			openssl s_client -connect "127.0.0.1:$3" -servername "$2" -quiet >/dev/null 2>&1 ||
+			rc=$?
 		[ "$rc" -le 1 ]
 		;;
 	esac
