@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * The chain accumulator: collects the certificates of one Certificate message
- * per thread, whatever the library. A library probe calls chain_add_cert()
- * for each certificate it sees parsed and chain_acc_get() at the point where
- * the chain is complete (verdict.bpf.h judges it).
+ * per thread, whatever the library. A library probe either calls
+ * chain_add_cert() for each certificate it sees parsed (the framing tells
+ * which belong together), or chain_begin() and then chain_append() when it
+ * knows where a chain starts; then chain_acc_get() and verdict_judge() at the
+ * point where the chain is complete (verdict.bpf.h).
  *
  * Which calls belong to one message is told by the message's own framing,
  * read from the process' memory around the certificate:
@@ -91,13 +93,54 @@ static __always_inline void chain_reset(struct pw_chain_acc *acc)
 	acc->next_der = 0;
 }
 
-/* One certificate parsed by the library, from the peer or not (we tell). */
+/*
+ * Append one certificate of the current chain: copy, hash, and count what
+ * could not be judged. Libraries that know where a chain starts call
+ * chain_begin() first and then this for each certificate.
+ */
+static __always_inline void chain_append(struct pw_chain_acc *acc, __u64 der, __u32 len, __u64 now)
+{
+	__u32 idx = acc->ncerts;
+
+	acc->ncerts = idx + 1;
+	acc->next_der = der + len;
+	acc->ts = now;
+	if (idx >= PW_CHAIN_MAX) {
+		acc->flags |= PW_CHAIN_TRUNCATED;
+		return;
+	}
+	cert_capture((const void *)der, len, &acc->certs[idx & (PW_CHAIN_MAX - 1)]);
+	if (acc->certs[idx & (PW_CHAIN_MAX - 1)].flags & PW_CERT_UNJUDGED)
+		acc->flags |= PW_CHAIN_CERT_ERROR;
+	if (acc->certs[idx & (PW_CHAIN_MAX - 1)].flags & PW_CERT_NOT_SENT)
+		acc->flags |= PW_CHAIN_LOST_CERT;
+}
+
+/* A new chain starts here (the library says so): forget any unfinished one. */
+static __always_inline struct pw_chain_acc *chain_begin(void)
+{
+	struct pw_chain_acc *acc = chain_acc_get();
+
+	if (!acc)
+		return NULL;
+	if (acc->ncerts)
+		count(PW_CNT_ABANDONED);
+	chain_reset(acc);
+	acc->form = 0;
+	acc->ts = bpf_ktime_get_boot_ns();
+	return acc;
+}
+
+/*
+ * One certificate parsed by the library, from the peer or not: the TLS framing
+ * around it tells (see the top of this file).
+ */
 static __always_inline void chain_add_cert(__u64 der, __u64 len64)
 {
 	struct pw_chain_acc *acc = chain_acc_get();
 	__u64 now = bpf_ktime_get_boot_ns();
 	__u32 len = len64 > PW_MAX_CERT_LIST ? PW_MAX_CERT_LIST : (__u32)len64;
-	__u32 form = 0, idx;
+	__u32 form = 0;
 	int kind;
 
 	if (!acc)
@@ -113,19 +156,7 @@ static __always_inline void chain_add_cert(__u64 der, __u64 len64)
 		chain_reset(acc);
 		acc->form = form;
 	}
-	idx = acc->ncerts;
-	acc->ncerts = idx + 1;
-	acc->next_der = der + len;
-	acc->ts = now;
-	if (idx >= PW_CHAIN_MAX) {
-		acc->flags |= PW_CHAIN_TRUNCATED;
-		return;
-	}
-	cert_capture((const void *)der, len, &acc->certs[idx & (PW_CHAIN_MAX - 1)]);
-	if (acc->certs[idx & (PW_CHAIN_MAX - 1)].flags & PW_CERT_UNJUDGED)
-		acc->flags |= PW_CHAIN_CERT_ERROR;
-	if (acc->certs[idx & (PW_CHAIN_MAX - 1)].flags & PW_CERT_NOT_SENT)
-		acc->flags |= PW_CHAIN_LOST_CERT;
+	chain_append(acc, der, len, now);
 }
 
 #endif /* PW_CHAIN_BPF_H */

@@ -28,8 +28,17 @@
 /* libraries (the event's "library" field) */
 enum pw_library {
 	PW_LIB_UNKNOWN = 0,
-	PW_LIB_OPENSSL = 1,
+	PW_LIB_OPENSSL = 1,	/* libssl.so.3 / .1.1, and OpenSSL linked into node */
+	PW_LIB_GNUTLS = 2,
+	PW_LIB_NSS = 3,
+	PW_LIB_GO = 4,		/* Go crypto/tls */
+	PW_LIB_BORINGSSL = 5,
+	PW_LIB_WOLFSSL = 6,
+	PW_LIB_MBEDTLS = 7,
+	PW_LIB_MAX,
 };
+
+#define PW_LIBRARY_NAMES { "unknown", "openssl", "gnutls", "nss", "go", "boringssl", "wolfssl", "mbedtls" }
 
 /* which side of the connection the judged chain came from */
 enum pw_side {

@@ -58,8 +58,31 @@ _bpf_usable() {
 	EOF
 }
 
+# Every process on the host is judged by every pinwarden daemon: a test's enforcing
+# policy would kill another suite's clients (or the benchmark's). Tests that run TLS
+# clients hold this host-wide lock from pki (called in setup) to teardown.
+PW_TEST_LOCK=${PW_TEST_LOCK:-/run/lock/pinwarden-tests.lock}
+pw_lock() {
+	[ -n "${_pw_locked:-}" ] && return 0
+	mkdir -p "$(dirname "$PW_TEST_LOCK")"
+	exec 8>>"$PW_TEST_LOCK"
+	flock -w 1800 8 || {
+		echo "pw_lock: $PW_TEST_LOCK still held after 30 min" >&2
+		return 1
+	}
+	_pw_locked=1
+}
+
+pw_unlock() {
+	[ -n "${_pw_locked:-}" ] || return 0
+	flock -u 8
+	exec 8>&-
+	_pw_locked=
+}
+
 # The test PKIs (see fixtures/gen-pki.sh), generated once per test file; exports PKI.
 pki() {
+	pw_lock
 	PKI=$BATS_FILE_TMPDIR/pki
 	export PKI
 	[ -e "$PKI/.done" ] && return 0
@@ -273,6 +296,7 @@ pw_teardown() {
 		server_stop "$name" || true
 	done
 	pw_stop || rc=$?
+	pw_unlock
 	return $rc
 }
 

@@ -1,21 +1,20 @@
 #!/bin/sh
-# Install every Debian/Ubuntu package pinwarden's build, tests and benchmark need.
+# Install every Debian/Ubuntu package pinwarden's build, tests and benchmark need:
+# the lists in tools/deps.d/*.txt (one file per concern; '#' starts a comment).
 # Safe to run twice: apt-get only adds what is missing.
 set -eu
 if [ "$(id -u)" -ne 0 ]; then
 	echo "deps: run as root (it calls apt-get)" >&2
 	exit 1
 fi
-build="make gcc clang llvm pkg-config libbpf-dev libelf-dev zlib1g-dev libssl-dev
-       libyaml-dev libcapstone-dev bpftool"
-tests="bats jq openssl curl wget ca-certificates python3 procps iproute2 util-linux"
-fuzz="libclang-rt-14-dev"
+dir=$(dirname "$0")/deps.d
+pkgs=$(cat "$dir"/*.txt | sed 's/#.*//' | tr -s ' \t\n' '\n' | sort -u)
 # Ubuntu ships bpftool in linux-tools; Debian 12 has its own package.
 if ! apt-cache show bpftool >/dev/null 2>&1; then
-	build=$(echo "$build" | sed 's/bpftool/linux-tools-common linux-tools-generic/')
+	pkgs=$(echo "$pkgs" | sed 's/^bpftool$/linux-tools-common linux-tools-generic/')
 fi
 missing=
-for p in $build $tests $fuzz; do
+for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 		missing="$missing $p"
 done

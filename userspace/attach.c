@@ -8,6 +8,8 @@
 #include <bpf/libbpf.h>
 
 #include "attach.h"
+#include "elfsym.h"
+#include "log.h"
 
 int attach_uprobe(struct attached_lib *lib, struct bpf_program *prog, uint64_t off,
 		  char *err, size_t errlen)
@@ -40,6 +42,13 @@ struct attached_lib *attach_set_find(struct attach_set *set, uint64_t dev, uint6
 		if (set->v[i].dev == dev && set->v[i].ino == ino)
 			return &set->v[i];
 	return NULL;
+}
+
+struct attached_lib *attach_set_find_path(struct attach_set *set, const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) ? NULL : attach_set_find(set, st.st_dev, st.st_ino);
 }
 
 struct attached_lib *attach_set_add(struct attach_set *set, const char *library, const char *path,
@@ -91,4 +100,58 @@ void attach_set_destroy(struct attach_set *set)
 	free(set->v);
 	set->v = NULL;
 	set->n = 0;
+}
+
+#define MAX_SITES 32
+
+int attach_call_sites(struct elf_image *img, struct attached_lib *lib, const char *import,
+		      struct bpf_program *prog, int required, char *err, size_t errlen)
+{
+	uint64_t sites[MAX_SITES];
+	int n, i;
+
+	n = elf_import_call_sites(img, import, sites, MAX_SITES);
+	if (n < 0) {
+		snprintf(err, errlen, "%s: cannot disassemble", lib->path);
+		return -1;
+	}
+	if (n < required) {
+		snprintf(err, errlen, "%s: no call to %s found; not a %s build this version of "
+			 "pinwarden knows", lib->path, import, lib->library);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		int64_t off = elf_vaddr_to_offset(img, sites[i]);
+
+		if (off < 0) {
+			snprintf(err, errlen, "%s: call site 0x%llx is outside the file", lib->path,
+				 (unsigned long long)sites[i]);
+			return -1;
+		}
+		if (attach_uprobe(lib, prog, off, err, errlen))
+			return -1;
+		log_debug("%s: %s at 0x%llx (call to %s)", lib->path, bpf_program__name(prog),
+			  (unsigned long long)off, import);
+	}
+	return n;
+}
+
+int attach_entry(struct elf_image *img, struct attached_lib *lib, const char *func,
+		 struct bpf_program *prog, char *err, size_t errlen)
+{
+	uint64_t v = elf_func_vaddr(img, func);
+	int64_t off;
+
+	if (!v) {
+		snprintf(err, errlen, "%s: %s not found", lib->path, func);
+		return -1;
+	}
+	off = elf_vaddr_to_offset(img, elf_probe_point(img, v));
+	if (off < 0) {
+		snprintf(err, errlen, "%s: %s is outside the file", lib->path, func);
+		return -1;
+	}
+	log_debug("%s: %s at 0x%llx (%s)", lib->path, bpf_program__name(prog),
+		  (unsigned long long)off, func);
+	return attach_uprobe(lib, prog, off, err, errlen);
 }

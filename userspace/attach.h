@@ -35,16 +35,22 @@ struct attached_lib *attach_set_find(struct attach_set *set, uint64_t dev, uint6
 struct attached_lib *attach_set_add(struct attach_set *set, const char *library, const char *path,
 				    char *err, size_t errlen);
 
+/* Is this path attached (compared by device and inode)? */
+struct attached_lib *attach_set_find_path(struct attach_set *set, const char *path);
+
 /* Detach and forget one library (its links are destroyed). */
 void attached_lib_detach(struct attached_lib *lib);
 
 void attach_set_destroy(struct attach_set *set);
 
-/* OpenSSL 3: attach every libssl.so.3 the dynamic linker would load on this host. */
-int openssl_attach_host(struct pinwarden_bpf *skel, struct attach_set *set);
+/* Probe every call of the imported function `import` in lib->path with `prog`;
+ * returns how many, or -1 with err (fewer than `required` is an error). */
+struct elf_image;
+int attach_call_sites(struct elf_image *img, struct attached_lib *lib, const char *import,
+		      struct bpf_program *prog, int required, char *err, size_t errlen);
 
-/* OpenSSL 3: attach one libssl file. */
-int openssl_attach_file(struct pinwarden_bpf *skel, struct attach_set *set, const char *path,
-			char *err, size_t errlen);
+/* Probe a function by name, at a cheap point of its entry (elf_probe_point). */
+int attach_entry(struct elf_image *img, struct attached_lib *lib, const char *func,
+		 struct bpf_program *prog, char *err, size_t errlen);
 
 #endif /* PW_ATTACH_H */

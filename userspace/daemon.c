@@ -21,6 +21,7 @@
 
 #include "compile.h"
 #include "daemon.h"
+#include "libraries.h"
 #include "log.h"
 #include "pinwarden.skel.h"
 
@@ -458,7 +459,7 @@ int daemon_run(struct daemon *dp)
 	tcp_link = bpf_program__attach(d.skel->progs.pw_tcp_connect);
 	if (!tcp_link)
 		log_warn("cannot attach the connect tracker: peers of custom-BIO clients will be unknown");
-	if (openssl_attach_host(d.skel, &d.libs) <= 0) {
+	if (libraries_attach_host(d.skel, &d.libs) <= 0) {
 		log_warnx("no TLS library could be attached: nothing to watch");
 		goto cleanup;
 	}

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "procinfo.h"
 
+static const char *const library_names[PW_LIB_MAX] = PW_LIBRARY_NAMES;
 static const char *const verdict_names[] = { "unpinned", "match", "mismatch", "expired" };
 static const char *const done_names[] = { "none", "killed", "reset", "would-kill", "would-reset",
 					  "kill-failed" };
@@ -234,7 +235,7 @@ static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 	host[PW_HOST_MAX] = 0;
 	begin(d, "tls_chain", unix_ns);
 	process_members(d, r);
-	json_str(j, "library", r->library == PW_LIB_OPENSSL ? "openssl" : "unknown");
+	json_str(j, "library", r->library < PW_LIB_MAX ? library_names[r->library] : "unknown");
 	json_str(j, "side", r->side == PW_SIDE_SERVER ? "server" : "client");
 	if (host[0])
 		json_strn(j, "host", host, strnlen(host, PW_HOST_MAX));

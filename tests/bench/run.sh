@@ -78,6 +78,12 @@ HAVE_BPFTOOL=0
 command -v bpftool >/dev/null && command -v jq >/dev/null && HAVE_BPFTOOL=1
 
 # ---------------------------------------------------------------- cleanup
+# Every pinwarden daemon judges every process on the host: hold the lock the BATS
+# suites hold, so that no test daemon judges (or kills) our clients and vice versa.
+PW_TEST_LOCK=${PW_TEST_LOCK:-/run/lock/pinwarden-tests.lock}
+mkdir -p "$(dirname "$PW_TEST_LOCK")"
+exec 8>>"$PW_TEST_LOCK"
+flock -w 1800 8 || { echo "bench: $PW_TEST_LOCK held for 30 min" >&2; exit 1; }
 WORK=$(mktemp -d /tmp/pinwarden-bench.XXXXXX)
 chmod 0755 "$WORK"
 SERVER_PIDS=()

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ldcache.h"
+#include "libraries.h"
+#include "log.h"
+
+const struct tls_library *const tls_libraries[] = {
+	&tls_openssl, &tls_boringssl, &tls_gnutls, &tls_nss, &tls_go, NULL,
+};
+
+int library_attach_file(struct pinwarden_bpf *skel, struct attach_set *set, const char *path,
+			char *err, size_t errlen)
+{
+	const struct tls_library *const *t;
+	struct attached_lib *lib;
+	struct elf_image *img;
+	struct stat st;
+	int rc = 0;
+
+	if (stat(path, &st)) {
+		snprintf(err, errlen, "%s: cannot stat", path);
+		return -1;
+	}
+	if (attach_set_find(set, st.st_dev, st.st_ino))
+		return 0;
+	img = elf_image_open(path, err, errlen);
+	if (!img)
+		return -1;
+	for (t = tls_libraries; *t; t++) {
+		if (!(*t)->match(img, path))
+			continue;
+		lib = attach_set_add(set, (*t)->name, path, err, errlen);
+		if (!lib) {
+			rc = -1;
+			break;
+		}
+		if ((*t)->attach(skel, lib, img, err, errlen)) {
+			attached_lib_detach(lib);
+			set->n--;
+			rc = -1;
+			break;
+		}
+		log_debug("%s: %s, %zu probes", path, (*t)->name, lib->nlinks);
+		rc = 1;
+		break;
+	}
+	elf_image_close(img);
+	return rc;
+}
+
+int libraries_attach_host(struct pinwarden_bpf *skel, struct attach_set *set)
+{
+	const struct tls_library *const *t;
+	const char *const *so;
+	char paths[LDCACHE_MAX_HITS][4096], err[512];
+	int n, i, ok = 0;
+
+	for (t = tls_libraries; *t; t++) {
+		for (so = (*t)->sonames; so && *so; so++) {
+			n = ldcache_find("", *so, paths, LDCACHE_MAX_HITS);
+			for (i = 0; i < n; i++) {
+				int r = library_attach_file(skel, set, paths[i], err, sizeof(err));
+
+				if (r < 0)
+					log_warnx("%s NOT covered: %s", (*t)->name, err);
+				else if (r == 0 && !attach_set_find_path(set, paths[i]))
+					log_warnx("%s: not recognised as %s: NOT covered", paths[i],
+						  (*t)->name);
+				else
+					ok++;
+			}
+		}
+	}
+	return ok;
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The TLS library families pinwarden knows, one `struct tls_library` each
+ * (userspace/<name>.c, with its probes in bpf/<name>.bpf.c). Discovery hands
+ * every ELF file it finds (shared library or executable, on the host or under
+ * /proc/PID/root) to each family's match(); the first that matches attaches.
+ */
+#ifndef PW_LIBRARIES_H
+#define PW_LIBRARIES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "attach.h"
+#include "elfsym.h"
+
+struct pinwarden_bpf;
+
+struct tls_library {
+	const char *name;		/* as in events: "openssl", "gnutls", ... */
+	/* sonames looked up in ld.so.cache at start, NULL-terminated (may be NULL) */
+	const char *const *sonames;
+	/* Is this ELF file an instance (by soname, exported symbols, sections)? Cheap. */
+	bool (*match)(struct elf_image *img, const char *path);
+	/* Place the probes on lib->path (links kept in lib); 0, or -1 with err. */
+	int (*attach)(struct pinwarden_bpf *skel, struct attached_lib *lib, struct elf_image *img,
+		      char *err, size_t errlen);
+};
+
+extern const struct tls_library tls_openssl, tls_gnutls, tls_nss, tls_go, tls_boringssl;
+
+/* Every family, in the order match() is tried. */
+extern const struct tls_library *const tls_libraries[];
+
+/*
+ * Attach whichever family `path` is an instance of, once per (device, inode).
+ * Returns 1 if attached now, 0 if already attached or not a TLS library, -1 on
+ * error (err says why; nothing of it stays attached).
+ */
+int library_attach_file(struct pinwarden_bpf *skel, struct attach_set *set, const char *path,
+			char *err, size_t errlen);
+
+/* Attach every known soname the dynamic linker would load on this host. */
+int libraries_attach_host(struct pinwarden_bpf *skel, struct attach_set *set);
+
+#endif /* PW_LIBRARIES_H */

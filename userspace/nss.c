@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* nss: not supported yet (issue #3). */
+#include "libraries.h"
+
+static bool nss_match(struct elf_image *img, const char *path)
+{
+	return false;
+}
+
+static int nss_attach(struct pinwarden_bpf *skel, struct attached_lib *lib,
+			 struct elf_image *img, char *err, size_t errlen)
+{
+	return -1;
+}
+
+const struct tls_library tls_nss = {
+	.name = "nss",
+	.match = nss_match,
+	.attach = nss_attach,
+};
