@@ -14,26 +14,10 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 
+#include "session.bpf.h"
 #include "verdict.bpf.h"
 
 #define SSL_CTRL_SET_TLSEXT_HOSTNAME 55
-
-static const struct pw_ssl_state ssl_state_empty = { .fd = -1 };
-
-static __always_inline struct pw_ssl_state *ssl_state_get(__u64 ssl)
-{
-	struct pw_ssl_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .ssl = ssl };
-	struct pw_ssl_state *st = bpf_map_lookup_elem(&ssl_state, &k);
-
-	if (st)
-		return st;
-	if (bpf_map_update_elem(&ssl_state, &k, &ssl_state_empty, BPF_NOEXIST) &&
-	    !bpf_map_lookup_elem(&ssl_state, &k)) {
-		count(PW_CNT_SNI_FULL);
-		return NULL;
-	}
-	return bpf_map_lookup_elem(&ssl_state, &k);
-}
 
 /* d2i_X509(X509 **a, const unsigned char **in, long len), at a call site in libssl */
 SEC("uprobe")
@@ -90,34 +74,8 @@ int BPF_KPROBE(ossl_verify, void *store_ctx, const char *name)
 SEC("uprobe")
 int BPF_KPROBE(ossl_ctrl, void *ssl, int cmd, long larg, const char *name)
 {
-	struct pw_ssl_state *st;
-	long n;
-	__u32 i, len = 0;
-
-	if (cmd != SSL_CTRL_SET_TLSEXT_HOSTNAME)
-		return 0;
-	st = ssl_state_get((__u64)ssl);
-	if (!st)
-		return 0;
-	st->host_len = 0;
-	if (!name)
-		return 0;
-	n = bpf_probe_read_user_str(st->host, sizeof(st->host), name);
-	if (n <= 1)
-		return 0;
-	/* compare names in lower case and without a final dot, as the policy does */
-	for (i = 0; i < PW_HOST_MAX; i++) {
-		char c = st->host[i];
-
-		if (!c)
-			break;
-		if (c >= 'A' && c <= 'Z')
-			st->host[i] = c + ('a' - 'A');
-		len = i + 1;
-	}
-	if (len && st->host[(len - 1) & (PW_HOST_MAX - 1)] == '.')
-		st->host[--len & (PW_HOST_MAX - 1)] = 0;
-	st->host_len = len;
+	if (cmd == SSL_CTRL_SET_TLSEXT_HOSTNAME)
+		session_set_host((__u64)ssl, name);
 	return 0;
 }
 
@@ -125,10 +83,7 @@ int BPF_KPROBE(ossl_ctrl, void *ssl, int cmd, long larg, const char *name)
 SEC("uprobe")
 int BPF_KPROBE(ossl_set_fd, void *ssl, int fd)
 {
-	struct pw_ssl_state *st = ssl_state_get((__u64)ssl);
-
-	if (st)
-		st->fd = fd;
+	session_set_fd((__u64)ssl, fd);
 	return 0;
 }
 
@@ -136,8 +91,6 @@ int BPF_KPROBE(ossl_set_fd, void *ssl, int fd)
 SEC("uprobe")
 int BPF_KPROBE(ossl_free, void *ssl)
 {
-	struct pw_ssl_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .ssl = (__u64)ssl };
-
-	bpf_map_delete_elem(&ssl_state, &k);
+	session_forget((__u64)ssl);
 	return 0;
 }
