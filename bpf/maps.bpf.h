@@ -167,17 +167,34 @@ PW_SHARED struct {
 	__type(value, __u8);
 } known_certs SEC(".maps");
 
+/* files (executables, shared objects) the daemon has examined */
+PW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct pw_file_key);
+	__type(value, __u8);
+} known_files SEC(".maps");
+
+PW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct pw_ldso_pos);
+} ldso_seen SEC(".maps");
+
 /* set by the daemon through the skeleton's .bss */
 #ifdef PW_DEFINE_MAPS
 volatile __u32 active_gen;		/* 0: no policy yet */
 volatile __u64 boot_to_unix_ns;		/* unix time = boot time + this */
 volatile __u64 wakeup_bytes = 1 << 20;	/* wake the daemon once this much is queued */
+volatile __u32 discover_on;		/* stop processes on unknown files (after the first scan) */
 const volatile __u32 scratch_slots = 8;	/* entries of the scratch map, set before load */
 #else
 extern const volatile __u32 scratch_slots;
 extern volatile __u32 active_gen;
 extern volatile __u64 boot_to_unix_ns;
 extern volatile __u64 wakeup_bytes;
+extern volatile __u32 discover_on;
 #endif
 
 static __always_inline void count(__u32 which)

@@ -129,6 +129,8 @@ enum pw_counter {
 	PW_CNT_ACC_FULL,	/* chain accumulator map full */
 	PW_CNT_SNI_FULL,	/* per-SSL state map full */
 	PW_CNT_KNOWN_SKIPPED,	/* DER not resent: the daemon knows it */
+	PW_CNT_DISCOVERY_STOPS,	/* processes stopped for the daemon to examine a new file */
+	PW_CNT_LOST_DISCOVERY,	/* a new file could not be reported: the process ran unexamined */
 	PW_CNT_MAX,
 };
 
@@ -208,7 +210,30 @@ _Static_assert(sizeof(struct pw_ssl_key) == 16, "pw_ssl_key layout");
 enum pw_rec_type {
 	PW_REC_CERT = 1,
 	PW_REC_CHAIN = 2,
+	PW_REC_EXEC = 3,	/* a process exec'd a file the daemon has not examined */
+	PW_REC_LIB = 4,		/* a process's dynamic linker mapped one */
 };
+
+/* a file, as the kernel names it: s_dev (major << 20 | minor) and inode */
+struct pw_file_key {
+	__u64 dev;
+	__u64 ino;
+};
+
+/* where ld.so's link map walk stopped last, per process */
+struct pw_ldso_pos {
+	__u64 lm;		/* the struct link_map */
+	__u64 name;		/* its l_name, to tell it is still the same object */
+};
+
+/* PW_REC_EXEC / PW_REC_LIB: the process is stopped until the daemon continues it */
+struct pw_discover_rec {
+	__u32 type;
+	__u32 pid;
+	__u64 dev;		/* 0, 0: more than one file, examine all of its mappings */
+	__u64 ino;
+};
+_Static_assert(sizeof(struct pw_discover_rec) == 24, "pw_discover_rec layout");
 
 /* One presented certificate, sent when it is captured unless the daemon knows it;
  * `copied` bytes of DER follow the header in the record. */

@@ -21,6 +21,7 @@
 
 #include "compile.h"
 #include "daemon.h"
+#include "discover.h"
 #include "libraries.h"
 #include "log.h"
 #include "pinwarden.skel.h"
@@ -220,6 +221,7 @@ static const char *const counter_names[PW_CNT_MAX] = {
 	"abandoned_chains", "lost_certificate_records", "lost_chain_records",
 	"scratch_contended", "copy_failed", "certificates_too_big", "processes_killed",
 	"kill_failed", "accumulator_unavailable", "ssl_state_full", "known_certificates_skipped",
+	"discovery_stops", "discovery_lost",
 };
 
 static void write_metrics(struct daemon *d)
@@ -294,7 +296,7 @@ static void status_write(struct daemon *d)
 	for (i = 0; i < d->libs.n; i++) {
 		json_obj_begin(&j, NULL);
 		json_str(&j, "library", d->libs.v[i].library);
-		json_str(&j, "path", d->libs.v[i].path);
+		json_str(&j, "path", d->libs.v[i].display);
 		json_uint(&j, "device", d->libs.v[i].dev);
 		json_uint(&j, "inode", d->libs.v[i].ino);
 		json_uint(&j, "probes", d->libs.v[i].nlinks);
@@ -336,7 +338,7 @@ static void tick(struct daemon *d, unsigned n)
 static void usage_run(FILE *f)
 {
 	fprintf(f, "usage: pinwarden run [--policy FILE] [--log FILE] [--metrics FILE] "
-		   "[--status FILE] [-v]\n");
+		   "[--status FILE] [--no-discover] [-v]\n");
 }
 
 static int open_log(const char *path)
@@ -359,6 +361,7 @@ int cmd_run(int argc, char **argv)
 		{ "log", required_argument, NULL, 'l' },
 		{ "metrics", required_argument, NULL, 'm' },
 		{ "status", required_argument, NULL, 's' },
+		{ "no-discover", no_argument, NULL, 'D' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -373,6 +376,7 @@ int cmd_run(int argc, char **argv)
 		case 'l': d.log_path = optarg; break;
 		case 'm': d.metrics_path = optarg; break;
 		case 's': d.status_path = optarg; break;
+		case 'D': d.no_discover = true; break;
 		case 'v': verbose++; break;
 		case 'h': usage_run(stdout); return 0;
 		default: usage_run(stderr); return 2;
@@ -392,7 +396,7 @@ int daemon_run(struct daemon *dp)
 	struct pw_policy *policy = NULL;
 	struct pw_diags diags = {};
 	struct sigaction sa = {};
-	struct bpf_link *tcp_link = NULL;
+	struct bpf_link *tcp_link = NULL, *exec_link = NULL;
 	unsigned ticks = 0;
 	uint64_t next_tick;
 	int c, err, rc = 1, ncpu;
@@ -459,7 +463,20 @@ int daemon_run(struct daemon *dp)
 	tcp_link = bpf_program__attach(d.skel->progs.pw_tcp_connect);
 	if (!tcp_link)
 		log_warn("cannot attach the connect tracker: peers of custom-BIO clients will be unknown");
-	if (libraries_attach_host(d.skel, &d.libs) <= 0) {
+	libraries_attach_host(d.skel, &d.libs);
+	if (!d.no_discover) {
+		/* watch execs first, so that nothing started during the scan escapes it */
+		d.skel->bss->discover_on = 1;
+		exec_link = bpf_program__attach(d.skel->progs.pw_exec);
+		if (!exec_link) {
+			log_warn("cannot watch exec: processes started from now on with a TLS "
+				 "library of their own are NOT covered");
+			d.skel->bss->discover_on = 0;
+		}
+		discover_scan_all(&d);
+		ring_buffer__consume(d.rb);	/* continue whatever stopped meanwhile */
+	}
+	if (!d.libs.n) {
 		log_warnx("no TLS library could be attached: nothing to watch");
 		goto cleanup;
 	}
@@ -495,7 +512,11 @@ int daemon_run(struct daemon *dp)
 			next_tick = mono_ns() + TICK_NS;
 		}
 	}
-	/* drain what is queued, then account for any loss before leaving */
+	/* stop stopping processes, then continue the ones waiting for us and drain what is
+	 * queued; account for any loss before leaving */
+	d.skel->bss->discover_on = 0;
+	bpf_link__destroy(exec_link);
+	exec_link = NULL;
 	ring_buffer__consume(d.rb);
 	read_counters(&d);
 	report_losses(&d);
@@ -506,6 +527,11 @@ cleanup:
 		unlink(d.status_path);
 	dp->learn = d.learn;
 	policy_free(policy);
+	if (d.skel && d.skel->bss)
+		d.skel->bss->discover_on = 0;
+	if (d.rb)
+		ring_buffer__consume(d.rb);
+	bpf_link__destroy(exec_link);
 	attach_set_destroy(&d.libs);
 	bpf_link__destroy(tcp_link);
 	ring_buffer__free(d.rb);

@@ -46,6 +46,8 @@ struct daemon {
 	uint64_t cnt[PW_CNT_MAX];	/* kernel counters, summed over CPUs, last read */
 	uint64_t lost_chains, lost_certs; /* kernel losses already reported in lost events */
 	uint64_t chains, records, write_errors, short_records, policy_reloads, policy_errors;
+	uint64_t discovered, examined, discover_records;	/* discovery counters */
+	bool no_discover;		/* --no-discover: host libraries only, no process is stopped */
 	struct json j;
 };
 

@@ -100,7 +100,7 @@ static Elf_Scn *section_by_name(struct elf_image *img, const char *name, GElf_Sh
 	return NULL;
 }
 
-static uint64_t symtab_func(struct elf_image *img, Elf64_Word type, const char *name)
+static uint64_t symtab_find(struct elf_image *img, Elf64_Word type, const char *name, int functions)
 {
 	Elf_Scn *scn = NULL;
 	GElf_Shdr sh;
@@ -119,8 +119,10 @@ static uint64_t symtab_func(struct elf_image *img, Elf64_Word type, const char *
 			GElf_Sym sym;
 			const char *sn;
 
-			if (!gelf_getsym(d, i, &sym) || GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
-			    sym.st_shndx == SHN_UNDEF || !sym.st_value)
+			if (!gelf_getsym(d, i, &sym) || sym.st_shndx == SHN_UNDEF || !sym.st_value)
+				continue;
+			if (functions ? GELF_ST_TYPE(sym.st_info) != STT_FUNC :
+					GELF_ST_TYPE(sym.st_info) != STT_OBJECT)
 				continue;
 			sn = elf_strptr(img->elf, sh.sh_link, sym.st_name);
 			if (sn && !strcmp(sn, name))
@@ -132,9 +134,16 @@ static uint64_t symtab_func(struct elf_image *img, Elf64_Word type, const char *
 
 uint64_t elf_func_vaddr(struct elf_image *img, const char *name)
 {
-	uint64_t v = symtab_func(img, SHT_SYMTAB, name);
+	uint64_t v = symtab_find(img, SHT_SYMTAB, name, 1);
 
-	return v ? v : symtab_func(img, SHT_DYNSYM, name);
+	return v ? v : symtab_find(img, SHT_DYNSYM, name, 1);
+}
+
+uint64_t elf_object_vaddr(struct elf_image *img, const char *name)
+{
+	uint64_t v = symtab_find(img, SHT_SYMTAB, name, 0);
+
+	return v ? v : symtab_find(img, SHT_DYNSYM, name, 0);
 }
 
 int64_t elf_vaddr_to_offset(struct elf_image *img, uint64_t vaddr)

@@ -18,6 +18,9 @@ void elf_image_close(struct elf_image *img);
 /* Address of a function defined in the file (.symtab, else .dynsym); 0 if absent. */
 uint64_t elf_func_vaddr(struct elf_image *img, const char *name);
 
+/* Address of a data object (STT_OBJECT) defined in the file; 0 if absent. */
+uint64_t elf_object_vaddr(struct elf_image *img, const char *name);
+
 /* File offset of a virtual address inside a PT_LOAD segment; -1 if outside. */
 int64_t elf_vaddr_to_offset(struct elf_image *img, uint64_t vaddr);
 

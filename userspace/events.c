@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include "daemon.h"
+#include "discover.h"
 #include "log.h"
 #include "procinfo.h"
 
@@ -358,6 +359,10 @@ int events_on_record(void *ctx, void *data, size_t size)
 			certcache_add(d->cc, c, (const uint8_t *)data + sizeof(*c), c->copied);
 	} else if (type == PW_REC_CHAIN && size >= sizeof(struct pw_chain_rec)) {
 		on_chain(d, data);
+	} else if ((type == PW_REC_EXEC || type == PW_REC_LIB) &&
+		   size >= sizeof(struct pw_discover_rec)) {
+		/* a process is stopped until this is handled: before anything else */
+		discover_on_record(d, data);
 	} else {
 		d->short_records++;
 	}
@@ -380,7 +385,7 @@ void events_ready(struct daemon *d)
 
 		json_obj_begin(j, NULL);
 		json_str(j, "library", l->library);
-		json_str(j, "path", l->path);
+		json_str(j, "path", l->display);
 		json_uint(j, "inode", l->ino);
 		json_uint(j, "device", l->dev);
 		json_uint(j, "probes", l->nlinks);
