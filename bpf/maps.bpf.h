@@ -146,7 +146,7 @@ PW_SHARED struct {
 
 PW_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4);
+	__uint(max_entries, 64);	/* the live generation, the previous one, reloads in flight */
 	__type(key, __u32);
 	__type(value, struct pw_config);
 } configs SEC(".maps");

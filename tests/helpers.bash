@@ -242,7 +242,7 @@ events_wait() {
 		fi
 		if [ $SECONDS -ge $deadline ]; then
 			echo "events_wait: no event matching '$filter' within $timeout s in $PW_LOG:" >&2
-			tail -n 20 "$PW_LOG" >&2 2>/dev/null
+			tail -n 8 "$PW_LOG" 2>/dev/null | cut -c1-400 >&2
 			return 1
 		fi
 		sleep 0.1

@@ -222,7 +222,8 @@ int policy_compile(const struct pw_policy *p, struct pinwarden_bpf *skel, uint32
 	return 0;
 fail:
 	free(ka);
-	policy_purge(skel, gen);
+	/* the slots of this parity belonged to generation gen - 2, long inactive */
+	policy_purge(skel, gen, true);
 	return -1;
 }
 
@@ -258,13 +259,13 @@ static void purge_map(int fd, size_t key_size, uint32_t gen)
 	free(cur);
 }
 
-void policy_purge(struct pinwarden_bpf *skel, uint32_t gen)
+void policy_purge(struct pinwarden_bpf *skel, uint32_t gen, bool cgroups)
 {
 	purge_map(bpf_map__fd(skel->maps.rules), sizeof(struct pw_rule_key), gen);
 	purge_map(bpf_map__fd(skel->maps.pins), sizeof(struct pw_pin_key), gen);
 	purge_map(bpf_map__fd(skel->maps.pinsets), sizeof(struct pw_pinset_key), gen);
 	bpf_map_delete_elem(bpf_map__fd(skel->maps.configs), &gen);
-	for (uint32_t i = 0; i < PW_CGROUP_SLOTS; i++) {
+	for (uint32_t i = 0; cgroups && i < PW_CGROUP_SLOTS; i++) {
 		uint32_t slot = (gen & 1) * PW_CGROUP_SLOTS + i;
 
 		bpf_map_delete_elem(bpf_map__fd(skel->maps.cgroups), &slot);

@@ -121,6 +121,8 @@ static int policy_read(struct daemon *d, struct pw_policy **out, struct pw_diags
 	return 0;
 }
 
+static void purge_old(struct daemon *d);
+
 /* Compile `p` as the next generation and switch to it; on failure the old one stays. */
 static int policy_activate(struct daemon *d, struct pw_policy *p, const struct pw_diags *diags)
 {
@@ -139,11 +141,9 @@ static int policy_activate(struct daemon *d, struct pw_policy *p, const struct p
 	keep_policy(d, p, gen);
 	/* one aligned store: every verdict reads the generation once */
 	__atomic_store_n(&d->skel->bss->active_gen, gen, __ATOMIC_RELEASE);
-	if (d->gen) {
-		d->purge_gen = d->gen;
-		d->purge_after_ns = mono_ns() + TICK_NS;
-	}
 	d->gen = gen;
+	d->switched_ns = mono_ns();
+	purge_old(d);	/* generations before the previous one, at once */
 	for (i = 0; i < cr.nwarnings; i++)
 		warnings[i] = cr.warnings[i];
 	events_policy_loaded(d, p, gen, diags, warnings, cr.nwarnings);
@@ -256,6 +256,24 @@ static void write_metrics(struct daemon *d)
 		log_warn("cannot update %s", d->metrics_path);
 }
 
+/*
+ * Old generations leave the maps once no verdict can still be reading them: the
+ * one just replaced a tick after the switch, older ones at once. A verdict reads
+ * active_gen once and finishes within microseconds.
+ */
+static void purge_old(struct daemon *d)
+{
+	uint32_t upto = d->gen >= 2 ? d->gen - 2 : 0, g;
+
+	if (d->gen >= 1 && mono_ns() >= d->switched_ns + TICK_NS)
+		upto = d->gen - 1;
+	for (g = d->purged_upto + 1; g <= upto; g++)
+		/* cgroup slots go by parity: generation g + 2, if loaded, owns them now */
+		policy_purge(d->skel, g, g + 2 > d->gen);
+	if (upto > d->purged_upto)
+		d->purged_upto = upto;
+}
+
 /* What `pinwarden status` reads: written atomically, 0640, every tick. */
 static void status_write(struct daemon *d)
 {
@@ -325,10 +343,7 @@ static void tick(struct daemon *d, unsigned n)
 	d->skel->bss->boot_to_unix_ns = d->boot_to_unix_ns;
 	read_counters(d);
 	report_losses(d);
-	if (d->purge_gen && mono_ns() >= d->purge_after_ns) {
-		policy_purge(d->skel, d->purge_gen);
-		d->purge_gen = 0;
-	}
+	purge_old(d);
 	if (n % SWEEP_TICKS == 0)
 		sweep_ssl_state(d);
 	write_metrics(d);

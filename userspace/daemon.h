@@ -13,7 +13,7 @@
 #include "policy.h"
 
 #define PW_VERSION "0.1.0"
-#define PW_POLICY_KEEP 4	/* policies kept to explain events still queued */
+#define PW_POLICY_KEEP 64	/* policies kept to explain events still queued */
 #define PW_STATUS_FILE "/run/pinwarden/status.json"
 
 struct learn;
@@ -40,8 +40,8 @@ struct daemon {
 	struct pw_policy *pol[PW_POLICY_KEEP];	/* by generation % PW_POLICY_KEEP */
 	uint32_t pol_gen[PW_POLICY_KEEP];
 	uint32_t gen;			/* active generation */
-	uint32_t purge_gen;		/* previous generation, removed from the maps on a later tick */
-	uint64_t purge_after_ns;
+	uint32_t purged_upto;		/* every generation up to this one is out of the maps */
+	uint64_t switched_ns;		/* when the active generation became active */
 	uint64_t boot_to_unix_ns;
 	uint64_t cnt[PW_CNT_MAX];	/* kernel counters, summed over CPUs, last read */
 	uint64_t lost_chains, lost_certs; /* kernel losses already reported in lost events */

@@ -258,6 +258,11 @@ static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 	} else {
 		json_null(j, "rule");
 		json_null(j, "pinset");
+		if (r->rule_id != PW_NO_ID) {
+			/* judged by a rule of a policy replaced many reloads ago */
+			json_uint(j, "rule_id", r->rule_id);
+			json_str(j, "rule_error", "policy generation no longer known to the daemon");
+		}
 	}
 	json_uint(j, "generation", r->gen);
 
