@@ -40,6 +40,9 @@ struct pw_thread_conn {
 	__u16 sport;
 	__u16 pad;
 	__u8 daddr[16];
+	__u8 saddr[16];
+	__s32 last_rfd;			/* last fd read from (only while a policy resets); -1: none */
+	__u32 pad2;
 };
 
 /* The rule search of one verdict, kept in the accumulator (a map value) rather
@@ -167,6 +170,14 @@ PW_SHARED struct {
 	__type(value, __u8);
 } known_certs SEC(".maps");
 
+/* connections to reset: egress dropped until the daemon destroys them */
+PW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct pw_conn_key);
+	__type(value, __u64);		/* boot ns of the verdict */
+} reset_conns SEC(".maps");
+
 /* files (executables, shared objects) the daemon has examined */
 PW_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -188,6 +199,7 @@ volatile __u32 active_gen;		/* 0: no policy yet */
 volatile __u64 boot_to_unix_ns;		/* unix time = boot time + this */
 volatile __u64 wakeup_bytes = 1 << 20;	/* wake the daemon once this much is queued */
 volatile __u32 discover_on;		/* stop processes on unknown files (after the first scan) */
+volatile __u32 reset_on;		/* a policy resets: the egress filter and read tracking run */
 const volatile __u32 scratch_slots = 8;	/* entries of the scratch map, set before load */
 #else
 extern const volatile __u32 scratch_slots;
@@ -195,6 +207,7 @@ extern volatile __u32 active_gen;
 extern volatile __u64 boot_to_unix_ns;
 extern volatile __u64 wakeup_bytes;
 extern volatile __u32 discover_on;
+extern volatile __u32 reset_on;
 #endif
 
 static __always_inline void count(__u32 which)

@@ -109,6 +109,8 @@ enum pw_pin_type {
 #define PW_CHAIN_LOST_CERT	(1u << 7) /* a certificate record could not be sent */
 #define PW_CHAIN_NO_POLICY	(1u << 8) /* no policy generation active */
 #define PW_CHAIN_EXE_TRUNCATED	(1u << 9)
+#define PW_CHAIN_PEER_READ	(1u << 10) /* socket from the thread's last read (no fd binding) */
+#define PW_CHAIN_RESET_NO_SOCK	(1u << 11) /* reset asked, but the socket is unknown: killed instead */
 /* a chain the kernel could not judge in full: under enforce, fail closed */
 #define PW_CHAIN_UNJUDGEABLE	(PW_CHAIN_NO_CERTS | PW_CHAIN_STALE | PW_CHAIN_TRUNCATED | \
 				 PW_CHAIN_CERT_ERROR)
@@ -131,6 +133,8 @@ enum pw_counter {
 	PW_CNT_KNOWN_SKIPPED,	/* DER not resent: the daemon knows it */
 	PW_CNT_DISCOVERY_STOPS,	/* processes stopped for the daemon to examine a new file */
 	PW_CNT_LOST_DISCOVERY,	/* a new file could not be reported: the process ran unexamined */
+	PW_CNT_RESET_MARKED,	/* connections marked for reset */
+	PW_CNT_RESET_DROPPED,	/* packets of marked connections dropped on egress */
 	PW_CNT_MAX,
 };
 
@@ -214,6 +218,18 @@ enum pw_rec_type {
 	PW_REC_LIB = 4,		/* a process's dynamic linker mapped one */
 };
 
+/* one TCP connection, as both the uprobes and the cgroup_skb program see it:
+ * ports in host order, IPv4 addresses mapped into ::ffff:0:0/96 */
+struct pw_conn_key {
+	__u16 family;		/* the socket's: AF_INET or AF_INET6 */
+	__u16 sport;		/* local */
+	__u16 dport;		/* remote */
+	__u16 pad;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+_Static_assert(sizeof(struct pw_conn_key) == 40, "pw_conn_key layout");
+
 /* a file, as the kernel names it: s_dev (major << 20 | minor) and inode */
 struct pw_file_key {
 	__u64 dev;
@@ -274,6 +290,7 @@ struct pw_chain_rec {
 	__u16 local_port;	/* host order; 0: unknown */
 	__u16 pad16;
 	__u8 peer_addr[16];
+	__u8 local_addr[16];
 	__u8 library;		/* enum pw_library */
 	__u8 side;		/* enum pw_side */
 	__u8 verdict;		/* enum pw_verdict */
@@ -286,6 +303,6 @@ struct pw_chain_rec {
 	char exe[PW_PATH_MAX];
 	struct pw_chain_cert certs[PW_CHAIN_MAX];
 };
-_Static_assert(sizeof(struct pw_chain_rec) == 2928, "pw_chain_rec layout");
+_Static_assert(sizeof(struct pw_chain_rec) == 2944, "pw_chain_rec layout");
 
 #endif /* PINWARDEN_H */

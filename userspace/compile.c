@@ -46,18 +46,7 @@ static void warn(struct compile_result *res, const char *fmt, const char *a, con
 
 int policy_supported(const struct pw_policy *p, char *err, size_t errlen)
 {
-	size_t i;
-
-	for (i = 0; i < p->nrules; i++) {
-		const struct pw_rule *r = &p->rules[i];
-
-		if (r->mode == PW_MODE_ENFORCE && r->action == PW_ACTION_RESET) {
-			snprintf(err, errlen, "%s:%d:%d: rule '%s': action reset is not available in "
-				 "this version; use action: kill, or mode: audit to report would-reset",
-				 p->source, r->line, r->col, r->name);
-			return -1;
-		}
-	}
+	/* every feature of the policy format is implemented */
 	return 0;
 }
 

@@ -23,6 +23,7 @@
 #include "daemon.h"
 #include "discover.h"
 #include "libraries.h"
+#include "reset.h"
 #include "log.h"
 #include "pinwarden.skel.h"
 
@@ -138,6 +139,15 @@ static int policy_activate(struct daemon *d, struct pw_policy *p, const struct p
 		policy_free(p);
 		return -1;
 	}
+	if (reset_enable(d, policy_uses_reset(p)) && policy_uses_reset(p)) {
+		snprintf(err, sizeof(err), "%s: action reset cannot work on this host (see above); "
+			 "nothing changed", p->source);
+		log_warnx("%s", err);
+		events_policy_error(d, p->source, NULL, err);
+		policy_purge(d->skel, gen, true);
+		policy_free(p);
+		return -1;
+	}
 	keep_policy(d, p, gen);
 	/* one aligned store: every verdict reads the generation once */
 	__atomic_store_n(&d->skel->bss->active_gen, gen, __ATOMIC_RELEASE);
@@ -221,7 +231,7 @@ static const char *const counter_names[PW_CNT_MAX] = {
 	"abandoned_chains", "lost_certificate_records", "lost_chain_records",
 	"scratch_contended", "copy_failed", "certificates_too_big", "processes_killed",
 	"kill_failed", "accumulator_unavailable", "ssl_state_full", "known_certificates_skipped",
-	"discovery_stops", "discovery_lost",
+	"discovery_stops", "discovery_lost", "connections_marked_reset", "reset_packets_dropped",
 };
 
 static void write_metrics(struct daemon *d)
@@ -346,6 +356,8 @@ static void tick(struct daemon *d, unsigned n)
 	purge_old(d);
 	if (n % SWEEP_TICKS == 0)
 		sweep_ssl_state(d);
+	if (d->skel->bss->reset_on)
+		reset_sweep(d);
 	write_metrics(d);
 	status_write(d);
 }
@@ -547,6 +559,8 @@ cleanup:
 	if (d.rb)
 		ring_buffer__consume(d.rb);
 	bpf_link__destroy(exec_link);
+	if (d.skel && d.skel->bss)
+		reset_enable(&d, false);
 	attach_set_destroy(&d.libs);
 	bpf_link__destroy(tcp_link);
 	ring_buffer__free(d.rb);

@@ -48,6 +48,8 @@ struct daemon {
 	uint64_t chains, records, write_errors, short_records, policy_reloads, policy_errors;
 	uint64_t discovered, examined, discover_records;	/* discovery counters */
 	bool no_discover;		/* --no-discover: host libraries only, no process is stopped */
+	struct bpf_link *reset_egress_link, *reset_read_link;	/* while a policy resets */
+	uint64_t resets, reset_errors;
 	struct json j;
 };
 

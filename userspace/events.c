@@ -18,6 +18,7 @@
 #include "discover.h"
 #include "log.h"
 #include "procinfo.h"
+#include "reset.h"
 
 static const char *const library_names[PW_LIB_MAX] = PW_LIBRARY_NAMES;
 static const char *const verdict_names[] = { "unpinned", "match", "mismatch", "expired" };
@@ -230,6 +231,9 @@ static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 	unsigned i;
 
 	d->chains++;
+	/* first the enforcement: the connection's egress is held until it is destroyed */
+	if (r->done == PW_DONE_RESET)
+		reset_destroy(d, r);
 	if (d->learn)
 		learn_chain(d->learn, r);
 	memcpy(host, r->host, PW_HOST_MAX);
@@ -320,7 +324,10 @@ static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 		if ((r->flags & PW_CHAIN_UNJUDGEABLE) && r->verdict == PW_VERDICT_MISMATCH)
 			json_str(j, "reason", "chain could not be judged in full: failed closed");
 	}
-	if (r->flags & (PW_CHAIN_NO_SNI | PW_CHAIN_PEER_GUESSED | PW_CHAIN_NO_PEER | PW_CHAIN_NO_POLICY)) {
+	if (r->flags & PW_CHAIN_RESET_NO_SOCK)
+		json_str(j, "reset_error", "the connection's socket is unknown: the process was killed instead");
+	if (r->flags & (PW_CHAIN_NO_SNI | PW_CHAIN_PEER_GUESSED | PW_CHAIN_NO_PEER | PW_CHAIN_NO_POLICY |
+			PW_CHAIN_PEER_READ)) {
 		json_arr_begin(j, "notes");
 		if (r->flags & PW_CHAIN_NO_SNI)
 			json_str(j, NULL, "no SNI");
@@ -330,6 +337,8 @@ static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 			json_str(j, NULL, "peer unknown");
 		if (r->flags & PW_CHAIN_NO_POLICY)
 			json_str(j, NULL, "no policy loaded");
+		if (r->flags & PW_CHAIN_PEER_READ)
+			json_str(j, NULL, "socket from the thread's last read");
 		json_arr_end(j);
 	}
 	if (r->verdict == PW_VERDICT_MISMATCH) {
