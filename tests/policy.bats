@@ -216,3 +216,36 @@ rules:
 	# and the old generations left the kernel's maps
 	[ "$(_events_count '.event == "policy_error"')" -eq 0 ]
 }
+
+@test "identical mismatch reports are merged with a count; anything different is logged" {
+	policy "
+pinsets:
+  p: { pins: [ $LEGIT, $BACKUP ] }
+rules:
+  - host: pin.test
+    pinset: p"
+	pw_start --policy "$POLICY" --dedup 3
+	local i
+	for i in 1 2 3 4 5; do
+		tls_client --host pin.test --port "$evil_PORT" --insecure >/dev/null
+	done
+	# another host: not identical, logged at once
+	tls_client --host a.pin.test --port "$evil_PORT" --insecure >/dev/null
+	ev=$(events_wait '.event == "tls_chain_repeated"' 15)
+	[ "$(event_field "$ev" .count)" -eq 4 ]
+	[ "$(event_field "$ev" .host)" = pin.test ]
+	[ "$(event_field "$ev" .verdict)" = mismatch ]
+	[ "$(event_field "$ev" '.chain[0].spki_sha256')" = "$EVIL" ]
+	[[ $(event_field "$ev" .first) < $(event_field "$ev" .last) ]]
+	[ "$(_events_count '.event == "tls_chain" and .host == "pin.test"')" -eq 1 ]
+	[ "$(_events_count '.event == "tls_chain" and .host == "a.pin.test"')" -eq 1 ]
+	# after the window, the same report is logged in full again
+	tls_client --host pin.test --port "$evil_PORT" --insecure >/dev/null
+	retry 50 0.1 events_count_ge 2 '.event == "tls_chain" and .host == "pin.test"'
+	# matches are never merged
+	for i in 1 2 3; do
+		tls_client --host pin.test --port "$legit_PORT" --insecure >/dev/null
+	done
+	retry 50 0.1 events_count_ge 3 '.event == "tls_chain" and .verdict == "match"'
+	events_lint
+}

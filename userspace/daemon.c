@@ -24,6 +24,7 @@
 #include "discover.h"
 #include "libraries.h"
 #include "reset.h"
+#include "dedup.h"
 #include "log.h"
 #include "pinwarden.skel.h"
 
@@ -358,6 +359,7 @@ static void tick(struct daemon *d, unsigned n)
 		sweep_ssl_state(d);
 	if (d->skel->bss->reset_on)
 		reset_sweep(d);
+	events_flush_repeats(d, false);
 	write_metrics(d);
 	status_write(d);
 }
@@ -365,7 +367,7 @@ static void tick(struct daemon *d, unsigned n)
 static void usage_run(FILE *f)
 {
 	fprintf(f, "usage: pinwarden run [--policy FILE] [--log FILE] [--metrics FILE] "
-		   "[--status FILE] [--no-discover] [-v]\n");
+		   "[--status FILE] [--no-discover] [--dedup SECS] [-v]\n");
 }
 
 static int open_log(const char *path)
@@ -389,12 +391,14 @@ int cmd_run(int argc, char **argv)
 		{ "metrics", required_argument, NULL, 'm' },
 		{ "status", required_argument, NULL, 's' },
 		{ "no-discover", no_argument, NULL, 'D' },
+		{ "dedup", required_argument, NULL, 'R' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct daemon d = { .log_fd = -1, .status_path = PW_STATUS_FILE };
+	struct daemon d = { .log_fd = -1, .status_path = PW_STATUS_FILE, .dedup_seconds = 60 };
 	int c, verbose = 0;
+	char *end;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:l:m:s:vh", opts, NULL)) != -1) {
@@ -404,6 +408,13 @@ int cmd_run(int argc, char **argv)
 		case 'm': d.metrics_path = optarg; break;
 		case 's': d.status_path = optarg; break;
 		case 'D': d.no_discover = true; break;
+		case 'R':
+			d.dedup_seconds = strtoull(optarg, &end, 10);
+			if (*end || d.dedup_seconds > 86400) {
+				fprintf(stderr, "pinwarden: --dedup: seconds, 0 (off) to 86400\n");
+				return 2;
+			}
+			break;
 		case 'v': verbose++; break;
 		case 'h': usage_run(stdout); return 0;
 		default: usage_run(stderr); return 2;
@@ -432,6 +443,12 @@ int daemon_run(struct daemon *dp)
 	if (!d.log_path)
 		d.log_path = "stdout";
 	json_init(&d.j);
+	if (d.dedup_seconds) {
+		d.dedup = calloc(1, sizeof(*d.dedup));
+		if (!d.dedup)
+			fatalx("out of memory");
+		dedup_init(d.dedup, d.dedup_seconds * 1000000000ULL);
+	}
 
 	/* a bad policy is refused before anything touches the kernel */
 	if (policy_read(&d, &policy, &diags)) {
@@ -547,6 +564,7 @@ int daemon_run(struct daemon *dp)
 	ring_buffer__consume(d.rb);
 	read_counters(&d);
 	report_losses(&d);
+	events_flush_repeats(&d, true);
 	log_info("stopping: %llu chains judged", (unsigned long long)d.chains);
 	rc = 0;
 cleanup:
@@ -569,6 +587,7 @@ cleanup:
 	for (c = 0; c < PW_POLICY_KEEP; c++)
 		policy_free(d.pol[c]);
 	json_free(&d.j);
+	free(d.dedup);
 	if (d.log_fd >= 0)
 		close(d.log_fd);
 	return rc;

@@ -50,6 +50,9 @@ struct daemon {
 	bool no_discover;		/* --no-discover: host libraries only, no process is stopped */
 	struct bpf_link *reset_egress_link, *reset_read_link;	/* while a policy resets */
 	uint64_t resets, reset_errors;
+	struct dedup *dedup;		/* merges identical mismatch reports */
+	uint64_t dedup_seconds;		/* --dedup SECS (default 60; 0: off) */
+	uint64_t repeats, repeat_events;
 	struct json j;
 };
 
@@ -61,6 +64,7 @@ void events_policy_loaded(struct daemon *d, const struct pw_policy *p, uint32_t 
 void events_policy_error(struct daemon *d, const char *source, const struct pw_diags *diags,
 			 const char *message);
 void events_lost(struct daemon *d, uint64_t chains, uint64_t certs);
+void events_flush_repeats(struct daemon *d, bool all);	/* closed dedup windows */
 uint64_t events_now_unix_ns(void);
 
 /* daemon.c */

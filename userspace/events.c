@@ -19,6 +19,7 @@
 #include "log.h"
 #include "procinfo.h"
 #include "reset.h"
+#include "dedup.h"
 
 static const char *const library_names[PW_LIB_MAX] = PW_LIBRARY_NAMES;
 static const char *const verdict_names[] = { "unpinned", "match", "mismatch", "expired" };
@@ -222,23 +223,12 @@ static void report_member(struct daemon *d, const struct pw_chain_rec *r, const 
 	json_obj_end(j);
 }
 
-static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
+/* What a chain event and a repeat summary share: the process, the connection, the verdict. */
+static void chain_members(struct daemon *d, const struct pw_chain_rec *r, const struct pw_policy *p,
+			  const char *host, const char *peer)
 {
-	const struct pw_policy *p = daemon_policy(d, r->gen);
-	uint64_t unix_ns = r->ts_boot_ns + d->boot_to_unix_ns;
 	struct json *j = &d->j;
-	char peer[80], host[PW_HOST_MAX + 1];
-	unsigned i;
 
-	d->chains++;
-	/* first the enforcement: the connection's egress is held until it is destroyed */
-	if (r->done == PW_DONE_RESET)
-		reset_destroy(d, r);
-	if (d->learn)
-		learn_chain(d->learn, r);
-	memcpy(host, r->host, PW_HOST_MAX);
-	host[PW_HOST_MAX] = 0;
-	begin(d, "tls_chain", unix_ns);
 	process_members(d, r);
 	json_str(j, "library", r->library < PW_LIB_MAX ? library_names[r->library] : "unknown");
 	json_str(j, "side", r->side == PW_SIDE_SERVER ? "server" : "client");
@@ -246,7 +236,6 @@ static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 		json_strn(j, "host", host, strnlen(host, PW_HOST_MAX));
 	else
 		json_null(j, "host");
-	peer_str(r, peer, sizeof(peer));
 	if (peer[0])
 		json_str(j, "peer", peer);
 	else
@@ -269,6 +258,78 @@ static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 		}
 	}
 	json_uint(j, "generation", r->gen);
+}
+
+static void rec_host(const struct pw_chain_rec *r, char host[PW_HOST_MAX + 1])
+{
+	memcpy(host, r->host, PW_HOST_MAX);
+	host[PW_HOST_MAX] = 0;
+}
+
+/* dedup_flush: one summary for the identical reports a window merged */
+static void emit_repeated(void *ctx, const struct dedup_entry *e)
+{
+	struct daemon *d = ctx;
+	const struct pw_chain_rec *r = &e->last;
+	struct json *j = &d->j;
+	char t[40], peer[80], host[PW_HOST_MAX + 1], pin[64], hex[65];
+	unsigned i;
+
+	rec_host(r, host);
+	peer_str(r, peer, sizeof(peer));
+	begin(d, "tls_chain_repeated", events_now_unix_ns());
+	json_uint(j, "count", e->repeats);
+	rfc3339(e->first_repeat_ns, t, true);
+	json_str(j, "first", t);
+	rfc3339(e->last_repeat_ns, t, true);
+	json_str(j, "last", t);
+	chain_members(d, r, daemon_policy(d, r->gen), host, peer);
+	json_arr_begin(j, "chain");
+	for (i = 0; i < r->ncerts && i < PW_CHAIN_MAX; i++) {
+		json_obj_begin(j, NULL);
+		if (r->certs[i].flags & PW_CERT_SPKI_HASHED) {
+			pin_format(r->certs[i].spki_sha256, pin);
+			json_str(j, "spki_sha256", pin);
+		}
+		if (r->certs[i].flags & PW_CERT_HASHED) {
+			hex_format(r->certs[i].cert_sha256, hex);
+			json_str(j, "cert_sha256", hex);
+		}
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+	emit(d);
+	d->repeat_events++;
+}
+
+void events_flush_repeats(struct daemon *d, bool all)
+{
+	if (d->dedup)
+		dedup_flush(d->dedup, events_now_unix_ns(), all, emit_repeated, d);
+}
+
+static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
+{
+	const struct pw_policy *p = daemon_policy(d, r->gen);
+	uint64_t unix_ns = r->ts_boot_ns + d->boot_to_unix_ns;
+	struct json *j = &d->j;
+	char peer[80], host[PW_HOST_MAX + 1];
+	unsigned i;
+
+	d->chains++;
+	/* first the enforcement: the connection's egress is held until it is destroyed */
+	if (r->done == PW_DONE_RESET)
+		reset_destroy(d, r);
+	if (d->learn)
+		learn_chain(d->learn, r);
+	if (d->dedup && !dedup_admit(d->dedup, r, unix_ns)) {
+		d->repeats++;
+		return;
+	}
+	rec_host(r, host);
+	begin(d, "tls_chain", unix_ns);
+	peer_str(r, peer, sizeof(peer));
+	chain_members(d, r, p, host, peer);
 
 	json_arr_begin(j, "chain");
 	for (i = 0; i < r->ncerts && i < PW_CHAIN_MAX; i++) {
