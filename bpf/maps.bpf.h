@@ -166,7 +166,7 @@ PW_SHARED struct {
 PW_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
-	__type(key, __u8[PW_HASH_LEN]);
+	__type(key, struct pw_cert_id);
 	__type(value, __u8);
 } known_certs SEC(".maps");
 
@@ -200,6 +200,8 @@ volatile __u64 boot_to_unix_ns;		/* unix time = boot time + this */
 volatile __u64 wakeup_bytes = 1 << 20;	/* wake the daemon once this much is queued */
 volatile __u32 discover_on;		/* stop processes on unknown files (after the first scan) */
 volatile __u32 reset_on;		/* a policy resets: the egress filter and read tracking run */
+volatile __u32 need_cert_hash;		/* a live policy has cert-sha256 pins */
+const volatile __u64 cert_id_key[2];	/* SipHash key, random per daemon, set before load */
 const volatile __u32 scratch_slots = 8;	/* entries of the scratch map, set before load */
 #else
 extern const volatile __u32 scratch_slots;
@@ -208,6 +210,8 @@ extern volatile __u64 boot_to_unix_ns;
 extern volatile __u64 wakeup_bytes;
 extern volatile __u32 discover_on;
 extern volatile __u32 reset_on;
+extern volatile __u32 need_cert_hash;
+extern const volatile __u64 cert_id_key[2];
 #endif
 
 static __always_inline void count(__u32 which)

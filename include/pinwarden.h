@@ -94,6 +94,7 @@ enum pw_pin_type {
 #define PW_CERT_HASHED		(1u << 5) /* cert_sha256 is valid */
 #define PW_CERT_SPKI_HASHED	(1u << 6) /* spki_sha256 is valid */
 #define PW_CERT_NOT_SENT	(1u << 7) /* judged, but its DER never reached the daemon */
+#define PW_CERT_ID		(1u << 8) /* id (keyed SipHash of the DER) is valid */
 /* the kernel could not judge this certificate */
 #define PW_CERT_UNJUDGED	(PW_CERT_TOO_BIG | PW_CERT_COPY_FAILED | PW_CERT_NO_SPKI | \
 				 PW_CERT_CONTENDED)
@@ -258,18 +259,27 @@ struct pw_cert_rec {
 	__u32 der_len;		/* length of the certificate as presented */
 	__u32 copied;		/* bytes of DER that follow */
 	__u32 flags;		/* PW_CERT_* */
+	__u64 id;		/* keyed SipHash-2-4 of the DER: the daemon's cache key */
 	__u8 spki_sha256[PW_HASH_LEN];
-	__u8 cert_sha256[PW_HASH_LEN];
+	__u8 cert_sha256[PW_HASH_LEN];	/* only when a policy has cert-sha256 pins */
 };
-_Static_assert(sizeof(struct pw_cert_rec) == 80, "pw_cert_rec layout");
+_Static_assert(sizeof(struct pw_cert_rec) == 88, "pw_cert_rec layout");
+
+/* how the daemon names a certificate it has explained (known_certs) */
+struct pw_cert_id {
+	__u64 id;
+	__u32 der_len;
+	__u32 pad;
+};
 
 struct pw_chain_cert {
-	__u8 spki_sha256[PW_HASH_LEN];
-	__u8 cert_sha256[PW_HASH_LEN];
+	__u64 id;		/* PW_CERT_ID */
+	__u8 spki_sha256[PW_HASH_LEN];	/* PW_CERT_SPKI_HASHED */
+	__u8 cert_sha256[PW_HASH_LEN];	/* PW_CERT_HASHED */
 	__u32 der_len;
 	__u32 flags;		/* PW_CERT_* */
 };
-_Static_assert(sizeof(struct pw_chain_cert) == 72, "pw_chain_cert layout");
+_Static_assert(sizeof(struct pw_chain_cert) == 80, "pw_chain_cert layout");
 
 /* One judged chain. */
 struct pw_chain_rec {
@@ -303,6 +313,6 @@ struct pw_chain_rec {
 	char exe[PW_PATH_MAX];
 	struct pw_chain_cert certs[PW_CHAIN_MAX];
 };
-_Static_assert(sizeof(struct pw_chain_rec) == 2944, "pw_chain_rec layout");
+_Static_assert(sizeof(struct pw_chain_rec) == 3200, "pw_chain_rec layout");
 
 #endif /* PINWARDEN_H */

@@ -44,6 +44,17 @@ static void warn(struct compile_result *res, const char *fmt, const char *a, con
 	}
 }
 
+bool policy_has_cert_pins(const struct pw_policy *p)
+{
+	size_t i, j;
+
+	for (i = 0; i < p->npinsets; i++)
+		for (j = 0; j < p->pinsets[i].npins; j++)
+			if (p->pinsets[i].pins[j].type == PW_PIN_CERT)
+				return true;
+	return false;
+}
+
 int policy_supported(const struct pw_policy *p, char *err, size_t errlen)
 {
 	/* every feature of the policy format is implemented */

@@ -34,6 +34,9 @@ int policy_compile(const struct pw_policy *p, struct pinwarden_bpf *skel, uint32
  */
 void policy_purge(struct pinwarden_bpf *skel, uint32_t gen, bool cgroups);
 
+/* Does any pinset hold a cert-sha256 pin (the kernel must hash whole certificates)? */
+bool policy_has_cert_pins(const struct pw_policy *p);
+
 /* Refuse what this build cannot enforce; 0 if the policy is fine. */
 int policy_supported(const struct pw_policy *p, char *err, size_t errlen);
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -149,6 +150,13 @@ static int policy_activate(struct daemon *d, struct pw_policy *p, const struct p
 		policy_free(p);
 		return -1;
 	}
+	{
+		const struct pw_policy *cur = daemon_policy(d, d->gen);
+
+		/* certificates captured from now on may be judged by either generation */
+		d->skel->bss->need_cert_hash = policy_has_cert_pins(p) ||
+					       (cur && policy_has_cert_pins(cur));
+	}
 	keep_policy(d, p, gen);
 	/* one aligned store: every verdict reads the generation once */
 	__atomic_store_n(&d->skel->bss->active_gen, gen, __ATOMIC_RELEASE);
@@ -281,8 +289,13 @@ static void purge_old(struct daemon *d)
 	for (g = d->purged_upto + 1; g <= upto; g++)
 		/* cgroup slots go by parity: generation g + 2, if loaded, owns them now */
 		policy_purge(d->skel, g, g + 2 > d->gen);
-	if (upto > d->purged_upto)
+	if (upto > d->purged_upto) {
+		const struct pw_policy *cur = daemon_policy(d, d->gen);
+
 		d->purged_upto = upto;
+		if (upto + 1 >= d->gen && cur)
+			d->skel->bss->need_cert_hash = policy_has_cert_pins(cur);
+	}
 }
 
 /* What `pinwarden status` reads: written atomically, 0640, every tick. */
@@ -481,13 +494,20 @@ int daemon_run(struct daemon *dp)
 	bpf_map__set_max_entries(d.skel->maps.scratch, 2 * ncpu + 2);
 	d.skel->rodata->scratch_slots = 2 * ncpu + 2;
 	bpf_map__set_max_entries(d.skel->maps.known_certs, CERT_CACHE);
+	/* the key that names certificates between the kernel and us: secret, per run */
+	if (getrandom(d.cert_id_key, sizeof(d.cert_id_key), 0) != sizeof(d.cert_id_key)) {
+		log_warn("getrandom");
+		goto cleanup;
+	}
+	d.skel->rodata->cert_id_key[0] = d.cert_id_key[0];
+	d.skel->rodata->cert_id_key[1] = d.cert_id_key[1];
 	err = pinwarden_bpf__load(d.skel);
 	if (err) {
 		log_warnx("cannot load the BPF programs: %s (run with -v -v for the verifier's log)",
 			  strerror(-err));
 		goto cleanup;
 	}
-	d.cc = certcache_new(CERT_CACHE, bpf_map__fd(d.skel->maps.known_certs));
+	d.cc = certcache_new(CERT_CACHE, bpf_map__fd(d.skel->maps.known_certs), d.cert_id_key);
 	d.rb = ring_buffer__new(bpf_map__fd(d.skel->maps.events), events_on_record, &d, NULL);
 	if (!d.cc || !d.rb) {
 		log_warnx("cannot set up the event path");

@@ -53,6 +53,7 @@ struct daemon {
 	struct dedup *dedup;		/* merges identical mismatch reports */
 	uint64_t dedup_seconds;		/* --dedup SECS (default 60; 0: off) */
 	uint64_t repeats, repeat_events;
+	uint64_t cert_id_key[2];	/* SipHash key of certificate names (random per run) */
 	struct json j;
 };
 

@@ -30,9 +30,10 @@ static void report_key(const struct pw_chain_rec *r, uint8_t out[PW_HASH_LEN])
 	EVP_DigestUpdate(c, &r->ncerts, 1);
 	for (i = 0; i < r->ncerts && i < PW_CHAIN_MAX; i++) {
 		/* what the kernel could judge, not whether the daemon had its DER already */
-		uint32_t f = r->certs[i].flags & (PW_CERT_UNJUDGED | PW_CERT_HASHED | PW_CERT_SPKI_HASHED);
+		uint32_t f = r->certs[i].flags & (PW_CERT_UNJUDGED | PW_CERT_ID | PW_CERT_SPKI_HASHED);
 
-		EVP_DigestUpdate(c, r->certs[i].cert_sha256, PW_HASH_LEN);
+		EVP_DigestUpdate(c, &r->certs[i].id, sizeof(r->certs[i].id));
+		EVP_DigestUpdate(c, &r->certs[i].der_len, sizeof(r->certs[i].der_len));
 		EVP_DigestUpdate(c, r->certs[i].spki_sha256, PW_HASH_LEN);
 		EVP_DigestUpdate(c, &f, sizeof(f));
 	}

@@ -200,9 +200,9 @@ static void report_member(struct daemon *d, const struct pw_chain_rec *r, const 
 			const struct pw_chain_cert *c = &r->certs[i];
 			const struct cert_info *ci;
 
-			if (!(c->flags & PW_CERT_HASHED))
+			if (!(c->flags & PW_CERT_ID))
 				continue;
-			ci = certcache_get(d->cc, c->cert_sha256);
+			ci = certcache_get(d->cc, c->id, c->der_len);
 			if (ci && ci->der)
 				pem_of(ci->der, ci->der_len, j);
 		}
@@ -294,6 +294,14 @@ static void emit_repeated(void *ctx, const struct dedup_entry *e)
 		if (r->certs[i].flags & PW_CERT_HASHED) {
 			hex_format(r->certs[i].cert_sha256, hex);
 			json_str(j, "cert_sha256", hex);
+		} else {
+			const struct cert_info *ci = (r->certs[i].flags & PW_CERT_ID) ?
+				certcache_get(d->cc, r->certs[i].id, r->certs[i].der_len) : NULL;
+
+			if (ci) {
+				hex_format(ci->cert_sha256, hex);
+				json_str(j, "cert_sha256", hex);
+			}
 		}
 		json_obj_end(j);
 	}
@@ -339,11 +347,11 @@ static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 		char pin[64], hex[65];
 
 		json_obj_begin(j, NULL);
-		if (c->flags & PW_CERT_HASHED)
-			ci = certcache_get(d->cc, c->cert_sha256);
+		if (c->flags & PW_CERT_ID)
+			ci = certcache_get(d->cc, c->id, c->der_len);
 		if (ci && ci->json && ci->json[0])
 			json_raw(j, NULL, ci->json);	/* subject, issuer, sans, not_after */
-		else if (c->flags & PW_CERT_HASHED)
+		else if (c->flags & PW_CERT_ID)
 			json_str(j, "error", "certificate not explained: its DER was lost on the way");
 		if (c->flags & PW_CERT_SPKI_HASHED) {
 			pin_format(c->spki_sha256, pin);
@@ -351,8 +359,12 @@ static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 		} else {
 			json_null(j, "spki_sha256");
 		}
+		/* the kernel's when a policy needs it, else the daemon's from the DER */
 		if (c->flags & PW_CERT_HASHED) {
 			hex_format(c->cert_sha256, hex);
+			json_str(j, "cert_sha256", hex);
+		} else if (ci) {
+			hex_format(ci->cert_sha256, hex);
 			json_str(j, "cert_sha256", hex);
 		} else {
 			json_null(j, "cert_sha256");
