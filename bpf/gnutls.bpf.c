@@ -143,7 +143,7 @@ int BPF_KPROBE(gnutls_sni, void *session, int type, const char *name, __u64 len)
 
 /* gnutls_deinit(session): its address may be reused by the next session */
 SEC("uprobe")
-int BPF_KPROBE(gnutls_free, void *session)
+int BPF_KPROBE(gnutls_deinit, void *session)
 {
 	session_forget((__u64)session);
 	return 0;

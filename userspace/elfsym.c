@@ -471,10 +471,21 @@ static int read_encoded(struct elf_image *img, uint64_t *at, uint8_t enc, uint64
 	size_t n;
 
 	switch (enc & PE_FORMAT) {
-	case PE_ABSPTR: case PE_UDATA8: case PE_SDATA8: n = 8; break;
-	case PE_UDATA4: case PE_SDATA4: n = 4; break;
-	case PE_UDATA2: case PE_SDATA2: n = 2; break;
-	default: return -1;
+	case PE_ABSPTR:
+	case PE_UDATA8:
+	case PE_SDATA8:
+		n = 8;
+		break;
+	case PE_UDATA4:
+	case PE_SDATA4:
+		n = 4;
+		break;
+	case PE_UDATA2:
+	case PE_SDATA2:
+		n = 2;
+		break;
+	default:
+		return -1;
 	}
 	if (elf_read_vaddr(img, pos, b, n))
 		return -1;
@@ -492,10 +503,16 @@ static int read_encoded(struct elf_image *img, uint64_t *at, uint8_t enc, uint64
 		v = (enc & PE_FORMAT) == PE_SDATA2 ? (uint64_t)(int64_t)(int16_t)u : u;
 	}
 	switch (enc & PE_APPL) {
-	case 0: break;
-	case PE_PCREL: v += pos; break;
-	case PE_DATAREL: v += base; break;
-	default: return -1;
+	case 0:
+		break;
+	case PE_PCREL:
+		v += pos;
+		break;
+	case PE_DATAREL:
+		v += base;
+		break;
+	default:
+		return -1;
 	}
 	*at = pos + n;
 	*out = v;
@@ -563,7 +580,8 @@ static int cie_fde_encoding(struct elf_image *img, uint64_t cie, uint8_t *enc)
 			if (read_encoded(img, &at, b & ~PE_APPL, 0, &skip))
 				return -1;
 			break;
-		case 'S': case 'B':
+		case 'S':
+		case 'B':
 			break;
 		default:
 			return -1;

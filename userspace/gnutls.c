@@ -44,7 +44,8 @@ static bool gnutls_match(struct elf_image *img, const char *path)
 struct disasm {
 	csh h;
 	cs_insn *insn;
-	size_t n;
+	size_t n;		/* instructions up to the first ret */
+	size_t total;		/* disassembled (to free) */
 };
 
 /* Disassemble the start of an exported function, up to its first `ret`. */
@@ -52,7 +53,7 @@ static int disasm_func(struct elf_image *img, const char *func, struct disasm *d
 {
 	uint8_t code[FUNC_BYTES];
 	uint64_t v = elf_func_vaddr(img, func);
-	size_t len = sizeof(code), i;
+	size_t len = sizeof(code), skip = 0, i;
 
 	memset(d, 0, sizeof(*d));
 	if (!v)
@@ -65,7 +66,10 @@ static int disasm_func(struct elf_image *img, const char *func, struct disasm *d
 	if (cs_open(CS_ARCH_X86, CS_MODE_64, &d->h) != CS_ERR_OK)
 		return -1;
 	cs_option(d->h, CS_OPT_DETAIL, CS_OPT_ON);
-	d->n = cs_disasm(d->h, code, len, v, 0, &d->insn);
+	/* builds with indirect-branch tracking start every function with endbr64 */
+	if (!memcmp(code, "\xf3\x0f\x1e\xfa", 4))
+		skip = 4;
+	d->n = d->total = cs_disasm(d->h, code + skip, len - skip, v + skip, 0, &d->insn);
 	for (i = 0; i < d->n; i++) {
 		if (d->insn[i].id == X86_INS_RET) {
 			d->n = i + 1;
@@ -78,7 +82,7 @@ static int disasm_func(struct elf_image *img, const char *func, struct disasm *d
 static void disasm_free(struct disasm *d)
 {
 	if (d->insn)
-		cs_free(d->insn, d->n);
+		cs_free(d->insn, d->total);
 	if (d->h)
 		cs_close(&d->h);
 }
@@ -344,7 +348,7 @@ static int gnutls_attach(struct pinwarden_bpf *skel, struct attached_lib *lib,
 			  sites[i].server ? "server" : "client", (unsigned long long)sites[i].func);
 	}
 	if (attach_entry(img, lib, "gnutls_server_name_set", skel->progs.gnutls_sni, err, errlen) ||
-	    attach_entry(img, lib, "gnutls_deinit", skel->progs.gnutls_free, err, errlen))
+	    attach_entry(img, lib, "gnutls_deinit", skel->progs.gnutls_deinit, err, errlen))
 		return -1;
 	return 0;
 }
