@@ -117,8 +117,6 @@ int BPF_KPROBE(gnutls_verify, void *session_ptr)
 	acc = bpf_task_storage_get(&chains, bpf_get_current_task_btf(), 0, 0);
 	if (!acc)
 		return 0;
-	if (npeers > acc->ncerts)
-		acc->ncerts = npeers;	/* the event says how many were presented */
 
 	/* the socket: with GnuTLS's own push/pull functions the transport pointer is
 	 * the fd (gnutls_transport_set_int2, or set_ptr as wget does); anything else
