@@ -109,7 +109,10 @@ pw_start() {
 	touch "$PW_LOG"
 	local before deadline=$((SECONDS + 30))
 	before=$(_events_count 'select(.event == "ready")')
-	"$PW" run --log "$PW_LOG" "$@" 3>&- >"$BATS_TEST_TMPDIR/daemon.out" 2>"$PW_ERR" &
+	# tests count every report: no merging of identical mismatches unless asked for
+	local dedup=(--dedup 0)
+	[[ " $* " == *" --dedup "* ]] && dedup=()
+	"$PW" run --log "$PW_LOG" "${dedup[@]}" "$@" 3>&- >"$BATS_TEST_TMPDIR/daemon.out" 2>"$PW_ERR" &
 	PW_PID=$!
 	while [ "$(_events_count 'select(.event == "ready")')" -le "$before" ]; do
 		if ! kill -0 "$PW_PID" 2>/dev/null; then

@@ -29,7 +29,8 @@ struct attach_set {
 int attach_uprobe(struct attached_lib *lib, struct bpf_program *prog, uint64_t off,
 		  char *err, size_t errlen);
 
-/* The same, with a value the program reads with bpf_get_attach_cookie(). */
+/* The same, with a value the program reads with bpf_get_attach_cookie() (e.g. which
+ * build of a library this probe sits in). */
 int attach_uprobe_cookie(struct attached_lib *lib, struct bpf_program *prog, uint64_t off,
 			 uint64_t cookie, char *err, size_t errlen);
 

@@ -38,4 +38,17 @@ int elf_import_call_sites(struct elf_image *img, const char *name, uint64_t *sit
  */
 uint64_t elf_probe_point(struct elf_image *img, uint64_t func_vaddr);
 
+/*
+ * Copy `len` bytes of the file's loaded image at `vaddr` (from the section that
+ * holds them; code or data). 0, or -1 if no allocated section holds them all.
+ */
+int elf_read_vaddr(struct elf_image *img, uint64_t vaddr, void *buf, size_t len);
+
+/*
+ * The function that contains `vaddr`, as the unwind tables tell it
+ * (.eh_frame_hdr search table and the FDE's range): works on stripped files,
+ * for internal functions too. 0 with [*start, *end), or -1 if none covers it.
+ */
+int elf_func_range(struct elf_image *img, uint64_t vaddr, uint64_t *start, uint64_t *end);
+
 #endif /* PW_ELFSYM_H */
