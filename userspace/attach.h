@@ -28,6 +28,10 @@ struct attach_set {
 int attach_uprobe(struct attached_lib *lib, struct bpf_program *prog, uint64_t off,
 		  char *err, size_t errlen);
 
+/* The same, with a BPF cookie the program reads with bpf_get_attach_cookie(). */
+int attach_uprobe_cookie(struct attached_lib *lib, struct bpf_program *prog, uint64_t off,
+			 uint64_t cookie, char *err, size_t errlen);
+
 /* Is the file (dev, ino) already attached? */
 struct attached_lib *attach_set_find(struct attach_set *set, uint64_t dev, uint64_t ino);
 
