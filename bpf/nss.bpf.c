@@ -308,8 +308,11 @@ static __always_inline __u8 nss_session_fill(struct nss_thread *t, __u64 ss,
 	bpf_probe_read_user(&url, sizeof(url), (const void *)(ss + lay->url));
 	nss_host(t, st, url);
 	st->fd = nss_os_fd(ss, lay);
+	/* A client is always 1 (SSL_ResetHandshake(fd, PR_FALSE), or connect). A
+	 * server is 2, or 0 on a socket from PR_Accept: NSS's ssl_Accept sets the
+	 * listening socket's field instead of the new one's. */
 	if (lay->role != NSS_OFF_UNKNOWN &&
-	    !bpf_probe_read_user(&role, sizeof(role), (const void *)(ss + lay->role)) && role == 2)
+	    !bpf_probe_read_user(&role, sizeof(role), (const void *)(ss + lay->role)) && role != 1)
 		return PW_SIDE_SERVER;
 	return PW_SIDE_CLIENT;
 }

@@ -23,7 +23,7 @@ struct nss_layout {
 	__u32 peer_cert;	/* sslSocket.sec.peerCert (CERTCertificate *) */
 	__u32 url;		/* sslSocket.url (char *): the name SNI and verification use */
 	__u32 fd;		/* sslSocket.fd (PRFileDesc * of the SSL layer) */
-	__u32 role;		/* sslSocket.handshaking: 1 client, 2 server; or NSS_OFF_UNKNOWN */
+	__u32 role;		/* sslSocket.handshaking: 1 client, else server; or NSS_OFF_UNKNOWN */
 	__u32 osfd;		/* PRFilePrivate.md.osfd (int) in libnspr4; or NSS_OFF_UNKNOWN */
 	__u32 pad;
 };

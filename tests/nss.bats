@@ -319,3 +319,70 @@ nss_runs() {
 	grep -q '^pinwarden_orphan_certificates_total 0$' "$BATS_TEST_TMPDIR/metrics.prom"
 	grep -q '^pinwarden_certificates_captured_total 2$' "$BATS_TEST_TMPDIR/metrics.prom"
 }
+
+# selfserv_start: NSS's test server on a free port of 127.0.0.1, presenting the legitimate
+# EC chain from an NSS database and requiring a client certificate (-r -r) issued by the
+# legitimate RSA root; exports SELFSERV_PORT. Stopped by its pid in teardown.
+selfserv_start() {
+	local db=$BATS_TEST_TMPDIR/srvdb i
+	mkdir -p "$db"
+	certutil -N -d "sql:$db" --empty-password
+	openssl pkcs12 -export -in "$PKI/legit-ec/leaf.pem" -inkey "$PKI/legit-ec/leaf.key" \
+		-certfile "$PKI/legit-ec/int.pem" -name server -passout pass: -out "$db/server.p12"
+	pk12util -i "$db/server.p12" -d "sql:$db" -W '' >/dev/null
+	certutil -A -d "sql:$db" -n clients -t T,, -i "$PKI/legit-rsa/root.pem"
+	SELFSERV_PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	selfserv -d "sql:$db" -n server -p "$SELFSERV_PORT" -r -r -V tls1.2:tls1.3 \
+		-i "$BATS_TEST_TMPDIR/selfserv.pid" >"$BATS_TEST_TMPDIR/selfserv.log" 2>&1 </dev/null 3>&- &
+	SELFSERV_PID=$!
+	for i in $(seq 100); do
+		ss -ltnH "sport = :$SELFSERV_PORT" | grep -q . && return 0
+		sleep 0.05
+	done
+	cat "$BATS_TEST_TMPDIR/selfserv.log" >&2
+	return 1
+}
+
+teardown() {
+	if [ -n "${SELFSERV_PID:-}" ]; then
+		_stop_pid "$SELFSERV_PID" 5 || true
+		wait "$SELFSERV_PID" 2>/dev/null || true
+	fi
+	pw_teardown
+}
+
+@test "nss server (mTLS): selfserv judges its clients' chains as side server, TLS 1.2 and 1.3" {
+	selfserv_start
+	policy "
+pinsets:
+  clients: { pins: [ $(cat "$PKI/legit-rsa/leaf.spki"), $(cat "$PKI/backup.spki") ] }
+rules:
+  - side: server
+    port: $SELFSERV_PORT
+    pinset: clients
+    name: mtls"
+	pw_start --policy "$POLICY"
+	cat "$PKI/legit-rsa/leaf.pem" "$PKI/legit-rsa/int.pem" >"$BATS_TEST_TMPDIR/client.pem"
+	local v ev
+	for v in 1.2 1.3; do
+		tls_client --host pin.test --port "$SELFSERV_PORT" --insecure --tls "$v" \
+			--cert "$BATS_TEST_TMPDIR/client.pem" --key "$PKI/legit-rsa/leaf.key" >/dev/null || true
+		ev=$(events_wait '.event == "tls_chain" and .comm == "selfserv"')
+		[ "$(event_field "$ev" .library)" = nss ]
+		[ "$(event_field "$ev" .side)" = server ]
+		[ "$(event_field "$ev" .rule)" = mtls ]
+		[ "$(event_field "$ev" .verdict)" = match ]
+		[ "$(event_field "$ev" '.chain[0].spki_sha256')" = "$(cat "$PKI/legit-rsa/leaf.spki")" ]
+		[ "$(event_field "$ev" '.chain[1].cert_sha256')" = "$(cat "$PKI/legit-rsa/int.certsha")" ]
+		: >"$PW_LOG"
+		# a client presenting the impostor's certificate
+		tls_client --host pin.test --port "$SELFSERV_PORT" --insecure --tls "$v" \
+			--cert "$PKI/evil/leaf.pem" --key "$PKI/evil/leaf.key" >/dev/null 2>&1 || true
+		ev=$(events_wait '.event == "tls_chain" and .comm == "selfserv"')
+		[ "$(event_field "$ev" .side)" = server ]
+		[ "$(event_field "$ev" .verdict)" = mismatch ]
+		[ "$(event_field "$ev" .action)" = would-kill ]
+		[ "$(event_field "$ev" '.chain[0].cert_sha256')" = "$(cat "$PKI/evil/leaf.certsha")" ]
+		: >"$PW_LOG"
+	done
+}
