@@ -386,3 +386,37 @@ rules:
 		: >"$PW_LOG"
 	done
 }
+
+@test "nss enforce: a chain the kernel cannot judge in full fails closed (a 40 KB leaf, pinned by its own key)" {
+	# larger than the kernel's 32 KiB copy buffer: its hashes cannot be computed
+	local d=$BATS_TEST_TMPDIR/huge sans=DNS:pin.test i
+	mkdir -p "$d"
+	for i in $(seq 1500); do sans="$sans,DNS:host-$i.padding.pin.test"; done
+	printf '[v3]\nsubjectAltName=%s\nbasicConstraints=CA:FALSE\n' "$sans" >"$d/ext.cnf"
+	openssl ecparam -name prime256v1 -genkey -noout -out "$d/leaf.key"
+	openssl req -new -key "$d/leaf.key" -subj "/O=pinwarden test/CN=pin.test" -out "$d/leaf.csr"
+	openssl x509 -req -in "$d/leaf.csr" -CA "$PKI/legit-ec/int.pem" -CAkey "$PKI/legit-ec/int.key" \
+		-set_serial 78 -days 2 -extfile "$d/ext.cnf" -extensions v3 -out "$d/leaf.pem" 2>/dev/null
+	[ "$(openssl x509 -in "$d/leaf.pem" -outform der | wc -c)" -gt 32768 ]
+	cat "$d/leaf.pem" "$PKI/legit-ec/int.pem" >"$d/chain.pem"
+	local spki
+	spki=$(openssl x509 -in "$d/leaf.pem" -noout -pubkey | openssl pkey -pubin -outform der |
+		openssl dgst -sha256 -binary | base64)
+	server_start huge --cert "$d/chain.pem" --key "$d/leaf.key" --reply
+	policy "
+mode: enforce
+pinsets:
+  leaf: { pins: [ sha256/$spki, $(cat "$PKI/backup.spki") ] }
+rules:
+  - host: pin.test
+    pinset: leaf"
+	pw_start --policy "$POLICY"
+	run nss_client 1.3 pin.test "$huge_PORT"
+	[ "$status" -eq 137 ]
+	local ev
+	ev=$(chain_event "$huge_PORT")
+	[ "$(event_field "$ev" .verdict)" = mismatch ]
+	[ "$(event_field "$ev" .action)" = killed ]
+	[ "$(event_field "$ev" '.errors | length')" -ge 1 ]
+	[ ! -s "$huge_RECORD" ]
+}
