@@ -349,6 +349,7 @@ static __always_inline void nss_prepare(struct pt_regs *ctx, struct nss_thread *
 	acc->ssl = ss;
 }
 
+/* SECKEY_UpdateCertPQG(ss->sec.peerCert), called by libssl3: the chain is complete */
 SEC("uprobe")
 int BPF_KPROBE(nss_chain_done, const void *cert)
 {
