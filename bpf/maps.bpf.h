@@ -59,6 +59,8 @@ struct rule_search {
 	__u64 exe_ino;		/* identity of the current executable, read on first use */
 	__u32 exe_dev;
 	__u32 exe_read;
+	__u32 dot;		/* where the host's first label ends (see rule_find) */
+	__u32 pad2;
 	struct pw_rule_alt unscoped;
 	struct pw_rule_alt scoped;
 };

@@ -241,6 +241,10 @@ static __always_inline int rule_find(struct pw_chain_acc *acc, struct rule_searc
 				break;
 			}
 		}
+		/* through memory: in a register, each of its 256 possible values would
+		 * be a verifier state of its own down the rest of the verdict */
+		*(volatile __u32 *)&rs->dot = dot;
+		dot = *(volatile __u32 *)&rs->dot;
 		if (dot && dot < acc->host_len) {
 			key_set_host(acc, dot, PW_HOST_ONE);
 			if (rule_try(rs, &acc->key))
