@@ -479,3 +479,37 @@ rules:
 	[ "$status" -eq 137 ]
 	[ ! -s "$evil_RECORD" ]
 }
+
+@test "TLS 1.2 and 1.3: curl, python3 and s_client judged and enforced on both versions" {
+	server_start legit12 --cert "$PKI/legit-ec/chain.pem" --key "$PKI/legit-ec/leaf.key" --reply --tls 1.2
+	server_start evil12 --cert "$PKI/evil/chain.pem" --key "$PKI/evil/leaf.key" --reply --tls 1.2
+	policy "
+mode: enforce
+pinsets:
+  legit: { pins: [ $(cat "$PKI/legit-ec/int.spki"), $(cat "$PKI/backup.spki") ] }
+rules:
+  - host: pin.test
+    pinset: legit"
+	pw_start --policy "$POLICY"
+	local v good bad
+	for v in 1.2 1.3; do
+		if [ "$v" = 1.2 ]; then good=$legit12_PORT bad=$evil12_PORT; else good=$legit_PORT bad=$evil_PORT; fi
+		run tls_client --host pin.test --port "$good" --insecure --tls "$v" --secret "py$v"
+		[ "$status" -eq 0 ]
+		run curl_pin pin.test "$good" -k --tlsv"$v" --tls-max "$v" -H "X-Secret: curl$v"
+		[ "$status" -eq 0 ]
+		run tls_client --host pin.test --port "$bad" --insecure --tls "$v" --secret "py$v"
+		[ "$status" -eq 137 ]
+		run curl_pin pin.test "$bad" -k --tlsv"$v" --tls-max "$v" -H "X-Secret: curl$v"
+		[ "$status" -eq 137 ]
+		run bash -c "printf 'GET / HTTP/1.0\r\n\r\n' | openssl s_client -connect 127.0.0.1:$bad -servername pin.test -tls${v/./_} -quiet"
+		[ "$status" -eq 137 ]
+	done
+	grep -q "py1.2" "$legit12_RECORD" && grep -q "curl1.2" "$legit12_RECORD"
+	grep -q "py1.3" "$legit_RECORD" && grep -q "curl1.3" "$legit_RECORD"
+	[ ! -s "$evil12_RECORD" ] && [ ! -s "$evil_RECORD" ]
+	# the servers really spoke the versions asked for
+	grep -q "TLSv1.2" "$legit12_LOG" && grep -q "TLSv1.3" "$legit_LOG"
+	[ "$(_events_count '.event == "tls_chain" and .verdict == "match"')" -eq 4 ]
+	[ "$(_events_count '.event == "tls_chain" and .action == "killed"')" -eq 6 ]
+}
