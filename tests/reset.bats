@@ -39,7 +39,7 @@ setup() {
 	ev=$(events_wait '.event == "tls_chain" and .verdict == "match"')
 	[ "$(event_field "$ev" .action)" = none ]
 	# the mark was removed once the socket was destroyed
-	retry 30 0.1 bash -c "[ \"\$(bpftool map dump name reset_conns | jq length)\" -eq 0 ]"
+	retry 30 0.1 bash -c "bpftool -j map dump name reset_conns | jq -se 'flatten | length == 0' >/dev/null"
 }
 
 @test "reset, curl: two transfers in parallel; the impostor's fails, the other succeeds, curl lives" {

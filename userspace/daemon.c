@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -377,6 +380,43 @@ static void tick(struct daemon *d, unsigned n)
 	status_write(d);
 }
 
+/*
+ * Keep only what the daemon still needs once it runs: BPF and perf (load and
+ * attach), SYS_ADMIN (attach to cgroups, read /proc/PID/map_files), KILL
+ * (stop and continue processes for discovery), NET_ADMIN (SOCK_DESTROY),
+ * DAC_READ_SEARCH (open_by_handle_at on cgroupfs, other users' /proc files),
+ * SYS_PTRACE (other users' /proc/PID/maps), SYS_RESOURCE (locked memory).
+ * No new privileges can be gained through exec either.
+ */
+static int caps_drop(void)
+{
+	static const int keep[] = {
+		CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN, CAP_KILL, CAP_NET_ADMIN,
+		CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE, CAP_SYS_RESOURCE,
+	};
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = {};
+	size_t i;
+	int c;
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return -1;
+	for (i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+		data[keep[i] / 32].effective |= 1u << (keep[i] % 32);
+		data[keep[i] / 32].permitted |= 1u << (keep[i] % 32);
+	}
+	/* the bounding set too, so that nothing dropped can come back */
+	for (c = 0; c <= CAP_LAST_CAP; c++) {
+		bool kept = false;
+
+		for (i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+			kept |= keep[i] == c;
+		if (!kept && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) && errno != EINVAL)
+			return -1;
+	}
+	return syscall(SYS_capset, &hdr, data);
+}
+
 static void usage_run(FILE *f)
 {
 	fprintf(f, "usage: pinwarden run [--policy FILE] [--log FILE] [--metrics FILE] "
@@ -447,7 +487,7 @@ int daemon_run(struct daemon *dp)
 	struct pw_policy *policy = NULL;
 	struct pw_diags diags = {};
 	struct sigaction sa = {};
-	struct bpf_link *tcp_link = NULL, *exec_link = NULL;
+	struct bpf_link *tcp_link = NULL, *exec_link = NULL, *exit_link = NULL;
 	unsigned ticks = 0;
 	uint64_t next_tick;
 	int c, err, rc = 1, ncpu;
@@ -537,6 +577,7 @@ int daemon_run(struct daemon *dp)
 				 "library of their own are NOT covered");
 			d.skel->bss->discover_on = 0;
 		}
+		exit_link = bpf_program__attach(d.skel->progs.pw_exit);
 		discover_scan_all(&d);
 		ring_buffer__consume(d.rb);	/* continue whatever stopped meanwhile */
 	}
@@ -552,6 +593,8 @@ int daemon_run(struct daemon *dp)
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (caps_drop())
+		log_warn("cannot drop the capabilities the daemon does not need; running with all");
 	events_ready(&d);
 	status_write(&d);
 	if (d.learn_seconds)
@@ -597,6 +640,7 @@ cleanup:
 	if (d.rb)
 		ring_buffer__consume(d.rb);
 	bpf_link__destroy(exec_link);
+	bpf_link__destroy(exit_link);
 	if (d.skel && d.skel->bss)
 		reset_enable(&d, false);
 	attach_set_destroy(&d.libs);
