@@ -28,7 +28,9 @@ setup() {
 	echo "$output"
 	# the process lived, caught the error on the second connection, finished the first
 	[ "$status" -eq 0 ]
-	[[ $output == *"second failed: "* ]]
+	# the aborted connection failed (an error, or closed without a reply: depending on
+	# whether the destroy lands in the handshake or in the read), the other completed
+	[[ $output == *"second failed: "* || $output == *"second: closed"* ]]
 	[[ $output == *"first: ok"* ]]
 	# not one byte of application data reached the impostor
 	[ ! -s "$evil_RECORD" ]
