@@ -176,10 +176,30 @@ static long rule_any_cb(__u32 i, void *data)
 	return rule_try(&acc->rs, &acc->key);
 }
 
+/*
+ * "*." rules: where the first label ends. In a bpf_loop callback: as a plain
+ * loop, each position of the dot is a path of its own through the rest of the
+ * verdict for the verifier, which then gives up (a million instructions) when
+ * the caller passes a constant side.
+ */
+static long first_dot_cb(__u32 i, void *data)
+{
+	struct pw_chain_acc *acc;
+	__u32 *dot = data;
+
+	acc = bpf_task_storage_get(&chains, bpf_get_current_task_btf(), 0, 0);
+	if (!acc || i >= acc->host_len)
+		return 1;
+	if (acc->host[i & (PW_HOST_MAX - 1)] != '.')
+		return 0;
+	*dot = i + 1;
+	return 1;
+}
+
 static __always_inline int rule_find(struct pw_chain_acc *acc, struct rule_search *rs,
 				     const struct peer *p)
 {
-	__u32 i, dot = 0;
+	__u32 dot = 0;
 
 	if (!acc->host_len) {
 		if (!(rs->cfg & PW_CFG_HAS_IP) || !p->family)
@@ -196,14 +216,7 @@ static __always_inline int rule_find(struct pw_chain_acc *acc, struct rule_searc
 			goto out;
 	}
 	if (rs->cfg & PW_CFG_HAS_ONE) {
-		for (i = 0; i < PW_HOST_MAX; i++) {
-			if (i >= acc->host_len)
-				break;
-			if (acc->host[i] == '.') {
-				dot = i + 1;
-				break;
-			}
-		}
+		bpf_loop(PW_HOST_MAX, first_dot_cb, &dot, 0);
 		if (dot && dot < acc->host_len) {
 			key_set_host(acc, dot, PW_HOST_ONE);
 			if (rule_try(rs, &acc->key))

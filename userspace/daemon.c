@@ -338,7 +338,7 @@ static void tick(struct daemon *d, unsigned n)
 static void usage_run(FILE *f)
 {
 	fprintf(f, "usage: pinwarden run [--policy FILE] [--log FILE] [--metrics FILE] "
-		   "[--status FILE] [--no-discover] [-v]\n");
+		   "[--status FILE] [--no-discover] [--attach PATH]... [-v]\n");
 }
 
 static int open_log(const char *path)
@@ -362,32 +362,41 @@ int cmd_run(int argc, char **argv)
 		{ "metrics", required_argument, NULL, 'm' },
 		{ "status", required_argument, NULL, 's' },
 		{ "no-discover", no_argument, NULL, 'D' },
+		{ "attach", required_argument, NULL, 'a' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon d = { .log_fd = -1, .status_path = PW_STATUS_FILE };
-	int c, verbose = 0;
+	int c, rc, verbose = 0;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:l:m:s:vh", opts, NULL)) != -1) {
+	/* every --attach names an argv element: at most argc of them */
+	d.attach_paths = calloc(argc, sizeof(*d.attach_paths));
+	if (!d.attach_paths)
+		fatal("out of memory");
+	while ((c = getopt_long(argc, argv, "p:l:m:s:a:vh", opts, NULL)) != -1) {
 		switch (c) {
+		case 'a': d.attach_paths[d.nattach++] = optarg; break;
 		case 'p': d.policy_path = optarg; break;
 		case 'l': d.log_path = optarg; break;
 		case 'm': d.metrics_path = optarg; break;
 		case 's': d.status_path = optarg; break;
 		case 'D': d.no_discover = true; break;
 		case 'v': verbose++; break;
-		case 'h': usage_run(stdout); return 0;
-		default: usage_run(stderr); return 2;
+		case 'h': usage_run(stdout); free(d.attach_paths); return 0;
+		default: usage_run(stderr); free(d.attach_paths); return 2;
 		}
 	}
 	if (optind != argc) {
 		usage_run(stderr);
+		free(d.attach_paths);
 		return 2;
 	}
 	log_init("pinwarden", verbose);
-	return daemon_run(&d);
+	rc = daemon_run(&d);
+	free(d.attach_paths);
+	return rc;
 }
 
 int daemon_run(struct daemon *dp)
@@ -400,6 +409,7 @@ int daemon_run(struct daemon *dp)
 	unsigned ticks = 0;
 	uint64_t next_tick;
 	int c, err, rc = 1, ncpu;
+	size_t i;
 
 	umask(027);
 	if (!d.log_path)
@@ -475,6 +485,21 @@ int daemon_run(struct daemon *dp)
 		}
 		discover_scan_all(&d);
 		ring_buffer__consume(d.rb);	/* continue whatever stopped meanwhile */
+	}
+	/* executables named on the command line, attached before `ready` */
+	for (i = 0; i < d.nattach; i++) {
+		char why[512];
+
+		err = library_attach_file(d.skel, &d.libs, d.attach_paths[i], why, sizeof(why));
+		if (err < 0) {
+			log_warnx("--attach %s: %s", d.attach_paths[i], why);
+			goto cleanup;
+		}
+		if (err == 0 && !attach_set_find_path(&d.libs, d.attach_paths[i])) {
+			log_warnx("--attach %s: not a TLS library or program pinwarden knows",
+				  d.attach_paths[i]);
+			goto cleanup;
+		}
 	}
 	if (!d.libs.n) {
 		log_warnx("no TLS library could be attached: nothing to watch");
