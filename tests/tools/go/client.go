@@ -2,7 +2,10 @@
 // distribution's Go (stdlib only). It dials 127.0.0.1:PORT, handshakes with
 // -servername as SNI, writes -secret and prints the first line of the reply.
 // With -count N it does N full handshakes in a row (no session cache: every
-// one presents a chain) and exits: the benchmark's loop.
+// one presents a chain) and exits: the benchmark's loop. With -target
+// ADDR=NAME (repeatable) and -parallel N it runs N goroutines per target at
+// once, each a handshake with that SNI and a write, and prints one line per
+// connection: "NAME ok" or "NAME error: ...".
 package main
 
 import (
@@ -14,8 +17,14 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"time"
 )
+
+type targets []string
+
+func (t *targets) String() string     { return strings.Join(*t, ",") }
+func (t *targets) Set(v string) error { *t = append(*t, v); return nil }
 
 var versions = map[string]uint16{"1.2": tls.VersionTLS12, "1.3": tls.VersionTLS13}
 
@@ -27,6 +36,9 @@ func main() {
 	tlsVersion := flag.String("tls", "any", "1.2, 1.3 or any")
 	secret := flag.String("secret", "hello", "what to send after the handshake")
 	count := flag.Int("count", 0, "benchmark: N handshakes, then exit")
+	var many targets
+	flag.Var(&many, "target", "ADDR=SERVERNAME to dial concurrently (repeatable)")
+	parallel := flag.Int("parallel", 1, "goroutines per -target")
 	flag.Parse()
 
 	cfg := &tls.Config{ServerName: *serverName, InsecureSkipVerify: *insecure}
@@ -44,6 +56,10 @@ func main() {
 		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
 			fail("%s: no certificate", *caFile)
 		}
+	}
+	if len(many) > 0 {
+		concurrent(cfg, many, *parallel, *secret)
+		return
 	}
 	if *count > 0 {
 		for i := 0; i < *count; i++ {
@@ -70,6 +86,43 @@ func main() {
 	}
 	fmt.Fprintf(os.Stderr, "go-client: %s\n", versionName(c.ConnectionState().Version))
 	fmt.Println(strings.TrimRight(line, "\n"))
+}
+
+// One goroutine per (target, i), all dialing at once: the handshakes of one
+// process interleave on the runtime's threads.
+func concurrent(base *tls.Config, many targets, parallel int, secret string) {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	start := make(chan struct{})
+	for _, t := range many {
+		addr, name, ok := strings.Cut(t, "=")
+		if !ok {
+			fail("-target %q: want ADDR=SERVERNAME", t)
+		}
+		for i := 0; i < parallel; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cfg := base.Clone()
+				cfg.ServerName = name
+				<-start
+				res := "ok"
+				c, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", addr, cfg)
+				if err == nil {
+					_, err = c.Write([]byte(secret + " " + name + "\n"))
+					c.Close()
+				}
+				if err != nil {
+					res = "error: " + err.Error()
+				}
+				mu.Lock()
+				fmt.Println(name, res)
+				mu.Unlock()
+			}()
+		}
+	}
+	close(start)
+	wg.Wait()
 }
 
 func versionName(v uint16) string {
