@@ -7,6 +7,8 @@
  *   crypto/tls.hostnameInSNI(name string)         the SNI, by goroutine
  *   (*Conn).verifyServerCertificate(c, [][]byte)   the whole chain: hash,
  *                                                  judge, enforce, all here
+ *   (*Conn).processCertsFromClient(c, Certificate) the same for a client's
+ *                                                  chain (mTLS, server side)
  * Go state is keyed by goroutine (R14 holds the running g) or by *Conn, never
  * by thread: goroutines move between threads at any point. No return probes:
  * the Go runtime moves stacks and would crash on the kernel's trampoline.
@@ -24,6 +26,7 @@
 #define GO_CK_TCPCONN_HASH	0xffffffffULL	/* type hash of *net.TCPConn */
 #define GO_CK_HAVE_HASH		(1ULL << 32)	/* ... is known: the fd can be found */
 #define GO_CK_AT_JBE		(1ULL << 33)	/* probe on the stack check's jbe */
+#define GO_CK_SERVER		(1ULL << 34)	/* processCertsFromClient: a client's chain */
 
 #define X86_CF			(1UL << 0)
 #define X86_ZF			(1UL << 6)
@@ -224,17 +227,19 @@ static __always_inline int go_conn_fd(__u64 conn, __u64 cookie)
 }
 
 /*
- * The Conn's SNI (left by hostnameInSNI in goroutine g) and socket, in
- * ssl_state for the verdict. A global function: the verifier checks it on its
- * own, so its branches do not multiply the states of the verdict after it.
+ * The Conn's SNI (left by hostnameInSNI in goroutine g; g = 0: none) and
+ * socket, in ssl_state for the verdict. A global function: the verifier
+ * checks it on its own, so its branches do not multiply the states of the
+ * verdict after it.
  */
 __noinline int go_session_prepare(__u64 conn, __u64 g, __u64 cookie)
 {
 	struct pw_ssl_key gk = { .tgid = bpf_get_current_pid_tgid() >> 32, .ssl = g };
-	struct pw_ssl_state *st = session_get(conn), *sni;
+	struct pw_ssl_state *st = session_get(conn), *sni = NULL;
 
-	if (st) {
+	if (g)
 		sni = bpf_map_lookup_elem(&go_sni, &gk);
+	if (st) {
 		if (sni) {
 			st->host_len = sni->host_len;
 			bpf_probe_read_kernel(st->host, sizeof(st->host), sni->host);
@@ -243,7 +248,8 @@ __noinline int go_session_prepare(__u64 conn, __u64 g, __u64 cookie)
 		}
 		st->fd = go_conn_fd(conn, cookie);
 	}
-	bpf_map_delete_elem(&go_sni, &gk);
+	if (sni)
+		bpf_map_delete_elem(&go_sni, &gk);
 	return 0;
 }
 
@@ -269,24 +275,45 @@ __noinline int go_session_forget(__u64 conn)
 	return 0;
 }
 
-/* (*Conn).verifyServerCertificate(certificates [][]byte): RAX = c, RBX/RCX/RDI = the slice */
+/*
+ * (*Conn).verifyServerCertificate(certificates [][]byte): RAX = c, RBX/RCX/RDI =
+ * the slice. With GO_CK_SERVER, (*Conn).processCertsFromClient(certificate
+ * Certificate): RAX = c, and the Certificate struct, 15 words, more than the
+ * 9 integer argument registers, on the stack: its first field, the [][]byte
+ * chain, at 8(SP).
+ */
 SEC("uprobe")
 int go_verify(struct pt_regs *ctx)
 {
 	__u64 cookie = bpf_get_attach_cookie(ctx);
-	__u64 conn = ctx->ax;
+	__u64 conn = ctx->ax, certs = ctx->bx, n = ctx->cx, g = ctx->r14;
 	struct pw_chain_acc *acc;
+	__u8 side = PW_SIDE_CLIENT;
 
 	if (go_will_grow_stack(ctx, cookie))
 		return 0;
-	if (go_chain_collect(ctx->bx, ctx->cx))
+	if (cookie & GO_CK_SERVER) {
+		__u64 chain[2];
+
+		if (bpf_probe_read_user(chain, sizeof(chain), (const void *)(ctx->sp + 8)))
+			return 0;
+		/* a client that sent no certificate: nothing to judge (Go refuses it
+		 * itself when the server requires one) */
+		if (!chain[1])
+			return 0;
+		certs = chain[0];
+		n = chain[1];
+		g = 0;	/* the client asked for a name, but we do not know it */
+		side = PW_SIDE_SERVER;
+	}
+	if (go_chain_collect(certs, n))
 		return 0;
-	go_session_prepare(conn, ctx->r14, cookie);
+	go_session_prepare(conn, g, cookie);
 	acc = chain_acc_get();
 	if (!acc)
 		return 0;
 	acc->ssl = conn;
-	verdict_judge(acc, PW_LIB_GO, PW_SIDE_CLIENT);
+	verdict_judge(acc, PW_LIB_GO, side);
 	chain_reset(acc);
 	/* judged: nothing more to know about this Conn (a renegotiation starts over) */
 	go_session_forget(conn);

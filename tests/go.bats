@@ -2,7 +2,8 @@
 # Go crypto/tls end to end: the real daemon and BPF programs, Go clients built at test
 # time from tests/tools/go/client.go with the distribution's Go (stdlib only, offline),
 # as a plain static build, a stripped one (-ldflags="-s -w": no .symtab, no DWARF) and
-# a cgo one, against real servers on 127.0.0.1, TLS 1.2 and 1.3.
+# a cgo one and a position-independent one, against real servers on 127.0.0.1, TLS 1.2
+# and 1.3; and the server side (mTLS) with a Go server from tests/tools/go/server.go.
 
 # server_start exports NAME_PORT, NAME_RECORD...
 # shellcheck disable=SC2154
@@ -21,6 +22,8 @@ setup_file() {
 	CGO_ENABLED=0 go build -o "$GO_BIN/goclient" "$src"
 	CGO_ENABLED=0 go build -ldflags="-s -w" -o "$GO_BIN/goclient-strip" "$src"
 	CGO_ENABLED=1 go build -o "$GO_BIN/goclient-cgo" "$src"
+	CGO_ENABLED=0 go build -buildmode=pie -ldflags="-s -w" -o "$GO_BIN/goclient-pie" "$src"
+	CGO_ENABLED=0 go build -ldflags="-s -w" -o "$GO_BIN/goserver" "$BATS_TEST_DIRNAME/tools/go/server.go"
 }
 
 setup() {
@@ -67,10 +70,10 @@ go_event() {
 	events_wait ".event == \"tls_chain\" and .library == \"go\" and .comm == \"$1\" and ($2)"
 }
 
-@test "audit, default policy: plain, stripped and cgo builds, TLS 1.2 and 1.3: the chain, hashes, host, peer" {
+@test "audit, default policy: plain, stripped, cgo and PIE builds, TLS 1.2 and 1.3: the chain, hashes, host, peer" {
 	pw_start
 	local build v ev n=0
-	for build in goclient goclient-strip goclient-cgo; do
+	for build in goclient goclient-strip goclient-cgo goclient-pie; do
 		for v in 1.2 1.3; do
 			run goclient "$build" "$legit_PORT" pin.test "$v" \
 				-cafile "$PKI/legit-ec/root.pem" -secret "audit-$build-$v"
@@ -110,7 +113,7 @@ go_event() {
 	[ "$(event_field "$ev" '.chain[0].spki_sha256')" = "$(cat "$PKI/legit-rsa/leaf.spki")" ]
 	[ "$(event_field "$ev" '.chain[1].cert_sha256')" = "$(cat "$PKI/legit-rsa/int.certsha")" ]
 	# discovery attached each build when it was first run
-	for build in goclient goclient-strip goclient-cgo; do
+	for build in goclient goclient-strip goclient-cgo goclient-pie; do
 		grep -q "attached $GO_BIN/$build (go)" "$PW_ERR"
 	done
 	events_lint
@@ -191,7 +194,10 @@ go_event() {
 			[ "$(event_field "$ev" .action)" = none ]
 		done
 	done
-	[ "$(_events_count '.event == "tls_chain" and .action == "killed"')" -eq 8 ]
+	[ "$(_events_count '.event == "tls_chain" and .library == "go" and .action == "killed"')" -eq 8 ] || {
+		_events_select '.event == "tls_chain"' | jq -c '[.comm, .pid, .host, .peer, .verdict, .action]'
+		false
+	}
 	# the impostor received not one byte of application data
 	[ ! -s "$evil_RECORD" ]
 	events_lint
@@ -289,4 +295,108 @@ rules:
 	run --separate-stderr "$PW" run --no-discover --attach /bin/true --log "$BATS_TEST_TMPDIR/x.jsonl"
 	[ "$status" -eq 1 ]
 	[[ $stderr == *"--attach /bin/true: not a TLS library or program pinwarden knows"* ]]
+}
+
+# go_server_start NAME TLS: the Go server on an ephemeral port of 127.0.0.1, requiring
+# client certificates from the legitimate RSA CA or the impostor's (only pins tell them
+# apart); exports NAME_PORT, NAME_PID, NAME_RECORD like server_start.
+go_server_start() {
+	local name=$1 tls=$2 base=$BATS_TEST_TMPDIR/$1 pid deadline=$((SECONDS + 10))
+	cat "$PKI/legit-rsa/root.pem" "$PKI/evil/root.pem" >"$BATS_TEST_TMPDIR/client-cas.pem"
+	"$GO_BIN/goserver" -cert "$PKI/legit-ec/chain.pem" -key "$PKI/legit-ec/leaf.key" \
+		-client-ca "$BATS_TEST_TMPDIR/client-cas.pem" -tls "$tls" -port-file "$base.port" \
+		-record "$base.record" 3>&- </dev/null >"$base.log" 2>&1 &
+	pid=$!
+	_server_pid[$name]=$pid
+	while [ ! -s "$base.port" ]; do
+		if ! kill -0 "$pid" 2>/dev/null || [ $SECONDS -ge $deadline ]; then
+			cat "$base.log" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+	touch "$base.record"
+	export "${name}_PORT=$(cat "$base.port")" "${name}_PID=$pid" "${name}_RECORD=$base.record"
+}
+
+server_policy() {
+	policy "
+mode: $1
+pinsets:
+  clients: { pins: [ $(cat "$PKI/legit-rsa/int.spki"), $(cat "$PKI/backup.spki") ] }
+rules:
+  - side: server
+    port: $2
+    pinset: clients"
+}
+
+@test "mTLS audit: a Go server's client chains are judged (match, mismatch), TLS 1.2 and 1.3, Go and Python clients" {
+	local v ev
+	for v in 1.2 1.3; do
+		go_server_start "gos${v/./}" "$v"
+	done
+	policy "
+pinsets:
+  clients: { pins: [ $(cat "$PKI/legit-rsa/int.spki"), $(cat "$PKI/backup.spki") ] }
+rules:
+  - side: server
+    port: $gos12_PORT
+    pinset: clients
+  - side: server
+    port: $gos13_PORT
+    pinset: clients"
+	pw_start --policy "$POLICY"
+	for v in 1.2 1.3; do
+		local port_var=gos${v/./}_PORT pid_var=gos${v/./}_PID rec_var=gos${v/./}_RECORD
+		local port=${!port_var} pid=${!pid_var}
+		run tls_client --host pin.test --port "$port" --cafile "$PKI/legit-ec/root.pem" --tls "$v" \
+			--cert "$PKI/legit-rsa/chain.pem" --key "$PKI/legit-rsa/leaf.key" --secret "good-$v"
+		[ "$status" -eq 0 ]
+		ev=$(events_wait ".event == \"tls_chain\" and .library == \"go\" and .side == \"server\" and .pid == $pid and .verdict == \"match\"")
+		[ "$(event_field "$ev" .comm)" = goserver ]
+		[ "$(event_field "$ev" .local_port)" -eq "$port" ]
+		[ "$(event_field "$ev" .rule)" = "server:$port" ]
+		[[ $(event_field "$ev" .peer) == 127.0.0.1:* ]]
+		[ "$(event_field "$ev" '.chain[0].spki_sha256')" = "$(cat "$PKI/legit-rsa/leaf.spki")" ]
+		[ "$(event_field "$ev" '.chain[1].cert_sha256')" = "$(cat "$PKI/legit-rsa/int.certsha")" ]
+		[ "$(event_field "$ev" '.chain[1].matched')" = true ]
+
+		# a Go client with the impostor's certificate: both sides of one handshake in Go
+		run goclient goclient-strip "$port" pin.test "$v" -cafile "$PKI/legit-ec/root.pem" \
+			-cert "$PKI/evil/chain.pem" -key "$PKI/evil/leaf.key" -secret "bad-$v"
+		[ "$status" -eq 0 ]
+		ev=$(events_wait ".event == \"tls_chain\" and .side == \"server\" and .pid == $pid and .verdict == \"mismatch\"")
+		[ "$(event_field "$ev" .action)" = would-kill ]
+		[ "$(event_field "$ev" '.chain[0].spki_sha256')" = "$(cat "$PKI/evil/leaf.spki")" ]
+		ev=$(go_event goclient-strip ".side == \"client\" and .peer == \"127.0.0.1:$port\"")
+		[ "$(event_field "$ev" '.chain[0].spki_sha256')" = "$(cat "$PKI/legit-ec/leaf.spki")" ]
+		[ "$(event_field "$ev" .verdict)" = unpinned ]
+		# audit: the server read both
+		grep -qx "good-$v" "${!rec_var}"
+		grep -qx "bad-$v" "${!rec_var}"
+	done
+	events_lint
+}
+
+@test "mTLS enforce: the Go server is killed before it reads a byte from a client the pins refuse" {
+	local v ev
+	for v in 1.2 1.3; do
+		go_server_start gos "$v"
+		server_policy enforce "$gos_PORT"
+		pw_start --policy "$POLICY"
+		run goclient goclient "$gos_PORT" pin.test "$v" -cafile "$PKI/legit-ec/root.pem" \
+			-cert "$PKI/legit-rsa/chain.pem" -key "$PKI/legit-rsa/leaf.key" -secret "good-$v"
+		[ "$status" -eq 0 ]
+		[ "$output" = ok ]
+		grep -qx "good-$v" "$gos_RECORD"
+		run tls_client --host pin.test --port "$gos_PORT" --cafile "$PKI/legit-ec/root.pem" \
+			--tls "$v" --cert "$PKI/evil/chain.pem" --key "$PKI/evil/leaf.key" --secret "bad-$v"
+		ev=$(events_wait ".event == \"tls_chain\" and .side == \"server\" and .action == \"killed\" and .pid == $gos_PID")
+		[ "$(event_field "$ev" '.chain[0].spki_sha256')" = "$(cat "$PKI/evil/leaf.spki")" ]
+		[ "$(event_field "$ev" .library)" = go ]
+		retry 50 0.1 bash -c "! kill -0 $gos_PID 2>/dev/null"
+		! grep -q "bad-$v" "$gos_RECORD"
+		server_stop gos || true
+		pw_stop
+	done
 }

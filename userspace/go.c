@@ -23,9 +23,11 @@
 /* must match bpf/go.bpf.c */
 #define GO_CK_HAVE_HASH		(1ULL << 32)
 #define GO_CK_AT_JBE		(1ULL << 33)
+#define GO_CK_SERVER		(1ULL << 34)
 
 #define GO_FN_VERIFY	"crypto/tls.(*Conn).verifyServerCertificate"
 #define GO_FN_SNI	"crypto/tls.hostnameInSNI"
+#define GO_FN_CLIENT_CERTS "crypto/tls.(*Conn).processCertsFromClient"
 
 static int go_table(struct elf_image *img, struct gopclntab *t, char *err, size_t errlen)
 {
@@ -41,13 +43,14 @@ static int go_table(struct elf_image *img, struct gopclntab *t, char *err, size_
 	return gopclntab__open(t, data, data ? size : 0, text, err, errlen);
 }
 
-/* A Go executable (or shared object) that contains the crypto/tls client. */
+/* A Go executable (or shared object) that contains crypto/tls, client or server. */
 static bool go_match(struct elf_image *img, const char *path)
 {
 	struct gopclntab t;
 	char err[128];
 
-	return go_table(img, &t, err, sizeof(err)) == 0 && gopclntab__has_name(&t, GO_FN_VERIFY);
+	return go_table(img, &t, err, sizeof(err)) == 0 &&
+	       (gopclntab__has_name(&t, GO_FN_VERIFY) || gopclntab__has_name(&t, GO_FN_CLIENT_CERTS));
 }
 
 /* Go's unsigned varint (encoding/binary.Uvarint). */
@@ -196,6 +199,8 @@ static int go_tcpconn_hash(struct elf_image *img, uint32_t *hash)
 	const uint8_t *links = elf_section(img, ".itablink", 0, &addr, &size);
 	int k;
 
+	if (!links)	/* position-independent builds */
+		links = elf_section(img, ".data.rel.ro.itablink", 0, &addr, &size);
 	if (!links || type_hash("SHA256", "*net.TCPConn", 1, &cand[0]) ||
 	    type_hash("MD5", "*net.TCPConn", 0, &cand[1]))
 		return -1;
@@ -265,9 +270,20 @@ static int go_attach(struct pinwarden_bpf *skel, struct attached_lib *lib, struc
 	else
 		log_info("%s: no *net.TCPConn itab found: peers of Go connections will be guessed",
 			 lib->path);
-	if (go_attach_func(img, lib, &t, GO_FN_SNI, skel->progs.go_sni_name, 0, err, errlen) ||
-	    go_attach_func(img, lib, &t, GO_FN_VERIFY, skel->progs.go_verify, cookie, err, errlen))
+	/* the client side; without the SNI a host rule would silently not apply: both or none */
+	if (gopclntab__has_name(&t, GO_FN_VERIFY) &&
+	    (go_attach_func(img, lib, &t, GO_FN_SNI, skel->progs.go_sni_name, 0, err, errlen) ||
+	     go_attach_func(img, lib, &t, GO_FN_VERIFY, skel->progs.go_verify, cookie, err, errlen)))
 		return -1;
+	/* the server side (mTLS) */
+	if (gopclntab__has_name(&t, GO_FN_CLIENT_CERTS) &&
+	    go_attach_func(img, lib, &t, GO_FN_CLIENT_CERTS, skel->progs.go_verify,
+			   cookie | GO_CK_SERVER, err, errlen))
+		return -1;
+	if (!lib->nlinks) {
+		snprintf(err, errlen, "%s: no crypto/tls function found to probe", lib->path);
+		return -1;
+	}
 	log_debug("%s: Go crypto/tls (%s)", lib->path, version[0] ? version : "version unknown");
 	return 0;
 }

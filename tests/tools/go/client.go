@@ -35,6 +35,8 @@ func main() {
 	insecure := flag.Bool("insecure", false, "skip verification (pinning still applies)")
 	tlsVersion := flag.String("tls", "any", "1.2, 1.3 or any")
 	secret := flag.String("secret", "hello", "what to send after the handshake")
+	certFile := flag.String("cert", "", "client certificate chain, PEM (mTLS)")
+	keyFile := flag.String("key", "", "client private key, PEM (mTLS)")
 	count := flag.Int("count", 0, "benchmark: N handshakes, then exit")
 	var many targets
 	flag.Var(&many, "target", "ADDR=SERVERNAME to dial concurrently (repeatable)")
@@ -46,6 +48,13 @@ func main() {
 		cfg.MinVersion, cfg.MaxVersion = v, v
 	} else if *tlsVersion != "any" {
 		fail("unknown -tls %q", *tlsVersion)
+	}
+	if *certFile != "" {
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			fail("%v", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
 	}
 	if *caFile != "" {
 		pem, err := os.ReadFile(*caFile)
