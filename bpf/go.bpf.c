@@ -126,6 +126,7 @@ int go_sni_name(struct pt_regs *ctx)
 	struct pw_ssl_key k;
 	struct pw_ssl_state *st;
 	__u64 name = ctx->ax, len = ctx->bx;
+	__u32 i;
 
 	if (go_will_grow_stack(ctx, cookie))
 		return 0;
@@ -140,8 +141,14 @@ int go_sni_name(struct pt_regs *ctx)
 		return 0;
 	if (go_name_is_ip(st, len))
 		return 0;
-	/* Go strips every final dot; session_host_normalize lower-cases and strips one */
+	/* lower case, one final dot stripped; Go strips every final dot */
 	session_host_normalize(st);
+	for (i = 0; i < 8 && st->host_len; i++) {
+		if (st->host[(st->host_len - 1) & (PW_HOST_MAX - 1)] != '.')
+			break;
+		st->host_len--;
+		st->host[st->host_len & (PW_HOST_MAX - 1)] = 0;
+	}
 	return 0;
 }
 
@@ -295,11 +302,12 @@ int go_verify(struct pt_regs *ctx)
 	if (cookie & GO_CK_SERVER) {
 		__u64 chain[2];
 
+		/* unreadable: judged as a chain with nothing captured (fails closed) */
 		if (bpf_probe_read_user(chain, sizeof(chain), (const void *)(ctx->sp + 8)))
-			return 0;
+			chain[0] = chain[1] = 0;
 		/* a client that sent no certificate: nothing to judge (Go refuses it
 		 * itself when the server requires one) */
-		if (!chain[1])
+		else if (!chain[1])
 			return 0;
 		certs = chain[0];
 		n = chain[1];
