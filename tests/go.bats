@@ -217,7 +217,7 @@ rules:
     name: by-address"
 	pw_start --policy "$POLICY"
 	local ev
-	run goclient goclient-strip "$legit_PORT" B.PIN.Test. 1.3 -insecure
+	run goclient goclient-strip "$legit_PORT" B.PIN.Test.. 1.3 -insecure
 	[ "$status" -eq 0 ]
 	ev=$(go_event goclient-strip 'true')
 	[ "$(event_field "$ev" .host)" = b.pin.test ]
