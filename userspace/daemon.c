@@ -395,15 +395,24 @@ static int caps_drop(void)
 		CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE, CAP_SYS_RESOURCE,
 	};
 	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct data[2] = {};
+	struct __user_cap_data_struct data[2] = {}, have[2] = {};
 	size_t i;
 	int c;
 
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
 		return -1;
+	/* keep what is both needed and held: a container or a service manager
+	 * may have withheld some (CAP_SYS_RESOURCE, say), and asking capset for
+	 * a capability not held fails the whole call */
+	if (syscall(SYS_capget, &hdr, have))
+		return -1;
 	for (i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
 		data[keep[i] / 32].effective |= 1u << (keep[i] % 32);
 		data[keep[i] / 32].permitted |= 1u << (keep[i] % 32);
+	}
+	for (i = 0; i < 2; i++) {
+		data[i].permitted &= have[i].permitted;
+		data[i].effective &= have[i].permitted;
 	}
 	/* the bounding set too, so that nothing dropped can come back */
 	for (c = 0; c <= CAP_LAST_CAP; c++) {
@@ -420,7 +429,7 @@ static int caps_drop(void)
 static void usage_run(FILE *f)
 {
 	fprintf(f, "usage: pinwarden run [--policy FILE] [--log FILE] [--metrics FILE] "
-		   "[--status FILE] [--no-discover] [--dedup SECS] [-v]\n");
+		   "[--status FILE] [--no-discover] [--dedup SECS] [--attach PATH]... [-v]\n");
 }
 
 static int open_log(const char *path)
@@ -445,17 +454,23 @@ int cmd_run(int argc, char **argv)
 		{ "status", required_argument, NULL, 's' },
 		{ "no-discover", no_argument, NULL, 'D' },
 		{ "dedup", required_argument, NULL, 'R' },
+		{ "attach", required_argument, NULL, 'a' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon d = { .log_fd = -1, .status_path = PW_STATUS_FILE, .dedup_seconds = 60 };
-	int c, verbose = 0;
+	int c, rc, verbose = 0;
 	char *end;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:l:m:s:vh", opts, NULL)) != -1) {
+	/* every --attach names an argv element: at most argc of them */
+	d.attach_paths = calloc(argc, sizeof(*d.attach_paths));
+	if (!d.attach_paths)
+		fatal("out of memory");
+	while ((c = getopt_long(argc, argv, "p:l:m:s:a:vh", opts, NULL)) != -1) {
 		switch (c) {
+		case 'a': d.attach_paths[d.nattach++] = optarg; break;
 		case 'p': d.policy_path = optarg; break;
 		case 'l': d.log_path = optarg; break;
 		case 'm': d.metrics_path = optarg; break;
@@ -469,16 +484,19 @@ int cmd_run(int argc, char **argv)
 			}
 			break;
 		case 'v': verbose++; break;
-		case 'h': usage_run(stdout); return 0;
-		default: usage_run(stderr); return 2;
+		case 'h': usage_run(stdout); free(d.attach_paths); return 0;
+		default: usage_run(stderr); free(d.attach_paths); return 2;
 		}
 	}
 	if (optind != argc) {
 		usage_run(stderr);
+		free(d.attach_paths);
 		return 2;
 	}
 	log_init("pinwarden", verbose);
-	return daemon_run(&d);
+	rc = daemon_run(&d);
+	free(d.attach_paths);
+	return rc;
 }
 
 int daemon_run(struct daemon *dp)
@@ -491,6 +509,7 @@ int daemon_run(struct daemon *dp)
 	unsigned ticks = 0;
 	uint64_t next_tick;
 	int c, err, rc = 1, ncpu;
+	size_t i;
 
 	umask(027);
 	if (!d.log_path)
@@ -580,6 +599,21 @@ int daemon_run(struct daemon *dp)
 		exit_link = bpf_program__attach(d.skel->progs.pw_exit);
 		discover_scan_all(&d);
 		ring_buffer__consume(d.rb);	/* continue whatever stopped meanwhile */
+	}
+	/* executables named on the command line, attached before `ready` */
+	for (i = 0; i < d.nattach; i++) {
+		char why[512];
+
+		err = library_attach_file(d.skel, &d.libs, d.attach_paths[i], why, sizeof(why));
+		if (err < 0) {
+			log_warnx("--attach %s: %s", d.attach_paths[i], why);
+			goto cleanup;
+		}
+		if (err == 0 && !attach_set_find_path(&d.libs, d.attach_paths[i])) {
+			log_warnx("--attach %s: not a TLS library or program pinwarden knows",
+				  d.attach_paths[i]);
+			goto cleanup;
+		}
 	}
 	if (!d.libs.n) {
 		log_warnx("no TLS library could be attached: nothing to watch");
