@@ -336,7 +336,7 @@ static void tick(struct daemon *d, unsigned n)
 static void usage_run(FILE *f)
 {
 	fprintf(f, "usage: pinwarden run [--policy FILE] [--log FILE] [--metrics FILE] "
-		   "[--status FILE] [-v]\n");
+		   "[--status FILE] [--attach PATH]... [-v]\n");
 }
 
 static int open_log(const char *path)
@@ -359,12 +359,14 @@ int cmd_run(int argc, char **argv)
 		{ "log", required_argument, NULL, 'l' },
 		{ "metrics", required_argument, NULL, 'm' },
 		{ "status", required_argument, NULL, 's' },
+		{ "attach", required_argument, NULL, 'a' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon d = { .log_fd = -1, .status_path = PW_STATUS_FILE };
-	int c, verbose = 0;
+	int c, rc, verbose = 0;
+	char **np;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:l:m:s:vh", opts, NULL)) != -1) {
@@ -373,6 +375,13 @@ int cmd_run(int argc, char **argv)
 		case 'l': d.log_path = optarg; break;
 		case 'm': d.metrics_path = optarg; break;
 		case 's': d.status_path = optarg; break;
+		case 'a':
+			np = realloc(d.attach_paths, (d.nattach + 1) * sizeof(*np));
+			if (!np)
+				fatalx("out of memory");
+			d.attach_paths = np;
+			d.attach_paths[d.nattach++] = optarg;
+			break;
 		case 'v': verbose++; break;
 		case 'h': usage_run(stdout); return 0;
 		default: usage_run(stderr); return 2;
@@ -383,7 +392,34 @@ int cmd_run(int argc, char **argv)
 		return 2;
 	}
 	log_init("pinwarden", verbose);
-	return daemon_run(&d);
+	rc = daemon_run(&d);
+	free(d.attach_paths);
+	return rc;
+}
+
+/*
+ * run --attach PATH: library files the host-wide lookup does not find (outside
+ * the dynamic linker's cache, e.g. /usr/lib/x86_64-linux-gnu/android/libssl.so.0).
+ * Asked for by name, so a file that cannot be attached stops the daemon.
+ */
+static int attach_explicit(struct daemon *d)
+{
+	char err[512];
+	size_t i;
+	int r;
+
+	for (i = 0; i < d->nattach; i++) {
+		r = library_attach_file(d->skel, &d->libs, d->attach_paths[i], err, sizeof(err));
+		if (r < 0) {
+			log_warnx("--attach %s: %s", d->attach_paths[i], err);
+			return -1;
+		}
+		if (r == 0 && !attach_set_find_path(&d->libs, d->attach_paths[i])) {
+			log_warnx("--attach %s: not a TLS library pinwarden knows", d->attach_paths[i]);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 int daemon_run(struct daemon *dp)
@@ -459,7 +495,10 @@ int daemon_run(struct daemon *dp)
 	tcp_link = bpf_program__attach(d.skel->progs.pw_tcp_connect);
 	if (!tcp_link)
 		log_warn("cannot attach the connect tracker: peers of custom-BIO clients will be unknown");
-	if (libraries_attach_host(d.skel, &d.libs) <= 0) {
+	libraries_attach_host(d.skel, &d.libs);
+	if (attach_explicit(&d))
+		goto cleanup;
+	if (!d.libs.n) {
 		log_warnx("no TLS library could be attached: nothing to watch");
 		goto cleanup;
 	}

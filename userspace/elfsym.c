@@ -100,7 +100,8 @@ static Elf_Scn *section_by_name(struct elf_image *img, const char *name, GElf_Sh
 	return NULL;
 }
 
-static uint64_t symtab_func(struct elf_image *img, Elf64_Word type, const char *name)
+static uint64_t symtab_func(struct elf_image *img, Elf64_Word type, const char *name,
+			    uint64_t *size)
 {
 	Elf_Scn *scn = NULL;
 	GElf_Shdr sh;
@@ -123,8 +124,11 @@ static uint64_t symtab_func(struct elf_image *img, Elf64_Word type, const char *
 			    sym.st_shndx == SHN_UNDEF || !sym.st_value)
 				continue;
 			sn = elf_strptr(img->elf, sh.sh_link, sym.st_name);
-			if (sn && !strcmp(sn, name))
+			if (sn && !strcmp(sn, name)) {
+				if (size)
+					*size = sym.st_size;
 				return sym.st_value;
+			}
 		}
 	}
 	return 0;
@@ -132,9 +136,36 @@ static uint64_t symtab_func(struct elf_image *img, Elf64_Word type, const char *
 
 uint64_t elf_func_vaddr(struct elf_image *img, const char *name)
 {
-	uint64_t v = symtab_func(img, SHT_SYMTAB, name);
+	uint64_t v = symtab_func(img, SHT_SYMTAB, name, NULL);
 
-	return v ? v : symtab_func(img, SHT_DYNSYM, name);
+	return v ? v : symtab_func(img, SHT_DYNSYM, name, NULL);
+}
+
+uint64_t elf_func_range(struct elf_image *img, const char *name, uint64_t *size)
+{
+	uint64_t v = symtab_func(img, SHT_SYMTAB, name, size);
+
+	return v ? v : symtab_func(img, SHT_DYNSYM, name, size);
+}
+
+int elf_read_vaddr(struct elf_image *img, uint64_t vaddr, void *buf, size_t len)
+{
+	int64_t off = elf_vaddr_to_offset(img, vaddr);
+
+	if (off < 0 || elf_vaddr_to_offset(img, vaddr + len - 1) != off + (int64_t)len - 1)
+		return -1;
+	return pread(img->fd, buf, len, off) == (ssize_t)len ? 0 : -1;
+}
+
+int elf_section_range(struct elf_image *img, const char *name, uint64_t *vaddr, uint64_t *size)
+{
+	GElf_Shdr sh;
+
+	if (!section_by_name(img, name, &sh) || sh.sh_type != SHT_PROGBITS)
+		return -1;
+	*vaddr = sh.sh_addr;
+	*size = sh.sh_size;
+	return 0;
 }
 
 int64_t elf_vaddr_to_offset(struct elf_image *img, uint64_t vaddr)
@@ -425,4 +456,57 @@ uint64_t elf_probe_point(struct elf_image *img, uint64_t func)
 	    ((b[2][0] >= 0x50 && b[2][0] <= 0x57) || (b[2][0] == 0x41 && b[2][1] >= 0x50 && b[2][1] <= 0x57)))
 		return pts[2];
 	return func;
+}
+
+int elf_direct_call_sites(struct elf_image *img, const char *caller, const char *callee,
+			  uint64_t *sites, int max)
+{
+	uint64_t from, size = 0, to = elf_func_vaddr(img, callee), addr;
+	const uint8_t *code;
+	uint8_t *buf;
+	size_t left;
+	cs_insn *in;
+	csh h;
+	int n = 0;
+
+	from = elf_func_range(img, caller, &size);
+	if (!from || !to || !size)
+		return 0;
+	if (size > (16u << 20))
+		return -1;
+	buf = malloc(size);
+	if (!buf)
+		return -1;
+	/* only the caller's bytes: a 100 MB executable is never read whole */
+	if (elf_read_vaddr(img, from, buf, size) || cs_open(CS_ARCH_X86, CS_MODE_64, &h) != CS_ERR_OK) {
+		free(buf);
+		return -1;
+	}
+	in = cs_malloc(h);
+	code = buf;
+	left = size;
+	addr = from;
+	while (left && n < max) {
+		const uint8_t *b;
+		size_t len;
+		int32_t rel;
+
+		if (!cs_disasm_iter(h, &code, &left, &addr, in)) {
+			code++;
+			left--;
+			addr++;
+			continue;
+		}
+		b = opcode(in, &len);
+		/* call rel32, or jmp rel32 (a tail call: the arguments are in place too) */
+		if (len != 5 || (b[0] != 0xe8 && b[0] != 0xe9))
+			continue;
+		memcpy(&rel, b + 1, 4);
+		if (in->address + in->size + (int64_t)rel == to)
+			sites[n++] = in->address;
+	}
+	cs_free(in, 1);
+	cs_close(&h);
+	free(buf);
+	return n;
 }

@@ -18,6 +18,25 @@ void elf_image_close(struct elf_image *img);
 /* Address of a function defined in the file (.symtab, else .dynsym); 0 if absent. */
 uint64_t elf_func_vaddr(struct elf_image *img, const char *name);
 
+/* Address and size (from the symbol table) of a function defined in the file; 0 if absent. */
+uint64_t elf_func_range(struct elf_image *img, const char *name, uint64_t *size);
+
+/* `len` bytes of the file at a virtual address (read(2), never the mapping); 0 or -1. */
+int elf_read_vaddr(struct elf_image *img, uint64_t vaddr, void *buf, size_t len);
+
+/* Address and size of a code or data section by name (".text"); 0 or -1. */
+int elf_section_range(struct elf_image *img, const char *name, uint64_t *vaddr, uint64_t *size);
+
+/*
+ * Addresses of the direct calls (call rel32, or a jmp rel32 tail call) inside
+ * function `caller` to function `callee`, both defined in the file: the call
+ * sites of statically linked code. Only the caller's bytes are read and
+ * disassembled, so this is cheap even in a 100 MB executable. Returns how many
+ * were found (at most `max`), or -1 on error.
+ */
+int elf_direct_call_sites(struct elf_image *img, const char *caller, const char *callee,
+			  uint64_t *sites, int max);
+
 /* File offset of a virtual address inside a PT_LOAD segment; -1 if outside. */
 int64_t elf_vaddr_to_offset(struct elf_image *img, uint64_t vaddr);
 
