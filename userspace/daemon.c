@@ -409,7 +409,10 @@ static int attach_explicit(struct daemon *d)
 	int r;
 
 	for (i = 0; i < d->nattach; i++) {
+		uint64_t t0 = mono_ns();
+
 		r = library_attach_file(d->skel, &d->libs, d->attach_paths[i], err, sizeof(err));
+		log_debug("--attach %s: %.1f ms", d->attach_paths[i], (mono_ns() - t0) / 1e6);
 		if (r < 0) {
 			log_warnx("--attach %s: %s", d->attach_paths[i], err);
 			return -1;
