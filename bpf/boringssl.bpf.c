@@ -13,8 +13,17 @@
  *   the custom verify callback's call site (SSL_[CTX_]set_custom_verify): the
  *                    chain is complete for applications that verify without
  *                    the X509 layer -> verdict
+ *   SSL_do_handshake           which connection the thread drives (below)
  *   SSL_set_tlsext_host_name (SNI), SSL_set_fd (socket), SSL_free
  * CA bundles are parsed by libcrypto itself and never pass a probe.
+ *
+ * In TLS 1.3 BoringSSL verifies the chain only once CertificateVerify has
+ * arrived: an event-loop application may drive its other connections between
+ * a connection's Certificate and its verification. The chain accumulator is
+ * per thread, so when the thread turns to another connection (SSL_do_handshake
+ * with another SSL*) an unfinished chain is parked under its SSL* and brought
+ * back when that connection's handshake resumes: each connection is judged
+ * with its own certificates, never with those of the one that ran meanwhile.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -24,6 +33,27 @@
 
 #include "session.bpf.h"
 #include "verdict.bpf.h"
+
+/* The connection whose handshake the thread drives (SSL_do_handshake's SSL*). */
+struct bssl_driver {
+	__u64 ssl;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct bssl_driver);
+} bssl_driving SEC(".maps");
+
+/* Unfinished chains of connections the thread turned away from, by (tgid, SSL*).
+ * LRU: a process that dies mid-handshake leaves nothing behind for long. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct pw_ssl_key);
+	__type(value, struct pw_chain_acc);
+} bssl_parked SEC(".maps");
 
 /* BoringSSL's CBS: a view into a buffer */
 struct bssl_cbs {
@@ -110,6 +140,41 @@ int BPF_KPROBE(bssl_custom_verify, void *ssl)
 	return 0;
 }
 
+/*
+ * SSL_do_handshake(ssl) (SSL_connect, SSL_accept, and SSL_read/SSL_write while
+ * the handshake is not done all go through it): park the thread's unfinished
+ * chain if it belongs to another connection, bring back this one's.
+ */
+SEC("uprobe")
+int BPF_KPROBE(bssl_handshake, void *ssl)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pw_ssl_key k = { .tgid = bpf_get_current_pid_tgid() >> 32 };
+	struct pw_chain_acc *acc, *parked;
+	struct bssl_driver *drv;
+
+	drv = bpf_task_storage_get(&bssl_driving, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!drv || drv->ssl == (__u64)ssl)
+		return 0;
+	acc = bpf_task_storage_get(&chains, task, 0, 0);
+	if (acc && acc->ncerts && drv->ssl) {
+		k.ssl = drv->ssl;
+		bpf_map_update_elem(&bssl_parked, &k, acc, BPF_ANY);
+		chain_reset(acc);
+	}
+	drv->ssl = (__u64)ssl;
+	k.ssl = (__u64)ssl;
+	parked = bpf_map_lookup_elem(&bssl_parked, &k);
+	if (!parked)
+		return 0;
+	if (!acc)
+		acc = chain_acc_get();
+	if (acc)
+		bpf_probe_read_kernel(acc, sizeof(*acc), parked);
+	bpf_map_delete_elem(&bssl_parked, &k);
+	return 0;
+}
+
 /* SSL_set_tlsext_host_name(ssl, name): the SNI (a function, not a macro, in BoringSSL) */
 SEC("uprobe")
 int BPF_KPROBE(bssl_sni, void *ssl, const char *name)
@@ -130,6 +195,13 @@ int BPF_KPROBE(bssl_set_fd, void *ssl, int fd)
 SEC("uprobe")
 int BPF_KPROBE(bssl_free, void *ssl)
 {
+	struct pw_ssl_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .ssl = (__u64)ssl };
+	struct bssl_driver *drv;
+
 	session_forget((__u64)ssl);
+	bpf_map_delete_elem(&bssl_parked, &k);
+	drv = bpf_task_storage_get(&bssl_driving, bpf_get_current_task_btf(), 0, 0);
+	if (drv && drv->ssl == (__u64)ssl)
+		drv->ssl = 0;
 	return 0;
 }

@@ -270,6 +270,81 @@ rules:
 	[ ! -s "$evil_RECORD" ]
 }
 
+PROXY_PIDS=()
+
+teardown() {
+	local pid
+	for pid in "${PROXY_PIDS[@]}"; do
+		_stop_pid "$pid" 5 || true
+		wait "$pid" 2>/dev/null || true
+	done
+	pw_teardown
+}
+
+# proxy_start NAME TO_PORT DELAY: a proxy on 127.0.0.1 to TO_PORT that holds the
+# server's CertificateVerify back DELAY seconds; exports NAME_PORT.
+proxy_start() {
+	local f=$BATS_TEST_TMPDIR/$1.port deadline=$((SECONDS + 10))
+	"$PYTHON" "$BATS_TEST_DIRNAME/tools/boringssl/slow_proxy.py" --to "$2" --delay "$3" \
+		--port-file "$f" 3>&- </dev/null 2>"$BATS_TEST_TMPDIR/$1.log" &
+	PROXY_PIDS+=($!)
+	until [ -s "$f" ]; do
+		[ $SECONDS -lt $deadline ] || return 1
+		sleep 0.05
+	done
+	export "$1_PORT=$(cat "$f")"
+}
+
+@test "interleaved TLS 1.3 handshakes in one thread, CertificateVerify held back: each connection is judged with its own chain" {
+	# A: the impostor, its CertificateVerify 1 s late; B: the real server, 2 s late. The
+	# client drives both at once: B's certificates arrive while A's chain waits for
+	# its verification, and A's verification comes first.
+	proxy_start pa "$evil_PORT" 1
+	proxy_start pb "$legit_PORT" 2
+	policy "
+pinsets:
+  legit: { pins: [ $(cat "$PKI/legit-ec/int.spki"), $(cat "$PKI/backup.spki") ] }
+rules:
+  - host: pin.test
+    pinset: legit"
+	pw_bssl --policy "$POLICY"
+	local mode ev n=0
+	for mode in --insecure --custom-verify; do
+		run bssl --tls 1.3 "$mode" --target "pin.test@$pa_PORT" --target "pin.test@$pb_PORT"
+		[ "$status" -eq 0 ]
+		n=$((n + 2))
+		retry 50 0.1 events_count_ge "$n" '.event == "tls_chain"'
+		ev=$(_events_select ".event == \"tls_chain\" and .peer == \"127.0.0.1:$pa_PORT\"" | tail -n 1)
+		[ "$(event_field "$ev" .verdict)" = mismatch ]
+		[ "$(event_field "$ev" '.chain | length')" -eq 1 ]
+		[ "$(event_field "$ev" '.chain[0].cert_sha256')" = "$(cat "$PKI/evil/leaf.certsha")" ]
+		ev=$(_events_select ".event == \"tls_chain\" and .peer == \"127.0.0.1:$pb_PORT\"" | tail -n 1)
+		[ "$(event_field "$ev" .verdict)" = match ]
+		[ "$(event_field "$ev" '.chain | length')" -eq 2 ]
+		[ "$(event_field "$ev" '.chain[0].cert_sha256')" = "$(cat "$PKI/legit-ec/leaf.certsha")" ]
+		[ "$(_events_count '.event == "tls_chain" and (.errors // [] | length) > 0')" -eq 0 ]
+	done
+	pw_stop
+	# enforced: the client dies at A's verification, before A's secret or B's leaves
+	policy "
+mode: enforce
+pinsets:
+  legit: { pins: [ $(cat "$PKI/legit-ec/int.spki"), $(cat "$PKI/backup.spki") ] }
+rules:
+  - host: pin.test
+    pinset: legit"
+	: >"$evil_RECORD"
+	pw_bssl --policy "$POLICY"
+	for mode in --insecure --custom-verify; do
+		run bssl --tls 1.3 "$mode" --secret leaked --target "pin.test@$pa_PORT" \
+			--target "pin.test@$pb_PORT"
+		[ "$status" -eq 137 ]
+	done
+	retry 50 0.1 events_count_ge 2 '.event == "tls_chain" and .action == "killed"'
+	[ "$(_events_count ".event == \"tls_chain\" and .action == \"killed\" and .peer == \"127.0.0.1:$pa_PORT\"")" -eq 2 ]
+	[ ! -s "$evil_RECORD" ]
+}
+
 # run_cnt of pinwarden's BoringSSL programs (needs kernel.bpf_stats_enabled=1)
 bssl_prog_runs() {
 	bpftool -j prog show | jq '[.[] | select(.name | test("^bssl_")) | .run_cnt // 0] | add // 0'

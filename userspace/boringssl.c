@@ -335,6 +335,7 @@ static int boringssl_attach(struct pinwarden_bpf *skel, struct attached_lib *lib
 	    attach_call_sites(img, lib, "X509_STORE_CTX_set_default", skel->progs.bssl_verify, 1,
 			      err, errlen) < 0 ||
 	    attach_custom_verify(skel, lib, img, err, errlen) ||
+	    attach_entry(img, lib, "SSL_do_handshake", skel->progs.bssl_handshake, err, errlen) ||
 	    attach_entry(img, lib, "SSL_set_tlsext_host_name", skel->progs.bssl_sni, err, errlen) ||
 	    attach_entry(img, lib, "SSL_set_fd", skel->progs.bssl_set_fd, err, errlen) ||
 	    attach_entry(img, lib, "SSL_free", skel->progs.bssl_free, err, errlen))

@@ -7,13 +7,16 @@
  *
  *   client --host NAME --port N [--cafile FILE | --insecure | --custom-verify]
  *          [--tls 1.2|1.3] [--secret S] [--connections N] [--cert FILE --key FILE]
- *          [--no-sni] [--no-fd] [-v]
+ *          [--no-sni] [--no-fd] [--target NAME@PORT]... [-v]
  *
  * --insecure: SSL_VERIFY_NONE (the X509 layer still runs, its result ignored).
  * --custom-verify: SSL_CTX_set_custom_verify with a callback that accepts any
  *   chain: the X509 layer never runs, as in applications that verify with
  *   their own code.
  * --no-fd: the socket through a BIO pair the client pumps itself (no SSL_set_fd).
+ * --target NAME@PORT (repeatable): instead of --host/--port, one connection to each
+ *   target, all at once in this one thread (non-blocking sockets and poll(), as an
+ *   event-loop application); each reply line is prefixed with "NAME@PORT: ".
  *
  * Exit status: 0 on success, 1 on a TLS or connection error (with a message on
  * stderr saying which), 2 on a usage error.
@@ -22,6 +25,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,9 +38,13 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#define TARGETS_MAX 16
+
 struct args {
 	const char *host, *cafile, *secret, *cert, *key;
 	int port, insecure, custom_verify, tls, connections, no_sni, no_fd, verbose;
+	const char *target_name[TARGETS_MAX];
+	int target_port[TARGETS_MAX], ntargets;
 };
 
 static void fail(const char *what)
@@ -129,20 +137,26 @@ static int io(SSL *ssl, int fd, BIO *net, int r)
 	return pump(fd, net, e == SSL_ERROR_WANT_READ);
 }
 
+static SSL *new_ssl(const struct args *a, SSL_CTX *ctx, const char *name)
+{
+	SSL *ssl = SSL_new(ctx);
+
+	if (!ssl)
+		fail("SSL_new");
+	if (!a->no_sni && !SSL_set_tlsext_host_name(ssl, name))
+		fail("SSL_set_tlsext_host_name");
+	if (!a->insecure && !a->custom_verify &&
+	    !X509_VERIFY_PARAM_set1_host(SSL_get0_param(ssl), name, strlen(name)))
+		fail("cannot set the name to verify");
+	return ssl;
+}
+
 static void connect_once(const struct args *a, SSL_CTX *ctx)
 {
 	int fd = tcp_connect(a->port), r, len = 0;
 	BIO *net = NULL, *internal = NULL;
 	char reply[4096];
-	SSL *ssl = SSL_new(ctx);
-
-	if (!ssl)
-		fail("SSL_new");
-	if (!a->no_sni && !SSL_set_tlsext_host_name(ssl, a->host))
-		fail("SSL_set_tlsext_host_name");
-	if (!a->insecure && !a->custom_verify &&
-	    !X509_VERIFY_PARAM_set1_host(SSL_get0_param(ssl), a->host, strlen(a->host)))
-		fail("cannot set the name to verify");
+	SSL *ssl = new_ssl(a, ctx, a->host);
 	if (a->no_fd) {
 		if (!BIO_new_bio_pair(&internal, 0, &net, 0))
 			fail("BIO_new_bio_pair");
@@ -181,11 +195,103 @@ static void connect_once(const struct args *a, SSL_CTX *ctx)
 	close(fd);
 }
 
+/* --target: every connection at once, driven by one poll() loop */
+struct conn {
+	SSL *ssl;
+	int fd, state;			/* 0 handshake, 1 send, 2 receive, 3 done */
+	short events;
+	int len;
+	char reply[4096];
+};
+
+static void conn_step(const struct args *a, struct conn *c, int i)
+{
+	int r = 1, e;
+
+	c->events = 0;
+	while (c->state < 3) {
+		if (c->state == 0)
+			r = SSL_do_handshake(c->ssl);
+		else if (c->state == 1)
+			r = SSL_write(c->ssl, a->secret, strlen(a->secret));
+		else
+			r = SSL_read(c->ssl, c->reply + c->len, sizeof(c->reply) - 1 - c->len);
+		if (r > 0) {
+			if (c->state == 2) {
+				c->len += r;
+				if (c->len < (int)sizeof(c->reply) - 1 &&
+				    !(c->len >= 3 && !memcmp(c->reply + c->len - 3, "ok\n", 3)))
+					continue;
+			}
+			c->state++;
+			continue;
+		}
+		e = SSL_get_error(c->ssl, r);
+		if (e == SSL_ERROR_WANT_READ) {
+			c->events = POLLIN;
+			return;
+		}
+		if (e == SSL_ERROR_WANT_WRITE) {
+			c->events = POLLOUT;
+			return;
+		}
+		if (c->state == 2 && e == SSL_ERROR_ZERO_RETURN) {
+			c->state = 3;
+			break;
+		}
+		fprintf(stderr, "bssl_client: %s@%d: ", a->target_name[i], a->target_port[i]);
+		fail(c->state ? "connection failed after the handshake" : "TLS handshake failed");
+	}
+	printf("%s@%d: %.*s", a->target_name[i], a->target_port[i], c->len, c->reply);
+	fflush(stdout);
+}
+
+static void connect_all(const struct args *a, SSL_CTX *ctx)
+{
+	struct conn c[TARGETS_MAX] = {};
+	struct pollfd pfd[TARGETS_MAX];
+	int i, n, left;
+
+	for (i = 0; i < a->ntargets; i++) {
+		struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(a->target_port[i]) };
+
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		c[i].fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (c[i].fd < 0 ||
+		    (connect(c[i].fd, (struct sockaddr *)&sin, sizeof(sin)) && errno != EINPROGRESS))
+			fail("cannot connect to 127.0.0.1");
+		c[i].ssl = new_ssl(a, ctx, a->target_name[i]);
+		if (!SSL_set_fd(c[i].ssl, c[i].fd))
+			fail("SSL_set_fd");
+		SSL_set_connect_state(c[i].ssl);
+		c[i].events = POLLOUT;
+	}
+	for (;;) {
+		for (i = 0, left = 0; i < a->ntargets; i++) {
+			pfd[i].fd = c[i].state < 3 ? c[i].fd : -1;
+			pfd[i].events = c[i].events;
+			left += c[i].state < 3;
+		}
+		if (!left)
+			break;
+		n = poll(pfd, a->ntargets, 10000);
+		if (n <= 0)
+			fail("no progress within 10 s");
+		for (i = 0; i < a->ntargets; i++)
+			if (c[i].state < 3 && pfd[i].revents)
+				conn_step(a, &c[i], i);
+	}
+	for (i = 0; i < a->ntargets; i++) {
+		SSL_free(c[i].ssl);
+		close(c[i].fd);
+	}
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: bssl_client --host NAME --port N [--cafile FILE | --insecure | "
 			"--custom-verify] [--tls 1.2|1.3] [--secret S] [--connections N] "
-			"[--cert FILE --key FILE] [--no-sni] [--no-fd] [-v]\n");
+			"[--cert FILE --key FILE] [--no-sni] [--no-fd] [--target NAME@PORT]... [-v]\n");
 	exit(2);
 }
 
@@ -204,11 +310,13 @@ int main(int argc, char **argv)
 		{ "key", required_argument, NULL, 'K' },
 		{ "no-sni", no_argument, NULL, 'S' },
 		{ "no-fd", no_argument, NULL, 'F' },
+		{ "target", required_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct args a = { .secret = "SECRET", .connections = 1 };
 	SSL_CTX *ctx;
+	char *at;
 	int c, i;
 
 	while ((c = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
@@ -229,15 +337,30 @@ int main(int argc, char **argv)
 		case 'K': a.key = optarg; break;
 		case 'S': a.no_sni = 1; break;
 		case 'F': a.no_fd = 1; break;
+		case 'T':
+			at = strrchr(optarg, '@');
+			if (!at || a.ntargets == TARGETS_MAX)
+				usage();
+			*at = 0;
+			a.target_name[a.ntargets] = optarg;
+			a.target_port[a.ntargets++] = atoi(at + 1);
+			break;
 		case 'v': a.verbose = 1; break;
 		default: usage();
 		}
 	}
+	if (a.ntargets && !a.host) {
+		a.host = a.target_name[0];	/* for the checks below */
+		a.port = a.target_port[0];
+	}
 	if (optind != argc || !a.host || a.port <= 0 || a.port > 65535 || a.connections < 1 ||
+	    (a.ntargets && a.no_fd) ||
 	    (a.cafile && (a.insecure || a.custom_verify)) || (!a.cert != !a.key))
 		usage();
 	ctx = make_context(&a);
-	for (i = 0; i < a.connections; i++)
+	if (a.ntargets)
+		connect_all(&a, ctx);
+	for (i = 0; !a.ntargets && i < a.connections; i++)
 		connect_once(&a, ctx);
 	SSL_CTX_free(ctx);
 	return 0;
