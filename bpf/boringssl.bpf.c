@@ -118,8 +118,12 @@ int BPF_KPROBE(bssl_verify, void *store_ctx, const char *name)
  * the X509 layer. The attach cookie tells where the SSL keeps its "server" bit
  * in this build: bits 0-7 the mask, bits 8-31 the byte offset. The same code
  * pattern also calls the callback to re-verify a resumed session, which
- * presents no certificates: with no fresh certificate captured, no verdict
- * (the one of the full handshake stands).
+ * presents no certificates: with no certificate captured in this handshake, no
+ * verdict (the one of the full handshake stands). The accumulator holds only
+ * certificates of this connection's handshake (see bssl_handshake), so a chain
+ * that is there is judged however old it is: a server that stalls its
+ * CertificateVerify past the accumulator's age limit meets a fail-closed
+ * verdict, not none.
  */
 SEC("uprobe")
 int BPF_KPROBE(bssl_custom_verify, void *ssl)
@@ -132,7 +136,7 @@ int BPF_KPROBE(bssl_custom_verify, void *ssl)
 		return 0;
 	side = (bits & cookie & 0xff) ? PW_SIDE_SERVER : PW_SIDE_CLIENT;
 	acc = bpf_task_storage_get(&chains, bpf_get_current_task_btf(), 0, 0);
-	if (!acc || !acc->ncerts || bpf_ktime_get_boot_ns() - acc->ts > PW_CHAIN_MAX_AGE_NS)
+	if (!acc || !acc->ncerts)
 		return 0;
 	acc->ssl = (__u64)ssl;
 	verdict_judge(acc, PW_LIB_BORINGSSL, side);
@@ -143,7 +147,9 @@ int BPF_KPROBE(bssl_custom_verify, void *ssl)
 /*
  * SSL_do_handshake(ssl) (SSL_connect, SSL_accept, and SSL_read/SSL_write while
  * the handshake is not done all go through it): park the thread's unfinished
- * chain if it belongs to another connection, bring back this one's.
+ * chain if it belongs to another connection (drop it if that one was freed),
+ * bring back this one's. The accumulator then only ever holds certificates of
+ * the connection being driven.
  */
 SEC("uprobe")
 int BPF_KPROBE(bssl_handshake, void *ssl)
@@ -157,9 +163,10 @@ int BPF_KPROBE(bssl_handshake, void *ssl)
 	if (!drv || drv->ssl == (__u64)ssl)
 		return 0;
 	acc = bpf_task_storage_get(&chains, task, 0, 0);
-	if (acc && acc->ncerts && drv->ssl) {
+	if (acc && acc->ncerts) {
 		k.ssl = drv->ssl;
-		bpf_map_update_elem(&bssl_parked, &k, acc, BPF_ANY);
+		if (!drv->ssl || bpf_map_update_elem(&bssl_parked, &k, acc, BPF_ANY))
+			count(PW_CNT_ABANDONED);
 		chain_reset(acc);
 	}
 	drv->ssl = (__u64)ssl;
@@ -195,13 +202,22 @@ int BPF_KPROBE(bssl_set_fd, void *ssl, int fd)
 SEC("uprobe")
 int BPF_KPROBE(bssl_free, void *ssl)
 {
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct pw_ssl_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .ssl = (__u64)ssl };
+	struct pw_chain_acc *acc;
 	struct bssl_driver *drv;
 
 	session_forget((__u64)ssl);
 	bpf_map_delete_elem(&bssl_parked, &k);
-	drv = bpf_task_storage_get(&bssl_driving, bpf_get_current_task_btf(), 0, 0);
-	if (drv && drv->ssl == (__u64)ssl)
-		drv->ssl = 0;
+	drv = bpf_task_storage_get(&bssl_driving, task, 0, 0);
+	if (!drv || drv->ssl != (__u64)ssl)
+		return 0;
+	/* its unfinished chain, if any, will never be verified */
+	drv->ssl = 0;
+	acc = bpf_task_storage_get(&chains, task, 0, 0);
+	if (acc && acc->ncerts) {
+		count(PW_CNT_ABANDONED);
+		chain_reset(acc);
+	}
 	return 0;
 }

@@ -129,7 +129,7 @@ nth_chain() {
 	events_lint
 	pw_stop
 	# the daemon re-hashed every certificate with OpenSSL: no disagreement with the kernel
-	! grep -q hash_disagreement "$PW_LOG"
+	run ! grep -q hash_disagreement "$PW_LOG"
 }
 
 @test "audit: match, mismatch with the RFC 7469 report, and unpinned, in TLS 1.2 and 1.3" {
@@ -342,6 +342,25 @@ rules:
 	done
 	retry 50 0.1 events_count_ge 2 '.event == "tls_chain" and .action == "killed"'
 	[ "$(_events_count ".event == \"tls_chain\" and .action == \"killed\" and .peer == \"127.0.0.1:$pa_PORT\"")" -eq 2 ]
+	[ ! -s "$evil_RECORD" ]
+}
+
+@test "an impostor stalling its CertificateVerify past the chain's 5 s age limit meets a fail-closed verdict, custom verify included" {
+	proxy_start slow "$evil_PORT" 6
+	policy "
+mode: enforce
+pinsets:
+  legit: { pins: [ $(cat "$PKI/legit-ec/int.spki"), $(cat "$PKI/backup.spki") ] }
+rules:
+  - host: pin.test
+    pinset: legit"
+	pw_bssl --policy "$POLICY"
+	local ev
+	run bssl --host pin.test --port "$slow_PORT" --tls 1.3 --custom-verify --secret leaked
+	[ "$status" -eq 137 ]
+	ev=$(events_wait '.event == "tls_chain" and .action == "killed"')
+	[ "$(event_field "$ev" .verdict)" = mismatch ]
+	[ "$(event_field "$ev" '.errors | length')" -ge 1 ]
 	[ ! -s "$evil_RECORD" ]
 }
 

@@ -111,7 +111,7 @@ wait_node_chains() {
 	[ "$(event_field "$ev" '.chain[0].cert_sha256')" = "$(cat "$PKI/evil/leaf.certsha")" ]
 	events_lint
 	pw_stop
-	! grep -q hash_disagreement "$PW_LOG"
+	run ! grep -q hash_disagreement "$PW_LOG"
 }
 
 @test "audit: match, mismatch with the RFC 7469 report, and unpinned, in TLS 1.2 and 1.3" {

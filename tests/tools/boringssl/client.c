@@ -7,7 +7,7 @@
  *
  *   client --host NAME --port N [--cafile FILE | --insecure | --custom-verify]
  *          [--tls 1.2|1.3] [--secret S] [--connections N] [--cert FILE --key FILE]
- *          [--no-sni] [--no-fd] [--target NAME@PORT]... [-v]
+ *          [--no-sni] [--no-fd] [--target NAME@PORT]... [--handshake-only] [-v]
  *
  * --insecure: SSL_VERIFY_NONE (the X509 layer still runs, its result ignored).
  * --custom-verify: SSL_CTX_set_custom_verify with a callback that accepts any
@@ -17,6 +17,9 @@
  * --target NAME@PORT (repeatable): instead of --host/--port, one connection to each
  *   target, all at once in this one thread (non-blocking sockets and poll(), as an
  *   event-loop application); each reply line is prefixed with "NAME@PORT: ".
+ *
+ * --handshake-only: close (close_notify) right after the handshake, send nothing
+ *   (for the benchmark's server, which answers nothing).
  *
  * Exit status: 0 on success, 1 on a TLS or connection error (with a message on
  * stderr saying which), 2 on a usage error.
@@ -42,7 +45,7 @@
 
 struct args {
 	const char *host, *cafile, *secret, *cert, *key;
-	int port, insecure, custom_verify, tls, connections, no_sni, no_fd, verbose;
+	int port, insecure, custom_verify, tls, connections, no_sni, no_fd, verbose, hs_only;
 	const char *target_name[TARGETS_MAX];
 	int target_port[TARGETS_MAX], ntargets;
 };
@@ -171,6 +174,8 @@ static void connect_once(const struct args *a, SSL_CTX *ctx)
 	if (a->verbose)
 		fprintf(stderr, "bssl_client: %s %s\n", SSL_get_version(ssl),
 			SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)));
+	if (a->hs_only)
+		goto out;
 	while ((r = SSL_write(ssl, a->secret, strlen(a->secret))) <= 0)
 		if (io(ssl, fd, net, r))
 			fail("cannot send the secret");
@@ -189,7 +194,10 @@ static void connect_once(const struct args *a, SSL_CTX *ctx)
 	}
 	fwrite(reply, 1, len, stdout);
 	fflush(stdout);
+out:
 	SSL_shutdown(ssl);
+	if (net)
+		pump(fd, net, 0);
 	SSL_free(ssl);
 	BIO_free(net);
 	close(fd);
@@ -291,7 +299,8 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: bssl_client --host NAME --port N [--cafile FILE | --insecure | "
 			"--custom-verify] [--tls 1.2|1.3] [--secret S] [--connections N] "
-			"[--cert FILE --key FILE] [--no-sni] [--no-fd] [--target NAME@PORT]... [-v]\n");
+			"[--cert FILE --key FILE] [--no-sni] [--no-fd] [--target NAME@PORT]... "
+			"[--handshake-only] [-v]\n");
 	exit(2);
 }
 
@@ -310,6 +319,7 @@ int main(int argc, char **argv)
 		{ "key", required_argument, NULL, 'K' },
 		{ "no-sni", no_argument, NULL, 'S' },
 		{ "no-fd", no_argument, NULL, 'F' },
+		{ "handshake-only", no_argument, NULL, 'H' },
 		{ "target", required_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
@@ -337,6 +347,7 @@ int main(int argc, char **argv)
 		case 'K': a.key = optarg; break;
 		case 'S': a.no_sni = 1; break;
 		case 'F': a.no_fd = 1; break;
+		case 'H': a.hs_only = 1; break;
 		case 'T':
 			at = strrchr(optarg, '@');
 			if (!at || a.ntargets == TARGETS_MAX)

@@ -7,11 +7,12 @@
  *
  *   client.js --host NAME --port N [--cafile FILE | --insecure] [--tls 1.2|1.3]
  *             [--secret S] [--connections N] [--parallel] [--names A,B,...]
- *             [--cert FILE --key FILE] [--no-sni] [-v]
+ *             [--cert FILE --key FILE] [--no-sni] [--handshake-only] [-v]
  *
  * --parallel: open all connections at once (one thread, interleaved handshakes).
  * --names: connection i asks for (SNI) and verifies name i modulo the list
  *   (default: --host); its reply line is prefixed with the name.
+ * --handshake-only: close right after the handshake, send nothing (benchmark).
  * Exit status: 0 on success, 1 on a TLS or connection error (with a message on
  * stderr saying which), 2 on a usage error.
  */
@@ -22,14 +23,14 @@ const tls = require('tls');
 function usage() {
   process.stderr.write('usage: client.js --host NAME --port N [--cafile FILE | --insecure] ' +
     '[--tls 1.2|1.3] [--secret S] [--connections N] [--parallel] [--names A,B,...] ' +
-    '[--cert FILE --key FILE] [--no-sni] [-v]\n');
+    '[--cert FILE --key FILE] [--no-sni] [--handshake-only] [-v]\n');
   process.exit(2);
 }
 
 function parseArgs(argv) {
   const a = { secret: 'SECRET', connections: 1 };
   const flags = { '--insecure': 'insecure', '--parallel': 'parallel', '--no-sni': 'noSni',
-    '-v': 'verbose', '--verbose': 'verbose' };
+    '-v': 'verbose', '--verbose': 'verbose', '--handshake-only': 'hsOnly' };
   const values = { '--host': 'host', '--port': 'port', '--cafile': 'cafile', '--tls': 'tls',
     '--secret': 'secret', '--connections': 'connections', '--cert': 'cert', '--key': 'key',
     '--names': 'names' };
@@ -77,7 +78,8 @@ function connectOnce(a, i) {
     const s = tls.connect(opts, () => {
       if (a.verbose)
         process.stderr.write(`node_client: ${s.getProtocol()} ${s.getCipher().name}\n`);
-      s.write(a.secret);
+      if (a.hsOnly) s.end();
+      else s.write(a.secret);
     });
     s.setEncoding('utf8');
     s.setTimeout(10000, () => fail(`no reply from ${where} within 10 s (got ${JSON.stringify(reply)})`));
