@@ -225,6 +225,67 @@ rules:
 	[ "$(_events_count '.event == "tls_chain" and .host == "other.test" and .verdict == "mismatch" and .action == "would-kill"')" -eq 4 ]
 }
 
+NODE_SERVER_PID=
+
+teardown() {
+	if [ -n "$NODE_SERVER_PID" ]; then
+		_stop_pid "$NODE_SERVER_PID" 5 || true
+		wait "$NODE_SERVER_PID" 2>/dev/null || true
+	fi
+	pw_teardown
+}
+
+# node_server_start [TLS]: node as an mTLS server (any client certificate accepted);
+# exports NODE_SERVER_PORT and NODE_SERVER_RECORD
+node_server_start() {
+	local f=$BATS_TEST_TMPDIR/node_server.port deadline=$((SECONDS + 10))
+	NODE_SERVER_RECORD=$BATS_TEST_TMPDIR/node_server.record
+	: >"$NODE_SERVER_RECORD"
+	"$NODE" "$BATS_TEST_DIRNAME/tools/node/server.js" --cert "$PKI/legit-ec/chain.pem" \
+		--key "$PKI/legit-ec/leaf.key" --port-file "$f" --record "$NODE_SERVER_RECORD" \
+		${1:+--tls "$1"} 3>&- </dev/null 2>"$BATS_TEST_TMPDIR/node_server.log" &
+	NODE_SERVER_PID=$!
+	until [ -s "$f" ]; do
+		[ $SECONDS -lt $deadline ] || return 1
+		sleep 0.05
+	done
+	NODE_SERVER_PORT=$(cat "$f")
+}
+
+@test "node as an mTLS server: each client's chain is captured and reported (side server), TLS 1.2 and 1.3" {
+	node_server_start
+	policy "
+pinsets:
+  clients: { pins: [ $(cat "$PKI/legit-ec/leaf.spki"), $(cat "$PKI/backup.spki") ] }
+rules:
+  - side: server
+    port: $NODE_SERVER_PORT
+    pinset: clients"
+	pw_node --policy "$POLICY"
+	local v ev n=0 pki
+	for v in 1.2 1.3; do
+		for pki in legit-ec evil; do
+			run tls_client --host pin.test --port "$NODE_SERVER_PORT" --insecure --tls "$v" \
+				--cert "$PKI/$pki/chain.pem" --key "$PKI/$pki/leaf.key" --secret "mtls-$v"
+			[ "$status" -eq 0 ]
+			[ "$output" = ok ]
+			n=$((n + 1))
+			wait_node_chains "$n"
+			ev=$(nth_node_chain "$n")
+			[ "$(event_field "$ev" .side)" = server ]
+			[ "$(event_field "$ev" .library)" = openssl ]
+			[ "$(event_field "$ev" '.chain[0].cert_sha256')" = "$(cat "$PKI/$pki/leaf.certsha")" ]
+			[ "$(event_field "$ev" '.chain | length')" -eq "$([ $pki = evil ] && echo 1 || echo 2)" ]
+			# Known limit: side: server rules are keyed by the local port, and node (memory
+			# BIOs) names no socket while the connect() tracker sees no accepted one: the
+			# chain is reported, not pinned. This assertion fails once that is solved.
+			[ "$(event_field "$ev" .verdict)" = unpinned ]
+			[ "$(event_field "$ev" '.notes | index("peer unknown") != null')" = true ]
+		done
+	done
+	[ "$(grep -o mtls-1.3 "$NODE_SERVER_RECORD" | wc -l)" -eq 2 ]
+}
+
 # run_cnt of pinwarden's OpenSSL programs (needs kernel.bpf_stats_enabled=1)
 ossl_prog_runs() {
 	bpftool -j prog show | jq '[.[] | select(.name | test("^ossl_")) | .run_cnt // 0] | add // 0'
