@@ -235,7 +235,7 @@ teardown() {
 	pw_teardown
 }
 
-# node_server_start [TLS]: node as an mTLS server (any client certificate accepted);
+# node_server_start: node as an mTLS server (any client certificate accepted);
 # exports NODE_SERVER_PORT and NODE_SERVER_RECORD
 node_server_start() {
 	local f=$BATS_TEST_TMPDIR/node_server.port deadline=$((SECONDS + 10))
@@ -243,7 +243,7 @@ node_server_start() {
 	: >"$NODE_SERVER_RECORD"
 	"$NODE" "$BATS_TEST_DIRNAME/tools/node/server.js" --cert "$PKI/legit-ec/chain.pem" \
 		--key "$PKI/legit-ec/leaf.key" --port-file "$f" --record "$NODE_SERVER_RECORD" \
-		${1:+--tls "$1"} 3>&- </dev/null 2>"$BATS_TEST_TMPDIR/node_server.log" &
+		3>&- </dev/null 2>"$BATS_TEST_TMPDIR/node_server.log" &
 	NODE_SERVER_PID=$!
 	until [ -s "$f" ]; do
 		[ $SECONDS -lt $deadline ] || return 1
