@@ -33,17 +33,24 @@ int BPF_PROG(pw_tcp_connect, const struct sock *sk, const int oldstate, const in
 				  BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!tc)
 		return 0;
+	if (!tc->family)
+		tc->last_rfd = -1;	/* a new entry */
 	tc->family = family;
 	tc->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	tc->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	if (family == AF_INET) {
-		__u32 a = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__u32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__u32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
 
 		__builtin_memset(tc->daddr, 0, 10);
 		tc->daddr[10] = tc->daddr[11] = 0xff;
-		__builtin_memcpy(&tc->daddr[12], &a, 4);
+		__builtin_memcpy(&tc->daddr[12], &d, 4);
+		__builtin_memset(tc->saddr, 0, 10);
+		tc->saddr[10] = tc->saddr[11] = 0xff;
+		__builtin_memcpy(&tc->saddr[12], &s, 4);
 	} else {
 		BPF_CORE_READ_INTO(&tc->daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&tc->saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
 	}
 	return 0;
 }

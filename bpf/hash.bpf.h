@@ -9,6 +9,7 @@
 
 #include "maps.bpf.h"
 #include "der.h"
+#include "siphash.h"
 
 #define PW_SCRATCH_STEAL_MS	1000	/* a claim older than this was leaked: take it */
 
@@ -90,6 +91,51 @@ static long der_step_cb(__u32 i, void *data)
 	return der_walk_step(s->der, &wl->w) != 0;
 }
 
+struct id_loop {
+	__u32 slot;
+	__u32 pad;		/* id_word_cb: where its words start */
+	struct siphash_state st;
+};
+
+/* eight words (64 bytes) per call: the loop's own cost stays small */
+static long id_block_cb(__u32 i, void *data)
+{
+	struct id_loop *il = data;
+	struct pw_scratch *s = bpf_map_lookup_elem(&scratch, &il->slot);
+	const __u8 *p;
+	int w;
+
+	if (!s)
+		return 1;
+	p = &s->der[(i * 64) & (PW_CERT_MAX - 1)];
+	for (w = 0; w < 8; w++)
+		siphash_word(&il->st, siphash_le64(p + 8 * w));
+	return 0;
+}
+
+static long id_word_cb(__u32 i, void *data)
+{
+	struct id_loop *il = data;
+	struct pw_scratch *s = bpf_map_lookup_elem(&scratch, &il->slot);
+
+	if (!s)
+		return 1;
+	siphash_word(&il->st, siphash_le64(&s->der[(il->pad + i * 8) & (PW_CERT_MAX - 1)]));
+	return 0;
+}
+
+/* The keyed SipHash of der[0, len): the certificate's name for the daemon. */
+static __always_inline __u64 cert_id(struct pw_scratch *s, __u32 slot, __u32 len)
+{
+	struct id_loop il = { .slot = slot };
+
+	siphash_init(&il.st, cert_id_key[0], cert_id_key[1]);
+	bpf_loop(len / 64, id_block_cb, &il, 0);
+	il.pad = len & ~63u;	/* the words after the last whole block */
+	bpf_loop((len & 63) / 8, id_word_cb, &il, 0);
+	return siphash_final(&il.st, &s->der[(len & ~7u) & (PW_CERT_MAX - 1)], len);
+}
+
 /* SHA-256 of der[off, off + len), which lies inside the copied certificate. */
 static __always_inline void hash_region(struct pw_scratch *s, __u32 slot, __u32 off, __u32 len,
 					__u8 *out)
@@ -111,6 +157,7 @@ static __always_inline void hash_region(struct pw_scratch *s, __u32 slot, __u32 
 static __always_inline void cert_capture(const void *der_user, __u32 len, struct pw_chain_cert *out)
 {
 	struct walk_loop wl = {};
+	struct pw_cert_id known = {};
 	struct pw_scratch *s;
 	__u64 me = scratch_stamp();
 	__u32 slot = 0;
@@ -139,7 +186,15 @@ static __always_inline void cert_capture(const void *der_user, __u32 len, struct
 		count(PW_CNT_COPY_FAILED);
 		goto out;
 	}
-	hash_region(s, slot, 0, len, s->rec.cert_sha256);
+	s->rec.id = cert_id(s, slot, len);
+	out->flags |= PW_CERT_ID;
+	/* the whole certificate's SHA-256 costs five times the SPKI's: only for cert pins */
+	if (need_cert_hash) {
+		hash_region(s, slot, 0, len, s->rec.cert_sha256);
+		out->flags |= PW_CERT_HASHED;
+	} else {
+		__builtin_memset(s->rec.cert_sha256, 0, PW_HASH_LEN);
+	}
 	wl.slot = slot;
 	der_walk_init(&wl.w, len);
 	bpf_loop(DER_WALK_STEPS, der_step_cb, &wl, 0);
@@ -150,7 +205,6 @@ static __always_inline void cert_capture(const void *der_user, __u32 len, struct
 		out->flags |= PW_CERT_NO_SPKI;
 		__builtin_memset(s->rec.spki_sha256, 0, PW_HASH_LEN);
 	}
-	out->flags |= PW_CERT_HASHED;
 	if (s->owner != me) {
 		/* taken over while we hashed: nothing in it can be trusted */
 		out->flags = PW_CERT_CONTENDED;
@@ -159,7 +213,10 @@ static __always_inline void cert_capture(const void *der_user, __u32 len, struct
 	}
 	__builtin_memcpy(out->cert_sha256, s->rec.cert_sha256, PW_HASH_LEN);
 	__builtin_memcpy(out->spki_sha256, s->rec.spki_sha256, PW_HASH_LEN);
-	if (bpf_map_lookup_elem(&known_certs, s->rec.cert_sha256)) {
+	out->id = s->rec.id;
+	known.id = s->rec.id;
+	known.der_len = len;
+	if (bpf_map_lookup_elem(&known_certs, &known)) {
 		out->flags |= PW_CERT_KNOWN;
 		count(PW_CNT_KNOWN_SKIPPED);
 		goto out;

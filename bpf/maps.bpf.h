@@ -40,6 +40,9 @@ struct pw_thread_conn {
 	__u16 sport;
 	__u16 pad;
 	__u8 daddr[16];
+	__u8 saddr[16];
+	__s32 last_rfd;			/* last fd read from (only while a policy resets); -1: none */
+	__u32 pad2;
 };
 
 /* The rule search of one verdict, kept in the accumulator (a map value) rather
@@ -146,7 +149,7 @@ PW_SHARED struct {
 
 PW_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4);
+	__uint(max_entries, 64);	/* the live generation, the previous one, reloads in flight */
 	__type(key, __u32);
 	__type(value, struct pw_config);
 } configs SEC(".maps");
@@ -163,21 +166,52 @@ PW_SHARED struct {
 PW_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
-	__type(key, __u8[PW_HASH_LEN]);
+	__type(key, struct pw_cert_id);
 	__type(value, __u8);
 } known_certs SEC(".maps");
+
+/* connections to reset: egress dropped until the daemon destroys them */
+PW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct pw_conn_key);
+	__type(value, __u64);		/* boot ns of the verdict */
+} reset_conns SEC(".maps");
+
+/* files (executables, shared objects) the daemon has examined */
+PW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct pw_file_key);
+	__type(value, __u8);
+} known_files SEC(".maps");
+
+PW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct pw_ldso_pos);
+} ldso_seen SEC(".maps");
 
 /* set by the daemon through the skeleton's .bss */
 #ifdef PW_DEFINE_MAPS
 volatile __u32 active_gen;		/* 0: no policy yet */
 volatile __u64 boot_to_unix_ns;		/* unix time = boot time + this */
 volatile __u64 wakeup_bytes = 1 << 20;	/* wake the daemon once this much is queued */
+volatile __u32 discover_on;		/* stop processes on unknown files (after the first scan) */
+volatile __u32 reset_on;		/* a policy resets: the egress filter and read tracking run */
+volatile __u32 need_cert_hash;		/* a live policy has cert-sha256 pins */
+const volatile __u64 cert_id_key[2];	/* SipHash key, random per daemon, set before load */
 const volatile __u32 scratch_slots = 8;	/* entries of the scratch map, set before load */
 #else
 extern const volatile __u32 scratch_slots;
 extern volatile __u32 active_gen;
 extern volatile __u64 boot_to_unix_ns;
 extern volatile __u64 wakeup_bytes;
+extern volatile __u32 discover_on;
+extern volatile __u32 reset_on;
+extern volatile __u32 need_cert_hash;
+extern const volatile __u64 cert_id_key[2];
 #endif
 
 static __always_inline void count(__u32 which)

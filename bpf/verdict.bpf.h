@@ -26,8 +26,9 @@ struct peer {
 	__u16 family;
 	__u16 port;
 	__u16 local_port;
-	__u16 guessed;
+	__u16 guessed;		/* 1: the thread's last connect(); 2: its last read */
 	__u8 addr[16];		/* IPv4 mapped into ::ffff:0:0/96 */
+	__u8 local_addr[16];
 };
 
 /* Peer and local port of the socket behind `fd` in the current process. */
@@ -57,18 +58,28 @@ static __always_inline int peer_from_fd(int fd, struct peer *p)
 	p->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
 	if (family == AF_INET) {
 		__u32 a = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__u32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
 
 		__builtin_memset(p->addr, 0, 10);
 		p->addr[10] = p->addr[11] = 0xff;
 		__builtin_memcpy(&p->addr[12], &a, 4);
+		__builtin_memset(p->local_addr, 0, 10);
+		p->local_addr[10] = p->local_addr[11] = 0xff;
+		__builtin_memcpy(&p->local_addr[12], &l, 4);
 	} else if (family == AF_INET6) {
 		BPF_CORE_READ_INTO(&p->addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&p->local_addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
 	} else {
 		return -1;
 	}
 	return 0;
 }
 
+/*
+ * The connection's socket: the library's fd binding if it has one; else the
+ * socket the thread last read from (tracked only while a policy resets: the
+ * certificates just arrived on it); else the thread's last connect().
+ */
 static __always_inline void peer_find(const struct pw_ssl_state *st, struct peer *p)
 {
 	struct pw_thread_conn *tc;
@@ -76,13 +87,39 @@ static __always_inline void peer_find(const struct pw_ssl_state *st, struct peer
 	if (st && st->fd >= 0 && peer_from_fd(st->fd, p) == 0)
 		return;
 	tc = bpf_task_storage_get(&thread_conn, bpf_get_current_task_btf(), 0, 0);
-	if (!tc || !tc->family)
+	if (!tc)
+		return;
+	if (reset_on && tc->last_rfd >= 0 && peer_from_fd(tc->last_rfd, p) == 0) {
+		p->guessed = 2;
+		return;
+	}
+	if (!tc->family)
 		return;
 	p->family = tc->family;
 	p->port = tc->dport;
 	p->local_port = tc->sport;
 	p->guessed = 1;
 	__builtin_memcpy(p->addr, tc->daddr, 16);
+	__builtin_memcpy(p->local_addr, tc->saddr, 16);
+}
+
+/* Drop the connection's egress from now on; the daemon destroys it next. */
+static __always_inline int conn_mark_reset(const struct peer *p)
+{
+	struct pw_conn_key k = {};
+	__u64 now = bpf_ktime_get_boot_ns();
+
+	if (!p->family || !p->port || !p->local_port)
+		return -1;
+	k.family = p->family;
+	k.sport = p->local_port;
+	k.dport = p->port;
+	__builtin_memcpy(k.saddr, p->local_addr, 16);
+	__builtin_memcpy(k.daddr, p->addr, 16);
+	if (bpf_map_update_elem(&reset_conns, &k, &now, BPF_ANY))
+		return -1;
+	count(PW_CNT_RESET_MARKED);
+	return 0;
 }
 
 /* ---- rule lookup ------------------------------------------------------- */
@@ -368,8 +405,10 @@ static __always_inline void verdict_judge(struct pw_chain_acc *acc, __u8 library
 	peer_find(st, &p);
 	if (!p.family)
 		acc->flags |= PW_CHAIN_NO_PEER;
-	else if (p.guessed)
+	else if (p.guessed == 1)
 		acc->flags |= PW_CHAIN_PEER_GUESSED;
+	else if (p.guessed == 2)
+		acc->flags |= PW_CHAIN_PEER_READ;
 
 	rs->gen = active_gen;
 	cfg = bpf_map_lookup_elem(&configs, &rs->gen);
@@ -410,7 +449,18 @@ static __always_inline void verdict_judge(struct pw_chain_acc *acc, __u8 library
 			verdict = PW_VERDICT_MISMATCH;	/* also when the chain could not be judged */
 
 		if (verdict == PW_VERDICT_MISMATCH) {
-			if (mode == PW_MODE_ENFORCE && a->action == PW_ACTION_KILL) {
+			__u8 action = a->action;
+
+			if (mode == PW_MODE_ENFORCE && action == PW_ACTION_RESET) {
+				if (conn_mark_reset(&p) == 0) {
+					done = PW_DONE_RESET;
+				} else {
+					/* fail closed: without the socket, only the process can go */
+					acc->flags |= PW_CHAIN_RESET_NO_SOCK;
+					action = PW_ACTION_KILL;
+				}
+			}
+			if (mode == PW_MODE_ENFORCE && action == PW_ACTION_KILL) {
 				if (bpf_send_signal(SIGKILL) == 0) {
 					done = PW_DONE_KILLED;
 					count(PW_CNT_KILLED);
@@ -418,9 +468,7 @@ static __always_inline void verdict_judge(struct pw_chain_acc *acc, __u8 library
 					done = PW_DONE_KILL_FAILED;
 					count(PW_CNT_KILL_FAILED);
 				}
-			} else if (mode == PW_MODE_ENFORCE) {
-				done = PW_DONE_RESET;	/* not reachable: the daemon refuses reset for now */
-			} else {
+			} else if (mode != PW_MODE_ENFORCE) {
 				done = a->action == PW_ACTION_KILL ? PW_DONE_WOULD_KILL :
 								     PW_DONE_WOULD_RESET;
 			}
@@ -452,6 +500,7 @@ static __always_inline void verdict_judge(struct pw_chain_acc *acc, __u8 library
 	rec->local_port = p.local_port;
 	rec->pad16 = 0;
 	__builtin_memcpy(rec->peer_addr, p.addr, 16);
+	__builtin_memcpy(rec->local_addr, p.local_addr, 16);
 	rec->library = library;
 	rec->side = side;
 	rec->verdict = verdict;
@@ -465,7 +514,8 @@ static __always_inline void verdict_judge(struct pw_chain_acc *acc, __u8 library
 		rec->host[0] = 0;
 	rec->flags = acc->flags | exe_path(acc, rec->exe);
 	bpf_probe_read_kernel(rec->certs, sizeof(rec->certs), acc->certs);
-	bpf_ringbuf_submit(rec, rb_flags());
+	/* a reset waits for the daemon's SOCK_DESTROY: wake it now */
+	bpf_ringbuf_submit(rec, done == PW_DONE_RESET ? BPF_RB_FORCE_WAKEUP : rb_flags());
 }
 
 #endif /* PW_VERDICT_BPF_H */

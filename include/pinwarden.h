@@ -94,6 +94,7 @@ enum pw_pin_type {
 #define PW_CERT_HASHED		(1u << 5) /* cert_sha256 is valid */
 #define PW_CERT_SPKI_HASHED	(1u << 6) /* spki_sha256 is valid */
 #define PW_CERT_NOT_SENT	(1u << 7) /* judged, but its DER never reached the daemon */
+#define PW_CERT_ID		(1u << 8) /* id (keyed SipHash of the DER) is valid */
 /* the kernel could not judge this certificate */
 #define PW_CERT_UNJUDGED	(PW_CERT_TOO_BIG | PW_CERT_COPY_FAILED | PW_CERT_NO_SPKI | \
 				 PW_CERT_CONTENDED)
@@ -109,6 +110,8 @@ enum pw_pin_type {
 #define PW_CHAIN_LOST_CERT	(1u << 7) /* a certificate record could not be sent */
 #define PW_CHAIN_NO_POLICY	(1u << 8) /* no policy generation active */
 #define PW_CHAIN_EXE_TRUNCATED	(1u << 9)
+#define PW_CHAIN_PEER_READ	(1u << 10) /* socket from the thread's last read (no fd binding) */
+#define PW_CHAIN_RESET_NO_SOCK	(1u << 11) /* reset asked, but the socket is unknown: killed instead */
 /* a chain the kernel could not judge in full: under enforce, fail closed */
 #define PW_CHAIN_UNJUDGEABLE	(PW_CHAIN_NO_CERTS | PW_CHAIN_STALE | PW_CHAIN_TRUNCATED | \
 				 PW_CHAIN_CERT_ERROR)
@@ -129,6 +132,10 @@ enum pw_counter {
 	PW_CNT_ACC_FULL,	/* chain accumulator map full */
 	PW_CNT_SNI_FULL,	/* per-SSL state map full */
 	PW_CNT_KNOWN_SKIPPED,	/* DER not resent: the daemon knows it */
+	PW_CNT_DISCOVERY_STOPS,	/* processes stopped for the daemon to examine a new file */
+	PW_CNT_LOST_DISCOVERY,	/* a new file could not be reported: the process ran unexamined */
+	PW_CNT_RESET_MARKED,	/* connections marked for reset */
+	PW_CNT_RESET_DROPPED,	/* packets of marked connections dropped on egress */
 	PW_CNT_MAX,
 };
 
@@ -208,7 +215,42 @@ _Static_assert(sizeof(struct pw_ssl_key) == 16, "pw_ssl_key layout");
 enum pw_rec_type {
 	PW_REC_CERT = 1,
 	PW_REC_CHAIN = 2,
+	PW_REC_EXEC = 3,	/* a process exec'd a file the daemon has not examined */
+	PW_REC_LIB = 4,		/* a process's dynamic linker mapped one */
 };
+
+/* one TCP connection, as both the uprobes and the cgroup_skb program see it:
+ * ports in host order, IPv4 addresses mapped into ::ffff:0:0/96 */
+struct pw_conn_key {
+	__u16 family;		/* the socket's: AF_INET or AF_INET6 */
+	__u16 sport;		/* local */
+	__u16 dport;		/* remote */
+	__u16 pad;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+_Static_assert(sizeof(struct pw_conn_key) == 40, "pw_conn_key layout");
+
+/* a file, as the kernel names it: s_dev (major << 20 | minor) and inode */
+struct pw_file_key {
+	__u64 dev;
+	__u64 ino;
+};
+
+/* where ld.so's link map walk stopped last, per process */
+struct pw_ldso_pos {
+	__u64 lm;		/* the struct link_map */
+	__u64 name;		/* its l_name, to tell it is still the same object */
+};
+
+/* PW_REC_EXEC / PW_REC_LIB: the process is stopped until the daemon continues it */
+struct pw_discover_rec {
+	__u32 type;
+	__u32 pid;
+	__u64 dev;		/* 0, 0: more than one file, examine all of its mappings */
+	__u64 ino;
+};
+_Static_assert(sizeof(struct pw_discover_rec) == 24, "pw_discover_rec layout");
 
 /* One presented certificate, sent when it is captured unless the daemon knows it;
  * `copied` bytes of DER follow the header in the record. */
@@ -217,18 +259,27 @@ struct pw_cert_rec {
 	__u32 der_len;		/* length of the certificate as presented */
 	__u32 copied;		/* bytes of DER that follow */
 	__u32 flags;		/* PW_CERT_* */
+	__u64 id;		/* keyed SipHash-2-4 of the DER: the daemon's cache key */
 	__u8 spki_sha256[PW_HASH_LEN];
-	__u8 cert_sha256[PW_HASH_LEN];
+	__u8 cert_sha256[PW_HASH_LEN];	/* only when a policy has cert-sha256 pins */
 };
-_Static_assert(sizeof(struct pw_cert_rec) == 80, "pw_cert_rec layout");
+_Static_assert(sizeof(struct pw_cert_rec) == 88, "pw_cert_rec layout");
+
+/* how the daemon names a certificate it has explained (known_certs) */
+struct pw_cert_id {
+	__u64 id;
+	__u32 der_len;
+	__u32 pad;
+};
 
 struct pw_chain_cert {
-	__u8 spki_sha256[PW_HASH_LEN];
-	__u8 cert_sha256[PW_HASH_LEN];
+	__u64 id;		/* PW_CERT_ID */
+	__u8 spki_sha256[PW_HASH_LEN];	/* PW_CERT_SPKI_HASHED */
+	__u8 cert_sha256[PW_HASH_LEN];	/* PW_CERT_HASHED */
 	__u32 der_len;
 	__u32 flags;		/* PW_CERT_* */
 };
-_Static_assert(sizeof(struct pw_chain_cert) == 72, "pw_chain_cert layout");
+_Static_assert(sizeof(struct pw_chain_cert) == 80, "pw_chain_cert layout");
 
 /* One judged chain. */
 struct pw_chain_rec {
@@ -249,6 +300,7 @@ struct pw_chain_rec {
 	__u16 local_port;	/* host order; 0: unknown */
 	__u16 pad16;
 	__u8 peer_addr[16];
+	__u8 local_addr[16];
 	__u8 library;		/* enum pw_library */
 	__u8 side;		/* enum pw_side */
 	__u8 verdict;		/* enum pw_verdict */
@@ -261,6 +313,6 @@ struct pw_chain_rec {
 	char exe[PW_PATH_MAX];
 	struct pw_chain_cert certs[PW_CHAIN_MAX];
 };
-_Static_assert(sizeof(struct pw_chain_rec) == 2928, "pw_chain_rec layout");
+_Static_assert(sizeof(struct pw_chain_rec) == 3200, "pw_chain_rec layout");
 
 #endif /* PINWARDEN_H */

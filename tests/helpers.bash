@@ -109,7 +109,10 @@ pw_start() {
 	touch "$PW_LOG"
 	local before deadline=$((SECONDS + 30))
 	before=$(_events_count 'select(.event == "ready")')
-	"$PW" run --log "$PW_LOG" "$@" 3>&- >"$BATS_TEST_TMPDIR/daemon.out" 2>"$PW_ERR" &
+	# tests count every report: no merging of identical mismatches unless asked for
+	local dedup=(--dedup 0)
+	[[ " $* " == *" --dedup "* ]] && dedup=()
+	"$PW" run --log "$PW_LOG" "${dedup[@]}" "$@" 3>&- >"$BATS_TEST_TMPDIR/daemon.out" 2>"$PW_ERR" &
 	PW_PID=$!
 	while [ "$(_events_count 'select(.event == "ready")')" -le "$before" ]; do
 		if ! kill -0 "$PW_PID" 2>/dev/null; then
@@ -242,7 +245,7 @@ events_wait() {
 		fi
 		if [ $SECONDS -ge $deadline ]; then
 			echo "events_wait: no event matching '$filter' within $timeout s in $PW_LOG:" >&2
-			tail -n 20 "$PW_LOG" >&2 2>/dev/null
+			tail -n 8 "$PW_LOG" 2>/dev/null | cut -c1-400 >&2
 			return 1
 		fi
 		sleep 0.1

@@ -455,3 +455,27 @@ prog_runs() {
 	grep -q '^pinwarden_orphan_certificates_total 0$' "$BATS_TEST_TMPDIR/metrics.prom"
 	grep -q '^pinwarden_certificates_captured_total 2$' "$BATS_TEST_TMPDIR/metrics.prom"
 }
+
+@test "resumption: a resumed session carries its full handshake's verdict; an enforced mismatch leaves nothing to resume" {
+	policy "
+mode: enforce
+pinsets:
+  legit: { pins: [ $(cat "$PKI/legit-ec/int.spki"), $(cat "$PKI/backup.spki") ] }
+rules:
+  - host: pin.test
+    pinset: legit"
+	pw_start --policy "$POLICY"
+	run "$PYTHON" "$TOOLS/resume.py" "$legit_PORT" again
+	[ "$status" -eq 0 ]
+	[ "$output" = resumed ]
+	# both exchanges went through; one chain was presented and judged (the full handshake)
+	grep -q "again-full" "$legit_RECORD"
+	grep -q "again-resumed" "$legit_RECORD"
+	events_wait '.event == "tls_chain" and .verdict == "match"'
+	sleep 0.5
+	[ "$(_events_count '.event == "tls_chain"')" -eq 1 ]
+	# against the impostor the full handshake is the end: killed before any session exists
+	run "$PYTHON" "$TOOLS/resume.py" "$evil_PORT" never
+	[ "$status" -eq 137 ]
+	[ ! -s "$evil_RECORD" ]
+}

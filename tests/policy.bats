@@ -165,3 +165,87 @@ rules:
 	# the match and the unpinned chains were judged but not logged
 	[ "$(_events_count '.event == "tls_chain"')" -eq 2 ]
 }
+
+@test "reload under load: 50 reloads while clients handshake; each chain judged by one whole policy" {
+	local a b i
+	a="
+pinsets:
+  p: { pins: [ $LEGIT, $BACKUP ] }
+rules:
+  - host: pin.test
+    pinset: p
+    name: generation-odd"
+	b="
+pinsets:
+  p: { pins: [ $EVIL, $BACKUP ] }
+rules:
+  - host: pin.test
+    pinset: p
+    name: generation-even"
+	policy "$a"
+	pw_start --policy "$POLICY"
+	# clients in a loop for the whole test
+	(
+		while [ ! -e "$BATS_TEST_TMPDIR/stop" ]; do
+			curl --silent --max-time 5 -k --resolve "pin.test:$legit_PORT:127.0.0.1" \
+				"https://pin.test:$legit_PORT/" >/dev/null
+		done
+	) 3>&- &
+	local loop=$!
+	for i in $(seq 2 51); do
+		if ((i % 2)); then policy "$a"; else policy "$b"; fi
+		kill -HUP "$PW_PID"
+		events_wait ".event == \"policy_loaded\" and .generation == $i" >/dev/null
+	done
+	touch "$BATS_TEST_TMPDIR/stop"
+	wait "$loop"
+	pw_stop
+	local total odd even mixed none
+	total=$(_events_count '.event == "tls_chain"')
+	odd=$(_events_count '.event == "tls_chain" and .generation % 2 == 1 and .rule == "generation-odd" and .verdict == "match"')
+	even=$(_events_count '.event == "tls_chain" and .generation % 2 == 0 and .rule == "generation-even" and .verdict == "mismatch"')
+	none=$(_events_count '.event == "tls_chain" and .rule == null')
+	echo "chains: $total, judged by odd generations: $odd, by even ones: $even, by none: $none"
+	[ "$total" -ge 50 ]
+	[ "$none" -eq 0 ]
+	# every chain by one whole policy: the rule, the pins and the generation agree
+	[ "$((odd + even))" -eq "$total" ]
+	[ "$odd" -gt 0 ] && [ "$even" -gt 0 ]
+	# chains were judged by many generations, not just the first and last
+	[ "$(jq -s '[.[] | select(.event == "tls_chain") | .generation] | unique | length' "$PW_LOG")" -ge 10 ]
+	# and the old generations left the kernel's maps
+	[ "$(_events_count '.event == "policy_error"')" -eq 0 ]
+}
+
+@test "identical mismatch reports are merged with a count; anything different is logged" {
+	policy "
+pinsets:
+  p: { pins: [ $LEGIT, $BACKUP ] }
+rules:
+  - host: pin.test
+    pinset: p"
+	pw_start --policy "$POLICY" --dedup 3
+	local i
+	for i in 1 2 3 4 5; do
+		tls_client --host pin.test --port "$evil_PORT" --insecure >/dev/null
+	done
+	# another host: not identical, logged at once
+	tls_client --host a.pin.test --port "$evil_PORT" --insecure >/dev/null
+	ev=$(events_wait '.event == "tls_chain_repeated"' 15)
+	[ "$(event_field "$ev" .count)" -eq 4 ]
+	[ "$(event_field "$ev" .host)" = pin.test ]
+	[ "$(event_field "$ev" .verdict)" = mismatch ]
+	[ "$(event_field "$ev" '.chain[0].spki_sha256')" = "$EVIL" ]
+	[[ $(event_field "$ev" .first) < $(event_field "$ev" .last) ]]
+	[ "$(_events_count '.event == "tls_chain" and .host == "pin.test"')" -eq 1 ]
+	[ "$(_events_count '.event == "tls_chain" and .host == "a.pin.test"')" -eq 1 ]
+	# after the window, the same report is logged in full again
+	tls_client --host pin.test --port "$evil_PORT" --insecure >/dev/null
+	retry 50 0.1 events_count_ge 2 '.event == "tls_chain" and .host == "pin.test"'
+	# matches are never merged
+	for i in 1 2 3; do
+		tls_client --host pin.test --port "$legit_PORT" --insecure >/dev/null
+	done
+	retry 50 0.1 events_count_ge 3 '.event == "tls_chain" and .verdict == "match"'
+	events_lint
+}

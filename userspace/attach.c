@@ -14,7 +14,13 @@
 int attach_uprobe(struct attached_lib *lib, struct bpf_program *prog, uint64_t off,
 		  char *err, size_t errlen)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, opts);
+	return attach_uprobe_cookie(lib, prog, off, 0, err, errlen);
+}
+
+int attach_uprobe_cookie(struct attached_lib *lib, struct bpf_program *prog, uint64_t off,
+			 uint64_t cookie, char *err, size_t errlen)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie);
 	struct bpf_link *link, **nl;
 
 	link = bpf_program__attach_uprobe_opts(prog, -1, lib->path, off, &opts);
@@ -75,6 +81,7 @@ struct attached_lib *attach_set_add(struct attach_set *set, const char *library,
 	memset(lib, 0, sizeof(*lib));
 	snprintf(lib->library, sizeof(lib->library), "%s", library);
 	snprintf(lib->path, sizeof(lib->path), "%s", path);
+	snprintf(lib->display, sizeof(lib->display), "%s", path);
 	lib->dev = st.st_dev;
 	lib->ino = st.st_ino;
 	return lib;

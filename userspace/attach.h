@@ -13,7 +13,8 @@ struct pinwarden_bpf;
 
 struct attached_lib {
 	char library[16];		/* "openssl", ... */
-	char path[4096];		/* as opened by the daemon */
+	char path[4096];		/* as opened by the daemon (may be under /proc/PID/) */
+	char display[4160];		/* as the process named it, for people */
 	uint64_t dev, ino;
 	struct bpf_link **links;
 	size_t nlinks;
@@ -27,6 +28,11 @@ struct attach_set {
 /* Uprobe `prog` at file offset `off` of lib->path; the link is kept in lib. */
 int attach_uprobe(struct attached_lib *lib, struct bpf_program *prog, uint64_t off,
 		  char *err, size_t errlen);
+
+/* The same, with a value the program reads with bpf_get_attach_cookie() (e.g. which
+ * build of a library this probe sits in). */
+int attach_uprobe_cookie(struct attached_lib *lib, struct bpf_program *prog, uint64_t off,
+			 uint64_t cookie, char *err, size_t errlen);
 
 /* Is the file (dev, ino) already attached? */
 struct attached_lib *attach_set_find(struct attach_set *set, uint64_t dev, uint64_t ino);

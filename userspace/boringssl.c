@@ -7,7 +7,6 @@
  * need are read out of this very file's machine code.
  */
 #include <capstone/capstone.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,7 +128,7 @@ static bool writes(csh h, const cs_insn *in, unsigned reg)
  */
 static int custom_verify_layout(struct elf_image *img, int64_t *cfg_off, int64_t *cb_off)
 {
-	uint64_t size = 0, v = elf_func_range(img, "SSL_set_custom_verify", &size);
+	uint64_t size = 0, v = elf_func_vaddr_size(img, "SSL_set_custom_verify", &size);
 	int64_t loaded[X86_REG_ENDING];
 	const cs_insn *in;
 	struct code c;
@@ -257,30 +256,6 @@ static int custom_verify_sites(struct elf_image *img, int64_t cfg_off, int64_t c
 	}
 	code_close(&c);
 	return n;
-}
-
-/* Like attach_uprobe(), with a cookie the program reads (bpf_get_attach_cookie). */
-static int attach_uprobe_cookie(struct attached_lib *lib, struct bpf_program *prog, uint64_t off,
-				uint64_t cookie, char *err, size_t errlen)
-{
-	LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie);
-	struct bpf_link *link, **nl;
-
-	link = bpf_program__attach_uprobe_opts(prog, -1, lib->path, off, &opts);
-	if (!link) {
-		snprintf(err, errlen, "%s: uprobe %s at 0x%llx: %s", lib->path,
-			 bpf_program__name(prog), (unsigned long long)off, strerror(errno));
-		return -1;
-	}
-	nl = realloc(lib->links, (lib->nlinks + 1) * sizeof(*nl));
-	if (!nl) {
-		bpf_link__destroy(link);
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	lib->links = nl;
-	lib->links[lib->nlinks++] = link;
-	return 0;
 }
 
 /*

@@ -11,6 +11,7 @@
 #include <openssl/x509v3.h>
 
 #include "certcache.h"
+#include "siphash.h"
 #include "json.h"
 #include "log.h"
 
@@ -25,6 +26,7 @@ struct certcache {
 	size_t nbuckets, n, cap;
 	struct entry *head, *tail;
 	int known_fd;
+	uint64_t key[2];
 	EVP_MD *sha256;
 	EVP_MD_CTX *mdctx;
 	struct certcache_stats st;
@@ -48,12 +50,14 @@ void hex_format(const uint8_t hash[PW_HASH_LEN], char out[65])
 	out[64] = 0;
 }
 
-struct certcache *certcache_new(size_t capacity, int known_fd)
+struct certcache *certcache_new(size_t capacity, int known_fd, const uint64_t key[2])
 {
 	struct certcache *cc = calloc(1, sizeof(*cc));
 
 	if (!cc)
 		return NULL;
+	cc->key[0] = key[0];
+	cc->key[1] = key[1];
 	cc->cap = capacity ? capacity : 4096;
 	cc->nbuckets = 1;
 	while (cc->nbuckets < cc->cap)
@@ -92,12 +96,9 @@ void certcache_free(struct certcache *cc)
 	free(cc);
 }
 
-static size_t bucket_of(const struct certcache *cc, const uint8_t *h)
+static size_t bucket_of(const struct certcache *cc, uint64_t id)
 {
-	uint64_t v;
-
-	memcpy(&v, h, sizeof(v));
-	return v & (cc->nbuckets - 1);
+	return id & (cc->nbuckets - 1);
 }
 
 static void lru_unlink(struct certcache *cc, struct entry *e)
@@ -124,14 +125,21 @@ static void lru_push(struct certcache *cc, struct entry *e)
 		cc->tail = e;
 }
 
-static struct entry *lookup(struct certcache *cc, const uint8_t *h)
+static struct entry *lookup(struct certcache *cc, uint64_t id, uint32_t len)
 {
 	struct entry *e;
 
-	for (e = cc->buckets[bucket_of(cc, h)]; e; e = e->hnext)
-		if (!memcmp(e->ci.cert_sha256, h, PW_HASH_LEN))
+	for (e = cc->buckets[bucket_of(cc, id)]; e; e = e->hnext)
+		if (e->ci.id == id && e->ci.der_len == len)
 			return e;
 	return NULL;
+}
+
+static struct pw_cert_id known_key(const struct cert_info *ci)
+{
+	struct pw_cert_id k = { .id = ci->id, .der_len = (uint32_t)ci->der_len };
+
+	return k;
 }
 
 static void evict_one(struct certcache *cc)
@@ -141,9 +149,12 @@ static void evict_one(struct certcache *cc)
 	if (!e)
 		return;
 	/* forget it in the kernel first, so the next sighting resends its DER */
-	if (cc->known_fd >= 0)
-		bpf_map_delete_elem(cc->known_fd, e->ci.cert_sha256);
-	for (pp = &cc->buckets[bucket_of(cc, e->ci.cert_sha256)]; *pp; pp = &(*pp)->hnext) {
+	if (cc->known_fd >= 0) {
+		struct pw_cert_id k = known_key(&e->ci);
+
+		bpf_map_delete_elem(cc->known_fd, &k);
+	}
+	for (pp = &cc->buckets[bucket_of(cc, e->ci.id)]; *pp; pp = &(*pp)->hnext) {
 		if (*pp == e) {
 			*pp = e->hnext;
 			break;
@@ -295,19 +306,24 @@ void certcache_add(struct certcache *cc, const struct pw_cert_rec *rec, const ui
 	struct json j;
 	X509 *x;
 
-	if (lookup(cc, rec->cert_sha256))
+	if (lookup(cc, rec->id, len))
 		return;
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return;
-	memcpy(e->ci.cert_sha256, rec->cert_sha256, PW_HASH_LEN);
+	e->ci.id = rec->id;
 	e->ci.der = malloc(len ? len : 1);
 	if (e->ci.der) {
 		memcpy(e->ci.der, der, len);
 		e->ci.der_len = len;
 	}
-	/* check the kernel: same certificate hash, same SPKI hash */
-	if (sha256(cc, der, len, mine) || memcmp(mine, rec->cert_sha256, PW_HASH_LEN))
+	/* check the kernel: the same name for these bytes, the same hashes */
+	if (siphash_buf(cc->key[0], cc->key[1], der, len) != rec->id)
+		e->ci.disagree = true;
+	if (sha256(cc, der, len, mine))
+		e->ci.disagree = true;
+	memcpy(e->ci.cert_sha256, mine, PW_HASH_LEN);
+	if ((rec->flags & PW_CERT_HASHED) && memcmp(mine, rec->cert_sha256, PW_HASH_LEN))
 		e->ci.disagree = true;
 	x = d2i_X509(NULL, &p, len);
 	if (x) {
@@ -341,20 +357,21 @@ void certcache_add(struct certcache *cc, const struct pw_cert_rec *rec, const ui
 
 	while (cc->n >= cc->cap)
 		evict_one(cc);
-	e->hnext = cc->buckets[bucket_of(cc, e->ci.cert_sha256)];
-	cc->buckets[bucket_of(cc, e->ci.cert_sha256)] = e;
+	e->hnext = cc->buckets[bucket_of(cc, e->ci.id)];
+	cc->buckets[bucket_of(cc, e->ci.id)] = e;
 	lru_push(cc, e);
 	cc->n++;
 	if (cc->known_fd >= 0) {
+		struct pw_cert_id k = known_key(&e->ci);
 		uint8_t one = 1;
 
-		bpf_map_update_elem(cc->known_fd, e->ci.cert_sha256, &one, BPF_ANY);
+		bpf_map_update_elem(cc->known_fd, &k, &one, BPF_ANY);
 	}
 }
 
-const struct cert_info *certcache_get(struct certcache *cc, const uint8_t hash[PW_HASH_LEN])
+const struct cert_info *certcache_get(struct certcache *cc, uint64_t id, uint32_t der_len)
 {
-	struct entry *e = lookup(cc, hash);
+	struct entry *e = lookup(cc, id, der_len);
 
 	if (!e) {
 		cc->st.misses++;

@@ -14,7 +14,8 @@
 #include "pinwarden.h"
 
 struct cert_info {
-	uint8_t cert_sha256[PW_HASH_LEN];	/* the kernel's, the cache key */
+	uint64_t id;				/* keyed SipHash of the DER: with der_len, the key */
+	uint8_t cert_sha256[PW_HASH_LEN];	/* computed here, from the DER */
 	bool parsed;				/* OpenSSL could parse it */
 	bool disagree;				/* our hashes differ from the kernel's */
 	char *json;		/* {"subject":..,"issuer":..,"sans":[..],"not_after":..} members, no braces */
@@ -33,15 +34,15 @@ struct certcache_stats {
 
 struct certcache;
 
-/* known_fd: the kernel's known_certs map (or -1). */
-struct certcache *certcache_new(size_t capacity, int known_fd);
+/* known_fd: the kernel's known_certs map (or -1); key: the kernel's SipHash key. */
+struct certcache *certcache_new(size_t capacity, int known_fd, const uint64_t key[2]);
 void certcache_free(struct certcache *cc);
 
 /* A certificate record from the kernel: check its hashes, explain it, keep it. */
 void certcache_add(struct certcache *cc, const struct pw_cert_rec *rec, const uint8_t *der,
 		   size_t len);
 
-const struct cert_info *certcache_get(struct certcache *cc, const uint8_t hash[PW_HASH_LEN]);
+const struct cert_info *certcache_get(struct certcache *cc, uint64_t id, uint32_t der_len);
 
 void certcache_stats(const struct certcache *cc, struct certcache_stats *st);
 

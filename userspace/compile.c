@@ -44,20 +44,20 @@ static void warn(struct compile_result *res, const char *fmt, const char *a, con
 	}
 }
 
+bool policy_has_cert_pins(const struct pw_policy *p)
+{
+	size_t i, j;
+
+	for (i = 0; i < p->npinsets; i++)
+		for (j = 0; j < p->pinsets[i].npins; j++)
+			if (p->pinsets[i].pins[j].type == PW_PIN_CERT)
+				return true;
+	return false;
+}
+
 int policy_supported(const struct pw_policy *p, char *err, size_t errlen)
 {
-	size_t i;
-
-	for (i = 0; i < p->nrules; i++) {
-		const struct pw_rule *r = &p->rules[i];
-
-		if (r->mode == PW_MODE_ENFORCE && r->action == PW_ACTION_RESET) {
-			snprintf(err, errlen, "%s:%d:%d: rule '%s': action reset is not available in "
-				 "this version; use action: kill, or mode: audit to report would-reset",
-				 p->source, r->line, r->col, r->name);
-			return -1;
-		}
-	}
+	/* every feature of the policy format is implemented */
 	return 0;
 }
 
@@ -222,7 +222,8 @@ int policy_compile(const struct pw_policy *p, struct pinwarden_bpf *skel, uint32
 	return 0;
 fail:
 	free(ka);
-	policy_purge(skel, gen);
+	/* the slots of this parity belonged to generation gen - 2, long inactive */
+	policy_purge(skel, gen, true);
 	return -1;
 }
 
@@ -258,13 +259,13 @@ static void purge_map(int fd, size_t key_size, uint32_t gen)
 	free(cur);
 }
 
-void policy_purge(struct pinwarden_bpf *skel, uint32_t gen)
+void policy_purge(struct pinwarden_bpf *skel, uint32_t gen, bool cgroups)
 {
 	purge_map(bpf_map__fd(skel->maps.rules), sizeof(struct pw_rule_key), gen);
 	purge_map(bpf_map__fd(skel->maps.pins), sizeof(struct pw_pin_key), gen);
 	purge_map(bpf_map__fd(skel->maps.pinsets), sizeof(struct pw_pinset_key), gen);
 	bpf_map_delete_elem(bpf_map__fd(skel->maps.configs), &gen);
-	for (uint32_t i = 0; i < PW_CGROUP_SLOTS; i++) {
+	for (uint32_t i = 0; cgroups && i < PW_CGROUP_SLOTS; i++) {
 		uint32_t slot = (gen & 1) * PW_CGROUP_SLOTS + i;
 
 		bpf_map_delete_elem(bpf_map__fd(skel->maps.cgroups), &slot);

@@ -3,6 +3,7 @@
 #ifndef PW_COMPILE_H
 #define PW_COMPILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,8 +28,14 @@ struct compile_result {
 int policy_compile(const struct pw_policy *p, struct pinwarden_bpf *skel, uint32_t gen,
 		   struct compile_result *res, char *err, size_t errlen);
 
-/* Remove every entry of generation `gen` from the maps. */
-void policy_purge(struct pinwarden_bpf *skel, uint32_t gen);
+/*
+ * Remove every entry of generation `gen` from the maps, and its cgroup slots
+ * when `cgroups` (not when a newer generation of the same parity owns them).
+ */
+void policy_purge(struct pinwarden_bpf *skel, uint32_t gen, bool cgroups);
+
+/* Does any pinset hold a cert-sha256 pin (the kernel must hash whole certificates)? */
+bool policy_has_cert_pins(const struct pw_policy *p);
 
 /* Refuse what this build cannot enforce; 0 if the policy is fine. */
 int policy_supported(const struct pw_policy *p, char *err, size_t errlen);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,7 +22,10 @@
 
 #include "compile.h"
 #include "daemon.h"
+#include "discover.h"
 #include "libraries.h"
+#include "reset.h"
+#include "dedup.h"
 #include "log.h"
 #include "pinwarden.skel.h"
 
@@ -120,6 +124,8 @@ static int policy_read(struct daemon *d, struct pw_policy **out, struct pw_diags
 	return 0;
 }
 
+static void purge_old(struct daemon *d);
+
 /* Compile `p` as the next generation and switch to it; on failure the old one stays. */
 static int policy_activate(struct daemon *d, struct pw_policy *p, const struct pw_diags *diags)
 {
@@ -135,14 +141,28 @@ static int policy_activate(struct daemon *d, struct pw_policy *p, const struct p
 		policy_free(p);
 		return -1;
 	}
+	if (reset_enable(d, policy_uses_reset(p)) && policy_uses_reset(p)) {
+		snprintf(err, sizeof(err), "%s: action reset cannot work on this host (see above); "
+			 "nothing changed", p->source);
+		log_warnx("%s", err);
+		events_policy_error(d, p->source, NULL, err);
+		policy_purge(d->skel, gen, true);
+		policy_free(p);
+		return -1;
+	}
+	{
+		const struct pw_policy *cur = daemon_policy(d, d->gen);
+
+		/* certificates captured from now on may be judged by either generation */
+		d->skel->bss->need_cert_hash = policy_has_cert_pins(p) ||
+					       (cur && policy_has_cert_pins(cur));
+	}
 	keep_policy(d, p, gen);
 	/* one aligned store: every verdict reads the generation once */
 	__atomic_store_n(&d->skel->bss->active_gen, gen, __ATOMIC_RELEASE);
-	if (d->gen) {
-		d->purge_gen = d->gen;
-		d->purge_after_ns = mono_ns() + TICK_NS;
-	}
 	d->gen = gen;
+	d->switched_ns = mono_ns();
+	purge_old(d);	/* generations before the previous one, at once */
 	for (i = 0; i < cr.nwarnings; i++)
 		warnings[i] = cr.warnings[i];
 	events_policy_loaded(d, p, gen, diags, warnings, cr.nwarnings);
@@ -220,6 +240,7 @@ static const char *const counter_names[PW_CNT_MAX] = {
 	"abandoned_chains", "lost_certificate_records", "lost_chain_records",
 	"scratch_contended", "copy_failed", "certificates_too_big", "processes_killed",
 	"kill_failed", "accumulator_unavailable", "ssl_state_full", "known_certificates_skipped",
+	"discovery_stops", "discovery_lost", "connections_marked_reset", "reset_packets_dropped",
 };
 
 static void write_metrics(struct daemon *d)
@@ -252,6 +273,29 @@ static void write_metrics(struct daemon *d)
 	fclose(f);
 	if (rename(tmp, d->metrics_path))
 		log_warn("cannot update %s", d->metrics_path);
+}
+
+/*
+ * Old generations leave the maps once no verdict can still be reading them: the
+ * one just replaced a tick after the switch, older ones at once. A verdict reads
+ * active_gen once and finishes within microseconds.
+ */
+static void purge_old(struct daemon *d)
+{
+	uint32_t upto = d->gen >= 2 ? d->gen - 2 : 0, g;
+
+	if (d->gen >= 1 && mono_ns() >= d->switched_ns + TICK_NS)
+		upto = d->gen - 1;
+	for (g = d->purged_upto + 1; g <= upto; g++)
+		/* cgroup slots go by parity: generation g + 2, if loaded, owns them now */
+		policy_purge(d->skel, g, g + 2 > d->gen);
+	if (upto > d->purged_upto) {
+		const struct pw_policy *cur = daemon_policy(d, d->gen);
+
+		d->purged_upto = upto;
+		if (upto + 1 >= d->gen && cur)
+			d->skel->bss->need_cert_hash = policy_has_cert_pins(cur);
+	}
 }
 
 /* What `pinwarden status` reads: written atomically, 0640, every tick. */
@@ -294,7 +338,7 @@ static void status_write(struct daemon *d)
 	for (i = 0; i < d->libs.n; i++) {
 		json_obj_begin(&j, NULL);
 		json_str(&j, "library", d->libs.v[i].library);
-		json_str(&j, "path", d->libs.v[i].path);
+		json_str(&j, "path", d->libs.v[i].display);
 		json_uint(&j, "device", d->libs.v[i].dev);
 		json_uint(&j, "inode", d->libs.v[i].ino);
 		json_uint(&j, "probes", d->libs.v[i].nlinks);
@@ -323,12 +367,12 @@ static void tick(struct daemon *d, unsigned n)
 	d->skel->bss->boot_to_unix_ns = d->boot_to_unix_ns;
 	read_counters(d);
 	report_losses(d);
-	if (d->purge_gen && mono_ns() >= d->purge_after_ns) {
-		policy_purge(d->skel, d->purge_gen);
-		d->purge_gen = 0;
-	}
+	purge_old(d);
 	if (n % SWEEP_TICKS == 0)
 		sweep_ssl_state(d);
+	if (d->skel->bss->reset_on)
+		reset_sweep(d);
+	events_flush_repeats(d, false);
 	write_metrics(d);
 	status_write(d);
 }
@@ -336,7 +380,7 @@ static void tick(struct daemon *d, unsigned n)
 static void usage_run(FILE *f)
 {
 	fprintf(f, "usage: pinwarden run [--policy FILE] [--log FILE] [--metrics FILE] "
-		   "[--status FILE] [--attach PATH]... [-v]\n");
+		   "[--status FILE] [--no-discover] [--dedup SECS] [--attach PATH]... [-v]\n");
 }
 
 static int open_log(const char *path)
@@ -359,14 +403,16 @@ int cmd_run(int argc, char **argv)
 		{ "log", required_argument, NULL, 'l' },
 		{ "metrics", required_argument, NULL, 'm' },
 		{ "status", required_argument, NULL, 's' },
+		{ "no-discover", no_argument, NULL, 'D' },
+		{ "dedup", required_argument, NULL, 'R' },
 		{ "attach", required_argument, NULL, 'a' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct daemon d = { .log_fd = -1, .status_path = PW_STATUS_FILE };
+	struct daemon d = { .log_fd = -1, .status_path = PW_STATUS_FILE, .dedup_seconds = 60 };
 	int c, rc, verbose = 0;
-	char **np;
+	char *end, **np;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:l:m:s:vh", opts, NULL)) != -1) {
@@ -375,6 +421,14 @@ int cmd_run(int argc, char **argv)
 		case 'l': d.log_path = optarg; break;
 		case 'm': d.metrics_path = optarg; break;
 		case 's': d.status_path = optarg; break;
+		case 'D': d.no_discover = true; break;
+		case 'R':
+			d.dedup_seconds = strtoull(optarg, &end, 10);
+			if (*end || d.dedup_seconds > 86400) {
+				fprintf(stderr, "pinwarden: --dedup: seconds, 0 (off) to 86400\n");
+				return 2;
+			}
+			break;
 		case 'a':
 			np = realloc(d.attach_paths, (d.nattach + 1) * sizeof(*np));
 			if (!np)
@@ -431,7 +485,7 @@ int daemon_run(struct daemon *dp)
 	struct pw_policy *policy = NULL;
 	struct pw_diags diags = {};
 	struct sigaction sa = {};
-	struct bpf_link *tcp_link = NULL;
+	struct bpf_link *tcp_link = NULL, *exec_link = NULL;
 	unsigned ticks = 0;
 	uint64_t next_tick;
 	int c, err, rc = 1, ncpu;
@@ -440,6 +494,12 @@ int daemon_run(struct daemon *dp)
 	if (!d.log_path)
 		d.log_path = "stdout";
 	json_init(&d.j);
+	if (d.dedup_seconds) {
+		d.dedup = calloc(1, sizeof(*d.dedup));
+		if (!d.dedup)
+			fatalx("out of memory");
+		dedup_init(d.dedup, d.dedup_seconds * 1000000000ULL);
+	}
 
 	/* a bad policy is refused before anything touches the kernel */
 	if (policy_read(&d, &policy, &diags)) {
@@ -472,13 +532,20 @@ int daemon_run(struct daemon *dp)
 	bpf_map__set_max_entries(d.skel->maps.scratch, 2 * ncpu + 2);
 	d.skel->rodata->scratch_slots = 2 * ncpu + 2;
 	bpf_map__set_max_entries(d.skel->maps.known_certs, CERT_CACHE);
+	/* the key that names certificates between the kernel and us: secret, per run */
+	if (getrandom(d.cert_id_key, sizeof(d.cert_id_key), 0) != sizeof(d.cert_id_key)) {
+		log_warn("getrandom");
+		goto cleanup;
+	}
+	d.skel->rodata->cert_id_key[0] = d.cert_id_key[0];
+	d.skel->rodata->cert_id_key[1] = d.cert_id_key[1];
 	err = pinwarden_bpf__load(d.skel);
 	if (err) {
 		log_warnx("cannot load the BPF programs: %s (run with -v -v for the verifier's log)",
 			  strerror(-err));
 		goto cleanup;
 	}
-	d.cc = certcache_new(CERT_CACHE, bpf_map__fd(d.skel->maps.known_certs));
+	d.cc = certcache_new(CERT_CACHE, bpf_map__fd(d.skel->maps.known_certs), d.cert_id_key);
 	d.rb = ring_buffer__new(bpf_map__fd(d.skel->maps.events), events_on_record, &d, NULL);
 	if (!d.cc || !d.rb) {
 		log_warnx("cannot set up the event path");
@@ -501,6 +568,18 @@ int daemon_run(struct daemon *dp)
 	libraries_attach_host(d.skel, &d.libs);
 	if (attach_explicit(&d))
 		goto cleanup;
+	if (!d.no_discover) {
+		/* watch execs first, so that nothing started during the scan escapes it */
+		d.skel->bss->discover_on = 1;
+		exec_link = bpf_program__attach(d.skel->progs.pw_exec);
+		if (!exec_link) {
+			log_warn("cannot watch exec: processes started from now on with a TLS "
+				 "library of their own are NOT covered");
+			d.skel->bss->discover_on = 0;
+		}
+		discover_scan_all(&d);
+		ring_buffer__consume(d.rb);	/* continue whatever stopped meanwhile */
+	}
 	if (!d.libs.n) {
 		log_warnx("no TLS library could be attached: nothing to watch");
 		goto cleanup;
@@ -537,10 +616,15 @@ int daemon_run(struct daemon *dp)
 			next_tick = mono_ns() + TICK_NS;
 		}
 	}
-	/* drain what is queued, then account for any loss before leaving */
+	/* stop stopping processes, then continue the ones waiting for us and drain what is
+	 * queued; account for any loss before leaving */
+	d.skel->bss->discover_on = 0;
+	bpf_link__destroy(exec_link);
+	exec_link = NULL;
 	ring_buffer__consume(d.rb);
 	read_counters(&d);
 	report_losses(&d);
+	events_flush_repeats(&d, true);
 	log_info("stopping: %llu chains judged", (unsigned long long)d.chains);
 	rc = 0;
 cleanup:
@@ -548,6 +632,13 @@ cleanup:
 		unlink(d.status_path);
 	dp->learn = d.learn;
 	policy_free(policy);
+	if (d.skel && d.skel->bss)
+		d.skel->bss->discover_on = 0;
+	if (d.rb)
+		ring_buffer__consume(d.rb);
+	bpf_link__destroy(exec_link);
+	if (d.skel && d.skel->bss)
+		reset_enable(&d, false);
 	attach_set_destroy(&d.libs);
 	bpf_link__destroy(tcp_link);
 	ring_buffer__free(d.rb);
@@ -556,6 +647,7 @@ cleanup:
 	for (c = 0; c < PW_POLICY_KEEP; c++)
 		policy_free(d.pol[c]);
 	json_free(&d.j);
+	free(d.dedup);
 	if (d.log_fd >= 0)
 		close(d.log_fd);
 	return rc;

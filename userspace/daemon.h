@@ -13,7 +13,7 @@
 #include "policy.h"
 
 #define PW_VERSION "0.1.0"
-#define PW_POLICY_KEEP 4	/* policies kept to explain events still queued */
+#define PW_POLICY_KEEP 64	/* policies kept to explain events still queued */
 #define PW_STATUS_FILE "/run/pinwarden/status.json"
 
 struct learn;
@@ -42,12 +42,20 @@ struct daemon {
 	struct pw_policy *pol[PW_POLICY_KEEP];	/* by generation % PW_POLICY_KEEP */
 	uint32_t pol_gen[PW_POLICY_KEEP];
 	uint32_t gen;			/* active generation */
-	uint32_t purge_gen;		/* previous generation, removed from the maps on a later tick */
-	uint64_t purge_after_ns;
+	uint32_t purged_upto;		/* every generation up to this one is out of the maps */
+	uint64_t switched_ns;		/* when the active generation became active */
 	uint64_t boot_to_unix_ns;
 	uint64_t cnt[PW_CNT_MAX];	/* kernel counters, summed over CPUs, last read */
 	uint64_t lost_chains, lost_certs; /* kernel losses already reported in lost events */
 	uint64_t chains, records, write_errors, short_records, policy_reloads, policy_errors;
+	uint64_t discovered, examined, discover_records;	/* discovery counters */
+	bool no_discover;		/* --no-discover: host libraries only, no process is stopped */
+	struct bpf_link *reset_egress_link, *reset_read_link;	/* while a policy resets */
+	uint64_t resets, reset_errors;
+	struct dedup *dedup;		/* merges identical mismatch reports */
+	uint64_t dedup_seconds;		/* --dedup SECS (default 60; 0: off) */
+	uint64_t repeats, repeat_events;
+	uint64_t cert_id_key[2];	/* SipHash key of certificate names (random per run) */
 	struct json j;
 };
 
@@ -59,6 +67,7 @@ void events_policy_loaded(struct daemon *d, const struct pw_policy *p, uint32_t 
 void events_policy_error(struct daemon *d, const char *source, const struct pw_diags *diags,
 			 const char *message);
 void events_lost(struct daemon *d, uint64_t chains, uint64_t certs);
+void events_flush_repeats(struct daemon *d, bool all);	/* closed dedup windows */
 uint64_t events_now_unix_ns(void);
 
 /* daemon.c */

@@ -100,8 +100,8 @@ static Elf_Scn *section_by_name(struct elf_image *img, const char *name, GElf_Sh
 	return NULL;
 }
 
-static uint64_t symtab_func(struct elf_image *img, Elf64_Word type, const char *name,
-			    uint64_t *size)
+static uint64_t symtab_find(struct elf_image *img, Elf64_Word type, const char *name, int functions,
+			   uint64_t *size)
 {
 	Elf_Scn *scn = NULL;
 	GElf_Shdr sh;
@@ -120,8 +120,10 @@ static uint64_t symtab_func(struct elf_image *img, Elf64_Word type, const char *
 			GElf_Sym sym;
 			const char *sn;
 
-			if (!gelf_getsym(d, i, &sym) || GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
-			    sym.st_shndx == SHN_UNDEF || !sym.st_value)
+			if (!gelf_getsym(d, i, &sym) || sym.st_shndx == SHN_UNDEF || !sym.st_value)
+				continue;
+			if (functions ? GELF_ST_TYPE(sym.st_info) != STT_FUNC :
+					GELF_ST_TYPE(sym.st_info) != STT_OBJECT)
 				continue;
 			sn = elf_strptr(img->elf, sh.sh_link, sym.st_name);
 			if (sn && !strcmp(sn, name)) {
@@ -136,22 +138,35 @@ static uint64_t symtab_func(struct elf_image *img, Elf64_Word type, const char *
 
 uint64_t elf_func_vaddr(struct elf_image *img, const char *name)
 {
-	uint64_t v = symtab_func(img, SHT_SYMTAB, name, NULL);
+	uint64_t v = symtab_find(img, SHT_SYMTAB, name, 1, NULL);
 
-	return v ? v : symtab_func(img, SHT_DYNSYM, name, NULL);
+	return v ? v : symtab_find(img, SHT_DYNSYM, name, 1, NULL);
 }
 
-uint64_t elf_func_range(struct elf_image *img, const char *name, uint64_t *size)
+uint64_t elf_object_vaddr(struct elf_image *img, const char *name)
 {
-	uint64_t v = symtab_func(img, SHT_SYMTAB, name, size);
+	uint64_t v = symtab_find(img, SHT_SYMTAB, name, 0, NULL);
 
-	return v ? v : symtab_func(img, SHT_DYNSYM, name, size);
+	return v ? v : symtab_find(img, SHT_DYNSYM, name, 0, NULL);
 }
 
+uint64_t elf_func_vaddr_size(struct elf_image *img, const char *name, uint64_t *size)
+{
+	uint64_t v = symtab_find(img, SHT_SYMTAB, name, 1, size);
+
+	return v ? v : symtab_find(img, SHT_DYNSYM, name, 1, size);
+}
+
+/*
+ * pread(2) of just those bytes: libelf's section data would read a whole
+ * section first (node's .text is 60 MB, for 3 functions).
+ */
 int elf_read_vaddr(struct elf_image *img, uint64_t vaddr, void *buf, size_t len)
 {
 	int64_t off = elf_vaddr_to_offset(img, vaddr);
 
+	if (!len)
+		return 0;
 	if (off < 0 || elf_vaddr_to_offset(img, vaddr + len - 1) != off + (int64_t)len - 1)
 		return -1;
 	return pread(img->fd, buf, len, off) == (ssize_t)len ? 0 : -1;
@@ -469,7 +484,7 @@ int elf_direct_call_sites(struct elf_image *img, const char *caller, const char 
 	csh h;
 	int n = 0;
 
-	from = elf_func_range(img, caller, &size);
+	from = elf_func_vaddr_size(img, caller, &size);
 	if (!from || !to || !size)
 		return 0;
 	if (size > (16u << 20))
@@ -509,4 +524,196 @@ int elf_direct_call_sites(struct elf_image *img, const char *caller, const char 
 	cs_close(&h);
 	free(buf);
 	return n;
+}
+
+/* DWARF pointer encodings (DW_EH_PE_*) that unwind tables use */
+#define PE_OMIT		0xff
+#define PE_FORMAT	0x0f
+#define PE_ABSPTR	0x00
+#define PE_UDATA2	0x02
+#define PE_UDATA4	0x03
+#define PE_UDATA8	0x04
+#define PE_SDATA2	0x0a
+#define PE_SDATA4	0x0b
+#define PE_SDATA8	0x0c
+#define PE_APPL		0x70
+#define PE_PCREL	0x10
+#define PE_DATAREL	0x30
+
+/* Read one encoded pointer at vaddr *at (advanced past it); `base` is for datarel. */
+static int read_encoded(struct elf_image *img, uint64_t *at, uint8_t enc, uint64_t base,
+			uint64_t *out)
+{
+	uint8_t b[8];
+	uint64_t v, pos = *at;
+	size_t n;
+
+	switch (enc & PE_FORMAT) {
+	case PE_ABSPTR:
+	case PE_UDATA8:
+	case PE_SDATA8:
+		n = 8;
+		break;
+	case PE_UDATA4:
+	case PE_SDATA4:
+		n = 4;
+		break;
+	case PE_UDATA2:
+	case PE_SDATA2:
+		n = 2;
+		break;
+	default:
+		return -1;
+	}
+	if (elf_read_vaddr(img, pos, b, n))
+		return -1;
+	if (n == 8) {
+		memcpy(&v, b, 8);
+	} else if (n == 4) {
+		uint32_t u;
+
+		memcpy(&u, b, 4);
+		v = (enc & PE_FORMAT) == PE_SDATA4 ? (uint64_t)(int64_t)(int32_t)u : u;
+	} else {
+		uint16_t u;
+
+		memcpy(&u, b, 2);
+		v = (enc & PE_FORMAT) == PE_SDATA2 ? (uint64_t)(int64_t)(int16_t)u : u;
+	}
+	switch (enc & PE_APPL) {
+	case 0:
+		break;
+	case PE_PCREL:
+		v += pos;
+		break;
+	case PE_DATAREL:
+		v += base;
+		break;
+	default:
+		return -1;
+	}
+	*at = pos + n;
+	*out = v;
+	return 0;
+}
+
+static int read_uleb(struct elf_image *img, uint64_t *at, uint64_t *out)
+{
+	uint64_t v = 0;
+	unsigned shift = 0;
+	uint8_t b;
+
+	do {
+		if (shift > 63 || elf_read_vaddr(img, (*at)++, &b, 1))
+			return -1;
+		v |= (uint64_t)(b & 0x7f) << shift;
+		shift += 7;
+	} while (b & 0x80);
+	*out = v;
+	return 0;
+}
+
+/* The FDE pointer encoding that a CIE's "zR..." augmentation names. */
+static int cie_fde_encoding(struct elf_image *img, uint64_t cie, uint8_t *enc)
+{
+	char aug[8] = {};
+	uint64_t at = cie + 9, skip;	/* length, CIE id, version */
+	uint8_t version, b;
+	size_t i;
+
+	*enc = PE_ABSPTR;
+	if (elf_read_vaddr(img, cie + 8, &version, 1))
+		return -1;
+	for (i = 0; i < sizeof(aug); i++) {
+		if (elf_read_vaddr(img, at++, &aug[i], 1))
+			return -1;
+		if (!aug[i])
+			break;
+	}
+	if (i == sizeof(aug))
+		return -1;
+	if (aug[0] != 'z')
+		return 0;
+	/* code alignment, data alignment (LEB128 both: skip alike), return register */
+	if (read_uleb(img, &at, &skip) || read_uleb(img, &at, &skip))
+		return -1;
+	if (version == 1)
+		at++;
+	else if (read_uleb(img, &at, &skip))
+		return -1;
+	if (read_uleb(img, &at, &skip))	/* augmentation data length */
+		return -1;
+	for (i = 1; aug[i]; i++) {
+		if (elf_read_vaddr(img, at, &b, 1))
+			return -1;
+		switch (aug[i]) {
+		case 'R':
+			*enc = b;
+			return 0;
+		case 'L':
+			at++;
+			break;
+		case 'P':
+			at++;
+			if (read_encoded(img, &at, b & ~PE_APPL, 0, &skip))
+				return -1;
+			break;
+		case 'S':
+		case 'B':
+			break;
+		default:
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int elf_func_range(struct elf_image *img, uint64_t vaddr, uint64_t *start, uint64_t *end)
+{
+	GElf_Shdr sh;
+	uint8_t h[4];
+	uint64_t hdr, at, count, lo, hi, fde = 0, loc, range;
+	uint32_t len, cie_off;
+	uint8_t enc;
+
+	if (!section_by_name(img, ".eh_frame_hdr", &sh))
+		return -1;
+	hdr = sh.sh_addr;
+	/* version 1, eh_frame_ptr encoding, fde_count encoding, table encoding */
+	if (elf_read_vaddr(img, hdr, h, 4) || h[0] != 1 || h[2] == PE_OMIT ||
+	    h[3] != (PE_DATAREL | PE_SDATA4))
+		return -1;
+	at = hdr + 4;
+	if (read_encoded(img, &at, h[1], hdr, &loc) || read_encoded(img, &at, h[2], hdr, &count))
+		return -1;
+	/* sorted (initial location, FDE address) pairs: the last one at or below vaddr */
+	lo = 0;
+	hi = count;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2, e = at + mid * 8, f;
+
+		if (read_encoded(img, &e, h[3], hdr, &loc) || read_encoded(img, &e, h[3], hdr, &f))
+			return -1;
+		if (loc <= vaddr) {
+			fde = f;
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	if (!fde)
+		return -1;
+	/* the FDE: length, CIE pointer (backwards from here), pc_begin, pc_range */
+	if (elf_read_vaddr(img, fde, &len, 4) || len == 0xffffffff ||
+	    elf_read_vaddr(img, fde + 4, &cie_off, 4) || !cie_off ||
+	    cie_fde_encoding(img, fde + 4 - cie_off, &enc))
+		return -1;
+	at = fde + 8;
+	if (read_encoded(img, &at, enc, 0, &loc) || read_encoded(img, &at, enc & PE_FORMAT, 0, &range))
+		return -1;
+	if (vaddr < loc || vaddr - loc >= range)
+		return -1;
+	*start = loc;
+	*end = loc + range;
+	return 0;
 }

@@ -18,11 +18,11 @@ void elf_image_close(struct elf_image *img);
 /* Address of a function defined in the file (.symtab, else .dynsym); 0 if absent. */
 uint64_t elf_func_vaddr(struct elf_image *img, const char *name);
 
-/* Address and size (from the symbol table) of a function defined in the file; 0 if absent. */
-uint64_t elf_func_range(struct elf_image *img, const char *name, uint64_t *size);
+/* Address of a data object (STT_OBJECT) defined in the file; 0 if absent. */
+uint64_t elf_object_vaddr(struct elf_image *img, const char *name);
 
-/* `len` bytes of the file at a virtual address (read(2), never the mapping); 0 or -1. */
-int elf_read_vaddr(struct elf_image *img, uint64_t vaddr, void *buf, size_t len);
+/* Address and size (from the symbol table) of a function defined in the file; 0 if absent. */
+uint64_t elf_func_vaddr_size(struct elf_image *img, const char *name, uint64_t *size);
 
 /* Address and size of a code or data section by name (".text"); 0 or -1. */
 int elf_section_range(struct elf_image *img, const char *name, uint64_t *vaddr, uint64_t *size);
@@ -53,5 +53,18 @@ int elf_import_call_sites(struct elf_image *img, const char *name, uint64_t *sit
  * argument registers still intact. Falls back to the entry itself.
  */
 uint64_t elf_probe_point(struct elf_image *img, uint64_t func_vaddr);
+
+/*
+ * Copy `len` bytes of the file's loaded image at `vaddr` (code or data, read
+ * from the file). 0, or -1 if no PT_LOAD segment's file bytes hold them all.
+ */
+int elf_read_vaddr(struct elf_image *img, uint64_t vaddr, void *buf, size_t len);
+
+/*
+ * The function that contains `vaddr`, as the unwind tables tell it
+ * (.eh_frame_hdr search table and the FDE's range): works on stripped files,
+ * for internal functions too. 0 with [*start, *end), or -1 if none covers it.
+ */
+int elf_func_range(struct elf_image *img, uint64_t vaddr, uint64_t *start, uint64_t *end);
 
 #endif /* PW_ELFSYM_H */

@@ -15,8 +15,11 @@
 #include <openssl/evp.h>
 
 #include "daemon.h"
+#include "discover.h"
 #include "log.h"
 #include "procinfo.h"
+#include "reset.h"
+#include "dedup.h"
 
 static const char *const library_names[PW_LIB_MAX] = PW_LIBRARY_NAMES;
 static const char *const verdict_names[] = { "unpinned", "match", "mismatch", "expired" };
@@ -197,9 +200,9 @@ static void report_member(struct daemon *d, const struct pw_chain_rec *r, const 
 			const struct pw_chain_cert *c = &r->certs[i];
 			const struct cert_info *ci;
 
-			if (!(c->flags & PW_CERT_HASHED))
+			if (!(c->flags & PW_CERT_ID))
 				continue;
-			ci = certcache_get(d->cc, c->cert_sha256);
+			ci = certcache_get(d->cc, c->id, c->der_len);
 			if (ci && ci->der)
 				pem_of(ci->der, ci->der_len, j);
 		}
@@ -220,20 +223,12 @@ static void report_member(struct daemon *d, const struct pw_chain_rec *r, const 
 	json_obj_end(j);
 }
 
-static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
+/* What a chain event and a repeat summary share: the process, the connection, the verdict. */
+static void chain_members(struct daemon *d, const struct pw_chain_rec *r, const struct pw_policy *p,
+			  const char *host, const char *peer)
 {
-	const struct pw_policy *p = daemon_policy(d, r->gen);
-	uint64_t unix_ns = r->ts_boot_ns + d->boot_to_unix_ns;
 	struct json *j = &d->j;
-	char peer[80], host[PW_HOST_MAX + 1];
-	unsigned i;
 
-	d->chains++;
-	if (d->learn)
-		learn_chain(d->learn, r);
-	memcpy(host, r->host, PW_HOST_MAX);
-	host[PW_HOST_MAX] = 0;
-	begin(d, "tls_chain", unix_ns);
 	process_members(d, r);
 	json_str(j, "library", r->library < PW_LIB_MAX ? library_names[r->library] : "unknown");
 	json_str(j, "side", r->side == PW_SIDE_SERVER ? "server" : "client");
@@ -241,7 +236,6 @@ static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 		json_strn(j, "host", host, strnlen(host, PW_HOST_MAX));
 	else
 		json_null(j, "host");
-	peer_str(r, peer, sizeof(peer));
 	if (peer[0])
 		json_str(j, "peer", peer);
 	else
@@ -257,8 +251,93 @@ static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 	} else {
 		json_null(j, "rule");
 		json_null(j, "pinset");
+		if (r->rule_id != PW_NO_ID) {
+			/* judged by a rule of a policy replaced many reloads ago */
+			json_uint(j, "rule_id", r->rule_id);
+			json_str(j, "rule_error", "policy generation no longer known to the daemon");
+		}
 	}
 	json_uint(j, "generation", r->gen);
+}
+
+static void rec_host(const struct pw_chain_rec *r, char host[PW_HOST_MAX + 1])
+{
+	memcpy(host, r->host, PW_HOST_MAX);
+	host[PW_HOST_MAX] = 0;
+}
+
+/* dedup_flush: one summary for the identical reports a window merged */
+static void emit_repeated(void *ctx, const struct dedup_entry *e)
+{
+	struct daemon *d = ctx;
+	const struct pw_chain_rec *r = &e->last;
+	struct json *j = &d->j;
+	char t[40], peer[80], host[PW_HOST_MAX + 1], pin[64], hex[65];
+	unsigned i;
+
+	rec_host(r, host);
+	peer_str(r, peer, sizeof(peer));
+	begin(d, "tls_chain_repeated", events_now_unix_ns());
+	json_uint(j, "count", e->repeats);
+	rfc3339(e->first_repeat_ns, t, true);
+	json_str(j, "first", t);
+	rfc3339(e->last_repeat_ns, t, true);
+	json_str(j, "last", t);
+	chain_members(d, r, daemon_policy(d, r->gen), host, peer);
+	json_arr_begin(j, "chain");
+	for (i = 0; i < r->ncerts && i < PW_CHAIN_MAX; i++) {
+		json_obj_begin(j, NULL);
+		if (r->certs[i].flags & PW_CERT_SPKI_HASHED) {
+			pin_format(r->certs[i].spki_sha256, pin);
+			json_str(j, "spki_sha256", pin);
+		}
+		if (r->certs[i].flags & PW_CERT_HASHED) {
+			hex_format(r->certs[i].cert_sha256, hex);
+			json_str(j, "cert_sha256", hex);
+		} else {
+			const struct cert_info *ci = (r->certs[i].flags & PW_CERT_ID) ?
+				certcache_get(d->cc, r->certs[i].id, r->certs[i].der_len) : NULL;
+
+			if (ci) {
+				hex_format(ci->cert_sha256, hex);
+				json_str(j, "cert_sha256", hex);
+			}
+		}
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+	emit(d);
+	d->repeat_events++;
+}
+
+void events_flush_repeats(struct daemon *d, bool all)
+{
+	if (d->dedup)
+		dedup_flush(d->dedup, events_now_unix_ns(), all, emit_repeated, d);
+}
+
+static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
+{
+	const struct pw_policy *p = daemon_policy(d, r->gen);
+	uint64_t unix_ns = r->ts_boot_ns + d->boot_to_unix_ns;
+	struct json *j = &d->j;
+	char peer[80], host[PW_HOST_MAX + 1];
+	unsigned i;
+
+	d->chains++;
+	/* first the enforcement: the connection's egress is held until it is destroyed */
+	if (r->done == PW_DONE_RESET)
+		reset_destroy(d, r);
+	if (d->learn)
+		learn_chain(d->learn, r);
+	if (d->dedup && !dedup_admit(d->dedup, r, unix_ns)) {
+		d->repeats++;
+		return;
+	}
+	rec_host(r, host);
+	begin(d, "tls_chain", unix_ns);
+	peer_str(r, peer, sizeof(peer));
+	chain_members(d, r, p, host, peer);
 
 	json_arr_begin(j, "chain");
 	for (i = 0; i < r->ncerts && i < PW_CHAIN_MAX; i++) {
@@ -268,11 +347,11 @@ static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 		char pin[64], hex[65];
 
 		json_obj_begin(j, NULL);
-		if (c->flags & PW_CERT_HASHED)
-			ci = certcache_get(d->cc, c->cert_sha256);
+		if (c->flags & PW_CERT_ID)
+			ci = certcache_get(d->cc, c->id, c->der_len);
 		if (ci && ci->json && ci->json[0])
 			json_raw(j, NULL, ci->json);	/* subject, issuer, sans, not_after */
-		else if (c->flags & PW_CERT_HASHED)
+		else if (c->flags & PW_CERT_ID)
 			json_str(j, "error", "certificate not explained: its DER was lost on the way");
 		if (c->flags & PW_CERT_SPKI_HASHED) {
 			pin_format(c->spki_sha256, pin);
@@ -280,8 +359,12 @@ static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 		} else {
 			json_null(j, "spki_sha256");
 		}
+		/* the kernel's when a policy needs it, else the daemon's from the DER */
 		if (c->flags & PW_CERT_HASHED) {
 			hex_format(c->cert_sha256, hex);
+			json_str(j, "cert_sha256", hex);
+		} else if (ci) {
+			hex_format(ci->cert_sha256, hex);
 			json_str(j, "cert_sha256", hex);
 		} else {
 			json_null(j, "cert_sha256");
@@ -314,7 +397,10 @@ static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 		if ((r->flags & PW_CHAIN_UNJUDGEABLE) && r->verdict == PW_VERDICT_MISMATCH)
 			json_str(j, "reason", "chain could not be judged in full: failed closed");
 	}
-	if (r->flags & (PW_CHAIN_NO_SNI | PW_CHAIN_PEER_GUESSED | PW_CHAIN_NO_PEER | PW_CHAIN_NO_POLICY)) {
+	if (r->flags & PW_CHAIN_RESET_NO_SOCK)
+		json_str(j, "reset_error", "the connection's socket is unknown: the process was killed instead");
+	if (r->flags & (PW_CHAIN_NO_SNI | PW_CHAIN_PEER_GUESSED | PW_CHAIN_NO_PEER | PW_CHAIN_NO_POLICY |
+			PW_CHAIN_PEER_READ)) {
 		json_arr_begin(j, "notes");
 		if (r->flags & PW_CHAIN_NO_SNI)
 			json_str(j, NULL, "no SNI");
@@ -324,6 +410,8 @@ static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 			json_str(j, NULL, "peer unknown");
 		if (r->flags & PW_CHAIN_NO_POLICY)
 			json_str(j, NULL, "no policy loaded");
+		if (r->flags & PW_CHAIN_PEER_READ)
+			json_str(j, NULL, "socket from the thread's last read");
 		json_arr_end(j);
 	}
 	if (r->verdict == PW_VERDICT_MISMATCH) {
@@ -358,6 +446,10 @@ int events_on_record(void *ctx, void *data, size_t size)
 			certcache_add(d->cc, c, (const uint8_t *)data + sizeof(*c), c->copied);
 	} else if (type == PW_REC_CHAIN && size >= sizeof(struct pw_chain_rec)) {
 		on_chain(d, data);
+	} else if ((type == PW_REC_EXEC || type == PW_REC_LIB) &&
+		   size >= sizeof(struct pw_discover_rec)) {
+		/* a process is stopped until this is handled: before anything else */
+		discover_on_record(d, data);
 	} else {
 		d->short_records++;
 	}
@@ -380,7 +472,7 @@ void events_ready(struct daemon *d)
 
 		json_obj_begin(j, NULL);
 		json_str(j, "library", l->library);
-		json_str(j, "path", l->path);
+		json_str(j, "path", l->display);
 		json_uint(j, "inode", l->ino);
 		json_uint(j, "device", l->dev);
 		json_uint(j, "probes", l->nlinks);

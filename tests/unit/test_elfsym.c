@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * Unit tests of the ELF helpers that place probes in statically linked code
- * (userspace/elfsym.c), on this very test program: its functions are known,
+ * (userspace/elfsym.c: elf_func_vaddr_size, elf_read_vaddr, elf_section_range,
+ * elf_direct_call_sites), on this very test program: its functions are known,
  * and its machine code is also in memory to compare with what was read from
  * the file. Every failed assertion prints one "file:line: FAIL ..." line; the
  * exit status is the number of failures (capped), 0 when all pass.
@@ -70,7 +71,7 @@ int main(void)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
-	caller = elf_func_range(img, "pw_test_caller", &size);
+	caller = elf_func_vaddr_size(img, "pw_test_caller", &size);
 	callee = elf_func_vaddr(img, "pw_test_callee");
 	ASSERT_TRUE(caller && callee);
 	ASSERT_EQ(caller, elf_func_vaddr(img, "pw_test_caller"));

@@ -1,0 +1,150 @@
+#!/usr/bin/env bats
+# Discovery: processes started before the daemon, libraries loaded after it, private
+# copies of libssl (other inodes) in their own mount namespace, and a burst of
+# short-lived clients right after `ready`.
+
+# shellcheck disable=SC2154
+load helpers
+
+setup() {
+	requires bpf
+	pki
+	server_start legit --cert "$PKI/legit-ec/chain.pem" --key "$PKI/legit-ec/leaf.key" --reply
+	server_start evil --cert "$PKI/evil/chain.pem" --key "$PKI/evil/leaf.key" --reply
+	LIBDIR=$(dirname "$(readlink -f "$(ldconfig -p | awk '/libssl.so.3 .*x86-64/ { print $NF; exit }')")")
+}
+
+teardown() {
+	[ -n "${WAITER_PID:-}" ] && kill "$WAITER_PID" 2>/dev/null
+	pw_teardown
+}
+
+# A private copy of libssl and libcrypto: the same code under other inodes.
+private_libssl() {
+	local dir=$1
+	mkdir -p "$dir"
+	cp "$LIBDIR/libssl.so.3" "$LIBDIR/libcrypto.so.3" "$dir/"
+}
+
+enforce_policy() {
+	POLICY=$BATS_TEST_TMPDIR/policy.yaml
+	cat >"$POLICY" <<-EOF
+		mode: enforce
+		pinsets:
+		  legit: { pins: [ $(cat "$PKI/legit-ec/int.spki"), $(cat "$PKI/backup.spki") ] }
+		rules:
+		  - host: pin.test
+		    pinset: legit
+	EOF
+}
+
+@test "a process started before the daemon, with its own copy of libssl, is found and judged" {
+	private_libssl "$BATS_TEST_TMPDIR/before"
+	mkfifo "$BATS_TEST_TMPDIR/go"
+	# ssl imported (the copy mapped) before the daemon exists; connects when told to
+	LD_LIBRARY_PATH=$BATS_TEST_TMPDIR/before "$PYTHON" -c '
+import ssl, socket, sys
+open(sys.argv[1]).read()
+c = ssl.create_default_context(); c.check_hostname = False; c.verify_mode = ssl.CERT_NONE
+s = c.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[2]))), server_hostname="pin.test")
+s.sendall(b"early bird"); print(s.recv(100).decode().strip())
+' "$BATS_TEST_TMPDIR/go" "$evil_PORT" >"$BATS_TEST_TMPDIR/waiter.out" 2>&1 &
+	WAITER_PID=$!
+	retry 50 0.1 grep -q "$BATS_TEST_TMPDIR/before/libssl.so.3" "/proc/$WAITER_PID/maps"
+	enforce_policy
+	pw_start --policy "$POLICY"
+	# the startup scan attached the copy: the ready event lists it
+	events_wait ".event == \"ready\" and ([.libraries[].path] | index(\"$BATS_TEST_TMPDIR/before/libssl.so.3\") != null)"
+	echo go >"$BATS_TEST_TMPDIR/go"
+	local rc=0
+	wait "$WAITER_PID" || rc=$?
+	WAITER_PID=
+	[ "$rc" -eq 137 ]
+	ev=$(events_wait '.event == "tls_chain" and .action == "killed"')
+	[ "$(event_field "$ev" .library)" = openssl ]
+	[ ! -s "$evil_RECORD" ]
+}
+
+@test "a library loaded after the daemon started (dlopen of a private libssl) is attached before it is used" {
+	private_libssl "$BATS_TEST_TMPDIR/late"
+	enforce_policy
+	pw_start --policy "$POLICY"
+	# python starts, then imports ssl: dlopen maps the copy, ld.so's r_brk reports it
+	run env LD_LIBRARY_PATH="$BATS_TEST_TMPDIR/late" "$PYTHON" -c '
+import socket, sys, time
+time.sleep(0.2)
+import ssl
+c = ssl.create_default_context(); c.check_hostname = False; c.verify_mode = ssl.CERT_NONE
+s = c.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))), server_hostname="pin.test")
+s.sendall(b"late secret"); print(s.recv(100).decode().strip())
+' "$evil_PORT"
+	[ "$status" -eq 137 ]
+	ev=$(events_wait '.event == "tls_chain" and .action == "killed"')
+	[ "$(event_field "$ev" .verdict)" = mismatch ]
+	[ ! -s "$evil_RECORD" ]
+	# the copy is listed by status as attached
+	retry 30 0.1 bash -c "'$PW' status --status /run/pinwarden/status.json --json |
+		jq -e '[.libraries[].path] | index(\"$BATS_TEST_TMPDIR/late/libssl.so.3\") != null'"
+	# and the same copy against the real server: judged and let through
+	run env LD_LIBRARY_PATH="$BATS_TEST_TMPDIR/late" "$PYTHON" "$TLS_CLIENT" --host pin.test \
+		--port "$legit_PORT" --insecure --secret "late secret"
+	[ "$status" -eq 0 ]
+	grep -q "late secret" "$legit_RECORD"
+}
+
+@test "a container-like process: a private libssl bind-mounted in its own mount namespace" {
+	private_libssl "$BATS_TEST_TMPDIR/ns"
+	enforce_policy
+	pw_start --policy "$POLICY"
+	run unshare -m sh -c "mount --bind '$BATS_TEST_TMPDIR/ns/libssl.so.3' '$LIBDIR/libssl.so.3' &&
+		mount --bind '$BATS_TEST_TMPDIR/ns/libcrypto.so.3' '$LIBDIR/libcrypto.so.3' &&
+		exec '$PYTHON' '$TLS_CLIENT' --host pin.test --port $evil_PORT --insecure --secret boxed"
+	[ "$status" -eq 137 ]
+	ev=$(events_wait '.event == "tls_chain" and .action == "killed"')
+	[ "$(event_field "$ev" .comm)" = python3 ]
+	[ ! -s "$evil_RECORD" ]
+	# the namespace's copy (another inode, same path inside) was attached
+	local ino
+	ino=$(stat -c %i "$BATS_TEST_TMPDIR/ns/libssl.so.3")
+	retry 30 0.1 bash -c "jq -e '.libraries[] | select(.inode == $ino)' /run/pinwarden/status.json"
+	# audit of the legitimate server from the same kind of namespace
+	run unshare -m sh -c "mount --bind '$BATS_TEST_TMPDIR/ns/libssl.so.3' '$LIBDIR/libssl.so.3' &&
+		exec '$PYTHON' '$TLS_CLIENT' --host pin.test --port $legit_PORT --insecure --secret boxed"
+	[ "$status" -eq 0 ]
+	grep -q boxed "$legit_RECORD"
+}
+
+@test "200 client processes in a tight loop right after ready: 200 verdicts, none missed" {
+	pw_start
+	local i
+	for i in $(seq 200); do
+		curl --silent --max-time 20 -k --resolve "pin.test:$legit_PORT:127.0.0.1" \
+			"https://pin.test:$legit_PORT/" >/dev/null || echo "curl $i failed"
+	done
+	retry 100 0.1 events_count_ge 200 '.event == "tls_chain" and .comm == "curl"'
+	pw_stop
+	[ "$(_events_count '.event == "tls_chain" and .comm == "curl"')" -eq 200 ]
+	[ "$(_events_count '.event == "tls_chain" and .comm == "curl" and .host == "pin.test"')" -eq 200 ]
+	[ "$(_events_count '.event == "lost"')" -eq 0 ]
+}
+
+@test "a new executable is stopped once for examination and continued" {
+	pw_start -v
+	# a program this daemon has never seen, built now
+	cat >"$BATS_TEST_TMPDIR/hello.c" <<-'EOF'
+		#include <stdio.h>
+		int main(void) { puts("hello"); return 0; }
+	EOF
+	gcc -o "$BATS_TEST_TMPDIR/hello" "$BATS_TEST_TMPDIR/hello.c"
+	local i ino
+	ino=$(stat -c %i "$BATS_TEST_TMPDIR/hello")
+	for i in 1 2 3; do
+		run "$BATS_TEST_TMPDIR/hello"
+		[ "$status" -eq 0 ]
+		[ "$output" = hello ]
+	done
+	pw_stop
+	# stopped for its file once, not once per run, and never lost
+	[ "$(grep -c "stopped on exec of [0-9]*:$ino\$" "$PW_ERR")" -eq 1 ]
+	! grep -q "cannot continue" "$PW_ERR"
+}
