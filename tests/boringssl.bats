@@ -83,6 +83,27 @@ nth_chain() {
 	[[ $stderr == *"/nonexistent/libssl.so.0"* ]]
 }
 
+@test "discovery: without --attach, the BoringSSL libssl a new client maps is probed before its first handshake" {
+	policy "
+mode: enforce
+pinsets:
+  legit: { pins: [ $(cat "$PKI/legit-ec/int.spki"), $(cat "$PKI/backup.spki") ] }
+rules:
+  - host: pin.test
+    pinset: legit"
+	pw_start --policy "$POLICY"
+	run bssl --host pin.test --port "$evil_PORT" --insecure --secret leaked
+	[ "$status" -eq 137 ]
+	[ ! -s "$evil_RECORD" ]
+	local ev
+	ev=$(events_wait '.event == "tls_chain" and .comm == "bssl_client"')
+	[ "$(event_field "$ev" .library)" = boringssl ]
+	[ "$(event_field "$ev" .action)" = killed ]
+	run bssl --host pin.test --port "$legit_PORT" --custom-verify --secret fine
+	[ "$status" -eq 0 ]
+	grep -q fine "$legit_RECORD"
+}
+
 @test "audit, default policy: TLS 1.2 and 1.3, verified, unverified and custom-verified handshakes are all logged with the chain's hashes" {
 	pw_bssl
 	local v mode n=0 ev
@@ -237,6 +258,38 @@ rules:
 	[ "$(_events_count '.event == "tls_chain" and .verdict == "match"')" -eq 6 ]
 	[ "$(_events_count '.event == "tls_chain" and .verdict == "mismatch"')" -eq 5 ]
 	events_lint
+}
+
+@test "enforce + reset: of two connections driven at once, the impostor's is reset before its secret leaves; the other completes and the client lives" {
+	policy "
+mode: enforce
+action: reset
+pinsets:
+  legit: { pins: [ $(cat "$PKI/legit-ec/int.spki"), $(cat "$PKI/backup.spki") ] }
+rules:
+  - host: pin.test
+    pinset: legit"
+	pw_bssl --policy "$POLICY"
+	local v mode n=0 ev
+	for v in 1.2 1.3; do
+		for mode in --insecure --custom-verify; do
+			run bssl --tls "$v" "$mode" --secret "s3cret-$v" \
+				--target "pin.test@$legit_PORT" --target "pin.test@$evil_PORT"
+			echo "$output"
+			# an error on one connection, not a kill
+			[ "$status" -eq 1 ]
+			[[ $output == *"pin.test@$evil_PORT: failed: "* ]]
+			[[ $output == *"pin.test@$legit_PORT: ok"* ]]
+			n=$((n + 1))
+			retry 50 0.1 events_count_ge "$n" '.event == "tls_chain" and .action == "reset"'
+		done
+	done
+	[ ! -s "$evil_RECORD" ]
+	[ "$(grep -o 's3cret-1.3' "$legit_RECORD" | wc -l)" -eq 2 ]
+	# SSL_set_fd names the socket: exactly the impostor's connection was reset
+	[ "$(_events_count ".event == \"tls_chain\" and .action == \"reset\" and .peer == \"127.0.0.1:$evil_PORT\"")" -eq 4 ]
+	[ "$(_events_count '.event == "tls_chain" and .action == "reset" and (.notes // [] | length) > 0')" -eq 0 ]
+	[ "$(_events_count '.event == "tls_chain" and .verdict == "match" and .action == "none"')" -eq 4 ]
 }
 
 @test "no SNI: the rule naming the destination address judges; no SSL_set_fd: the peer is the thread's last connect()" {

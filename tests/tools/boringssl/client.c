@@ -16,7 +16,9 @@
  * --no-fd: the socket through a BIO pair the client pumps itself (no SSL_set_fd).
  * --target NAME@PORT (repeatable): instead of --host/--port, one connection to each
  *   target, all at once in this one thread (non-blocking sockets and poll(), as an
- *   event-loop application); each reply line is prefixed with "NAME@PORT: ".
+ *   event-loop application); each reply line is prefixed with "NAME@PORT: ". A
+ *   connection that fails says so on its line ("NAME@PORT: failed: ...") and the
+ *   others go on; the exit status is then 1.
  *
  * --handshake-only: close (close_notify) right after the handshake, send nothing
  *   (for the benchmark's server, which answers nothing).
@@ -206,7 +208,7 @@ out:
 /* --target: every connection at once, driven by one poll() loop */
 struct conn {
 	SSL *ssl;
-	int fd, state;			/* 0 handshake, 1 send, 2 receive, 3 done */
+	int fd, state;			/* 0 handshake, 1 send, 2 receive, 3 done, 4 failed */
 	short events;
 	int len;
 	char reply[4096];
@@ -214,6 +216,8 @@ struct conn {
 
 static void conn_step(const struct args *a, struct conn *c, int i)
 {
+	char why[256];
+	unsigned long err;
 	int r = 1, e;
 
 	c->events = 0;
@@ -247,18 +251,26 @@ static void conn_step(const struct args *a, struct conn *c, int i)
 			c->state = 3;
 			break;
 		}
-		fprintf(stderr, "bssl_client: %s@%d: ", a->target_name[i], a->target_port[i]);
-		fail(c->state ? "connection failed after the handshake" : "TLS handshake failed");
+		err = ERR_get_error();
+		if (err)
+			ERR_error_string_n(err, why, sizeof(why));
+		else
+			snprintf(why, sizeof(why), "%s", errno ? strerror(errno) : "closed");
+		printf("%s@%d: failed: %s: %s\n", a->target_name[i], a->target_port[i],
+		       c->state ? "after the handshake" : "in the handshake", why);
+		fflush(stdout);
+		c->state = 4;
+		return;
 	}
 	printf("%s@%d: %.*s", a->target_name[i], a->target_port[i], c->len, c->reply);
 	fflush(stdout);
 }
 
-static void connect_all(const struct args *a, SSL_CTX *ctx)
+static int connect_all(const struct args *a, SSL_CTX *ctx)
 {
 	struct conn c[TARGETS_MAX] = {};
 	struct pollfd pfd[TARGETS_MAX];
-	int i, n, left;
+	int i, n, left, failed = 0;
 
 	for (i = 0; i < a->ntargets; i++) {
 		struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(a->target_port[i]) };
@@ -286,13 +298,17 @@ static void connect_all(const struct args *a, SSL_CTX *ctx)
 		if (n <= 0)
 			fail("no progress within 10 s");
 		for (i = 0; i < a->ntargets; i++)
-			if (c[i].state < 3 && pfd[i].revents)
+			if (c[i].state < 3 && pfd[i].revents) {
+				errno = 0;
 				conn_step(a, &c[i], i);
+			}
 	}
 	for (i = 0; i < a->ntargets; i++) {
+		failed |= c[i].state == 4;
 		SSL_free(c[i].ssl);
 		close(c[i].fd);
 	}
+	return failed;
 }
 
 static void usage(void)
@@ -369,8 +385,8 @@ int main(int argc, char **argv)
 	    (a.cafile && (a.insecure || a.custom_verify)) || (!a.cert != !a.key))
 		usage();
 	ctx = make_context(&a);
-	if (a.ntargets)
-		connect_all(&a, ctx);
+	if (a.ntargets && connect_all(&a, ctx))
+		return 1;
 	for (i = 0; !a.ntargets && i < a.connections; i++)
 		connect_once(&a, ctx);
 	SSL_CTX_free(ctx);

@@ -6,12 +6,15 @@
  * SNI HOST, complete the handshake, send the secret at once, print the reply.
  *
  *   client.js --host NAME --port N [--cafile FILE | --insecure] [--tls 1.2|1.3]
- *             [--secret S] [--connections N] [--parallel] [--names A,B,...]
+ *             [--secret S] [--connections N] [--parallel] [--names A,B,...] [--ports P,Q,...]
  *             [--cert FILE --key FILE] [--no-sni] [--handshake-only] [-v]
  *
  * --parallel: open all connections at once (one thread, interleaved handshakes).
  * --names: connection i asks for (SNI) and verifies name i modulo the list
  *   (default: --host); its reply line is prefixed with the name.
+ * --ports: connection i goes to port i modulo the list (default: --port); with
+ *   --parallel a connection that fails says so on its line ("NAME failed: ...")
+ *   and the others go on; the exit status is then 1.
  * --handshake-only: close right after the handshake, send nothing (benchmark).
  * Exit status: 0 on success, 1 on a TLS or connection error (with a message on
  * stderr saying which), 2 on a usage error.
@@ -22,7 +25,7 @@ const tls = require('tls');
 
 function usage() {
   process.stderr.write('usage: client.js --host NAME --port N [--cafile FILE | --insecure] ' +
-    '[--tls 1.2|1.3] [--secret S] [--connections N] [--parallel] [--names A,B,...] ' +
+    '[--tls 1.2|1.3] [--secret S] [--connections N] [--parallel] [--names A,B,...] [--ports P,Q,...] ' +
     '[--cert FILE --key FILE] [--no-sni] [--handshake-only] [-v]\n');
   process.exit(2);
 }
@@ -33,7 +36,7 @@ function parseArgs(argv) {
     '-v': 'verbose', '--verbose': 'verbose', '--handshake-only': 'hsOnly' };
   const values = { '--host': 'host', '--port': 'port', '--cafile': 'cafile', '--tls': 'tls',
     '--secret': 'secret', '--connections': 'connections', '--cert': 'cert', '--key': 'key',
-    '--names': 'names' };
+    '--names': 'names', '--ports': 'ports' };
   // --opt=value as well as --opt value
   argv = argv.flatMap((x) => (/^--[a-z-]+=/.test(x) ? [x.slice(0, x.indexOf('=')), x.slice(x.indexOf('=') + 1)] : [x]));
   for (let i = 0; i < argv.length; i++) {
@@ -41,10 +44,13 @@ function parseArgs(argv) {
     else if (values[argv[i]] && i + 1 < argv.length) a[values[argv[i]]] = argv[++i];
     else usage();
   }
+  a.ports = a.ports ? a.ports.split(',').map(Number) : null;
+  if (a.ports && !a.port) a.port = a.ports[0];
   a.port = Number(a.port);
   a.names = a.names ? a.names.split(',') : null;
   a.connections = Number(a.connections);
   if (!a.host || !(a.port > 0 && a.port < 65536) || !(a.connections >= 1) ||
+      (a.ports && !a.ports.every((p) => p > 0 && p < 65536)) ||
       (a.cafile && a.insecure) || (a.tls && !['1.2', '1.3'].includes(a.tls)) ||
       (!a.cert !== !a.key))
     usage();
@@ -56,13 +62,18 @@ function fail(msg) {
   process.exit(1);
 }
 
+let failures = 0;
+
 function connectOnce(a, i) {
   const name = a.names ? a.names[i % a.names.length] : a.host;
+  const port = a.ports ? a.ports[i % a.ports.length] : a.port;
+  const label = a.names || a.ports ? `${name}@${port} ` : '';
   return new Promise((resolve) => {
-    const where = `${name} (127.0.0.1:${a.port})`;
+    const where = `${name} (127.0.0.1:${port})`;
+    let failed = false;
     const opts = {
       host: '127.0.0.1',
-      port: a.port,
+      port,
       rejectUnauthorized: !a.insecure,
       // verify the certificate against the name asked for, not 127.0.0.1
       checkServerIdentity: (_, cert) => tls.checkServerIdentity(name, cert),
@@ -88,9 +99,14 @@ function connectOnce(a, i) {
       // both replies of tls_server.py end with "ok\n"; anything else: read to EOF
       if (reply.endsWith('ok\n')) s.end();
     });
-    s.on('error', (e) => fail(`connection to ${where} failed: ${e.message}`));
+    s.on('error', (e) => {
+      if (!a.parallel) fail(`connection to ${where} failed: ${e.message}`);
+      failed = true;
+      failures++;
+      process.stdout.write(`${label}failed: ${e.code || e.message}\n`);
+    });
     s.on('close', () => {
-      process.stdout.write(a.names ? `${name} ${reply}` : reply);
+      if (!failed) process.stdout.write(`${label}${reply}`);
       resolve();
     });
   });
@@ -103,6 +119,7 @@ async function main() {
   } else {
     for (let i = 0; i < a.connections; i++) await connectOnce(a, i);
   }
+  if (failures) process.exitCode = 1;
 }
 
 main();
