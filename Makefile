@@ -41,7 +41,10 @@ LDLIBS += $(PKG_LIBS)
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	      -Ivmlinux/$(ARCH) -Iinclude -Ibpf -mcpu=v3
 
-BPF_SRCS := $(sort $(wildcard bpf/*.bpf.c))
+# core.bpf.c first: it defines the shared maps, and libbpf 1.1's linker fails
+# ("map relo failed to find map") on an object whose extern maps come before
+# the object that defines them
+BPF_SRCS := bpf/core.bpf.c $(filter-out bpf/core.bpf.c,$(sort $(wildcard bpf/*.bpf.c)))
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.bpf.o,$(BPF_SRCS))
 USER_SRCS := $(sort $(wildcard userspace/*.c))
 USER_OBJS := $(patsubst userspace/%.c,$(OUT)/userspace/%.o,$(USER_SRCS))

@@ -382,17 +382,25 @@ static __always_inline void verdict_judge(struct pw_chain_acc *acc, __u8 library
 	struct pw_chain_rec *rec;
 	struct peer p = {};
 	__u8 verdict = PW_VERDICT_UNPINNED, mode = PW_MODE_AUDIT, done = PW_DONE_NONE;
-	__u32 flags = acc->flags, matched = 0, rule_id = PW_NO_ID, pinset_id = PW_NO_ID;
+	__u32 matched = 0, rule_id = PW_NO_ID, pinset_id = PW_NO_ID;
 	struct pw_config *cfg;
 	__u64 now = bpf_ktime_get_boot_ns();
+
+	/*
+	 * The chain's flags are gathered in acc->flags (map memory), not in a local:
+	 * a local holding a different constant on each path made the verifier
+	 * re-verify the bpf_loop callbacks below once per combination of flags
+	 * (a verdict probe with its side known at compile time went past 1M
+	 * instructions; with this, 150k).
+	 */
 
 	__builtin_memset(rs, 0, sizeof(*rs));
 	rs->side = side;
 	count(PW_CNT_CHAINS);
 	if (!acc->ncerts)
-		flags |= PW_CHAIN_NO_CERTS;
+		acc->flags |= PW_CHAIN_NO_CERTS;
 	else if (now - acc->ts > PW_CHAIN_MAX_AGE_NS)
-		flags |= PW_CHAIN_STALE;
+		acc->flags |= PW_CHAIN_STALE;
 
 	if (acc->ssl)
 		st = bpf_map_lookup_elem(&ssl_state, &sk);
@@ -402,20 +410,20 @@ static __always_inline void verdict_judge(struct pw_chain_acc *acc, __u8 library
 		bpf_probe_read_kernel(acc->host, PW_HOST_MAX, st->host);
 		acc->host_len = st->host_len;
 	} else {
-		flags |= PW_CHAIN_NO_SNI;
+		acc->flags |= PW_CHAIN_NO_SNI;
 	}
 	peer_find(st, &p);
 	if (!p.family)
-		flags |= PW_CHAIN_NO_PEER;
+		acc->flags |= PW_CHAIN_NO_PEER;
 	else if (p.guessed == 1)
-		flags |= PW_CHAIN_PEER_GUESSED;
+		acc->flags |= PW_CHAIN_PEER_GUESSED;
 	else if (p.guessed == 2)
-		flags |= PW_CHAIN_PEER_READ;
+		acc->flags |= PW_CHAIN_PEER_READ;
 
 	rs->gen = active_gen;
 	cfg = bpf_map_lookup_elem(&configs, &rs->gen);
 	if (!cfg) {
-		flags |= PW_CHAIN_NO_POLICY;
+		acc->flags |= PW_CHAIN_NO_POLICY;
 	} else {
 		rs->cfg = cfg->flags;
 		rs->port = side == PW_SIDE_CLIENT ? p.port : p.local_port;
@@ -458,7 +466,7 @@ static __always_inline void verdict_judge(struct pw_chain_acc *acc, __u8 library
 					done = PW_DONE_RESET;
 				} else {
 					/* fail closed: without the socket, only the process can go */
-					flags |= PW_CHAIN_RESET_NO_SOCK;
+					acc->flags |= PW_CHAIN_RESET_NO_SOCK;
 					action = PW_ACTION_KILL;
 				}
 			}
@@ -478,7 +486,7 @@ static __always_inline void verdict_judge(struct pw_chain_acc *acc, __u8 library
 	}
 
 	if (cfg && (cfg->flags & PW_CFG_LOG_MISMATCHES) && verdict != PW_VERDICT_MISMATCH &&
-	    verdict != PW_VERDICT_EXPIRED && !(flags & PW_CHAIN_UNJUDGEABLE))
+	    verdict != PW_VERDICT_EXPIRED && !(acc->flags & PW_CHAIN_UNJUDGEABLE))
 		return;
 
 	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
@@ -514,8 +522,7 @@ static __always_inline void verdict_judge(struct pw_chain_acc *acc, __u8 library
 	bpf_probe_read_kernel(rec->host, PW_HOST_MAX, acc->host);
 	if (!acc->host_len)
 		rec->host[0] = 0;
-	flags |= exe_path(acc, rec->exe);
-	rec->flags = flags;
+	rec->flags = acc->flags | exe_path(acc, rec->exe);
 	bpf_probe_read_kernel(rec->certs, sizeof(rec->certs), acc->certs);
 	/* a reset waits for the daemon's SOCK_DESTROY: wake it now */
 	bpf_ringbuf_submit(rec, done == PW_DONE_RESET ? BPF_RB_FORCE_WAKEUP : rb_flags());

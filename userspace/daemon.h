@@ -31,7 +31,7 @@ struct daemon {
 	const char *metrics_path;
 	const char *policy_path;	/* NULL: built-in default */
 	const char *status_path;	/* what `pinwarden status` reads */
-	char **attach_paths;		/* --attach: executables to attach besides discovery */
+	char **attach_paths;		/* run --attach PATH: library files and programs to attach */
 	size_t nattach;
 	bool status_written;
 	uint64_t status_errors;
