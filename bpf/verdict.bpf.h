@@ -77,8 +77,9 @@ static __always_inline int peer_from_fd(int fd, struct peer *p)
 
 /*
  * The connection's socket: the library's fd binding if it has one; else the
- * socket the thread last read from (tracked only while a policy resets: the
- * certificates just arrived on it); else the thread's last connect().
+ * socket the thread last read from (tracked only while a policy resets or has
+ * server rules: the certificates just arrived on it); else the thread's last
+ * connect().
  */
 static __always_inline void peer_find(const struct pw_ssl_state *st, struct peer *p)
 {
@@ -89,7 +90,7 @@ static __always_inline void peer_find(const struct pw_ssl_state *st, struct peer
 	tc = bpf_task_storage_get(&thread_conn, bpf_get_current_task_btf(), 0, 0);
 	if (!tc)
 		return;
-	if (reset_on && tc->last_rfd >= 0 && peer_from_fd(tc->last_rfd, p) == 0) {
+	if (read_track_on && tc->last_rfd >= 0 && peer_from_fd(tc->last_rfd, p) == 0) {
 		p->guessed = 2;
 		return;
 	}

@@ -37,13 +37,6 @@ setup() {
 	server_start evil --cert "$PKI/evil/chain.pem" --key "$PKI/evil/leaf.key" --reply
 }
 
-# policy FILE-CONTENT: write $BATS_TEST_TMPDIR/policy.yaml (root's, 0644).
-policy() {
-	POLICY=$BATS_TEST_TMPDIR/policy.yaml
-	printf '%s\n' "$1" >"$POLICY"
-	chmod 0644 "$POLICY"
-}
-
 bssl() {
 	"$BSSL" "$@"
 }
@@ -77,20 +70,14 @@ nth_chain() {
 	# asked for by name, a file pinwarden cannot attach stops the daemon with the reason
 	run --separate-stderr "$PW" run --attach /bin/true --log "$BATS_TEST_TMPDIR/x.jsonl"
 	[ "$status" -eq 1 ]
-	[[ $stderr == *"--attach /bin/true: not a TLS library pinwarden knows"* ]]
+	[[ $stderr == *"--attach /bin/true: not a TLS library or program pinwarden knows"* ]]
 	run --separate-stderr "$PW" run --attach /nonexistent/libssl.so.0 --log "$BATS_TEST_TMPDIR/x.jsonl"
 	[ "$status" -eq 1 ]
 	[[ $stderr == *"/nonexistent/libssl.so.0"* ]]
 }
 
 @test "discovery: without --attach, the BoringSSL libssl a new client maps is probed before its first handshake" {
-	policy "
-mode: enforce
-pinsets:
-  legit: { pins: [ $(cat "$PKI/legit-ec/int.spki"), $(cat "$PKI/backup.spki") ] }
-rules:
-  - host: pin.test
-    pinset: legit"
+	pin_test_policy enforce
 	pw_start --policy "$POLICY"
 	run bssl --host pin.test --port "$evil_PORT" --insecure --secret leaked
 	[ "$status" -eq 137 ]
@@ -379,13 +366,7 @@ rules:
 	done
 	pw_stop
 	# enforced: the client dies at A's verification, before A's secret or B's leaves
-	policy "
-mode: enforce
-pinsets:
-  legit: { pins: [ $(cat "$PKI/legit-ec/int.spki"), $(cat "$PKI/backup.spki") ] }
-rules:
-  - host: pin.test
-    pinset: legit"
+	pin_test_policy enforce
 	: >"$evil_RECORD"
 	pw_bssl --policy "$POLICY"
 	for mode in --insecure --custom-verify; do
@@ -400,13 +381,7 @@ rules:
 
 @test "an impostor stalling its CertificateVerify past the chain's 5 s age limit meets a fail-closed verdict, custom verify included" {
 	proxy_start slow "$evil_PORT" 6
-	policy "
-mode: enforce
-pinsets:
-  legit: { pins: [ $(cat "$PKI/legit-ec/int.spki"), $(cat "$PKI/backup.spki") ] }
-rules:
-  - host: pin.test
-    pinset: legit"
+	pin_test_policy enforce
 	pw_bssl --policy "$POLICY"
 	local ev
 	run bssl --host pin.test --port "$slow_PORT" --tls 1.3 --custom-verify --secret leaked

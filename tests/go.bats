@@ -30,15 +30,7 @@ setup() {
 	requires bpf
 	[ -x "$GO_BIN/goclient" ] || skip "needs Go (Debian: golang-go) to build the test clients"
 	pki
-	server_start legit --cert "$PKI/legit-ec/chain.pem" --key "$PKI/legit-ec/leaf.key" --reply
-	server_start evil --cert "$PKI/evil/chain.pem" --key "$PKI/evil/leaf.key" --reply
-}
-
-# policy FILE-CONTENT: write $BATS_TEST_TMPDIR/policy.yaml (root's, 0644).
-policy() {
-	POLICY=$BATS_TEST_TMPDIR/policy.yaml
-	printf '%s\n' "$1" >"$POLICY"
-	chmod 0644 "$POLICY"
+	pin_test_servers
 }
 
 pinned_policy() {

@@ -27,13 +27,6 @@ setup() {
 	server_start evil --cert "$PKI/evil/chain.pem" --key "$PKI/evil/leaf.key" --reply
 }
 
-# policy FILE-CONTENT: write $BATS_TEST_TMPDIR/policy.yaml (root's, 0644).
-policy() {
-	POLICY=$BATS_TEST_TMPDIR/policy.yaml
-	printf '%s\n' "$1" >"$POLICY"
-	chmod 0644 "$POLICY"
-}
-
 nodecli() {
 	"$NODE" "$NODE_CLIENT" "$@"
 }
@@ -69,13 +62,7 @@ wait_node_chains() {
 
 @test "discovery: without --attach, a node started after the daemon is probed from its exec on: its first handshake is judged, and enforced" {
 	[ ${#NODE_ATTACH[@]} -gt 0 ] || skip "this node uses the system's libssl (covered by the OpenSSL family)"
-	policy "
-mode: enforce
-pinsets:
-  legit: { pins: [ $(cat "$PKI/legit-ec/int.spki"), $(cat "$PKI/backup.spki") ] }
-rules:
-  - host: pin.test
-    pinset: legit"
+	pin_test_policy enforce
 	pw_start --policy "$POLICY"
 	run nodecli --host pin.test --port "$evil_PORT" --insecure --secret leaked
 	[ "$status" -eq 137 ]
@@ -303,7 +290,7 @@ node_server_start() {
 	NODE_SERVER_PORT=$(cat "$f")
 }
 
-@test "node as an mTLS server: each client's chain is captured and reported (side server), TLS 1.2 and 1.3" {
+@test "node as an mTLS server: each client's chain is judged by the server rule of its local port, TLS 1.2 and 1.3" {
 	node_server_start
 	policy "
 pinsets:
@@ -327,12 +314,12 @@ rules:
 			[ "$(event_field "$ev" .library)" = openssl ]
 			[ "$(event_field "$ev" '.chain[0].cert_sha256')" = "$(cat "$PKI/$pki/leaf.certsha")" ]
 			[ "$(event_field "$ev" '.chain | length')" -eq "$([ $pki = evil ] && echo 1 || echo 2)" ]
-			# Known limit: side: server rules are keyed by the local port; node (memory
-			# BIOs) names no socket and the connect() tracker sees no accepted one. Only
-			# while a policy resets does the last-read tracker name it (next test);
-			# otherwise the chain is reported, not pinned. Fails once that is solved.
-			[ "$(event_field "$ev" .verdict)" = unpinned ]
-			[ "$(event_field "$ev" '.notes | index("peer unknown") != null')" = true ]
+			# node (memory BIOs) names no socket: a policy with server rules turns the
+			# last-read tracker on, and the socket the certificates arrived on gives
+			# the local port the rule is keyed by
+			[ "$(event_field "$ev" .verdict)" = "$([ $pki = evil ] && echo mismatch || echo match)" ]
+			[ "$(event_field "$ev" .pinset)" = clients ]
+			[[ "$(event_field "$ev" .peer)" == 127.0.0.1:* ]]
 		done
 	done
 	[ "$(grep -o mtls-1.3 "$NODE_SERVER_RECORD" | wc -l)" -eq 2 ]

@@ -153,6 +153,7 @@ static int policy_activate(struct daemon *d, struct pw_policy *p, const struct p
 		policy_free(p);
 		return -1;
 	}
+	read_track_enable(d, policy_uses_reset(p) || policy_has_server_rules(p));
 	{
 		const struct pw_policy *cur = daemon_policy(d, d->gen);
 
@@ -690,8 +691,10 @@ cleanup:
 		ring_buffer__consume(d.rb);
 	bpf_link__destroy(exec_link);
 	bpf_link__destroy(exit_link);
-	if (d.skel && d.skel->bss)
+	if (d.skel && d.skel->bss) {
 		reset_enable(&d, false);
+		read_track_enable(&d, false);
+	}
 	attach_set_destroy(&d.libs);
 	bpf_link__destroy(tcp_link);
 	ring_buffer__free(d.rb);

@@ -50,7 +50,8 @@ struct daemon {
 	uint64_t chains, records, write_errors, short_records, policy_reloads, policy_errors;
 	uint64_t discovered, examined, discover_records;	/* discovery counters */
 	bool no_discover;		/* --no-discover: host libraries only, no process is stopped */
-	struct bpf_link *reset_egress_link, *reset_read_link;	/* while a policy resets */
+	struct bpf_link *reset_egress_link;	/* while a policy resets */
+	struct bpf_link *read_track_link;	/* while a policy resets or has server rules */
 	uint64_t resets, reset_errors;
 	struct dedup *dedup;		/* merges identical mismatch reports */
 	uint64_t dedup_seconds;		/* --dedup SECS (default 60; 0: off) */
