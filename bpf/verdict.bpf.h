@@ -375,7 +375,13 @@ static __always_inline __u32 exe_path(struct pw_chain_acc *acc, char *out)
 
 /* ---- the verdict ------------------------------------------------------- */
 
-static __always_inline void verdict_judge(struct pw_chain_acc *acc, __u8 library, __u8 side)
+/*
+ * Judge the chain in acc (resumed: report a resumed session instead, which
+ * presents no chain: the verdict of its full handshake stands, nothing is
+ * enforced here). The caller passes constants for library, side and resumed.
+ */
+static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library, __u8 side,
+					 __u8 resumed)
 {
 	struct pw_ssl_key sk = { .tgid = bpf_get_current_pid_tgid() >> 32, .ssl = acc->ssl };
 	struct rule_search *rs = &acc->rs;
@@ -397,8 +403,13 @@ static __always_inline void verdict_judge(struct pw_chain_acc *acc, __u8 library
 
 	__builtin_memset(rs, 0, sizeof(*rs));
 	rs->side = side;
-	count(PW_CNT_CHAINS);
-	if (!acc->ncerts)
+	if (resumed)
+		acc->flags |= PW_CHAIN_RESUMED;
+	else
+		count(PW_CNT_CHAINS);
+	if (resumed)
+		verdict = PW_VERDICT_RESUMED;
+	else if (!acc->ncerts)
 		acc->flags |= PW_CHAIN_NO_CERTS;
 	else if (now - acc->ts > PW_CHAIN_MAX_AGE_NS)
 		acc->flags |= PW_CHAIN_STALE;
@@ -441,7 +452,14 @@ static __always_inline void verdict_judge(struct pw_chain_acc *acc, __u8 library
 		if (side == PW_SIDE_SERVER && st && st->host_len)
 			acc->host_len = st->host_len;	/* report the SNI the client asked for */
 	}
-	if (rs->have_scoped || rs->have_unscoped) {
+	if (resumed && (rs->have_scoped || rs->have_unscoped)) {
+		/* the rule its host falls under, for the report */
+		struct pw_rule_alt *a = rs->have_scoped ? &rs->scoped : &rs->unscoped;
+
+		rule_id = a->rule_id;
+		pinset_id = a->pinset_id;
+		mode = a->mode;
+	} else if (!resumed && (rs->have_scoped || rs->have_unscoped)) {
 		struct pw_rule_alt *a = rs->have_scoped ? &rs->scoped : &rs->unscoped;
 		struct pw_pinset_key pk = { .gen = rs->gen, .pinset_id = a->pinset_id };
 		struct pw_pinset_val *ps = bpf_map_lookup_elem(&pinsets, &pk);
@@ -527,6 +545,29 @@ static __always_inline void verdict_judge(struct pw_chain_acc *acc, __u8 library
 	bpf_probe_read_kernel(rec->certs, sizeof(rec->certs), acc->certs);
 	/* a reset waits for the daemon's SOCK_DESTROY: wake it now */
 	bpf_ringbuf_submit(rec, done == PW_DONE_RESET ? BPF_RB_FORCE_WAKEUP : rb_flags());
+}
+
+static __always_inline void verdict_judge(struct pw_chain_acc *acc, __u8 library, __u8 side)
+{
+	verdict_take(acc, library, side, 0);
+}
+
+/*
+ * A client's session was resumed (the library says so when the connection
+ * ends): report it with the rule its host falls under. Only when no chain is
+ * being gathered on this thread, which the report would otherwise disturb.
+ */
+static __always_inline void verdict_resumed(__u64 ssl, __u8 library)
+{
+	struct pw_chain_acc *acc = chain_acc_get();
+
+	count(PW_CNT_RESUMED);
+	if (!acc || acc->ncerts)
+		return;
+	chain_reset(acc);
+	acc->ssl = ssl;
+	verdict_take(acc, library, PW_SIDE_CLIENT, 1);
+	chain_reset(acc);
 }
 
 #endif /* PW_VERDICT_BPF_H */

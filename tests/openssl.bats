@@ -449,18 +449,31 @@ prog_runs() {
 	grep -q '^pinwarden_certificates_captured_total 2$' "$BATS_TEST_TMPDIR/metrics.prom"
 }
 
-@test "resumption: a resumed session carries its full handshake's verdict; an enforced mismatch leaves nothing to resume" {
+@test "resumption: a resumed session carries its full handshake's verdict and is reported as resumed; an enforced mismatch leaves nothing to resume" {
+	server_start legit12 --cert "$PKI/legit-ec/chain.pem" --key "$PKI/legit-ec/leaf.key" --reply --tls 1.2
 	pin_test_policy enforce
 	pw_start --policy "$POLICY"
-	run "$PYTHON" "$TOOLS/resume.py" "$legit_PORT" again
-	[ "$status" -eq 0 ]
-	[ "$output" = resumed ]
-	# both exchanges went through; one chain was presented and judged (the full handshake)
-	grep -q "again-full" "$legit_RECORD"
-	grep -q "again-resumed" "$legit_RECORD"
-	events_wait '.event == "tls_chain" and .verdict == "match"'
+	local port n=0 ev
+	for port in "$legit_PORT" "$legit12_PORT"; do
+		run "$PYTHON" "$TOOLS/resume.py" "$port" "again$port"
+		[ "$status" -eq 0 ]
+		[ "$output" = resumed ]
+		# both exchanges went through; one chain was presented and judged (the full
+		# handshake), and the resumed connection is reported as such when it ends
+		grep -rq "again$port-full" "$legit_RECORD" "$legit12_RECORD"
+		grep -rq "again$port-resumed" "$legit_RECORD" "$legit12_RECORD"
+		n=$((n + 1))
+		retry 50 0.1 events_count_ge "$n" '.event == "tls_chain" and .verdict == "match"'
+		retry 50 0.1 events_count_ge "$n" '.event == "tls_chain" and .verdict == "resumed"'
+	done
 	sleep 0.5
-	[ "$(_events_count '.event == "tls_chain"')" -eq 1 ]
+	[ "$(_events_count '.event == "tls_chain"')" -eq 4 ]
+	ev=$(_events_select '.event == "tls_chain" and .verdict == "resumed"' | tail -n 1)
+	[ "$(event_field "$ev" .host)" = pin.test ]
+	[ "$(event_field "$ev" .rule)" = pin.test ]
+	[ "$(event_field "$ev" .action)" = none ]
+	[ "$(event_field "$ev" '.chain | length')" -eq 0 ]
+	[ "$(event_field "$ev" '.notes | map(select(startswith("resumed session"))) | length')" -eq 1 ]
 	# against the impostor the full handshake is the end: killed before any session exists
 	run "$PYTHON" "$TOOLS/resume.py" "$evil_PORT" never
 	[ "$status" -eq 137 ]

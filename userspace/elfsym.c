@@ -743,3 +743,34 @@ int elf_func_range(struct elf_image *img, uint64_t vaddr, uint64_t *start, uint6
 	*end = loc + range;
 	return 0;
 }
+
+int elf_accessor_offset(struct elf_image *img, const char *func, uint32_t *off)
+{
+	static const uint8_t endbr64[4] = { 0xf3, 0x0f, 0x1e, 0xfa };
+	uint64_t v = elf_func_vaddr(img, func);
+	uint8_t b[16];
+	size_t i = 0;
+	int32_t disp;
+
+	if (!v || elf_read_vaddr(img, v, b, sizeof(b)))
+		return -1;
+	if (!memcmp(b, endbr64, sizeof(endbr64)))
+		i = sizeof(endbr64);
+	if (b[i] != 0x8b)				/* mov r32, r/m32 */
+		return -1;
+	if (b[i + 1] == 0x47) {				/* eax, [rdi + disp8] */
+		disp = (int8_t)b[i + 2];
+		i += 3;
+	} else if (b[i + 1] == 0x87) {			/* eax, [rdi + disp32] */
+		memcpy(&disp, &b[i + 2], sizeof(disp));
+		i += 6;
+	} else {
+		return -1;
+	}
+	if (b[i] == 0x31 && b[i + 1] == 0xff)		/* xor edi, edi */
+		i += 2;
+	if (b[i] != 0xc3 || disp < 0 || disp > 0xffff)	/* ret */
+		return -1;
+	*off = (uint32_t)disp;
+	return 0;
+}

@@ -46,6 +46,14 @@ int elf_section_range(struct elf_image *img, const char *name, uint64_t *vaddr, 
 int elf_direct_call_sites(struct elf_image *img, const char *caller, const char *callee,
 			  uint64_t *sites, int max);
 
+/*
+ * The field offset an accessor of the form `int f(const T *p) { return p->field; }`
+ * reads: `mov eax, [rdi + disp]` (after an optional endbr64), then ret (an
+ * `xor edi, edi` between is allowed). 0 and *off set, or -1 if the function
+ * is absent or its code is anything else.
+ */
+int elf_accessor_offset(struct elf_image *img, const char *func, uint32_t *off);
+
 /* File offset of a virtual address inside a PT_LOAD segment; -1 if outside. */
 int64_t elf_vaddr_to_offset(struct elf_image *img, uint64_t vaddr);
 

@@ -22,7 +22,7 @@
 #include "dedup.h"
 
 static const char *const library_names[PW_LIB_MAX] = PW_LIBRARY_NAMES;
-static const char *const verdict_names[] = { "unpinned", "match", "mismatch", "expired" };
+static const char *const verdict_names[] = { "unpinned", "match", "mismatch", "expired", "resumed" };
 static const char *const done_names[] = { "none", "killed", "reset", "would-kill", "would-reset",
 					  "kill-failed" };
 
@@ -242,7 +242,7 @@ static void chain_members(struct daemon *d, const struct pw_chain_rec *r, const 
 		json_null(j, "peer");
 	if (r->side == PW_SIDE_SERVER && r->local_port)
 		json_uint(j, "local_port", r->local_port);
-	json_str(j, "verdict", r->verdict < 4 ? verdict_names[r->verdict] : "unknown");
+	json_str(j, "verdict", r->verdict <= PW_VERDICT_RESUMED ? verdict_names[r->verdict] : "unknown");
 	json_str(j, "mode", r->mode == PW_MODE_ENFORCE ? "enforce" : "audit");
 	json_str(j, "action", r->done < 6 ? done_names[r->done] : "unknown");
 	if (r->rule_id != PW_NO_ID && p && r->rule_id < p->nrules) {
@@ -400,8 +400,11 @@ static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 	if (r->flags & PW_CHAIN_RESET_NO_SOCK)
 		json_str(j, "reset_error", "the connection's socket is unknown: the process was killed instead");
 	if (r->flags & (PW_CHAIN_NO_SNI | PW_CHAIN_PEER_GUESSED | PW_CHAIN_NO_PEER | PW_CHAIN_NO_POLICY |
-			PW_CHAIN_PEER_READ)) {
+			PW_CHAIN_PEER_READ | PW_CHAIN_RESUMED)) {
 		json_arr_begin(j, "notes");
+		if (r->flags & PW_CHAIN_RESUMED)
+			json_str(j, NULL, "resumed session: no certificates presented; the verdict "
+				 "of its full handshake stands");
 		if (r->flags & PW_CHAIN_NO_SNI)
 			json_str(j, NULL, "no SNI");
 		if (r->flags & PW_CHAIN_PEER_GUESSED)
