@@ -2,7 +2,7 @@
 /*
  * Unit tests of the ELF helpers that place probes in statically linked code
  * (userspace/elfsym.c: elf_func_vaddr_size, elf_read_vaddr, elf_section_range,
- * elf_direct_call_sites), on this very test program: its functions are known,
+ * elf_direct_call_sites, elf_accessor_offset), on this very test program: its functions are known,
  * and its machine code is also in memory to compare with what was read from
  * the file. Every failed assertion prints one "file:line: FAIL ..." line; the
  * exit status is the number of failures (capped), 0 when all pass.
@@ -57,6 +57,16 @@ __attribute__((noinline, used)) int pw_test_other(int x)
 	return x + 5;
 }
 
+/* Field accessors as OpenSSL 3.0 compiles SSL_session_reused and SSL_is_server. */
+__asm__(".globl pw_test_get32\n.type pw_test_get32, @function\npw_test_get32:\n"
+	"\tmov 0x4d0(%rdi), %eax\n\txor %edi, %edi\n\tret\n.size pw_test_get32, .-pw_test_get32\n"
+	".globl pw_test_get8\n.type pw_test_get8, @function\npw_test_get8:\n"
+	"\tendbr64\n\tmov 0x38(%rdi), %eax\n\tret\n.size pw_test_get8, .-pw_test_get8\n"
+	".globl pw_test_getneg\n.type pw_test_getneg, @function\npw_test_getneg:\n"
+	"\tmov -0x8(%rdi), %eax\n\tret\n.size pw_test_getneg, .-pw_test_getneg\n"
+	".globl pw_test_getrsi\n.type pw_test_getrsi, @function\npw_test_getrsi:\n"
+	"\tmov 0x38(%rsi), %eax\n\tret\n.size pw_test_getrsi, .-pw_test_getrsi\n");
+
 int main(void)
 {
 	uint64_t sites[8], caller, callee, size = 0, text, text_size;
@@ -103,6 +113,20 @@ int main(void)
 	ASSERT_EQ(elf_direct_call_sites(img, "pw_test_other", "pw_test_callee", sites, 8), 0);
 	ASSERT_EQ(elf_direct_call_sites(img, "pw_no_such_function", "pw_test_callee", sites, 8), 0);
 	ASSERT_EQ(elf_direct_call_sites(img, "pw_test_caller", "pw_no_such_function", sites, 8), 0);
+
+	/* accessors: the offset they load, and nothing for any other code */
+	{
+		uint32_t off = 0;
+
+		ASSERT_EQ(elf_accessor_offset(img, "pw_test_get32", &off), 0);
+		ASSERT_EQ(off, 0x4d0);
+		ASSERT_EQ(elf_accessor_offset(img, "pw_test_get8", &off), 0);
+		ASSERT_EQ(off, 0x38);
+		ASSERT_EQ(elf_accessor_offset(img, "pw_test_getneg", &off), -1);
+		ASSERT_EQ(elf_accessor_offset(img, "pw_test_getrsi", &off), -1);
+		ASSERT_EQ(elf_accessor_offset(img, "pw_test_caller", &off), -1);
+		ASSERT_EQ(elf_accessor_offset(img, "pw_no_such_function", &off), -1);
+	}
 	elf_image_close(img);
 
 	printf("test_elfsym: %d checks, %d failures (%d %d)\n", checks, failures, pw_test_caller(1),
