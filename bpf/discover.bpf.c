@@ -92,6 +92,17 @@ int BPF_PROG(pw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	return 0;
 }
 
+/* the last thread of a process is gone: forget its link map position */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(pw_exit, struct task_struct *p, bool group_dead)
+{
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+
+	if (group_dead)
+		bpf_map_delete_elem(&ldso_seen, &tgid);
+	return 0;
+}
+
 struct vma_find {
 	struct pw_file_key k;
 	int found;

@@ -213,6 +213,12 @@ static long rule_any_cb(__u32 i, void *data)
 	return rule_try(&acc->rs, &acc->key);
 }
 
+/*
+ * "*." rules: where the first label ends. In a bpf_loop callback: as a plain
+ * loop, each position of the dot is a path of its own through the rest of the
+ * verdict for the verifier, which then gives up (a million instructions) when
+ * the caller passes a constant side.
+ */
 static __always_inline int rule_find(struct pw_chain_acc *acc, struct rule_search *rs,
 				     const struct peer *p)
 {

@@ -20,13 +20,12 @@ setup() {
 teardown() {
 	pw_teardown
 	if [ -n "${CG:-}" ] && [ -d "$CG" ]; then
-		# move anything left back to the root, then remove the test cgroups
+		# move anything left back to the root, then remove the test cgroups, deepest first
 		local d p
-		for d in "$CG/inner" "$CG"; do
-			[ -d "$d" ] || continue
+		while read -r d; do
 			while read -r p; do echo "$p" >"$CGROOT/cgroup.procs" 2>/dev/null || true; done <"$d/cgroup.procs"
 			rmdir "$d" || true
-		done
+		done < <(find "$CG" -depth -type d)
 	fi
 }
 
@@ -248,4 +247,28 @@ rules:
 	done
 	retry 50 0.1 events_count_ge 3 '.event == "tls_chain" and .verdict == "match"'
 	events_lint
+}
+
+@test "events name the container: docker, containerd, cri-o, podman and kubepods cgroup names" {
+	CGROOT=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+	[ -n "$CGROOT" ] || skip "no cgroup v2 hierarchy"
+	local id=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+	CG=$CGROOT/pinwarden-test-$$
+	mkdir -p "$CG"
+	pw_start
+	local name path
+	for name in "docker-$id.scope" "cri-containerd-$id.scope" "crio-$id.scope" \
+		"libpod-$id.scope" "kubepods-besteffort-pod1234_5678.slice/$id"; do
+		path=$CG/$name
+		mkdir -p "$path"
+		run bash -c "echo \$\$ > '$path/cgroup.procs' && exec '$PYTHON' '$TLS_CLIENT' --host pin.test --port $legit_PORT --insecure"
+		[ "$status" -eq 0 ]
+		ev=$(events_wait ".event == \"tls_chain\" and .cgroup == \"/pinwarden-test-$$/$name\"")
+		[ "$(event_field "$ev" .container_id)" = "$id" ]
+	done
+	# a cgroup that names no container: no container_id
+	mkdir -p "$CG/plain"
+	run bash -c "echo \$\$ > '$CG/plain/cgroup.procs' && exec '$PYTHON' '$TLS_CLIENT' --host pin.test --port $legit_PORT --insecure"
+	ev=$(events_wait ".event == \"tls_chain\" and .cgroup == \"/pinwarden-test-$$/plain\"")
+	[ "$(event_field "$ev" .container_id)" = null ]
 }

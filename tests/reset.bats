@@ -28,7 +28,9 @@ setup() {
 	echo "$output"
 	# the process lived, caught the error on the second connection, finished the first
 	[ "$status" -eq 0 ]
-	[[ $output == *"second failed: "* ]]
+	# the aborted connection failed (an error, or closed without a reply: depending on
+	# whether the destroy lands in the handshake or in the read), the other completed
+	[[ $output == *"second failed: "* || $output == *"second: closed"* ]]
 	[[ $output == *"first: ok"* ]]
 	# not one byte of application data reached the impostor
 	[ ! -s "$evil_RECORD" ]
@@ -39,7 +41,7 @@ setup() {
 	ev=$(events_wait '.event == "tls_chain" and .verdict == "match"')
 	[ "$(event_field "$ev" .action)" = none ]
 	# the mark was removed once the socket was destroyed
-	retry 30 0.1 bash -c "[ \"\$(bpftool map dump name reset_conns | jq length)\" -eq 0 ]"
+	retry 30 0.1 bash -c "bpftool -j map dump name reset_conns | jq -se 'flatten | length == 0' >/dev/null"
 }
 
 @test "reset, curl: two transfers in parallel; the impostor's fails, the other succeeds, curl lives" {

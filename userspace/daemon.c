@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -377,10 +380,56 @@ static void tick(struct daemon *d, unsigned n)
 	status_write(d);
 }
 
+/*
+ * Keep only what the daemon still needs once it runs: BPF and perf (load and
+ * attach), SYS_ADMIN (attach to cgroups, read /proc/PID/map_files), KILL
+ * (stop and continue processes for discovery), NET_ADMIN (SOCK_DESTROY),
+ * DAC_READ_SEARCH (open_by_handle_at on cgroupfs, other users' /proc files),
+ * SYS_PTRACE (other users' /proc/PID/maps), SYS_RESOURCE (locked memory).
+ * No new privileges can be gained through exec either.
+ */
+static int caps_drop(void)
+{
+	static const int keep[] = {
+		CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN, CAP_KILL, CAP_NET_ADMIN,
+		CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE, CAP_SYS_RESOURCE,
+	};
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = {}, have[2] = {};
+	size_t i;
+	int c;
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return -1;
+	/* keep what is both needed and held: a container or a service manager
+	 * may have withheld some (CAP_SYS_RESOURCE, say), and asking capset for
+	 * a capability not held fails the whole call */
+	if (syscall(SYS_capget, &hdr, have))
+		return -1;
+	for (i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+		data[keep[i] / 32].effective |= 1u << (keep[i] % 32);
+		data[keep[i] / 32].permitted |= 1u << (keep[i] % 32);
+	}
+	for (i = 0; i < 2; i++) {
+		data[i].permitted &= have[i].permitted;
+		data[i].effective &= have[i].permitted;
+	}
+	/* the bounding set too, so that nothing dropped can come back */
+	for (c = 0; c <= CAP_LAST_CAP; c++) {
+		bool kept = false;
+
+		for (i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+			kept |= keep[i] == c;
+		if (!kept && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) && errno != EINVAL)
+			return -1;
+	}
+	return syscall(SYS_capset, &hdr, data);
+}
+
 static void usage_run(FILE *f)
 {
 	fprintf(f, "usage: pinwarden run [--policy FILE] [--log FILE] [--metrics FILE] "
-		   "[--status FILE] [--no-discover] [--dedup SECS] [-v]\n");
+		   "[--status FILE] [--no-discover] [--dedup SECS] [--attach PATH]... [-v]\n");
 }
 
 static int open_log(const char *path)
@@ -405,17 +454,23 @@ int cmd_run(int argc, char **argv)
 		{ "status", required_argument, NULL, 's' },
 		{ "no-discover", no_argument, NULL, 'D' },
 		{ "dedup", required_argument, NULL, 'R' },
+		{ "attach", required_argument, NULL, 'a' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon d = { .log_fd = -1, .status_path = PW_STATUS_FILE, .dedup_seconds = 60 };
-	int c, verbose = 0;
+	int c, rc, verbose = 0;
 	char *end;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:l:m:s:vh", opts, NULL)) != -1) {
+	/* every --attach names an argv element: at most argc of them */
+	d.attach_paths = calloc(argc, sizeof(*d.attach_paths));
+	if (!d.attach_paths)
+		fatal("out of memory");
+	while ((c = getopt_long(argc, argv, "p:l:m:s:a:vh", opts, NULL)) != -1) {
 		switch (c) {
+		case 'a': d.attach_paths[d.nattach++] = optarg; break;
 		case 'p': d.policy_path = optarg; break;
 		case 'l': d.log_path = optarg; break;
 		case 'm': d.metrics_path = optarg; break;
@@ -429,16 +484,19 @@ int cmd_run(int argc, char **argv)
 			}
 			break;
 		case 'v': verbose++; break;
-		case 'h': usage_run(stdout); return 0;
-		default: usage_run(stderr); return 2;
+		case 'h': usage_run(stdout); free(d.attach_paths); return 0;
+		default: usage_run(stderr); free(d.attach_paths); return 2;
 		}
 	}
 	if (optind != argc) {
 		usage_run(stderr);
+		free(d.attach_paths);
 		return 2;
 	}
 	log_init("pinwarden", verbose);
-	return daemon_run(&d);
+	rc = daemon_run(&d);
+	free(d.attach_paths);
+	return rc;
 }
 
 int daemon_run(struct daemon *dp)
@@ -447,10 +505,11 @@ int daemon_run(struct daemon *dp)
 	struct pw_policy *policy = NULL;
 	struct pw_diags diags = {};
 	struct sigaction sa = {};
-	struct bpf_link *tcp_link = NULL, *exec_link = NULL;
+	struct bpf_link *tcp_link = NULL, *exec_link = NULL, *exit_link = NULL;
 	unsigned ticks = 0;
 	uint64_t next_tick;
 	int c, err, rc = 1, ncpu;
+	size_t i;
 
 	umask(027);
 	if (!d.log_path)
@@ -537,8 +596,24 @@ int daemon_run(struct daemon *dp)
 				 "library of their own are NOT covered");
 			d.skel->bss->discover_on = 0;
 		}
+		exit_link = bpf_program__attach(d.skel->progs.pw_exit);
 		discover_scan_all(&d);
 		ring_buffer__consume(d.rb);	/* continue whatever stopped meanwhile */
+	}
+	/* executables named on the command line, attached before `ready` */
+	for (i = 0; i < d.nattach; i++) {
+		char why[512];
+
+		err = library_attach_file(d.skel, &d.libs, d.attach_paths[i], why, sizeof(why));
+		if (err < 0) {
+			log_warnx("--attach %s: %s", d.attach_paths[i], why);
+			goto cleanup;
+		}
+		if (err == 0 && !attach_set_find_path(&d.libs, d.attach_paths[i])) {
+			log_warnx("--attach %s: not a TLS library or program pinwarden knows",
+				  d.attach_paths[i]);
+			goto cleanup;
+		}
 	}
 	if (!d.libs.n) {
 		log_warnx("no TLS library could be attached: nothing to watch");
@@ -552,6 +627,8 @@ int daemon_run(struct daemon *dp)
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (caps_drop())
+		log_warn("cannot drop the capabilities the daemon does not need; running with all");
 	events_ready(&d);
 	status_write(&d);
 	if (d.learn_seconds)
@@ -597,6 +674,7 @@ cleanup:
 	if (d.rb)
 		ring_buffer__consume(d.rb);
 	bpf_link__destroy(exec_link);
+	bpf_link__destroy(exit_link);
 	if (d.skel && d.skel->bss)
 		reset_enable(&d, false);
 	attach_set_destroy(&d.libs);

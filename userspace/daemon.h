@@ -31,6 +31,8 @@ struct daemon {
 	const char *metrics_path;
 	const char *policy_path;	/* NULL: built-in default */
 	const char *status_path;	/* what `pinwarden status` reads */
+	char **attach_paths;		/* --attach: executables to attach besides discovery */
+	size_t nattach;
 	bool status_written;
 	uint64_t status_errors;
 	uint64_t started_unix_ns;

@@ -145,10 +145,15 @@ int discover_process(struct daemon *d, pid_t pid)
 		{
 			char mf[128], display[4096];
 			const char *name = file;
+			unsigned long long lo, hi;
 
 			while (*name == ' ')
 				name++;
-			snprintf(mf, sizeof(mf), "/proc/%d/map_files/%s", pid, range);
+			/* map_files names are "%lx-%lx": no leading zeros, unlike maps
+			 * (a non-PIE executable at 0x400000 is "00400000-..." there) */
+			if (sscanf(range, "%llx-%llx", &lo, &hi) != 2)
+				continue;
+			snprintf(mf, sizeof(mf), "/proc/%d/map_files/%llx-%llx", pid, lo, hi);
 			snprintf(display, sizeof(display), "%.4000s", name[0] ? name : mf);
 			examine(d, mf, display);
 			n++;

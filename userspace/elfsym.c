@@ -100,6 +100,32 @@ static Elf_Scn *section_by_name(struct elf_image *img, const char *name, GElf_Sh
 	return NULL;
 }
 
+const uint8_t *elf_section(struct elf_image *img, const char *name, uint64_t vaddr,
+			   uint64_t *addr, size_t *size)
+{
+	Elf_Scn *scn = NULL;
+	Elf_Data *d;
+	GElf_Shdr sh;
+
+	if (name) {
+		scn = section_by_name(img, name, &sh);
+	} else {
+		while ((scn = elf_nextscn(img->elf, scn))) {
+			if (gelf_getshdr(scn, &sh) && (sh.sh_flags & SHF_ALLOC) &&
+			    vaddr >= sh.sh_addr && vaddr < sh.sh_addr + sh.sh_size)
+				break;
+		}
+	}
+	if (!scn || sh.sh_type == SHT_NOBITS)
+		return NULL;
+	d = elf_getdata(scn, NULL);
+	if (!d || !d->d_buf || d->d_size != sh.sh_size)
+		return NULL;
+	*addr = sh.sh_addr;
+	*size = d->d_size;
+	return d->d_buf;
+}
+
 static uint64_t symtab_find(struct elf_image *img, Elf64_Word type, const char *name, int functions)
 {
 	Elf_Scn *scn = NULL;

@@ -21,6 +21,15 @@ uint64_t elf_func_vaddr(struct elf_image *img, const char *name);
 /* Address of a data object (STT_OBJECT) defined in the file; 0 if absent. */
 uint64_t elf_object_vaddr(struct elf_image *img, const char *name);
 
+/*
+ * The bytes of a section as read from the file: the one named `name`, or with
+ * name NULL the allocated section that holds `vaddr`. Sets its address and
+ * size; NULL if there is none or it has no file contents (NOBITS). The bytes
+ * live as long as img.
+ */
+const uint8_t *elf_section(struct elf_image *img, const char *name, uint64_t vaddr,
+			   uint64_t *addr, size_t *size);
+
 /* File offset of a virtual address inside a PT_LOAD segment; -1 if outside. */
 int64_t elf_vaddr_to_offset(struct elf_image *img, uint64_t vaddr);
 
