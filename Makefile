@@ -100,6 +100,7 @@ unit: $(UNIT_BINS) ## build and run the C unit tests
 # ---- fuzzing: libFuzzer targets under tests/fuzz/, built with clang ----
 FUZZ_CC ?= $(CLANG)
 FUZZ_SECONDS ?= 60
+FUZZ_SHORT_SECONDS ?= 3
 FUZZ_TARGETS := der policy json cert
 FUZZ_BINS := $(patsubst %,$(OUT)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
@@ -121,8 +122,8 @@ $(OUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(wildcard in
 fuzz: $(FUZZ_BINS) ## run every fuzz target for FUZZ_SECONDS (default 60) each
 	$(Q)tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
-fuzz-short: ## the short fuzzing pass that `make test` runs (10 s per target)
-	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
+fuzz-short: ## the short fuzzing pass that `make test` runs (FUZZ_SHORT_SECONDS, default 3, per target)
+	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SHORT_SECONDS)
 
 .PHONY: test
 test: all unit fuzz-short ## run the unit tests, a short fuzzing pass and the BATS suites (root)

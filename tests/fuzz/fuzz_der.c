@@ -31,20 +31,11 @@
 #include <openssl/params.h>
 #include <openssl/x509.h>
 
+#include "check.h"
 #include "der.h"
 #include "dercheck.h"
 #include "sha256.h"
 #include "siphash.h"
-
-#define CHECK(cond, ...)                                                                 \
-	do {                                                                             \
-		if (!(cond)) {                                                           \
-			fprintf(stderr, "fuzz_der: %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                                    \
-			fputc('\n', stderr);                                             \
-			abort();                                                         \
-		}                                                                        \
-	} while (0)
 
 static EVP_MAC *siphash_mac;
 
@@ -133,15 +124,34 @@ static void check_hashes(const uint8_t *p, size_t n)
 /* The walk as bpf/hash.bpf.h runs it: bpf_loop stops when the callback returns 1. */
 static int walk_kernel_way(const uint8_t *buf, __u32 len, struct der_cert *dc)
 {
-	struct der_walk w;
+	struct der_walk w, again;
 	__u32 i;
+	int r = 0;
 
 	der_walk_init(&w, len);
 	for (i = 0; i < DER_WALK_STEPS; i++)
-		if (der_walk_step(buf, &w) != 0)
+		if ((r = der_walk_step(buf, &w)) != 0)
 			break;
+	/* a walk that has ended stays where it ended, whatever calls it once more */
+	again = w;
+	if (r != 0) {
+		CHECK(der_walk_step(buf, &again) == r, "a finished walk answered otherwise");
+		CHECK(!memcmp(&again, &w, sizeof(w)), "a finished walk moved");
+	}
 	*dc = w.dc;
 	return w.state == DER_S_DONE && !w.err;
+}
+
+/* Anything longer than the kernel's copy buffer is refused before a byte is read
+ * (the input buffer is only `size` bytes: ASan would see a read). */
+static void check_too_big(const uint8_t *buf, size_t size)
+{
+	struct der_walk w;
+	int r;
+
+	der_walk_init(&w, PW_CERT_MAX + 1 + (__u32)(size & 0xffff));
+	r = der_walk_step(buf, &w);
+	CHECK(r == DER_ERR_TOO_BIG, "a %u-byte walk gave %d", w.len, r);
 }
 
 /* The TLV at p[off, off + len) is one definite-length, constructed SEQUENCE. */
@@ -207,6 +217,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK((r == DER_OK) == ok_kernel, "der_cert_parse says %d, the kernel's loop %d", r,
 	      ok_kernel);
 	CHECK(r <= 0 && r >= DER_ERR_TOO_BIG, "unknown result %d", r);
+	check_too_big(buf, size);
 	if (size > PW_CERT_MAX)
 		CHECK(r != DER_OK, "accepted %zu bytes, more than PW_CERT_MAX", size);
 

@@ -3,7 +3,9 @@
 # SECONDS, one after another. New inputs go to build/fuzz/corpus/TARGET (the
 # committed seeds in tests/fuzz/corpus/TARGET are read, never written); a crash
 # leaves its input in build/fuzz/artifacts/ and fails the run. Prints libFuzzer's
-# final figures per target: executions, coverage (cov: edges, ft: features), corpus.
+# final figures per target: executions, coverage (cov: edges covered of the
+# instrumented edges: the target, include/ and the userspace files it links;
+# OpenSSL, libyaml and jansson are not instrumented), ft: features, corpus.
 set -uo pipefail
 
 secs=$1
@@ -31,8 +33,9 @@ for t in "$@"; do
 	# the last status line carries cov/ft/corp; the final stats the executions
 	last=$(grep -E '^#[0-9]+' "$log" | tail -n 1)
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
-	printf '  FUZZ     %-7s %-6s %6s s  %10s execs  cov %-6s ft %-6s corpus %s\n' "$t" "$status" \
-		"$secs" "${execs:-?}" "$(sed -n 's/.*cov: \([0-9]*\).*/\1/p' <<<"$last")" \
+	edges=$(sed -n 's/.*(\([0-9]*\) inline 8-bit counters).*/\1/p' "$log" | head -n 1)
+	printf '  FUZZ     %-7s %-6s %6s s  %10s execs  cov %s/%-6s ft %-6s corpus %s\n' "$t" "$status" \
+		"$secs" "${execs:-?}" "$(sed -n 's/.*cov: \([0-9]*\).*/\1/p' <<<"$last")" "${edges:-?}" \
 		"$(sed -n 's/.*ft: \([0-9]*\).*/\1/p' <<<"$last")" \
 		"$(sed -n 's/.*corp: \([0-9]*\/[0-9]*[a-zA-Z]*\).*/\1/p' <<<"$last")"
 	if [ "$status" = FAILED ]; then
