@@ -79,7 +79,7 @@ $(OUT)/pinwarden: $(OUT)/userspace/main.o $(OUT)/libpw.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUT)/bpf $(OUT)/userspace $(OUT)/tests $(OUT)/fuzz:
+$(OUT)/bpf $(OUT)/userspace $(OUT)/tests $(OUT)/fuzz $(OUT)/fuzz/cov:
 	$(Q)mkdir -p $@
 
 # ---- tests ----
@@ -113,17 +113,29 @@ FUZZ_SRCS_json := userspace/json.c tests/fuzz/jsoncheck.c
 FUZZ_SRCS_cert := userspace/certcache.c userspace/json.c tests/fuzz/jsoncheck.c
 FUZZ_LIBS := $(shell pkg-config --libs libbpf libssl libcrypto yaml-0.1 jansson 2>/dev/null)
 
-$(OUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(wildcard include/*.h) \
-		    $(wildcard userspace/*.h) $$(FUZZ_SRCS_$$*) | $(OUT)/fuzz
+FUZZ_DEPS = tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(wildcard include/*.h) \
+	    $(wildcard userspace/*.h) $$(FUZZ_SRCS_$$*)
+
+$(OUT)/fuzz/fuzz_%: $(FUZZ_DEPS) | $(OUT)/fuzz
 	$(call msg,FUZZ-CC,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_SRCS_$*) $(FUZZ_LIBS) -o $@
+
+# the same targets with source-based coverage instead of the sanitizers
+$(OUT)/fuzz/cov/fuzz_%: $(FUZZ_DEPS) | $(OUT)/fuzz/cov
+	$(call msg,FUZZ-COV,$@)
+	$(Q)$(FUZZ_CC) $(filter-out -fsanitize=%,$(FUZZ_CFLAGS)) -fsanitize=fuzzer \
+		-fprofile-instr-generate -fcoverage-mapping $< $(FUZZ_SRCS_$*) $(FUZZ_LIBS) -o $@
 
 .PHONY: fuzz fuzz-short
 fuzz: $(FUZZ_BINS) ## run every fuzz target for FUZZ_SECONDS (default 60) each
 	$(Q)tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
-fuzz-short: ## the short fuzzing pass that `make test` runs (FUZZ_SHORT_SECONDS, default 3, per target)
+fuzz-short: ## the short pass `make test` runs (FUZZ_SHORT_SECONDS, default 3, each)
 	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SHORT_SECONDS)
+
+.PHONY: fuzz-coverage
+fuzz-coverage: $(patsubst %,$(OUT)/fuzz/cov/fuzz_%,$(FUZZ_TARGETS)) ## line and branch coverage reached by each target's corpus
+	$(Q)tests/fuzz/coverage.sh $(FUZZ_TARGETS)
 
 .PHONY: test
 test: all unit fuzz-short ## run the unit tests, a short fuzzing pass and the BATS suites (root)
@@ -161,7 +173,7 @@ clean: ## remove build/
 
 .PHONY: help
 help: ## this list
-	@grep -E '^[a-z][a-zA-Z_-]*:.*## ' $(MAKEFILE_LIST) | \
+	@grep -hE '^[a-z][a-zA-Z_-]*:.*## ' $(MAKEFILE_LIST) | \
 		awk -F':.*## ' '{ printf "  make %-10s %s\n", $$1, $$2 }'
 
 -include $(USER_OBJS:.o=.d)
