@@ -38,13 +38,13 @@ map_entries() {
 	[ "$status" -eq 0 ]
 	grep -q unguarded "$evil_RECORD"
 	# no process is left stopped for a discovery that will never come
-	! ps -eo stat=,comm= | awk '$1 ~ /^T/' | grep -q .
+	! ps -eo stat=,comm= | awk '$1 ~ /^T/' | grep -q . || false
 	# a restart attaches one set of probes, not two
 	pw_start --policy "$POLICY"
 	[ "$(pw_progs)" -eq "$loaded" ]
 	run tls_client --host pin.test --port "$evil_PORT" --insecure --secret guarded
 	[ "$status" -eq 137 ]
-	! grep -q guarded "$evil_RECORD"
+	! grep -q guarded "$evil_RECORD" || false
 	pw_stop
 	[ "$(pw_progs)" -eq 0 ]
 }
