@@ -99,6 +99,8 @@ map_entries() {
 	retry 60 0.5 bash -c "[ \$(bpftool -j map dump name ssl_state | jq -s 'flatten | length') -le $((base_ssl + 5)) ]"
 	retry 60 0.5 bash -c "[ \$(bpftool -j map dump name ldso_seen | jq -s 'flatten | length') -le $((base_ldso + 5)) ]"
 	[ "$(map_entries reset_conns)" -eq 0 ]
+	echo "ssl_state entries: $base_ssl before, $(map_entries ssl_state) after;" \
+		"ldso_seen: $base_ldso before, $(map_entries ldso_seen) after"
 	rss1=$(awk '/^VmRSS/ { print $2 }' "/proc/$PW_PID/status")
 	echo "daemon RSS: $rss0 kB before, $rss1 kB after"
 	[ "$rss1" -lt $((rss0 + 8192)) ]
