@@ -44,7 +44,7 @@ map_entries() {
 	[ "$(pw_progs)" -eq "$loaded" ]
 	run tls_client --host pin.test --port "$evil_PORT" --insecure --secret guarded
 	[ "$status" -eq 137 ]
-	! grep -q guarded "$evil_RECORD" || false
+	! grep -qw guarded "$evil_RECORD" || false
 	pw_stop
 	[ "$(pw_progs)" -eq 0 ]
 }
