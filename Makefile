@@ -86,7 +86,7 @@ UNIT_CFLAGS := -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -Wall
 	       -Wno-unused-parameter -Werror -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuserspace \
 	       -I$(OUT) $(PKG_CFLAGS)
 
-$(OUT)/tests/%: tests/unit/%.c $(LIB_OBJS) $(wildcard include/*.h) | $(OUT)/tests
+$(OUT)/tests/%: tests/unit/%.c $(LIB_OBJS) $(wildcard include/*.h tests/unit/*.h) | $(OUT)/tests
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(UNIT_CFLAGS) $< $(OUT)/libpw.a $(LDLIBS) -o $@
 
