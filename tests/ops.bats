@@ -204,7 +204,7 @@ unit_value() {
 	grep -qx '  - host: "other.test"' "$draft"
 	grep -q -- "- $(cat "$PKI/legit-ec/leaf.spki")" "$draft"
 	grep -q -- "- $(cat "$PKI/legit-rsa/leaf.spki")" "$draft"
-	! grep -q -- "$(cat "$PKI/evil/leaf.spki")" "$draft"
+	! grep -q -- "$(cat "$PKI/evil/leaf.spki")" "$draft" || false
 	run "$PW" check "$draft"
 	[ "$status" -eq 0 ]
 	[[ $output == *"ok: 2 rules (0 enforced), 2 pinsets"* ]]
@@ -234,7 +234,7 @@ unit_value() {
 	[ "$(event_field "$ev" .mode)" = enforce ]
 	run curl_pin pin.test "$evil_PORT" -k -H "X-Secret: learned"
 	[ "$status" -eq 137 ]
-	! grep -q learned "$evil_RECORD"
+	! grep -q learned "$evil_RECORD" || false
 	events_wait '.event == "tls_chain" and .action == "killed"' >/dev/null
 }
 
@@ -251,7 +251,10 @@ unit_value() {
 	run "$PW" status --status "$st" --json
 	[ "$status" -eq 0 ]
 	[ "$(jq -r .pid <<<"$output")" = "$PW_PID" ]
-	run --separate-stderr setpriv --reuid=65534 --regid=65534 --clear-groups "$PW" status --status "$st"
+	# (a copy of the binary: the one under test may sit where that user cannot reach)
+	install -m 0755 "$PW" "$OPS_SCRATCH/pinwarden"
+	run --separate-stderr setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$OPS_SCRATCH/pinwarden" status --status "$st"
 	[ "$status" -eq 1 ]
 	[[ $stderr == *"Permission denied"*"root's only"* ]]
 	run setpriv --reuid=65534 --regid=65534 --clear-groups cat "$st"
@@ -299,7 +302,7 @@ unit_value() {
 	grep -qx '# TYPE pinwarden_verdicts_total counter' "$METRICS"
 	grep -q '^# HELP pinwarden_verdicts_total .' "$METRICS"
 	grep -qx '# TYPE pinwarden_policy_generation gauge' "$METRICS"
-	! grep '^# TYPE .* counter$' "$METRICS" | grep -v '_total counter$'
+	! grep '^# TYPE .* counter$' "$METRICS" | grep -v '_total counter$' || false
 	# readable by the node_exporter (another user), and replaced, never rewritten in place
 	[ "$(stat -c %a "$METRICS")" = 644 ]
 	local ino
@@ -365,7 +368,7 @@ unit_value() {
 	# the unit names the installed paths
 	[ "$(unit_value "$dest/usr/lib/systemd/system/pinwarden.service" ExecStart | cut -d' ' -f1-4)" = \
 		"/usr/sbin/pinwarden run --policy /etc/pinwarden/policy.yaml" ]
-	! grep -q /usr/local "$dest/usr/lib/systemd/system/pinwarden.service"
+	! grep -q /usr/local "$dest/usr/lib/systemd/system/pinwarden.service" || false
 	# the installed policy passes check, and is one the daemon would trust
 	run "$PW" check --strict "$dest/etc/pinwarden/policy.yaml"
 	[ "$status" -eq 0 ]
@@ -413,7 +416,7 @@ unit_value() {
 	[ "$(unit_value "$unit" ProtectSystem)" = strict ]
 	[ "$(unit_value "$unit" RuntimeDirectoryMode)" = 0700 ]
 	# what would break BPF, uprobes, discovery or SOCK_DESTROY is not there
-	! grep -Eq '^(PrivateNetwork|PrivateUsers|ProtectProc|ProcSubset|DynamicUser|User)=' "$unit"
+	! grep -Eq '^(PrivateNetwork|PrivateUsers|ProtectProc|ProcSubset|DynamicUser|User)=' "$unit" || false
 	# systemd's own exposure rating stays in its "OK" band
 	run systemd-analyze security --offline=yes --threshold=40 "$unit"
 	[ "$status" -eq 0 ]
@@ -437,7 +440,7 @@ unit_value() {
 	mask=$(setpriv --bounding-set=-all,"$caps" grep CapBnd /proc/self/status | awk '{print $2}')
 	[ "$(awk '/^CapEff/ {print $2}' "/proc/$PW_PID/status")" = "$mask" ]
 	[ "$(awk '/^CapBnd/ {print $2}' "/proc/$PW_PID/status")" = "$mask" ]
-	! grep -q "cannot drop" "$PW_ERR"
+	! grep -q "cannot drop" "$PW_ERR" || false
 	# judge, kill, reset
 	run curl_pin pin.test "$legit_PORT" --cacert "$PKI/legit-ec/root.pem"
 	[ "$output" = ok ]
