@@ -2,6 +2,7 @@
 # `make help` lists the targets.
 
 .DELETE_ON_ERROR:
+.SECONDEXPANSION:
 .DEFAULT_GOAL := all
 
 ARCH ?= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
@@ -46,7 +47,10 @@ LDLIBS += $(PKG_LIBS)
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	      -Ivmlinux/$(ARCH) -Iinclude -Ibpf -mcpu=v3
 
-BPF_SRCS := $(sort $(wildcard bpf/*.bpf.c))
+# core.bpf.c first: it defines the shared maps, and libbpf 1.1's linker fails
+# ("map relo failed to find map") on an object whose extern maps come before
+# the object that defines them
+BPF_SRCS := bpf/core.bpf.c $(filter-out bpf/core.bpf.c,$(sort $(wildcard bpf/*.bpf.c)))
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.bpf.o,$(BPF_SRCS))
 USER_SRCS := $(sort $(wildcard userspace/*.c))
 USER_OBJS := $(patsubst userspace/%.c,$(OUT)/userspace/%.o,$(USER_SRCS))
@@ -83,7 +87,7 @@ $(OUT)/pinwarden: $(OUT)/userspace/main.o $(OUT)/libpw.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUT)/bpf $(OUT)/userspace $(OUT)/tests:
+$(OUT)/bpf $(OUT)/userspace $(OUT)/tests $(OUT)/fuzz $(OUT)/fuzz/cov:
 	$(Q)mkdir -p $@
 
 # ---- tests ----
@@ -101,8 +105,48 @@ $(UNIT_BINS): $(OUT)/libpw.a
 unit: $(UNIT_BINS) ## build and run the C unit tests
 	$(Q)set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
+# ---- fuzzing: libFuzzer targets under tests/fuzz/, built with clang ----
+FUZZ_CC ?= $(CLANG)
+FUZZ_SECONDS ?= 60
+FUZZ_SHORT_SECONDS ?= 3
+FUZZ_TARGETS := der policy json cert
+FUZZ_BINS := $(patsubst %,$(OUT)/fuzz/fuzz_%,$(FUZZ_TARGETS))
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	       -fno-omit-frame-pointer -Wall -Wextra -Wno-unused-parameter -Werror -std=gnu11 \
+	       -D_GNU_SOURCE -Iinclude -Iuserspace $(PKG_CFLAGS)
+# the userspace sources each target links, instrumented with it
+FUZZ_SRCS_der :=
+FUZZ_SRCS_policy := userspace/policy.c
+FUZZ_SRCS_json := userspace/json.c tests/fuzz/jsoncheck.c
+FUZZ_SRCS_cert := userspace/certcache.c userspace/json.c tests/fuzz/jsoncheck.c
+FUZZ_LIBS := $(shell pkg-config --libs libbpf libssl libcrypto yaml-0.1 jansson 2>/dev/null)
+
+FUZZ_DEPS = tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(wildcard include/*.h) \
+	    $(wildcard userspace/*.h) $$(FUZZ_SRCS_$$*)
+
+$(OUT)/fuzz/fuzz_%: $(FUZZ_DEPS) | $(OUT)/fuzz
+	$(call msg,FUZZ-CC,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_SRCS_$*) $(FUZZ_LIBS) -o $@
+
+# the same targets with source-based coverage instead of the sanitizers
+$(OUT)/fuzz/cov/fuzz_%: $(FUZZ_DEPS) | $(OUT)/fuzz/cov
+	$(call msg,FUZZ-COV,$@)
+	$(Q)$(FUZZ_CC) $(filter-out -fsanitize=%,$(FUZZ_CFLAGS)) -fsanitize=fuzzer \
+		-fprofile-instr-generate -fcoverage-mapping $< $(FUZZ_SRCS_$*) $(FUZZ_LIBS) -o $@
+
+.PHONY: fuzz fuzz-short
+fuzz: $(FUZZ_BINS) ## run every fuzz target for FUZZ_SECONDS (default 60) each
+	$(Q)tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-short: ## the short pass `make test` runs (FUZZ_SHORT_SECONDS, default 3, each)
+	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SHORT_SECONDS)
+
+.PHONY: fuzz-coverage
+fuzz-coverage: $(patsubst %,$(OUT)/fuzz/cov/fuzz_%,$(FUZZ_TARGETS)) ## line and branch coverage reached by each target's corpus
+	$(Q)tests/fuzz/coverage.sh $(FUZZ_TARGETS)
+
 .PHONY: test
-test: all unit ## run the unit tests and the BATS suites (needs root for the BPF suites)
+test: all unit fuzz-short ## run the unit tests, a short fuzzing pass and the BATS suites (root)
 	$(BATS) --timing tests/
 
 .PHONY: bench
@@ -149,7 +193,7 @@ clean: ## remove build/
 
 .PHONY: help
 help: ## this list
-	@grep -E '^[a-z][a-zA-Z_-]*:.*## ' $(MAKEFILE_LIST) | \
+	@grep -hE '^[a-z][a-zA-Z_-]*:.*## ' $(MAKEFILE_LIST) | \
 		awk -F':.*## ' '{ printf "  make %-10s %s\n", $$1, $$2 }'
 
 -include $(USER_OBJS:.o=.d)

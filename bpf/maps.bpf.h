@@ -201,7 +201,8 @@ volatile __u32 active_gen;		/* 0: no policy yet */
 volatile __u64 boot_to_unix_ns;		/* unix time = boot time + this */
 volatile __u64 wakeup_bytes = 1 << 20;	/* wake the daemon once this much is queued */
 volatile __u32 discover_on;		/* stop processes on unknown files (after the first scan) */
-volatile __u32 reset_on;		/* a policy resets: the egress filter and read tracking run */
+volatile __u32 reset_on;		/* a policy resets: the egress filter runs */
+volatile __u32 read_track_on;		/* pw_sys_enter runs: a thread's last read fd is known */
 volatile __u32 need_cert_hash;		/* a live policy has cert-sha256 pins */
 const volatile __u64 cert_id_key[2];	/* SipHash key, random per daemon, set before load */
 const volatile __u32 scratch_slots = 8;	/* entries of the scratch map, set before load */
@@ -212,6 +213,7 @@ extern volatile __u64 boot_to_unix_ns;
 extern volatile __u64 wakeup_bytes;
 extern volatile __u32 discover_on;
 extern volatile __u32 reset_on;
+extern volatile __u32 read_track_on;
 extern volatile __u32 need_cert_hash;
 extern const volatile __u64 cert_id_key[2];
 #endif

@@ -87,10 +87,27 @@ int BPF_KPROBE(ossl_set_fd, void *ssl, int fd)
 	return 0;
 }
 
-/* SSL_free(s): its address may be reused by the next SSL */
+/*
+ * SSL_free(s): its address may be reused by the next SSL. A client session
+ * that was resumed presented no chain: report it here. The attach cookie
+ * holds where this build keeps s->hit and s->server (userspace/openssl.c reads
+ * them out of SSL_session_reused and SSL_is_server); 0: not known, no report.
+ */
+#define OSSL_CK_RESUMPTION	(1ULL << 63)
+
 SEC("uprobe")
 int BPF_KPROBE(ossl_free, void *ssl)
 {
+	__u64 ck = bpf_get_attach_cookie(ctx);
+
+	if (ssl && (ck & OSSL_CK_RESUMPTION)) {
+		__s32 hit = 0, server = 1;
+
+		bpf_probe_read_user(&hit, sizeof(hit), ssl + (ck & 0xffff));
+		bpf_probe_read_user(&server, sizeof(server), ssl + ((ck >> 16) & 0xffff));
+		if (hit == 1 && server == 0)
+			verdict_resumed((__u64)ssl, PW_LIB_OPENSSL);
+	}
 	session_forget((__u64)ssl);
 	return 0;
 }

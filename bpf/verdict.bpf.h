@@ -77,8 +77,9 @@ static __always_inline int peer_from_fd(int fd, struct peer *p)
 
 /*
  * The connection's socket: the library's fd binding if it has one; else the
- * socket the thread last read from (tracked only while a policy resets: the
- * certificates just arrived on it); else the thread's last connect().
+ * socket the thread last read from (tracked only while a policy resets or has
+ * server rules: the certificates just arrived on it); else the thread's last
+ * connect().
  */
 static __always_inline void peer_find(const struct pw_ssl_state *st, struct peer *p)
 {
@@ -89,7 +90,7 @@ static __always_inline void peer_find(const struct pw_ssl_state *st, struct peer
 	tc = bpf_task_storage_get(&thread_conn, bpf_get_current_task_btf(), 0, 0);
 	if (!tc)
 		return;
-	if (reset_on && tc->last_rfd >= 0 && peer_from_fd(tc->last_rfd, p) == 0) {
+	if (read_track_on && tc->last_rfd >= 0 && peer_from_fd(tc->last_rfd, p) == 0) {
 		p->guessed = 2;
 		return;
 	}
@@ -374,7 +375,13 @@ static __always_inline __u32 exe_path(struct pw_chain_acc *acc, char *out)
 
 /* ---- the verdict ------------------------------------------------------- */
 
-static __always_inline void verdict_judge(struct pw_chain_acc *acc, __u8 library, __u8 side)
+/*
+ * Judge the chain in acc (resumed: report a resumed session instead, which
+ * presents no chain: the verdict of its full handshake stands, nothing is
+ * enforced here). The caller passes constants for library, side and resumed.
+ */
+static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library, __u8 side,
+					 __u8 resumed)
 {
 	struct pw_ssl_key sk = { .tgid = bpf_get_current_pid_tgid() >> 32, .ssl = acc->ssl };
 	struct rule_search *rs = &acc->rs;
@@ -382,17 +389,30 @@ static __always_inline void verdict_judge(struct pw_chain_acc *acc, __u8 library
 	struct pw_chain_rec *rec;
 	struct peer p = {};
 	__u8 verdict = PW_VERDICT_UNPINNED, mode = PW_MODE_AUDIT, done = PW_DONE_NONE;
-	__u32 flags = acc->flags, matched = 0, rule_id = PW_NO_ID, pinset_id = PW_NO_ID;
+	__u32 matched = 0, rule_id = PW_NO_ID, pinset_id = PW_NO_ID;
 	struct pw_config *cfg;
 	__u64 now = bpf_ktime_get_boot_ns();
 
+	/*
+	 * The chain's flags are gathered in acc->flags (map memory), not in a local:
+	 * a local holding a different constant on each path made the verifier
+	 * re-verify the bpf_loop callbacks below once per combination of flags
+	 * (a verdict probe with its side known at compile time went past 1M
+	 * instructions; with this, 150k).
+	 */
+
 	__builtin_memset(rs, 0, sizeof(*rs));
 	rs->side = side;
-	count(PW_CNT_CHAINS);
-	if (!acc->ncerts)
-		flags |= PW_CHAIN_NO_CERTS;
+	if (resumed)
+		acc->flags |= PW_CHAIN_RESUMED;
+	else
+		count(PW_CNT_CHAINS);
+	if (resumed)
+		verdict = PW_VERDICT_RESUMED;
+	else if (!acc->ncerts)
+		acc->flags |= PW_CHAIN_NO_CERTS;
 	else if (now - acc->ts > PW_CHAIN_MAX_AGE_NS)
-		flags |= PW_CHAIN_STALE;
+		acc->flags |= PW_CHAIN_STALE;
 
 	if (acc->ssl)
 		st = bpf_map_lookup_elem(&ssl_state, &sk);
@@ -402,20 +422,20 @@ static __always_inline void verdict_judge(struct pw_chain_acc *acc, __u8 library
 		bpf_probe_read_kernel(acc->host, PW_HOST_MAX, st->host);
 		acc->host_len = st->host_len;
 	} else {
-		flags |= PW_CHAIN_NO_SNI;
+		acc->flags |= PW_CHAIN_NO_SNI;
 	}
 	peer_find(st, &p);
 	if (!p.family)
-		flags |= PW_CHAIN_NO_PEER;
+		acc->flags |= PW_CHAIN_NO_PEER;
 	else if (p.guessed == 1)
-		flags |= PW_CHAIN_PEER_GUESSED;
+		acc->flags |= PW_CHAIN_PEER_GUESSED;
 	else if (p.guessed == 2)
-		flags |= PW_CHAIN_PEER_READ;
+		acc->flags |= PW_CHAIN_PEER_READ;
 
 	rs->gen = active_gen;
 	cfg = bpf_map_lookup_elem(&configs, &rs->gen);
 	if (!cfg) {
-		flags |= PW_CHAIN_NO_POLICY;
+		acc->flags |= PW_CHAIN_NO_POLICY;
 	} else {
 		rs->cfg = cfg->flags;
 		rs->port = side == PW_SIDE_CLIENT ? p.port : p.local_port;
@@ -432,7 +452,14 @@ static __always_inline void verdict_judge(struct pw_chain_acc *acc, __u8 library
 		if (side == PW_SIDE_SERVER && st && st->host_len)
 			acc->host_len = st->host_len;	/* report the SNI the client asked for */
 	}
-	if (rs->have_scoped || rs->have_unscoped) {
+	if (resumed && (rs->have_scoped || rs->have_unscoped)) {
+		/* the rule its host falls under, for the report */
+		struct pw_rule_alt *a = rs->have_scoped ? &rs->scoped : &rs->unscoped;
+
+		rule_id = a->rule_id;
+		pinset_id = a->pinset_id;
+		mode = a->mode;
+	} else if (!resumed && (rs->have_scoped || rs->have_unscoped)) {
 		struct pw_rule_alt *a = rs->have_scoped ? &rs->scoped : &rs->unscoped;
 		struct pw_pinset_key pk = { .gen = rs->gen, .pinset_id = a->pinset_id };
 		struct pw_pinset_val *ps = bpf_map_lookup_elem(&pinsets, &pk);
@@ -458,7 +485,7 @@ static __always_inline void verdict_judge(struct pw_chain_acc *acc, __u8 library
 					done = PW_DONE_RESET;
 				} else {
 					/* fail closed: without the socket, only the process can go */
-					flags |= PW_CHAIN_RESET_NO_SOCK;
+					acc->flags |= PW_CHAIN_RESET_NO_SOCK;
 					action = PW_ACTION_KILL;
 				}
 			}
@@ -478,7 +505,7 @@ static __always_inline void verdict_judge(struct pw_chain_acc *acc, __u8 library
 	}
 
 	if (cfg && (cfg->flags & PW_CFG_LOG_MISMATCHES) && verdict != PW_VERDICT_MISMATCH &&
-	    verdict != PW_VERDICT_EXPIRED && !(flags & PW_CHAIN_UNJUDGEABLE))
+	    verdict != PW_VERDICT_EXPIRED && !(acc->flags & PW_CHAIN_UNJUDGEABLE))
 		return;
 
 	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
@@ -514,11 +541,33 @@ static __always_inline void verdict_judge(struct pw_chain_acc *acc, __u8 library
 	bpf_probe_read_kernel(rec->host, PW_HOST_MAX, acc->host);
 	if (!acc->host_len)
 		rec->host[0] = 0;
-	flags |= exe_path(acc, rec->exe);
-	rec->flags = flags;
+	rec->flags = acc->flags | exe_path(acc, rec->exe);
 	bpf_probe_read_kernel(rec->certs, sizeof(rec->certs), acc->certs);
 	/* a reset waits for the daemon's SOCK_DESTROY: wake it now */
 	bpf_ringbuf_submit(rec, done == PW_DONE_RESET ? BPF_RB_FORCE_WAKEUP : rb_flags());
+}
+
+static __always_inline void verdict_judge(struct pw_chain_acc *acc, __u8 library, __u8 side)
+{
+	verdict_take(acc, library, side, 0);
+}
+
+/*
+ * A client's session was resumed (the library says so when the connection
+ * ends): report it with the rule its host falls under. Only when no chain is
+ * being gathered on this thread, which the report would otherwise disturb.
+ */
+static __always_inline void verdict_resumed(__u64 ssl, __u8 library)
+{
+	struct pw_chain_acc *acc = chain_acc_get();
+
+	count(PW_CNT_RESUMED);
+	if (!acc || acc->ncerts)
+		return;
+	chain_reset(acc);
+	acc->ssl = ssl;
+	verdict_take(acc, library, PW_SIDE_CLIENT, 1);
+	chain_reset(acc);
 }
 
 #endif /* PW_VERDICT_BPF_H */

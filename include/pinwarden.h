@@ -51,6 +51,7 @@ enum pw_verdict {
 	PW_VERDICT_MATCH = 1,
 	PW_VERDICT_MISMATCH = 2,
 	PW_VERDICT_EXPIRED = 3,
+	PW_VERDICT_RESUMED = 4,	/* a resumed session: no chain presented, nothing judged */
 };
 
 enum pw_mode {
@@ -112,6 +113,7 @@ enum pw_pin_type {
 #define PW_CHAIN_EXE_TRUNCATED	(1u << 9)
 #define PW_CHAIN_PEER_READ	(1u << 10) /* socket from the thread's last read (no fd binding) */
 #define PW_CHAIN_RESET_NO_SOCK	(1u << 11) /* reset asked, but the socket is unknown: killed instead */
+#define PW_CHAIN_RESUMED	(1u << 12) /* a resumed session (no certificates): reported, not judged */
 /* a chain the kernel could not judge in full: under enforce, fail closed */
 #define PW_CHAIN_UNJUDGEABLE	(PW_CHAIN_NO_CERTS | PW_CHAIN_STALE | PW_CHAIN_TRUNCATED | \
 				 PW_CHAIN_CERT_ERROR)
@@ -136,6 +138,7 @@ enum pw_counter {
 	PW_CNT_LOST_DISCOVERY,	/* a new file could not be reported: the process ran unexamined */
 	PW_CNT_RESET_MARKED,	/* connections marked for reset */
 	PW_CNT_RESET_DROPPED,	/* packets of marked connections dropped on egress */
+	PW_CNT_RESUMED,		/* resumed client sessions seen */
 	PW_CNT_MAX,
 };
 

@@ -306,3 +306,32 @@ pw_teardown() {
 teardown() {
 	pw_teardown
 }
+
+# policy FILE-CONTENT: write $BATS_TEST_TMPDIR/policy.yaml (root's, 0644), atomically
+# (a daemon may be reading it on SIGHUP).
+policy() {
+	POLICY=$BATS_TEST_TMPDIR/policy.yaml
+	printf '%s\n' "$1" >"$POLICY.new"
+	chmod 0644 "$POLICY.new"
+	mv "$POLICY.new" "$POLICY"
+}
+
+# pin_test_policy [MODE [ACTION]]: the usual policy: pin.test pinned to the legitimate
+# EC intermediate's key and the backup key; MODE enforce, ACTION kill unless given.
+pin_test_policy() {
+	policy "
+mode: ${1:-enforce}
+action: ${2:-kill}
+pinsets:
+  legit: { pins: [ $(cat "$PKI/legit-ec/int.spki"), $(cat "$PKI/backup.spki") ] }
+rules:
+  - host: pin.test
+    pinset: legit"
+}
+
+# pin_test_servers: the legitimate (EC) and the impostor's server for pin.test, both
+# answering; exports legit_PORT, evil_PORT and the rest (server_start).
+pin_test_servers() {
+	server_start legit --cert "$PKI/legit-ec/chain.pem" --key "$PKI/legit-ec/leaf.key" --reply
+	server_start evil --cert "$PKI/evil/chain.pem" --key "$PKI/evil/leaf.key" --reply
+}

@@ -15,13 +15,6 @@ setup() {
 	server_start evil --cert "$PKI/evil/chain.pem" --key "$PKI/evil/leaf.key" --reply
 }
 
-# policy FILE-CONTENT: write $BATS_TEST_TMPDIR/policy.yaml (root's, 0644).
-policy() {
-	POLICY=$BATS_TEST_TMPDIR/policy.yaml
-	printf '%s\n' "$1" >"$POLICY"
-	chmod 0644 "$POLICY"
-}
-
 # The one chain event of process COMM for HOST (null: no SNI) that arrives next.
 chain_event() {
 	local comm=$1 host=$2
@@ -78,7 +71,7 @@ nchains() {
 	events_lint
 	pw_stop
 	# the daemon re-hashed every certificate with OpenSSL: no disagreement with the kernel
-	! grep -q hash_disagreement "$PW_LOG"
+	! grep -q hash_disagreement "$PW_LOG" || false
 }
 
 # connect COMM NAME PORT: one handshake by curl, python3 or openssl s_client, without
@@ -456,24 +449,31 @@ prog_runs() {
 	grep -q '^pinwarden_certificates_captured_total 2$' "$BATS_TEST_TMPDIR/metrics.prom"
 }
 
-@test "resumption: a resumed session carries its full handshake's verdict; an enforced mismatch leaves nothing to resume" {
-	policy "
-mode: enforce
-pinsets:
-  legit: { pins: [ $(cat "$PKI/legit-ec/int.spki"), $(cat "$PKI/backup.spki") ] }
-rules:
-  - host: pin.test
-    pinset: legit"
+@test "resumption: a resumed session carries its full handshake's verdict and is reported as resumed; an enforced mismatch leaves nothing to resume" {
+	server_start legit12 --cert "$PKI/legit-ec/chain.pem" --key "$PKI/legit-ec/leaf.key" --reply --tls 1.2
+	pin_test_policy enforce
 	pw_start --policy "$POLICY"
-	run "$PYTHON" "$TOOLS/resume.py" "$legit_PORT" again
-	[ "$status" -eq 0 ]
-	[ "$output" = resumed ]
-	# both exchanges went through; one chain was presented and judged (the full handshake)
-	grep -q "again-full" "$legit_RECORD"
-	grep -q "again-resumed" "$legit_RECORD"
-	events_wait '.event == "tls_chain" and .verdict == "match"'
+	local port n=0 ev
+	for port in "$legit_PORT" "$legit12_PORT"; do
+		run "$PYTHON" "$TOOLS/resume.py" "$port" "again$port"
+		[ "$status" -eq 0 ]
+		[ "$output" = resumed ]
+		# both exchanges went through; one chain was presented and judged (the full
+		# handshake), and the resumed connection is reported as such when it ends
+		grep -rq "again$port-full" "$legit_RECORD" "$legit12_RECORD"
+		grep -rq "again$port-resumed" "$legit_RECORD" "$legit12_RECORD"
+		n=$((n + 1))
+		retry 50 0.1 events_count_ge "$n" '.event == "tls_chain" and .verdict == "match"'
+		retry 50 0.1 events_count_ge "$n" '.event == "tls_chain" and .verdict == "resumed"'
+	done
 	sleep 0.5
-	[ "$(_events_count '.event == "tls_chain"')" -eq 1 ]
+	[ "$(_events_count '.event == "tls_chain"')" -eq 4 ]
+	ev=$(_events_select '.event == "tls_chain" and .verdict == "resumed"' | tail -n 1)
+	[ "$(event_field "$ev" .host)" = pin.test ]
+	[ "$(event_field "$ev" .rule)" = pin.test ]
+	[ "$(event_field "$ev" .action)" = none ]
+	[ "$(event_field "$ev" '.chain | length')" -eq 0 ]
+	[ "$(event_field "$ev" '.notes | map(select(startswith("resumed session"))) | length')" -eq 1 ]
 	# against the impostor the full handshake is the end: killed before any session exists
 	run "$PYTHON" "$TOOLS/resume.py" "$evil_PORT" never
 	[ "$status" -eq 137 ]
@@ -483,13 +483,7 @@ rules:
 @test "TLS 1.2 and 1.3: curl, python3 and s_client judged and enforced on both versions" {
 	server_start legit12 --cert "$PKI/legit-ec/chain.pem" --key "$PKI/legit-ec/leaf.key" --reply --tls 1.2
 	server_start evil12 --cert "$PKI/evil/chain.pem" --key "$PKI/evil/leaf.key" --reply --tls 1.2
-	policy "
-mode: enforce
-pinsets:
-  legit: { pins: [ $(cat "$PKI/legit-ec/int.spki"), $(cat "$PKI/backup.spki") ] }
-rules:
-  - host: pin.test
-    pinset: legit"
+	pin_test_policy enforce
 	pw_start --policy "$POLICY"
 	local v good bad
 	for v in 1.2 1.3; do
@@ -512,4 +506,54 @@ rules:
 	grep -q "TLSv1.2" "$legit12_LOG" && grep -q "TLSv1.3" "$legit_LOG"
 	[ "$(_events_count '.event == "tls_chain" and .verdict == "match"')" -eq 4 ]
 	[ "$(_events_count '.event == "tls_chain" and .action == "killed"')" -eq 6 ]
+}
+
+@test "renegotiation: a TLS 1.2 renegotiation is judged again, by the policy in force then" {
+	local dir=$BATS_TEST_TMPDIR port cpid rc=0 deadline=$((SECONDS + 10))
+	pin_test_policy audit
+	pw_start --policy "$POLICY"
+	# openssl s_server renegotiates when "r" arrives on its stdin (a FIFO held open on
+	# fd 5); no tickets and no cache, so that the renegotiation is a full handshake
+	mkfifo "$dir/sin" "$dir/cin"
+	openssl s_server -accept 127.0.0.1:0 -naccept 1 -tls1_2 -no_ticket -no_cache \
+		-cert "$PKI/legit-ec/leaf.pem" -cert_chain "$PKI/legit-ec/int.pem" \
+		-key "$PKI/legit-ec/leaf.key" 3>&- <"$dir/sin" >"$dir/sserver.out" 2>&1 &
+	S_PID=$!
+	exec 5>"$dir/sin"
+	until port=$(grep -o 'ACCEPT 127.0.0.1:[0-9]*' "$dir/sserver.out" | cut -d: -f2) && [ -n "$port" ]; do
+		[ $SECONDS -lt $deadline ] && kill -0 "$S_PID"
+		sleep 0.05
+	done
+	openssl s_client -connect "127.0.0.1:$port" -servername pin.test -tls1_2 \
+		3>&- <"$dir/cin" >"$dir/sclient.out" 2>&1 &
+	cpid=$!
+	exec 4>"$dir/cin"
+	events_wait '.event == "tls_chain" and .comm == "openssl" and .verdict == "match"'
+	echo first-secret >&4
+	retry 50 0.1 grep -q first-secret "$dir/sserver.out"
+	# audit: the renegotiation presents the chain again and it is judged again
+	echo r >&5
+	retry 50 0.1 events_count_ge 2 '.event == "tls_chain" and .comm == "openssl" and .verdict == "match"'
+	echo second-secret >&4
+	retry 50 0.1 grep -q second-secret "$dir/sserver.out"
+	# now enforce a pinset the server's chain does not satisfy: the next renegotiation
+	# is judged by it and the client dies there
+	policy "
+mode: enforce
+pinsets:
+  other: { pins: [ $(cat "$PKI/backup.spki") ] }
+rules:
+  - host: pin.test
+    pinset: other"
+	kill -HUP "$PW_PID"
+	events_wait '.event == "policy_loaded" and .generation == 2'
+	echo r >&5
+	wait "$cpid" || rc=$?
+	exec 4>&- 5>&-
+	[ "$rc" -eq 137 ]
+	events_wait '.event == "tls_chain" and .comm == "openssl" and .action == "killed" and .generation == 2'
+	[ "$(_events_count '.event == "tls_chain" and .comm == "openssl"')" -eq 3 ]
+	# the server saw the client go in the middle of the renegotiation
+	retry 50 0.1 grep -q "CONNECTION CLOSED" "$dir/sserver.out"
+	wait "$S_PID" 2>/dev/null || true
 }

@@ -59,19 +59,16 @@ servers() {
 # pin_policy MODE [RULE...]: $POLICY pins pin.test, and the hosts of the extra rules
 # given (YAML flow mappings), to the EC leaf's key and the backup key, in MODE.
 pin_policy() {
-	local mode=$1 rule
+	local mode=$1 rule rules="  - { host: pin.test, pinset: legit }"
 	shift
-	POLICY=$BATS_TEST_TMPDIR/policy.yaml
-	cat >"$POLICY" <<-EOF
-		mode: $mode
-		pinsets:
-		  legit: { pins: [ $(cat "$PKI/legit-ec/leaf.spki"), $(cat "$PKI/backup.spki") ] }
-		rules:
-		  - { host: pin.test, pinset: legit }
-	EOF
 	for rule in "$@"; do
-		printf '  - %s\n' "$rule" >>"$POLICY"
+		rules+=$'\n'"  - $rule"
 	done
+	policy "mode: $mode
+pinsets:
+  legit: { pins: [ $(cat "$PKI/legit-ec/leaf.spki"), $(cat "$PKI/backup.spki") ] }
+rules:
+$rules"
 }
 
 # cli_pins [s_client args...]: the pins of the chain a server presents, computed by
@@ -340,7 +337,7 @@ unit_value() {
 	retry 30 0.1 metric_is 2 pinwarden_policy_generation
 	[ "$(prom pinwarden_policy_reloads_total)" = 1 ]
 	# a refused reload: counted, and the generation in force stays
-	echo "rules: [ {host: x} ]" >"$POLICY"
+	policy "rules: [ {host: x} ]"
 	kill -HUP "$PW_PID"
 	events_wait '.event == "policy_error"' >/dev/null
 	retry 30 0.1 metric_is 1 pinwarden_policy_reload_failures_total
@@ -531,7 +528,7 @@ guide_run() {
 	retry 50 0.1 events_count_ge 4 '.event == "tls_chain"'
 	# a refused reload, then a good one
 	cp "$POLICY" "$BATS_TEST_TMPDIR/good.yaml"
-	echo "rules: [ {host: x} ]" >"$POLICY"
+	policy "rules: [ {host: x} ]"
 	kill -HUP "$PW_PID"
 	events_wait '.event == "policy_error"' >/dev/null
 	cp "$BATS_TEST_TMPDIR/good.yaml" "$POLICY"

@@ -8,18 +8,8 @@ load helpers
 setup() {
 	requires bpf
 	pki
-	server_start legit --cert "$PKI/legit-ec/chain.pem" --key "$PKI/legit-ec/leaf.key" --reply
-	server_start evil --cert "$PKI/evil/chain.pem" --key "$PKI/evil/leaf.key" --reply
-	POLICY=$BATS_TEST_TMPDIR/policy.yaml
-	cat >"$POLICY" <<-EOF
-		mode: enforce
-		action: reset
-		pinsets:
-		  legit: { pins: [ $(cat "$PKI/legit-ec/int.spki"), $(cat "$PKI/backup.spki") ] }
-		rules:
-		  - host: pin.test
-		    pinset: legit
-	EOF
+	pin_test_servers
+	pin_test_policy enforce reset
 }
 
 @test "reset, python: two connections at once; the impostor's gets nothing, the other completes" {

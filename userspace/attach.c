@@ -146,6 +146,12 @@ int attach_call_sites(struct elf_image *img, struct attached_lib *lib, const cha
 int attach_entry(struct elf_image *img, struct attached_lib *lib, const char *func,
 		 struct bpf_program *prog, char *err, size_t errlen)
 {
+	return attach_entry_cookie(img, lib, func, prog, 0, err, errlen);
+}
+
+int attach_entry_cookie(struct elf_image *img, struct attached_lib *lib, const char *func,
+			struct bpf_program *prog, uint64_t cookie, char *err, size_t errlen)
+{
 	uint64_t v = elf_func_vaddr(img, func);
 	int64_t off;
 
@@ -160,5 +166,5 @@ int attach_entry(struct elf_image *img, struct attached_lib *lib, const char *fu
 	}
 	log_debug("%s: %s at 0x%llx (%s)", lib->path, bpf_program__name(prog),
 		  (unsigned long long)off, func);
-	return attach_uprobe(lib, prog, off, err, errlen);
+	return attach_uprobe_cookie(lib, prog, off, cookie, err, errlen);
 }

@@ -59,4 +59,8 @@ int attach_call_sites(struct elf_image *img, struct attached_lib *lib, const cha
 int attach_entry(struct elf_image *img, struct attached_lib *lib, const char *func,
 		 struct bpf_program *prog, char *err, size_t errlen);
 
+/* The same, with an attach cookie. */
+int attach_entry_cookie(struct elf_image *img, struct attached_lib *lib, const char *func,
+			struct bpf_program *prog, uint64_t cookie, char *err, size_t errlen);
+
 #endif /* PW_ATTACH_H */

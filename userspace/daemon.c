@@ -154,6 +154,7 @@ static int policy_activate(struct daemon *d, struct pw_policy *p, const struct p
 		policy_free(p);
 		return -1;
 	}
+	read_track_enable(d, policy_uses_reset(p) || policy_has_server_rules(p));
 	{
 		const struct pw_policy *cur = daemon_policy(d, d->gen);
 
@@ -245,6 +246,7 @@ static const char *const counter_names[PW_CNT_MAX] = {
 	"scratch_contended", "copy_failed", "certificates_too_big", "processes_killed",
 	"kill_failed", "accumulator_unavailable", "ssl_state_full", "known_certificates_skipped",
 	"discovery_stops", "discovery_lost", "connections_marked_reset", "reset_packets_dropped",
+	"resumed_sessions",
 };
 
 /*
@@ -392,7 +394,10 @@ static int caps_drop(void)
 
 		for (i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
 			kept |= keep[i] == c;
-		if (!kept && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) && errno != EINVAL)
+		/* dropping needs CAP_SETPCAP, which a service manager's bounding set
+		 * (systemd's CapabilityBoundingSet) has already taken with the rest */
+		if (!kept && prctl(PR_CAPBSET_READ, c, 0, 0, 0) == 1 &&
+		    prctl(PR_CAPBSET_DROP, c, 0, 0, 0))
 			return -1;
 	}
 	return syscall(SYS_capset, &hdr, data);
@@ -471,6 +476,35 @@ int cmd_run(int argc, char **argv)
 	return rc;
 }
 
+/*
+ * run --attach PATH: library files the host-wide lookup does not find (outside
+ * the dynamic linker's cache, e.g. /usr/lib/x86_64-linux-gnu/android/libssl.so.0)
+ * and programs with TLS linked in (Go, node), attached before `ready`.
+ * Asked for by name, so a file that cannot be attached stops the daemon.
+ */
+static int attach_explicit(struct daemon *d)
+{
+	char err[512];
+	size_t i;
+	int r;
+
+	for (i = 0; i < d->nattach; i++) {
+		uint64_t t0 = mono_ns();
+
+		r = library_attach_file(d->skel, &d->libs, d->attach_paths[i], err, sizeof(err));
+		log_debug("--attach %s: %.1f ms", d->attach_paths[i], (mono_ns() - t0) / 1e6);
+		if (r < 0) {
+			log_warnx("--attach %s: %s", d->attach_paths[i], err);
+			return -1;
+		}
+		if (r == 0 && !attach_set_find_path(&d->libs, d->attach_paths[i])) {
+			log_warnx("--attach %s: not a TLS library or program pinwarden knows", d->attach_paths[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int daemon_run(struct daemon *dp)
 {
 	struct daemon d = *dp;
@@ -481,7 +515,6 @@ int daemon_run(struct daemon *dp)
 	unsigned ticks = 0;
 	uint64_t next_tick;
 	int c, err, rc = 1, ncpu;
-	size_t i;
 
 	umask(027);
 	if (!d.log_path)
@@ -559,6 +592,8 @@ int daemon_run(struct daemon *dp)
 	if (!tcp_link)
 		log_warn("cannot attach the connect tracker: peers of custom-BIO clients will be unknown");
 	libraries_attach_host(d.skel, &d.libs);
+	if (attach_explicit(&d))
+		goto cleanup;
 	if (!d.no_discover) {
 		/* watch execs first, so that nothing started during the scan escapes it */
 		d.skel->bss->discover_on = 1;
@@ -571,21 +606,6 @@ int daemon_run(struct daemon *dp)
 		exit_link = bpf_program__attach(d.skel->progs.pw_exit);
 		discover_scan_all(&d);
 		ring_buffer__consume(d.rb);	/* continue whatever stopped meanwhile */
-	}
-	/* executables named on the command line, attached before `ready` */
-	for (i = 0; i < d.nattach; i++) {
-		char why[512];
-
-		err = library_attach_file(d.skel, &d.libs, d.attach_paths[i], why, sizeof(why));
-		if (err < 0) {
-			log_warnx("--attach %s: %s", d.attach_paths[i], why);
-			goto cleanup;
-		}
-		if (err == 0 && !attach_set_find_path(&d.libs, d.attach_paths[i])) {
-			log_warnx("--attach %s: not a TLS library or program pinwarden knows",
-				  d.attach_paths[i]);
-			goto cleanup;
-		}
 	}
 	if (!d.libs.n) {
 		log_warnx("no TLS library could be attached: nothing to watch");
@@ -647,8 +667,10 @@ cleanup:
 		ring_buffer__consume(d.rb);
 	bpf_link__destroy(exec_link);
 	bpf_link__destroy(exit_link);
-	if (d.skel && d.skel->bss)
+	if (d.skel && d.skel->bss) {
 		reset_enable(&d, false);
+		read_track_enable(&d, false);
+	}
 	attach_set_destroy(&d.libs);
 	bpf_link__destroy(tcp_link);
 	ring_buffer__free(d.rb);

@@ -15,7 +15,7 @@
 #define PW_VERSION "0.1.0"
 #define PW_POLICY_KEEP 64	/* policies kept to explain events still queued */
 #define PW_STATUS_FILE "/run/pinwarden/status.json"
-#define PW_NVERDICTS 4		/* enum pw_verdict */
+#define PW_NVERDICTS 5		/* enum pw_verdict */
 #define PW_NDONE 6		/* enum pw_done */
 
 struct learn;
@@ -33,7 +33,7 @@ struct daemon {
 	const char *metrics_path;
 	const char *policy_path;	/* NULL: built-in default */
 	const char *status_path;	/* what `pinwarden status` reads */
-	char **attach_paths;		/* --attach: executables to attach besides discovery */
+	char **attach_paths;		/* run --attach PATH: library files and programs to attach */
 	size_t nattach;
 	bool status_written;
 	uint64_t status_errors;
@@ -52,7 +52,8 @@ struct daemon {
 	uint64_t chains, records, write_errors, short_records, policy_reloads, policy_errors;
 	uint64_t discovered, examined, discover_records;	/* discovery counters */
 	bool no_discover;		/* --no-discover: host libraries only, no process is stopped */
-	struct bpf_link *reset_egress_link, *reset_read_link;	/* while a policy resets */
+	struct bpf_link *reset_egress_link;	/* while a policy resets */
+	struct bpf_link *read_track_link;	/* while a policy resets or has server rules */
 	uint64_t resets, reset_errors;
 	struct dedup *dedup;		/* merges identical mismatch reports */
 	uint64_t dedup_seconds;		/* --dedup SECS (default 60; 0: off) */

@@ -149,8 +149,8 @@ int discover_process(struct daemon *d, pid_t pid)
 
 			while (*name == ' ')
 				name++;
-			/* map_files names are "%lx-%lx": no leading zeros, unlike maps
-			 * (a non-PIE executable at 0x400000 is "00400000-..." there) */
+			/* map_files names carry no leading zeros, /proc/PID/maps pads to 8
+			 * digits: a non-PIE executable at 0x400000 (node, Go) is "400000-..." */
 			if (sscanf(range, "%llx-%llx", &lo, &hi) != 2)
 				continue;
 			snprintf(mf, sizeof(mf), "/proc/%d/map_files/%llx-%llx", pid, lo, hi);

@@ -126,7 +126,8 @@ const uint8_t *elf_section(struct elf_image *img, const char *name, uint64_t vad
 	return d->d_buf;
 }
 
-static uint64_t symtab_find(struct elf_image *img, Elf64_Word type, const char *name, int functions)
+static uint64_t symtab_find(struct elf_image *img, Elf64_Word type, const char *name, int functions,
+			   uint64_t *size)
 {
 	Elf_Scn *scn = NULL;
 	GElf_Shdr sh;
@@ -151,8 +152,11 @@ static uint64_t symtab_find(struct elf_image *img, Elf64_Word type, const char *
 					GELF_ST_TYPE(sym.st_info) != STT_OBJECT)
 				continue;
 			sn = elf_strptr(img->elf, sh.sh_link, sym.st_name);
-			if (sn && !strcmp(sn, name))
+			if (sn && !strcmp(sn, name)) {
+				if (size)
+					*size = sym.st_size;
 				return sym.st_value;
+			}
 		}
 	}
 	return 0;
@@ -160,16 +164,49 @@ static uint64_t symtab_find(struct elf_image *img, Elf64_Word type, const char *
 
 uint64_t elf_func_vaddr(struct elf_image *img, const char *name)
 {
-	uint64_t v = symtab_find(img, SHT_SYMTAB, name, 1);
+	uint64_t v = symtab_find(img, SHT_SYMTAB, name, 1, NULL);
 
-	return v ? v : symtab_find(img, SHT_DYNSYM, name, 1);
+	return v ? v : symtab_find(img, SHT_DYNSYM, name, 1, NULL);
 }
 
 uint64_t elf_object_vaddr(struct elf_image *img, const char *name)
 {
-	uint64_t v = symtab_find(img, SHT_SYMTAB, name, 0);
+	uint64_t v = symtab_find(img, SHT_SYMTAB, name, 0, NULL);
 
-	return v ? v : symtab_find(img, SHT_DYNSYM, name, 0);
+	return v ? v : symtab_find(img, SHT_DYNSYM, name, 0, NULL);
+}
+
+uint64_t elf_func_vaddr_size(struct elf_image *img, const char *name, uint64_t *size)
+{
+	uint64_t v = symtab_find(img, SHT_SYMTAB, name, 1, size);
+
+	return v ? v : symtab_find(img, SHT_DYNSYM, name, 1, size);
+}
+
+/*
+ * pread(2) of just those bytes: libelf's section data would read a whole
+ * section first (node's .text is 60 MB, for 3 functions).
+ */
+int elf_read_vaddr(struct elf_image *img, uint64_t vaddr, void *buf, size_t len)
+{
+	int64_t off = elf_vaddr_to_offset(img, vaddr);
+
+	if (!len)
+		return 0;
+	if (off < 0 || elf_vaddr_to_offset(img, vaddr + len - 1) != off + (int64_t)len - 1)
+		return -1;
+	return pread(img->fd, buf, len, off) == (ssize_t)len ? 0 : -1;
+}
+
+int elf_section_range(struct elf_image *img, const char *name, uint64_t *vaddr, uint64_t *size)
+{
+	GElf_Shdr sh;
+
+	if (!section_by_name(img, name, &sh) || sh.sh_type != SHT_PROGBITS)
+		return -1;
+	*vaddr = sh.sh_addr;
+	*size = sh.sh_size;
+	return 0;
 }
 
 int64_t elf_vaddr_to_offset(struct elf_image *img, uint64_t vaddr)
@@ -462,25 +499,57 @@ uint64_t elf_probe_point(struct elf_image *img, uint64_t func)
 	return func;
 }
 
-int elf_read_vaddr(struct elf_image *img, uint64_t vaddr, void *buf, size_t len)
+int elf_direct_call_sites(struct elf_image *img, const char *caller, const char *callee,
+			  uint64_t *sites, int max)
 {
-	Elf_Scn *scn = NULL;
-	GElf_Shdr sh;
+	uint64_t from, size = 0, to = elf_func_vaddr(img, callee), addr;
+	const uint8_t *code;
+	uint8_t *buf;
+	size_t left;
+	cs_insn *in;
+	csh h;
+	int n = 0;
 
-	while ((scn = elf_nextscn(img->elf, scn))) {
-		Elf_Data *d;
-
-		if (!gelf_getshdr(scn, &sh) || !(sh.sh_flags & SHF_ALLOC) ||
-		    sh.sh_type == SHT_NOBITS || vaddr < sh.sh_addr ||
-		    vaddr - sh.sh_addr > sh.sh_size || len > sh.sh_size - (vaddr - sh.sh_addr))
-			continue;
-		d = elf_getdata(scn, NULL);
-		if (!d || !d->d_buf || d->d_size < sh.sh_size)
-			return -1;
-		memcpy(buf, (const uint8_t *)d->d_buf + (vaddr - sh.sh_addr), len);
+	from = elf_func_vaddr_size(img, caller, &size);
+	if (!from || !to || !size)
 		return 0;
+	if (size > (16u << 20))
+		return -1;
+	buf = malloc(size);
+	if (!buf)
+		return -1;
+	/* only the caller's bytes: a 100 MB executable is never read whole */
+	if (elf_read_vaddr(img, from, buf, size) || cs_open(CS_ARCH_X86, CS_MODE_64, &h) != CS_ERR_OK) {
+		free(buf);
+		return -1;
 	}
-	return -1;
+	in = cs_malloc(h);
+	code = buf;
+	left = size;
+	addr = from;
+	while (left && n < max) {
+		const uint8_t *b;
+		size_t len;
+		int32_t rel;
+
+		if (!cs_disasm_iter(h, &code, &left, &addr, in)) {
+			code++;
+			left--;
+			addr++;
+			continue;
+		}
+		b = opcode(in, &len);
+		/* call rel32, or jmp rel32 (a tail call: the arguments are in place too) */
+		if (len != 5 || (b[0] != 0xe8 && b[0] != 0xe9))
+			continue;
+		memcpy(&rel, b + 1, 4);
+		if (in->address + in->size + (int64_t)rel == to)
+			sites[n++] = in->address;
+	}
+	cs_free(in, 1);
+	cs_close(&h);
+	free(buf);
+	return n;
 }
 
 /* DWARF pointer encodings (DW_EH_PE_*) that unwind tables use */
@@ -672,5 +741,36 @@ int elf_func_range(struct elf_image *img, uint64_t vaddr, uint64_t *start, uint6
 		return -1;
 	*start = loc;
 	*end = loc + range;
+	return 0;
+}
+
+int elf_accessor_offset(struct elf_image *img, const char *func, uint32_t *off)
+{
+	static const uint8_t endbr64[4] = { 0xf3, 0x0f, 0x1e, 0xfa };
+	uint64_t v = elf_func_vaddr(img, func);
+	uint8_t b[16];
+	size_t i = 0;
+	int32_t disp;
+
+	if (!v || elf_read_vaddr(img, v, b, sizeof(b)))
+		return -1;
+	if (!memcmp(b, endbr64, sizeof(endbr64)))
+		i = sizeof(endbr64);
+	if (b[i] != 0x8b)				/* mov r32, r/m32 */
+		return -1;
+	if (b[i + 1] == 0x47) {				/* eax, [rdi + disp8] */
+		disp = (int8_t)b[i + 2];
+		i += 3;
+	} else if (b[i + 1] == 0x87) {			/* eax, [rdi + disp32] */
+		memcpy(&disp, &b[i + 2], sizeof(disp));
+		i += 6;
+	} else {
+		return -1;
+	}
+	if (b[i] == 0x31 && b[i + 1] == 0xff)		/* xor edi, edi */
+		i += 2;
+	if (b[i] != 0xc3 || disp < 0 || disp > 0xffff)	/* ret */
+		return -1;
+	*off = (uint32_t)disp;
 	return 0;
 }

@@ -30,6 +30,30 @@ uint64_t elf_object_vaddr(struct elf_image *img, const char *name);
 const uint8_t *elf_section(struct elf_image *img, const char *name, uint64_t vaddr,
 			   uint64_t *addr, size_t *size);
 
+/* Address and size (from the symbol table) of a function defined in the file; 0 if absent. */
+uint64_t elf_func_vaddr_size(struct elf_image *img, const char *name, uint64_t *size);
+
+/* Address and size of a code or data section by name (".text"); 0 or -1. */
+int elf_section_range(struct elf_image *img, const char *name, uint64_t *vaddr, uint64_t *size);
+
+/*
+ * Addresses of the direct calls (call rel32, or a jmp rel32 tail call) inside
+ * function `caller` to function `callee`, both defined in the file: the call
+ * sites of statically linked code. Only the caller's bytes are read and
+ * disassembled, so this is cheap even in a 100 MB executable. Returns how many
+ * were found (at most `max`), or -1 on error.
+ */
+int elf_direct_call_sites(struct elf_image *img, const char *caller, const char *callee,
+			  uint64_t *sites, int max);
+
+/*
+ * The field offset an accessor of the form `int f(const T *p) { return p->field; }`
+ * reads: `mov eax, [rdi + disp]` (after an optional endbr64), then ret (an
+ * `xor edi, edi` between is allowed). 0 and *off set, or -1 if the function
+ * is absent or its code is anything else.
+ */
+int elf_accessor_offset(struct elf_image *img, const char *func, uint32_t *off);
+
 /* File offset of a virtual address inside a PT_LOAD segment; -1 if outside. */
 int64_t elf_vaddr_to_offset(struct elf_image *img, uint64_t vaddr);
 
@@ -48,8 +72,8 @@ int elf_import_call_sites(struct elf_image *img, const char *name, uint64_t *sit
 uint64_t elf_probe_point(struct elf_image *img, uint64_t func_vaddr);
 
 /*
- * Copy `len` bytes of the file's loaded image at `vaddr` (from the section that
- * holds them; code or data). 0, or -1 if no allocated section holds them all.
+ * Copy `len` bytes of the file's loaded image at `vaddr` (code or data, read
+ * from the file). 0, or -1 if no PT_LOAD segment's file bytes hold them all.
  */
 int elf_read_vaddr(struct elf_image *img, uint64_t vaddr, void *buf, size_t len);
 

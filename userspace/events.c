@@ -23,7 +23,7 @@
 
 static const char *const library_names[PW_LIB_MAX] = PW_LIBRARY_NAMES;
 static const char *const verdict_names[PW_NVERDICTS] = { "unpinned", "match", "mismatch",
-							  "expired" };
+							  "expired", "resumed" };
 static const char *const done_names[PW_NDONE] = { "none", "killed", "reset", "would-kill",
 						  "would-reset", "kill-failed" };
 
@@ -413,8 +413,11 @@ static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 	if (r->flags & PW_CHAIN_RESET_NO_SOCK)
 		json_str(j, "reset_error", "the connection's socket is unknown: the process was killed instead");
 	if (r->flags & (PW_CHAIN_NO_SNI | PW_CHAIN_PEER_GUESSED | PW_CHAIN_NO_PEER | PW_CHAIN_NO_POLICY |
-			PW_CHAIN_PEER_READ)) {
+			PW_CHAIN_PEER_READ | PW_CHAIN_RESUMED)) {
 		json_arr_begin(j, "notes");
+		if (r->flags & PW_CHAIN_RESUMED)
+			json_str(j, NULL, "resumed session: no certificates presented; the verdict "
+				 "of its full handshake stands");
 		if (r->flags & PW_CHAIN_NO_SNI)
 			json_str(j, NULL, "no SNI");
 		if (r->flags & PW_CHAIN_PEER_GUESSED)

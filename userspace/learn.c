@@ -81,7 +81,7 @@ void learn_chain(struct learn *l, const struct pw_chain_rec *r)
 	struct learned_host *lh = NULL;
 	size_t i, j;
 
-	if (r->side != PW_SIDE_CLIENT)
+	if (r->side != PW_SIDE_CLIENT || r->verdict == PW_VERDICT_RESUMED)
 		return;
 	if (r->host[0]) {
 		snprintf(host, sizeof(host), "%.*s", (int)strnlen(r->host, PW_HOST_MAX), r->host);

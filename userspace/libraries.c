@@ -8,7 +8,7 @@
 #include "log.h"
 
 const struct tls_library *const tls_libraries[] = {
-	&tls_openssl, &tls_boringssl, &tls_gnutls, &tls_nss, &tls_go, NULL,
+	&tls_openssl, &tls_boringssl, &tls_gnutls, &tls_nss, &tls_go, &tls_node, NULL,
 };
 
 int library_attach_file(struct pinwarden_bpf *skel, struct attach_set *set, const char *path,

@@ -27,7 +27,7 @@ struct tls_library {
 		      char *err, size_t errlen);
 };
 
-extern const struct tls_library tls_openssl, tls_gnutls, tls_nss, tls_go, tls_boringssl;
+extern const struct tls_library tls_openssl, tls_gnutls, tls_nss, tls_go, tls_boringssl, tls_node;
 
 /* Every family, in the order match() is tried. */
 extern const struct tls_library *const tls_libraries[];

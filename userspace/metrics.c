@@ -38,6 +38,9 @@ static const struct {
 				  "Connections marked for reset by an enforcing verdict." },
 	[PW_CNT_RESET_DROPPED] = { "reset_packets_dropped",
 				   "Packets of connections being reset dropped on egress." },
+	[PW_CNT_RESUMED] = { "resumed_sessions",
+			     "Resumed client sessions (no chain presented; the verdict of the "
+			     "full handshake stands)." },
 	/* failures: what a chain or a probe could not do */
 	[PW_CNT_CONTENDED] = { "scratch_contended", NULL, true },
 	[PW_CNT_COPY_FAILED] = { "copy_failed", NULL, true },
@@ -58,6 +61,7 @@ static const struct {
 	{ PW_VERDICT_EXPIRED, PW_DONE_NONE },	     { PW_VERDICT_MISMATCH, PW_DONE_KILLED },
 	{ PW_VERDICT_MISMATCH, PW_DONE_RESET },	     { PW_VERDICT_MISMATCH, PW_DONE_WOULD_KILL },
 	{ PW_VERDICT_MISMATCH, PW_DONE_WOULD_RESET }, { PW_VERDICT_MISMATCH, PW_DONE_KILL_FAILED },
+	{ PW_VERDICT_RESUMED, PW_DONE_NONE },
 };
 
 static const char *const library_names[PW_LIB_MAX] = PW_LIBRARY_NAMES;

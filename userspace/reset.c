@@ -33,6 +33,35 @@ bool policy_uses_reset(const struct pw_policy *p)
 	return false;
 }
 
+bool policy_has_server_rules(const struct pw_policy *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->nrules; i++)
+		if (p->rules[i].side == PW_SIDE_SERVER)
+			return true;
+	return false;
+}
+
+void read_track_enable(struct daemon *d, bool on)
+{
+	if (!on) {
+		d->skel->bss->read_track_on = 0;
+		bpf_link__destroy(d->read_track_link);
+		d->read_track_link = NULL;
+		return;
+	}
+	if (d->read_track_link)
+		return;
+	d->read_track_link = bpf_program__attach(d->skel->progs.pw_sys_enter);
+	if (!d->read_track_link) {
+		log_warn("cannot track reads: the connections of libraries without an fd binding "
+			 "are found by their thread's last connect() only (server sides: not at all)");
+		return;
+	}
+	d->skel->bss->read_track_on = 1;
+}
+
 int reset_enable(struct daemon *d, bool on)
 {
 	const char *mnt;
@@ -41,8 +70,7 @@ int reset_enable(struct daemon *d, bool on)
 	if (!on) {
 		d->skel->bss->reset_on = 0;
 		bpf_link__destroy(d->reset_egress_link);
-		bpf_link__destroy(d->reset_read_link);
-		d->reset_egress_link = d->reset_read_link = NULL;
+		d->reset_egress_link = NULL;
 		return 0;
 	}
 	if (d->reset_egress_link)
@@ -64,10 +92,6 @@ int reset_enable(struct daemon *d, bool on)
 		log_warn("cannot attach the reset egress filter to %s", mnt);
 		return -1;
 	}
-	d->reset_read_link = bpf_program__attach(d->skel->progs.pw_sys_enter);
-	if (!d->reset_read_link)
-		log_warn("cannot track reads: connections of libraries without an fd binding are "
-			 "reset by their thread's last connect()");
 	d->skel->bss->reset_on = 1;
 	log_info("action reset: egress filter on %s", mnt);
 	return 0;

@@ -13,8 +13,19 @@ struct pw_policy;
 /* Does the policy enforce with reset anywhere? */
 bool policy_uses_reset(const struct pw_policy *p);
 
-/* Attach (or detach) the egress filter and the read tracker. 0 or -1 (logged). */
+/* Does the policy have side: server rules (keyed by the local port)? */
+bool policy_has_server_rules(const struct pw_policy *p);
+
+/* Attach (or detach) the egress filter. 0 or -1 (logged). */
 int reset_enable(struct daemon *d, bool on);
+
+/*
+ * Attach (or detach) the read tracker (a tp_btf/sys_enter program, about
+ * 0.1 µs per read-type syscall host-wide): the socket of a connection whose
+ * library names none (memory BIOs: node, custom BIOs) is the one its thread
+ * last read from. Needed by reset and by server rules; a failure is logged.
+ */
+void read_track_enable(struct daemon *d, bool on);
 
 /* A verdict reset this connection: destroy the socket, then forget the mark. */
 void reset_destroy(struct daemon *d, const struct pw_chain_rec *r);

@@ -88,41 +88,50 @@ class Handler(socketserver.BaseRequestHandler):
             log(f"{peer}: closed after {len(buf)} bytes")
 
 
-class Server(socketserver.ThreadingTCPServer):
+class RecordingServer(socketserver.ThreadingTCPServer):
+    """A thread per connection on 127.0.0.1; record() appends to --record."""
     allow_reuse_address = True
     daemon_threads = True
 
-    def __init__(self, args):
+    def __init__(self, args, handler):
         self.args = args
-        self.ctx = make_context(args)
         self.lock = threading.Lock()
         if args.record:
             open(args.record, "ab").close()
-        super().__init__(("127.0.0.1", args.port), Handler)
+        super().__init__(("127.0.0.1", args.port), handler)
 
     def record(self, data):
-        if not self.args.record:
+        if not self.args.record or not data:
             return
         with self.lock, open(self.args.record, "ab") as f:
             f.write(data)
 
 
-def main():
-    args = parse_args()
+class Server(RecordingServer):
+    def __init__(self, args):
+        self.ctx = make_context(args)
+        super().__init__(args, Handler)
+
+
+def serve(server, say):
+    """Write --port-file once listening, serve until SIGTERM (exit status 0)."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    server = Server(args)
     port = server.server_address[1]
-    if args.port_file:
-        tmp = f"{args.port_file}.tmp.{os.getpid()}"
+    if server.args.port_file:
+        tmp = f"{server.args.port_file}.tmp.{os.getpid()}"
         with open(tmp, "w") as f:
             f.write(f"{port}\n")
-        os.replace(tmp, args.port_file)
-    log(f"listening on 127.0.0.1:{port}")
+        os.replace(tmp, server.args.port_file)
+    say(f"listening on 127.0.0.1:{port}")
     try:
         server.serve_forever()
     finally:
         server.server_close()
-        log("stopped")
+        say("stopped")
+
+
+def main():
+    serve(Server(parse_args()), log)
 
 
 if __name__ == "__main__":

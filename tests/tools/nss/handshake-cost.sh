@@ -17,8 +17,8 @@ PW=$PWD/build/pinwarden
 work=$(mktemp -d /tmp/pw-nss-bench.XXXXXX)
 srv= pw=
 cleanup() {
-	[ -n "$pw" ] && kill -TERM "$pw" 2>/dev/null && wait "$pw" 2>/dev/null
-	[ -n "$srv" ] && kill "$srv" 2>/dev/null && wait "$srv" 2>/dev/null
+	[ -n "$pw" ] && kill -TERM "$pw" 2>/dev/null && { wait "$pw" 2>/dev/null || true; }
+	[ -n "$srv" ] && kill "$srv" 2>/dev/null && { wait "$srv" 2>/dev/null || true; }
 	rm -rf "$work"
 }
 trap cleanup EXIT

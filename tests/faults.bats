@@ -1,0 +1,109 @@
+#!/usr/bin/env bats
+# Faults and churn: the daemon killed, restarted, stopped; a library replaced on disk;
+# ten thousand short-lived clients.
+
+# shellcheck disable=SC2154
+load helpers
+
+setup() {
+	requires bpf
+	pki
+	pin_test_servers
+	pin_test_policy enforce
+	LIBDIR=$(dirname "$(readlink -f "$(ldconfig -p | awk '/libssl.so.3 .*x86-64/ { print $NF; exit }')")")
+}
+
+# BPF programs of pinwarden's loaded in the kernel (any daemon's)
+pw_progs() {
+	bpftool -j prog show | jq '[.[] | select(.name | test("^(ossl_|pw_|gnutls_|nss_|go_|bssl_)"))] | length'
+}
+
+# map entries of every map called NAME
+map_entries() {
+	bpftool -j map dump name "$1" 2>/dev/null | jq -s 'flatten | length'
+}
+
+@test "SIGKILL: the probes go with the daemon (fail open); a restart attaches one set, SIGTERM leaves none" {
+	[ "$(pw_progs)" -eq 0 ]
+	pw_start --policy "$POLICY"
+	local loaded
+	loaded=$(pw_progs)
+	[ "$loaded" -gt 5 ]
+	kill -KILL "$PW_PID"
+	wait "$PW_PID" || true
+	PW_PID=
+	# fail open, as documented: nothing judges or enforces any more
+	retry 50 0.1 test "$(pw_progs)" -eq 0
+	run tls_client --host pin.test --port "$evil_PORT" --insecure --secret unguarded
+	[ "$status" -eq 0 ]
+	grep -q unguarded "$evil_RECORD"
+	# no process is left stopped for a discovery that will never come
+	! ps -eo stat=,comm= | awk '$1 ~ /^T/' | grep -q . || false
+	# a restart attaches one set of probes, not two
+	pw_start --policy "$POLICY"
+	[ "$(pw_progs)" -eq "$loaded" ]
+	run tls_client --host pin.test --port "$evil_PORT" --insecure --secret guarded
+	[ "$status" -eq 137 ]
+	! grep -q guarded "$evil_RECORD" || false
+	pw_stop
+	[ "$(pw_progs)" -eq 0 ]
+}
+
+@test "a library replaced on disk (new inode) while the daemon runs is picked up" {
+	local dir=$BATS_TEST_TMPDIR/lib old new
+	mkdir -p "$dir"
+	cp "$LIBDIR/libssl.so.3" "$LIBDIR/libcrypto.so.3" "$dir/"
+	pw_start --policy "$POLICY"
+	run env LD_LIBRARY_PATH="$dir" "$PYTHON" "$TLS_CLIENT" --host pin.test --port "$evil_PORT" --insecure
+	[ "$status" -eq 137 ]
+	old=$(stat -c %i "$dir/libssl.so.3")
+	retry 30 0.1 bash -c "jq -e '.libraries[] | select(.inode == $old)' /run/pinwarden/status.json"
+	# an upgrade: a new file renamed over the old one, as dpkg does
+	cp "$LIBDIR/libssl.so.3" "$dir/libssl.so.3.new"
+	mv "$dir/libssl.so.3.new" "$dir/libssl.so.3"
+	new=$(stat -c %i "$dir/libssl.so.3")
+	[ "$new" != "$old" ]
+	run env LD_LIBRARY_PATH="$dir" "$PYTHON" "$TLS_CLIENT" --host pin.test --port "$evil_PORT" --insecure
+	[ "$status" -eq 137 ]
+	retry 30 0.1 bash -c "jq -e '.libraries[] | select(.inode == $new)' /run/pinwarden/status.json"
+	[ ! -s "$evil_RECORD" ]
+	[ "$(_events_count '.event == "tls_chain" and .action == "killed"')" -eq 2 ]
+}
+
+@test "churn: 10,000 short-lived clients, every one judged or counted lost; maps back to baseline; memory flat" {
+	pw_start --status "$BATS_TEST_TMPDIR/status.json"
+	local base_ssl base_ldso rss0 rss1 i pids=()
+	sleep 1.5
+	base_ssl=$(map_entries ssl_state)
+	base_ldso=$(map_entries ldso_seen)
+	rss0=$(awk '/^VmRSS/ { print $2 }' "/proc/$PW_PID/status")
+	# four loops of 2,500 curl processes each
+	for i in 1 2 3 4; do
+		(
+			for _ in $(seq 2500); do
+				curl --silent --max-time 20 -k --resolve "pin.test:$legit_PORT:127.0.0.1" \
+					"https://pin.test:$legit_PORT/" >/dev/null || echo fail
+			done
+		) 3>&- >"$BATS_TEST_TMPDIR/loop$i.out" &
+		pids+=($!)
+	done
+	# the loops only: a bare `wait` would wait for the daemon and the servers too
+	wait "${pids[@]}"
+	cat "$BATS_TEST_TMPDIR"/loop*.out
+	local lost
+	retry 100 0.2 events_count_ge 10000 '.event == "tls_chain" or .event == "lost"'
+	lost=$(jq -s '[.[] | select(.event == "lost") | .chains] | add // 0' "$PW_LOG")
+	echo "chains: $(_events_count '.event == "tls_chain"'), reported lost: $lost"
+	[ "$(($(_events_count '.event == "tls_chain" and .comm == "curl"') + lost))" -eq 10000 ]
+	# the per-connection state is gone again (SSL_free, process exit, the daemon's sweep)
+	retry 60 0.5 bash -c "[ \$(bpftool -j map dump name ssl_state | jq -s 'flatten | length') -le $((base_ssl + 5)) ]"
+	retry 60 0.5 bash -c "[ \$(bpftool -j map dump name ldso_seen | jq -s 'flatten | length') -le $((base_ldso + 5)) ]"
+	[ "$(map_entries reset_conns)" -eq 0 ]
+	echo "ssl_state entries: $base_ssl before, $(map_entries ssl_state) after;" \
+		"ldso_seen: $base_ldso before, $(map_entries ldso_seen) after"
+	rss1=$(awk '/^VmRSS/ { print $2 }' "/proc/$PW_PID/status")
+	echo "daemon RSS: $rss0 kB before, $rss1 kB after"
+	[ "$rss1" -lt $((rss0 + 8192)) ]
+	pw_stop
+	events_lint
+}
