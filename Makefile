@@ -17,6 +17,11 @@ CC ?= gcc
 BATS ?= bats
 PREFIX ?= /usr/local
 DESTDIR ?=
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/pinwarden
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
 
 OUT := build
 V ?= 0
@@ -90,7 +95,7 @@ UNIT_CFLAGS := -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -Wall
 	       -Wno-unused-parameter -Werror -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuserspace \
 	       -I$(OUT) $(PKG_CFLAGS)
 
-$(OUT)/tests/%: tests/unit/%.c $(LIB_OBJS) $(wildcard include/*.h) | $(OUT)/tests
+$(OUT)/tests/%: tests/unit/%.c $(LIB_OBJS) $(wildcard include/*.h tests/unit/*.h) | $(OUT)/tests
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(UNIT_CFLAGS) $< $(OUT)/libpw.a $(LDLIBS) -o $@
 
@@ -161,10 +166,22 @@ vmlinux: ## regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF
 	mkdir -p vmlinux/$(ARCH)
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h
 
+# The unit names the installed paths; the policy in $(SYSCONFDIR) is created from the
+# example only when there is none: an operator's policy is never overwritten.
 .PHONY: install
-install: all ## install to $(DESTDIR)$(PREFIX)/sbin and the man page
-	install -D -m 0755 $(OUT)/pinwarden $(DESTDIR)$(PREFIX)/sbin/pinwarden
-	install -D -m 0644 docs/pinwarden.8 $(DESTDIR)$(PREFIX)/share/man/man8/pinwarden.8
+install: all ## install the binary, man pages, systemd unit and example policy (DESTDIR, PREFIX)
+	install -D -m 0755 $(OUT)/pinwarden $(DESTDIR)$(SBINDIR)/pinwarden
+	install -D -m 0644 docs/pinwarden.8 $(DESTDIR)$(MANDIR)/man8/pinwarden.8
+	install -D -m 0644 docs/pinwarden-policy.5 $(DESTDIR)$(MANDIR)/man5/pinwarden-policy.5
+	install -D -m 0644 docs/incident-response.md $(DESTDIR)$(DOCDIR)/incident-response.md
+	install -D -m 0644 deploy/policy.yaml $(DESTDIR)$(DOCDIR)/examples/policy.yaml
+	install -d -m 0755 $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed -e 's|/usr/local/sbin/|$(SBINDIR)/|g' -e 's|/etc/pinwarden/|$(SYSCONFDIR)/pinwarden/|g' \
+		deploy/systemd/pinwarden.service > $(DESTDIR)$(SYSTEMDUNITDIR)/pinwarden.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/pinwarden.service
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/pinwarden
+	test -e $(DESTDIR)$(SYSCONFDIR)/pinwarden/policy.yaml || \
+		install -m 0600 deploy/policy.yaml $(DESTDIR)$(SYSCONFDIR)/pinwarden/policy.yaml
 
 .PHONY: format
 format: ## clang-format the C sources

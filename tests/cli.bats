@@ -25,7 +25,8 @@ setup() {
 	[ "$(jq -r '.libraries[0].inode' <<<"$output")" = "$(stat -L -c %i "$(jq -r '.libraries[0].path' <<<"$output")")" ]
 	[ "$(jq -r '.pid' <<<"$output")" = "$PW_PID" ]
 	[ "$(jq -r '.policy.generation' <<<"$output")" = 1 ]
-	[ "$(stat -c %a "$st")" = 640 ]
+	[ "$(stat -c %a "$st")" = 600 ]
+	[ "$(stat -c %a "$(dirname "$st")")" = 700 ]
 	run "$PW" status --status "$st"
 	[ "$status" -eq 0 ]
 	[[ $output == *"library=openssl path="*"probes="* ]]

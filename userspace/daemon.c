@@ -30,6 +30,7 @@
 #include "reset.h"
 #include "dedup.h"
 #include "log.h"
+#include "metrics.h"
 #include "pinwarden.skel.h"
 
 #define TICK_NS		1000000000ULL
@@ -248,38 +249,6 @@ static const char *const counter_names[PW_CNT_MAX] = {
 	"resumed_sessions",
 };
 
-static void write_metrics(struct daemon *d)
-{
-	struct certcache_stats cs;
-	char tmp[4096 + 8];
-	FILE *f;
-	int fd, k;
-
-	if (!d->metrics_path)
-		return;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", d->metrics_path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0640);
-	if (fd < 0 || !(f = fdopen(fd, "w"))) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	for (k = 0; k < PW_CNT_MAX; k++)
-		fprintf(f, "pinwarden_%s_total %llu\n", counter_names[k], (unsigned long long)d->cnt[k]);
-	certcache_stats(d->cc, &cs);
-	fprintf(f, "pinwarden_events_chains_total %llu\n", (unsigned long long)d->chains);
-	fprintf(f, "pinwarden_certificates_explained_total %llu\n", (unsigned long long)cs.explained);
-	fprintf(f, "pinwarden_hash_disagreements_total %llu\n", (unsigned long long)cs.disagreements);
-	fprintf(f, "pinwarden_certificate_parse_errors_total %llu\n", (unsigned long long)cs.parse_errors);
-	fprintf(f, "pinwarden_certificate_cache_entries %llu\n", (unsigned long long)cs.entries);
-	fprintf(f, "pinwarden_event_write_errors_total %llu\n", (unsigned long long)d->write_errors);
-	fprintf(f, "pinwarden_policy_generation %u\n", d->gen);
-	fprintf(f, "pinwarden_libraries_attached %zu\n", d->libs.n);
-	fclose(f);
-	if (rename(tmp, d->metrics_path))
-		log_warn("cannot update %s", d->metrics_path);
-}
-
 /*
  * Old generations leave the maps once no verdict can still be reading them: the
  * one just replaced a tick after the switch, older ones at once. A verdict reads
@@ -303,7 +272,7 @@ static void purge_old(struct daemon *d)
 	}
 }
 
-/* What `pinwarden status` reads: written atomically, 0640, every tick. */
+/* What `pinwarden status` reads: written atomically, 0600, every tick. */
 static void status_write(struct daemon *d)
 {
 	struct json j;
@@ -317,10 +286,13 @@ static void status_write(struct daemon *d)
 	slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = 0;
-		mkdir(dir, 0750);
+		mkdir(dir, 0700);
 	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp", d->status_path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0640);
+	/* root's only: it names every library probed and what was killed; and a fresh
+	 * file, never one planted there */
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		if (!d->status_errors++)
 			log_warn("cannot write the status file %s", tmp);
@@ -378,7 +350,7 @@ static void tick(struct daemon *d, unsigned n)
 	if (d->skel->bss->reset_on)
 		reset_sweep(d);
 	events_flush_repeats(d, false);
-	write_metrics(d);
+	metrics_write(d);
 	status_write(d);
 }
 
@@ -422,7 +394,10 @@ static int caps_drop(void)
 
 		for (i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
 			kept |= keep[i] == c;
-		if (!kept && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) && errno != EINVAL)
+		/* dropping needs CAP_SETPCAP, which a service manager's bounding set
+		 * (systemd's CapabilityBoundingSet) has already taken with the rest */
+		if (!kept && prctl(PR_CAPBSET_READ, c, 0, 0, 0) == 1 &&
+		    prctl(PR_CAPBSET_DROP, c, 0, 0, 0))
 			return -1;
 	}
 	return syscall(SYS_capset, &hdr, data);

@@ -15,6 +15,8 @@
 #define PW_VERSION "0.1.0"
 #define PW_POLICY_KEEP 64	/* policies kept to explain events still queued */
 #define PW_STATUS_FILE "/run/pinwarden/status.json"
+#define PW_NVERDICTS 5		/* enum pw_verdict */
+#define PW_NDONE 6		/* enum pw_done */
 
 struct learn;
 
@@ -56,6 +58,8 @@ struct daemon {
 	struct dedup *dedup;		/* merges identical mismatch reports */
 	uint64_t dedup_seconds;		/* --dedup SECS (default 60; 0: off) */
 	uint64_t repeats, repeat_events;
+	uint64_t verdicts[PW_LIB_MAX][PW_NVERDICTS][PW_NDONE];	/* chain records, for metrics */
+	uint64_t metrics_errors;
 	uint64_t cert_id_key[2];	/* SipHash key of certificate names (random per run) */
 	struct json j;
 };
@@ -70,6 +74,8 @@ void events_policy_error(struct daemon *d, const char *source, const struct pw_d
 void events_lost(struct daemon *d, uint64_t chains, uint64_t certs);
 void events_flush_repeats(struct daemon *d, bool all);	/* closed dedup windows */
 uint64_t events_now_unix_ns(void);
+const char *events_verdict_name(unsigned verdict);	/* "match", ... */
+const char *events_action_name(unsigned done);		/* "none", "killed", ... */
 
 /* daemon.c */
 int cmd_run(int argc, char **argv);

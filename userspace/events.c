@@ -22,9 +22,20 @@
 #include "dedup.h"
 
 static const char *const library_names[PW_LIB_MAX] = PW_LIBRARY_NAMES;
-static const char *const verdict_names[] = { "unpinned", "match", "mismatch", "expired", "resumed" };
-static const char *const done_names[] = { "none", "killed", "reset", "would-kill", "would-reset",
-					  "kill-failed" };
+static const char *const verdict_names[PW_NVERDICTS] = { "unpinned", "match", "mismatch",
+							  "expired", "resumed" };
+static const char *const done_names[PW_NDONE] = { "none", "killed", "reset", "would-kill",
+						  "would-reset", "kill-failed" };
+
+const char *events_verdict_name(unsigned verdict)
+{
+	return verdict < PW_NVERDICTS ? verdict_names[verdict] : "unknown";
+}
+
+const char *events_action_name(unsigned done)
+{
+	return done < PW_NDONE ? done_names[done] : "unknown";
+}
 
 uint64_t events_now_unix_ns(void)
 {
@@ -242,9 +253,9 @@ static void chain_members(struct daemon *d, const struct pw_chain_rec *r, const 
 		json_null(j, "peer");
 	if (r->side == PW_SIDE_SERVER && r->local_port)
 		json_uint(j, "local_port", r->local_port);
-	json_str(j, "verdict", r->verdict <= PW_VERDICT_RESUMED ? verdict_names[r->verdict] : "unknown");
+	json_str(j, "verdict", events_verdict_name(r->verdict));
 	json_str(j, "mode", r->mode == PW_MODE_ENFORCE ? "enforce" : "audit");
-	json_str(j, "action", r->done < 6 ? done_names[r->done] : "unknown");
+	json_str(j, "action", events_action_name(r->done));
 	if (r->rule_id != PW_NO_ID && p && r->rule_id < p->nrules) {
 		json_str(j, "rule", p->rules[r->rule_id].name);
 		json_str(j, "pinset", p->pinsets[p->rules[r->rule_id].pinset].name);
@@ -325,6 +336,8 @@ static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 	unsigned i;
 
 	d->chains++;
+	if (r->library < PW_LIB_MAX && r->verdict < PW_NVERDICTS && r->done < PW_NDONE)
+		d->verdicts[r->library][r->verdict][r->done]++;
 	/* first the enforcement: the connection's egress is held until it is destroyed */
 	if (r->done == PW_DONE_RESET)
 		reset_destroy(d, r);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -1992,6 +1993,18 @@ void policy_summary(const struct pw_policy *p, char *buf, size_t len)
 /* ---- who may have written the policy ------------------------------------------------------ */
 
 /*
+ * Nobody writes a directory on a read-only mount, whatever its mode: a Kubernetes
+ * ConfigMap volume is a 0777 directory mounted read-only, and only root could
+ * remount it.
+ */
+static bool on_read_only_mount(const char *path)
+{
+	struct statvfs sv;
+
+	return statvfs(path, &sv) == 0 && (sv.f_flag & ST_RDONLY);
+}
+
+/*
  * The daemon runs as root and does what the policy says, so the policy must be
  * as trustworthy as root: a root-owned regular file that only root can write,
  * in directories only root can change (or else anyone could swap the file).
@@ -2051,7 +2064,8 @@ int policy_file_trusted(const char *path, char *why, size_t whylen)
 		 * A sticky directory (/tmp) is fine: only the owner of an entry may
 		 * rename or remove it, and the entry below was checked to be root's.
 		 */
-		if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+		if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX) &&
+		    !on_read_only_mount(real)) {
 			snprintf(why, whylen, "directory %s is writable by group or others; keep "
 				 "the policy in a directory only root can write, such as "
 				 "/etc/pinwarden", real);

@@ -55,6 +55,11 @@ int cmd_status(int argc, char **argv)
 		}
 	}
 	f = fopen(path, "re");
+	if (!f && errno == EACCES) {
+		fprintf(stderr, "pinwarden: %s: %s: the daemon's status is root's only; run "
+			"`sudo pinwarden status`\n", path, strerror(errno));
+		return 1;
+	}
 	if (!f) {
 		fprintf(stderr, "pinwarden: no running daemon (%s: %s)\n", path, strerror(errno));
 		return 1;

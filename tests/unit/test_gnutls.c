@@ -16,21 +16,7 @@
 #include <stdlib.h>
 
 #include "ldcache.h"
-
-static int failures, checks;
-
-#define FAIL(fmt, ...)                                                                  \
-	do {                                                                            \
-		fprintf(stderr, "%s:%d: FAIL " fmt "\n", __FILE__, __LINE__, ##__VA_ARGS__); \
-		failures++;                                                             \
-	} while (0)
-
-#define ASSERT_TRUE(c)                                                                  \
-	do {                                                                            \
-		checks++;                                                               \
-		if (!(c))                                                               \
-			FAIL("%s", #c);                                                 \
-	} while (0)
+#include "check.h"
 
 /* The unwind table agrees with the symbol table on where exported functions start. */
 static void check_func_ranges(struct elf_image *img)

@@ -12,30 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "gopclntab.h"
-
-static int failures, checks;
-
-#define FAIL(fmt, ...)                                                                  \
-	do {                                                                            \
-		fprintf(stderr, "%s:%d: FAIL " fmt "\n", __FILE__, __LINE__, ##__VA_ARGS__); \
-		failures++;                                                             \
-	} while (0)
-
-#define ASSERT_TRUE(c)                                                                  \
-	do {                                                                            \
-		checks++;                                                               \
-		if (!(c))                                                               \
-			FAIL("%s", #c);                                                 \
-	} while (0)
-
-#define ASSERT_EQ(a, b)                                                                 \
-	do {                                                                            \
-		long long a_ = (long long)(a), b_ = (long long)(b);                     \
-		checks++;                                                               \
-		if (a_ != b_)                                                           \
-			FAIL("%s == %s: %lld != %lld", #a, #b, a_, b_);                 \
-	} while (0)
 
 #define TEXT 0x401000ULL
 

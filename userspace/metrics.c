@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * `run --metrics FILE`: every counter the daemon keeps, in the Prometheus text
+ * exposition format (version 0.0.4), for the node_exporter textfile collector.
+ * Every family has its HELP and TYPE lines; counters end in _total.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "metrics.h"
+
+/* What the kernel counts (enum pw_counter): activity, or a reason it failed. */
+static const struct {
+	const char *name;
+	const char *help;
+	bool failure;	/* a pinwarden_kernel_failures_total reason */
+} kernel_counters[PW_CNT_MAX] = {
+	[PW_CNT_CERTS] = { "certificates_captured",
+			   "Certificates the kernel captured from TLS handshakes." },
+	[PW_CNT_CHAINS] = { "chains_judged", "Certificate chains the kernel judged." },
+	[PW_CNT_ORPHAN_CERTS] = { "orphan_certificates",
+				  "Certificates parsed outside a Certificate message (ignored)." },
+	[PW_CNT_ABANDONED] = { "abandoned_chains",
+			       "Chains dropped before completion (the handshake failed)." },
+	[PW_CNT_KILLED] = { "processes_killed", "Processes killed by an enforcing verdict." },
+	[PW_CNT_KNOWN_SKIPPED] = { "known_certificates_skipped",
+				   "Certificates not resent to the daemon: it already had them." },
+	[PW_CNT_DISCOVERY_STOPS] = { "discovery_stops",
+				     "Processes stopped for the daemon to examine a new file." },
+	[PW_CNT_RESET_MARKED] = { "connections_marked_reset",
+				  "Connections marked for reset by an enforcing verdict." },
+	[PW_CNT_RESET_DROPPED] = { "reset_packets_dropped",
+				   "Packets of connections being reset dropped on egress." },
+	[PW_CNT_RESUMED] = { "resumed_sessions",
+			     "Resumed client sessions (no chain presented; the verdict of the "
+			     "full handshake stands)." },
+	/* failures: what a chain or a probe could not do */
+	[PW_CNT_CONTENDED] = { "scratch_contended", NULL, true },
+	[PW_CNT_COPY_FAILED] = { "copy_failed", NULL, true },
+	[PW_CNT_TOO_BIG] = { "certificate_too_big", NULL, true },
+	[PW_CNT_KILL_FAILED] = { "kill_failed", NULL, true },
+	[PW_CNT_ACC_FULL] = { "accumulator_unavailable", NULL, true },
+	[PW_CNT_SNI_FULL] = { "ssl_state_full", NULL, true },
+	[PW_CNT_LOST_DISCOVERY] = { "discovery_lost", NULL, true },
+	/* PW_CNT_LOST_*_RECS: pinwarden_lost_records_total */
+};
+
+/* The verdict/action pairs that can occur: written as 0 for each attached library
+ * before they happen, so that a rate or increase() sees the first one. */
+static const struct {
+	uint8_t verdict, done;
+} verdict_series[] = {
+	{ PW_VERDICT_MATCH, PW_DONE_NONE },	     { PW_VERDICT_UNPINNED, PW_DONE_NONE },
+	{ PW_VERDICT_EXPIRED, PW_DONE_NONE },	     { PW_VERDICT_MISMATCH, PW_DONE_KILLED },
+	{ PW_VERDICT_MISMATCH, PW_DONE_RESET },	     { PW_VERDICT_MISMATCH, PW_DONE_WOULD_KILL },
+	{ PW_VERDICT_MISMATCH, PW_DONE_WOULD_RESET }, { PW_VERDICT_MISMATCH, PW_DONE_KILL_FAILED },
+	{ PW_VERDICT_RESUMED, PW_DONE_NONE },
+};
+
+static const char *const library_names[PW_LIB_MAX] = PW_LIBRARY_NAMES;
+
+static void family(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP pinwarden_%s %s\n# TYPE pinwarden_%s %s\n", name, help, name, type);
+}
+
+/* A family of one sample without labels. */
+static void single(FILE *f, const char *type, const char *name, const char *help, uint64_t v)
+{
+	family(f, name, type, help);
+	fprintf(f, "pinwarden_%s %llu\n", name, (unsigned long long)v);
+}
+
+/* A label value as the format wants it: backslash, quote and newline escaped. */
+static void label_value(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			fputc('\\', f);
+		if (*s == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*s, f);
+	}
+}
+
+/* Is the series (lib, verdict, done) one written even at 0? */
+static bool verdict_always(const bool lib_attached[PW_LIB_MAX], unsigned lib, unsigned v,
+			   unsigned a)
+{
+	size_t i;
+
+	if (!lib_attached[lib])
+		return false;
+	for (i = 0; i < sizeof(verdict_series) / sizeof(verdict_series[0]); i++)
+		if (verdict_series[i].verdict == v && verdict_series[i].done == a)
+			return true;
+	return false;
+}
+
+static void verdicts(const struct daemon *d, FILE *f)
+{
+	bool attached[PW_LIB_MAX] = {};
+	unsigned lib, v, a;
+	size_t i;
+
+	for (i = 0; i < d->libs.n; i++)
+		for (lib = 0; lib < PW_LIB_MAX; lib++)
+			if (d->libs.v[i].nlinks && !strcmp(d->libs.v[i].library, library_names[lib]))
+				attached[lib] = true;
+	family(f, "verdicts_total", "counter",
+	       "Chains judged, by TLS library, verdict and the action taken (none, killed, "
+	       "reset, would-kill, would-reset, kill-failed).");
+	for (lib = 0; lib < PW_LIB_MAX; lib++)
+		for (v = 0; v < PW_NVERDICTS; v++)
+			for (a = 0; a < PW_NDONE; a++) {
+				if (!d->verdicts[lib][v][a] && !verdict_always(attached, lib, v, a))
+					continue;
+				fprintf(f, "pinwarden_verdicts_total{library=\"%s\",verdict=\"%s\","
+					"action=\"%s\"} %llu\n", library_names[lib],
+					events_verdict_name(v), events_action_name(a),
+					(unsigned long long)d->verdicts[lib][v][a]);
+			}
+}
+
+/* Attached library files and their probes, by library (openssl, ..., ld.so). */
+static void libraries(const struct daemon *d, FILE *f)
+{
+	size_t i, j;
+
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 0)
+			family(f, "libraries_attached", "gauge",
+			       "Library or program files (device, inode) with probes, by library.");
+		else
+			family(f, "probes_attached", "gauge", "Probes attached, by library.");
+		for (i = 0; i < d->libs.n; i++) {
+			const char *name = d->libs.v[i].library;
+			uint64_t n = 0;
+			bool seen = false;
+
+			for (j = 0; j < i && !seen; j++)
+				seen = !strcmp(d->libs.v[j].library, name);
+			if (seen)
+				continue;	/* counted with the first of its name */
+			for (j = i; j < d->libs.n; j++)
+				if (!strcmp(d->libs.v[j].library, name) && d->libs.v[j].nlinks)
+					n += pass == 0 ? 1 : d->libs.v[j].nlinks;
+			fprintf(f, "pinwarden_%s{library=\"", pass == 0 ? "libraries_attached" :
+				"probes_attached");
+			label_value(f, name);
+			fprintf(f, "\"} %llu\n", (unsigned long long)n);
+		}
+	}
+}
+
+void metrics_format(const struct daemon *d, FILE *f)
+{
+	struct certcache_stats cs = {};
+	int k;
+
+	family(f, "build_info", "gauge", "The running pinwarden's version (always 1).");
+	fprintf(f, "pinwarden_build_info{version=\"%s\"} 1\n", PW_VERSION);
+	family(f, "start_time_seconds", "gauge", "When the daemon started, Unix time.");
+	fprintf(f, "pinwarden_start_time_seconds %.3f\n", d->started_unix_ns / 1e9);
+
+	verdicts(d, f);
+	family(f, "lost_records_total", "counter",
+	       "Records the kernel dropped because the ring buffer was full: chain (verdict "
+	       "taken and enforced, not logged) or certificate (judged, not explained).");
+	fprintf(f, "pinwarden_lost_records_total{record=\"chain\"} %llu\n",
+		(unsigned long long)d->cnt[PW_CNT_LOST_CHAIN_RECS]);
+	fprintf(f, "pinwarden_lost_records_total{record=\"certificate\"} %llu\n",
+		(unsigned long long)d->cnt[PW_CNT_LOST_CERT_RECS]);
+	libraries(d, f);
+
+	single(f, "gauge", "policy_generation", "Generation of the policy in force (1 at start).",
+	       d->gen);
+	single(f, "counter", "policy_reloads_total", "Policy reloads asked for (SIGHUP).",
+	       d->policy_reloads);
+	single(f, "counter", "policy_reload_failures_total",
+	       "Policy reloads refused (the previous policy stayed in force).", d->policy_errors);
+
+	family(f, "kernel_failures_total", "counter",
+	       "What the kernel side could not do, by reason: a certificate it could not read "
+	       "(copy_failed), hash (certificate_too_big, scratch_contended) or hold "
+	       "(accumulator_unavailable, ssl_state_full), a kill that failed, a new file "
+	       "discovery could not report.");
+	for (k = 0; k < PW_CNT_MAX; k++)
+		if (kernel_counters[k].failure)
+			fprintf(f, "pinwarden_kernel_failures_total{reason=\"%s\"} %llu\n",
+				kernel_counters[k].name, (unsigned long long)d->cnt[k]);
+	for (k = 0; k < PW_CNT_MAX; k++) {
+		char name[96];
+
+		if (!kernel_counters[k].name || kernel_counters[k].failure)
+			continue;
+		snprintf(name, sizeof(name), "%s_total", kernel_counters[k].name);
+		single(f, "counter", name, kernel_counters[k].help, d->cnt[k]);
+	}
+
+	if (d->cc)
+		certcache_stats(d->cc, &cs);
+	single(f, "counter", "chain_records_total", "Chain verdicts the daemon received.",
+	       d->chains);
+	single(f, "counter", "mismatch_reports_merged_total",
+	       "Identical mismatch reports counted but not logged (--dedup).", d->repeats);
+	single(f, "counter", "certificates_explained_total",
+	       "Distinct certificates parsed by the daemon.", cs.explained);
+	single(f, "counter", "hash_disagreements_total",
+	       "Certificates whose kernel and userspace hashes differ.", cs.disagreements);
+	single(f, "counter", "certificate_parse_errors_total",
+	       "Certificates OpenSSL could not parse.", cs.parse_errors);
+	single(f, "gauge", "certificate_cache_entries", "Certificates in the daemon's cache.",
+	       cs.entries);
+	single(f, "counter", "event_write_errors_total", "Events that could not be written.",
+	       d->write_errors);
+	single(f, "counter", "resets_total", "Connections destroyed by action reset.", d->resets);
+	single(f, "counter", "reset_errors_total", "Connections action reset could not destroy.",
+	       d->reset_errors);
+	single(f, "counter", "files_examined_total", "Files examined by discovery.", d->examined);
+	single(f, "counter", "libraries_discovered_total",
+	       "TLS libraries attached by discovery after start.", d->discovered);
+}
+
+/* 0, or -1 with errno set */
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+void metrics_write(struct daemon *d)
+{
+	char tmp[4096 + 8], *buf = NULL;
+	size_t len = 0;
+	bool ok;
+	FILE *mem;
+	int fd;
+
+	if (!d->metrics_path)
+		return;
+	mem = open_memstream(&buf, &len);
+	if (!mem)
+		return;
+	metrics_format(d, mem);
+	if (fclose(mem)) {
+		free(buf);
+		return;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", d->metrics_path);
+	/* a fresh file, never one planted there: the daemon is root */
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	/* node_exporter reads it as another user: readable by all, whatever the umask */
+	ok = fd >= 0 && !fchmod(fd, 0644) && !write_all(fd, buf, len);
+	if (fd >= 0 && close(fd))
+		ok = false;
+	if (!ok || rename(tmp, d->metrics_path)) {
+		if (!d->metrics_errors++)
+			log_warn("cannot update the metrics file %s", d->metrics_path);
+		unlink(tmp);
+	}
+	free(buf);
+}
