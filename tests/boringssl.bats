@@ -325,6 +325,7 @@ teardown() {
 # server's CertificateVerify back DELAY seconds; exports NAME_PORT.
 proxy_start() {
 	local f=$BATS_TEST_TMPDIR/$1.port deadline=$((SECONDS + 10))
+	rm -f "$f"
 	"$PYTHON" "$BATS_TEST_DIRNAME/tools/boringssl/slow_proxy.py" --to "$2" --delay "$3" \
 		--port-file "$f" 3>&- </dev/null 2>"$BATS_TEST_TMPDIR/$1.log" &
 	PROXY_PIDS+=($!)

@@ -400,6 +400,7 @@ gtls_start() {
 	GTLS=$BATS_FILE_TMPDIR/gtls
 	[ -x "$GTLS" ] || cc -O2 -Wall -o "$GTLS" "$TOOLS/gnutls/gtls.c" -lgnutls
 	: >"$base.record"
+	rm -f "$base.port"	# a server of the same name may have run before in this test
 	"$GTLS" server --port-file "$base.port" --record "$base.record" "$@" 3>&- </dev/null \
 		>"$base.log" 2>&1 &
 	pid=$!

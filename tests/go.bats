@@ -295,6 +295,7 @@ rules:
 go_server_start() {
 	local name=$1 tls=$2 base=$BATS_TEST_TMPDIR/$1 pid deadline=$((SECONDS + 10))
 	cat "$PKI/legit-rsa/root.pem" "$PKI/evil/root.pem" >"$BATS_TEST_TMPDIR/client-cas.pem"
+	rm -f "$base.port"	# a server of the same name before this one left its port there
 	"$GO_BIN/goserver" -cert "$PKI/legit-ec/chain.pem" -key "$PKI/legit-ec/leaf.key" \
 		-client-ca "$BATS_TEST_TMPDIR/client-cas.pem" -tls "$tls" -port-file "$base.port" \
 		-record "$base.record" 3>&- </dev/null >"$base.log" 2>&1 &
