@@ -35,11 +35,7 @@ int BPF_KPROBE(ossl_cert, void *a, const unsigned char **in, long len)
 SEC("uprobe")
 int BPF_KPROBE(ossl_verify_ssl, void *store_ctx, int idx, void *ssl)
 {
-	struct pw_chain_acc *acc;
-
-	acc = bpf_task_storage_get(&chains, bpf_get_current_task_btf(), 0, 0);
-	if (acc)
-		acc->ssl = (__u64)ssl;
+	x509_store_ssl(ssl);
 	return 0;
 }
 
@@ -47,26 +43,7 @@ int BPF_KPROBE(ossl_verify_ssl, void *store_ctx, int idx, void *ssl)
 SEC("uprobe")
 int BPF_KPROBE(ossl_verify, void *store_ctx, const char *name)
 {
-	struct pw_chain_acc *acc;
-	char n[11] = {};
-	__u8 side;
-
-	if (bpf_probe_read_user(n, sizeof(n), name))
-		return 0;
-	/* "ssl_server": we are the client judging a server; "ssl_client": the reverse */
-	if (n[0] != 's' || n[1] != 's' || n[2] != 'l' || n[3] != '_' || n[10] != 0)
-		return 0;
-	if (n[4] == 's' && n[5] == 'e')
-		side = PW_SIDE_CLIENT;
-	else if (n[4] == 'c' && n[5] == 'l')
-		side = PW_SIDE_SERVER;
-	else
-		return 0;
-	acc = chain_acc_get();
-	if (!acc)
-		return 0;
-	verdict_judge(acc, PW_LIB_OPENSSL, side);
-	chain_reset(acc);
+	x509_store_verdict(name, PW_LIB_OPENSSL);
 	return 0;
 }
 

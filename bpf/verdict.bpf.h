@@ -570,4 +570,43 @@ static __always_inline void verdict_resumed(__u64 ssl, __u8 library)
 	chain_reset(acc);
 }
 
+/*
+ * OpenSSL's X509 layer, shared by OpenSSL and BoringSSL: the SSL* handed to
+ * X509_STORE_CTX_set_ex_data just before the verdict point, then
+ * X509_STORE_CTX_set_default(ctx, "ssl_server" | "ssl_client"): the chain is
+ * complete. "ssl_server": we are the client judging a server; "ssl_client":
+ * the reverse.
+ */
+static __always_inline void x509_store_ssl(void *ssl)
+{
+	struct pw_chain_acc *acc;
+
+	acc = bpf_task_storage_get(&chains, bpf_get_current_task_btf(), 0, 0);
+	if (acc)
+		acc->ssl = (__u64)ssl;
+}
+
+static __always_inline void x509_store_verdict(const char *name, __u8 library)
+{
+	struct pw_chain_acc *acc;
+	char n[11] = {};
+	__u8 side;
+
+	if (bpf_probe_read_user(n, sizeof(n), name))
+		return;
+	if (n[0] != 's' || n[1] != 's' || n[2] != 'l' || n[3] != '_' || n[10] != 0)
+		return;
+	if (n[4] == 's' && n[5] == 'e')
+		side = PW_SIDE_CLIENT;
+	else if (n[4] == 'c' && n[5] == 'l')
+		side = PW_SIDE_SERVER;
+	else
+		return;
+	acc = chain_acc_get();
+	if (!acc)
+		return;
+	verdict_judge(acc, library, side);
+	chain_reset(acc);
+}
+
 #endif /* PW_VERDICT_BPF_H */
