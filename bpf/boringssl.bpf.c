@@ -32,7 +32,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "session.bpf.h"
-#include "verdict.bpf.h"
+#include "x509.bpf.h"
 
 /* The connection whose handshake the thread drives (SSL_do_handshake's SSL*). */
 struct bssl_driver {

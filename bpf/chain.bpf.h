@@ -91,6 +91,11 @@ static __always_inline void chain_reset(struct pw_chain_acc *acc)
 	acc->flags = 0;
 	acc->ssl = 0;
 	acc->next_der = 0;
+	acc->validated = 0;
+	acc->validation = PW_VALIDATION_UNKNOWN;
+	acc->verify_error = 0;
+	acc->nanchors = 0;
+	acc->vctx = 0;
 }
 
 /*
@@ -98,7 +103,7 @@ static __always_inline void chain_reset(struct pw_chain_acc *acc)
  * could not be judged. Libraries that know where a chain starts call
  * chain_begin() first and then this for each certificate.
  */
-static __always_inline void chain_append(struct pw_chain_acc *acc, __u64 der, __u32 len, __u64 now)
+static __always_inline int chain_append(struct pw_chain_acc *acc, __u64 der, __u32 len, __u64 now)
 {
 	__u32 idx = acc->ncerts;
 
@@ -107,13 +112,15 @@ static __always_inline void chain_append(struct pw_chain_acc *acc, __u64 der, __
 	acc->ts = now;
 	if (idx >= PW_CHAIN_MAX) {
 		acc->flags |= PW_CHAIN_TRUNCATED;
-		return;
+		return -1;
 	}
+	acc->objs[idx & (PW_CHAIN_MAX - 1)] = 0;
 	cert_capture((const void *)der, len, &acc->certs[idx & (PW_CHAIN_MAX - 1)]);
 	if (acc->certs[idx & (PW_CHAIN_MAX - 1)].flags & PW_CERT_UNJUDGED)
 		acc->flags |= PW_CHAIN_CERT_ERROR;
 	if (acc->certs[idx & (PW_CHAIN_MAX - 1)].flags & PW_CERT_NOT_SENT)
 		acc->flags |= PW_CHAIN_LOST_CERT;
+	return idx;
 }
 
 /* A new chain starts here (the library says so): forget any unfinished one. */
@@ -133,9 +140,10 @@ static __always_inline struct pw_chain_acc *chain_begin(void)
 
 /*
  * One certificate parsed by the library, from the peer or not: the TLS framing
- * around it tells (see the top of this file).
+ * around it tells (see the top of this file). Returns its index in the chain,
+ * or -1 when it is not part of one (or past PW_CHAIN_MAX).
  */
-static __always_inline void chain_add_cert(__u64 der, __u64 len64)
+static __always_inline int chain_add_cert(__u64 der, __u64 len64)
 {
 	struct pw_chain_acc *acc = chain_acc_get();
 	__u64 now = bpf_ktime_get_boot_ns();
@@ -144,11 +152,11 @@ static __always_inline void chain_add_cert(__u64 der, __u64 len64)
 	int kind;
 
 	if (!acc)
-		return;
+		return -1;
 	kind = chain_entry_kind(acc, der, len, now, &form);
 	if (kind == CHAIN_ORPHAN) {
 		count(PW_CNT_ORPHAN_CERTS);
-		return;
+		return -1;
 	}
 	if (kind == CHAIN_FIRST) {
 		if (acc->ncerts)
@@ -156,7 +164,7 @@ static __always_inline void chain_add_cert(__u64 der, __u64 len64)
 		chain_reset(acc);
 		acc->form = form;
 	}
-	chain_append(acc, der, len, now);
+	return chain_append(acc, der, len, now);
 }
 
 #endif /* PW_CHAIN_BPF_H */

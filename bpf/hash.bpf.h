@@ -153,10 +153,81 @@ static __always_inline void hash_region(struct pw_scratch *s, __u32 slot, __u32 
 	sha256_digest(&s->sha, out);
 }
 
+/*
+ * Walk der[0, len) (a whole certificate, or a tbsCertificate alone) to its
+ * SubjectPublicKeyInfo and hash that into s->rec.spki_sha256. 0, or -1 (zeroed)
+ * when the walker refuses it.
+ */
+static __always_inline int spki_hash(struct pw_scratch *s, __u32 slot, __u32 len, int tbs_only)
+{
+	struct walk_loop wl = { .slot = slot };
+
+	if (tbs_only)
+		der_walk_init_tbs(&wl.w, len);
+	else
+		der_walk_init(&wl.w, len);
+	bpf_loop(DER_WALK_STEPS, der_step_cb, &wl, 0);
+	if (wl.w.state == DER_S_DONE && !wl.w.err) {
+		hash_region(s, slot, wl.w.dc.spki_off, wl.w.dc.spki_len, s->rec.spki_sha256);
+		return 0;
+	}
+	__builtin_memset(s->rec.spki_sha256, 0, PW_HASH_LEN);
+	return -1;
+}
+
+/*
+ * Hash the SPKI of a validated certificate the peer did not present (a trust
+ * anchor), from what the library keeps of it: its tbsCertificate or its SPKI.
+ * Nothing is sent to the daemon: the kernel has no whole DER to send.
+ */
+static __always_inline void anchor_capture(const struct pw_anchor_src *src, struct pw_chain_cert *out)
+{
+	__u64 me = scratch_stamp();
+	__u32 slot = 0, len = src->len;
+	struct pw_scratch *s;
+
+	__builtin_memset(out, 0, sizeof(*out));
+	out->der_len = len;
+	out->flags = PW_CERT_NOT_PRESENTED | PW_CERT_VALIDATED;
+	if (len > PW_CERT_MAX || len == 0) {
+		out->flags |= PW_CERT_TOO_BIG;
+		return;
+	}
+	s = scratch_claim(&slot, me);
+	if (!s) {
+		out->flags |= PW_CERT_CONTENDED;
+		count(PW_CNT_CONTENDED);
+		return;
+	}
+	barrier_var(len);
+	if (len > PW_CERT_MAX)
+		goto out;
+	if (bpf_probe_read_user(s->der, len, (const void *)src->ptr)) {
+		out->flags |= PW_CERT_COPY_FAILED;
+		count(PW_CNT_COPY_FAILED);
+		goto out;
+	}
+	if (src->kind == PW_ANCHOR_SPKI) {
+		hash_region(s, slot, 0, len, s->rec.spki_sha256);
+	} else if (spki_hash(s, slot, len, 1)) {
+		out->flags |= PW_CERT_NO_SPKI;
+		goto out;
+	}
+	if (s->owner != me) {
+		out->flags = PW_CERT_NOT_PRESENTED | PW_CERT_VALIDATED | PW_CERT_CONTENDED;
+		count(PW_CNT_CONTENDED);
+		return;
+	}
+	__builtin_memcpy(out->spki_sha256, s->rec.spki_sha256, PW_HASH_LEN);
+	out->flags |= PW_CERT_SPKI_HASHED;
+	count(PW_CNT_ANCHORS_HASHED);
+out:
+	scratch_release(s, me);
+}
+
 /* Capture one certificate the peer presented into *out (a slot of the accumulator). */
 static __always_inline void cert_capture(const void *der_user, __u32 len, struct pw_chain_cert *out)
 {
-	struct walk_loop wl = {};
 	struct pw_cert_id known = {};
 	struct pw_scratch *s;
 	__u64 me = scratch_stamp();
@@ -195,16 +266,10 @@ static __always_inline void cert_capture(const void *der_user, __u32 len, struct
 	} else {
 		__builtin_memset(s->rec.cert_sha256, 0, PW_HASH_LEN);
 	}
-	wl.slot = slot;
-	der_walk_init(&wl.w, len);
-	bpf_loop(DER_WALK_STEPS, der_step_cb, &wl, 0);
-	if (wl.w.state == DER_S_DONE && !wl.w.err) {
-		hash_region(s, slot, wl.w.dc.spki_off, wl.w.dc.spki_len, s->rec.spki_sha256);
+	if (spki_hash(s, slot, len, 0) == 0)
 		out->flags |= PW_CERT_SPKI_HASHED;
-	} else {
+	else
 		out->flags |= PW_CERT_NO_SPKI;
-		__builtin_memset(s->rec.spki_sha256, 0, PW_HASH_LEN);
-	}
 	if (s->owner != me) {
 		/* taken over while we hashed: nothing in it can be trusted */
 		out->flags = PW_CERT_CONTENDED;

@@ -65,6 +65,24 @@ struct rule_search {
 	struct pw_rule_alt scoped;
 };
 
+#define PW_ANCHORS_MAX	4	/* validated certificates the peer did not present, per chain */
+
+enum pw_anchor_kind {
+	PW_ANCHOR_TBS = 1,	/* a tbsCertificate: walk it to the SPKI */
+	PW_ANCHOR_SPKI = 2,	/* the SubjectPublicKeyInfo itself */
+};
+
+/*
+ * A certificate of the validated chain that is not one of the presented ones
+ * (a trust anchor from the client's store, say): where its DER lies in the
+ * process, hashed only if the verdict needs it.
+ */
+struct pw_anchor_src {
+	__u64 ptr;
+	__u32 len;
+	__u32 kind;			/* enum pw_anchor_kind */
+};
+
 /* Per-thread chain accumulator (task storage: freed with the thread). */
 struct pw_chain_acc {
 	__u64 ts;			/* boot ns of the last certificate */
@@ -74,8 +92,19 @@ struct pw_chain_acc {
 	__u32 flags;			/* PW_CHAIN_* */
 	__u32 form;			/* 12: TLS 1.2 entry layout, 13: TLS 1.3 */
 	__u32 host_len;
-	__u32 matched;			/* bit i: certificate i matched a pin (at the verdict) */
+	__u32 matched;			/* bit i: entry i of certs[] matched a pin, and it counts */
+	__u32 pinned;			/* bit i: entry i's hash is in the pinset */
+	/* the library's verification of this chain, set before the verdict */
+	__u32 validated;		/* bit i: presented certificate i is in the validated chain */
+	__s32 verify_error;		/* the library's own verification result */
+	__u8 validation;		/* enum pw_validation */
+	__u8 nanchors;			/* anchors[] to hash if a pin needs them */
+	__u8 nents;			/* entries of certs[]: presented (capped), then hashed anchors */
+	__u8 side;			/* enum pw_side, while a verification is in progress */
 	__u32 pad;
+	__u64 vctx;			/* the library's verification context, while in progress */
+	__u64 objs[PW_CHAIN_MAX];	/* the library's object of each presented certificate, or 0 */
+	struct pw_anchor_src anchors[PW_ANCHORS_MAX];
 	struct pw_chain_cert certs[PW_CHAIN_MAX];
 	char host[PW_HOST_MAX];		/* lower-cased SNI, filled at the verdict */
 	struct pw_rule_key key;		/* lookup key, kept here: too big for the stack */

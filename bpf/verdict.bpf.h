@@ -273,43 +273,111 @@ struct pins_loop {
 	__u32 gen;
 	__u32 pinset;
 	__u32 cfg;
-	__u32 pad;
+	__u32 start;		/* first entry of certs[] to look at */
 };
 
-/* Certificate i against the pinset; the result goes to the accumulator, not a
- * register, so that the verifier need not track every combination of bits. */
+/* Entry start + i of certs[] against the pinset; the result goes to the
+ * accumulator, not a register, so that the verifier need not track every
+ * combination of bits. */
 static long pins_cb(__u32 i, void *data)
 {
 	struct pins_loop *pl = data;
 	struct pw_pin_key k = { .gen = pl->gen, .pinset_id = pl->pinset };
 	struct pw_chain_acc *acc;
 	const struct pw_chain_cert *c;
+	__u32 idx = pl->start + i;
 
 	acc = bpf_task_storage_get(&chains, bpf_get_current_task_btf(), 0, 0);
-	if (!acc || i >= acc->ncerts || i >= PW_CHAIN_MAX)
+	if (!acc || idx >= acc->nents || idx >= PW_CHAIN_MAX)
 		return 1;
-	c = &acc->certs[i & (PW_CHAIN_MAX - 1)];
+	c = &acc->certs[idx & (PW_CHAIN_MAX - 1)];
 	if (c->flags & PW_CERT_SPKI_HASHED) {
 		k.type = PW_PIN_SPKI;
 		__builtin_memcpy(k.hash, c->spki_sha256, PW_HASH_LEN);
 		if (bpf_map_lookup_elem(&pins, &k))
-			acc->matched |= 1u << (i & 31);
+			acc->pinned |= 1u << (idx & 31);
 	}
 	if ((pl->cfg & PW_CFG_HAS_CERT_PINS) && (c->flags & PW_CERT_HASHED)) {
 		k.type = PW_PIN_CERT;
 		__builtin_memcpy(k.hash, c->cert_sha256, PW_HASH_LEN);
 		if (bpf_map_lookup_elem(&pins, &k))
-			acc->matched |= 1u << (i & 31);
+			acc->pinned |= 1u << (idx & 31);
 	}
 	return 0;
 }
 
-static __always_inline void pins_match(struct pw_chain_acc *acc, __u32 gen, __u32 pinset, __u32 cfg)
+/* Look entries [start, nents) of certs[] up in the pinset. */
+static __always_inline void pins_match(struct pw_chain_acc *acc, __u32 gen, __u32 pinset, __u32 cfg,
+				       __u32 start)
 {
-	struct pins_loop pl = { .gen = gen, .pinset = pinset, .cfg = cfg };
+	struct pins_loop pl = { .gen = gen, .pinset = pinset, .cfg = cfg, .start = start };
 
-	acc->matched = 0;
 	bpf_loop(PW_CHAIN_MAX, pins_cb, &pl, 0);
+}
+
+/*
+ * The entries of certs[] whose pin counts: the leaf always (the handshake
+ * proves its key), the others only when the library verified the chain and
+ * they are in the chain it built (RFC 7469; SPEC.md).
+ */
+static __always_inline __u32 pins_counting(const struct pw_chain_acc *acc)
+{
+	__u32 m = 1;
+
+	if (acc->validation == PW_VALIDATION_VERIFIED)
+		m |= acc->validated;
+	return m;
+}
+
+/* Hash the next trust anchor of the validated chain into certs[nents]. */
+static long anchor_cb(__u32 k, void *data)
+{
+	struct pw_chain_acc *acc;
+	__u32 idx;
+
+	acc = bpf_task_storage_get(&chains, bpf_get_current_task_btf(), 0, 0);
+	if (!acc || k >= acc->nanchors || k >= PW_ANCHORS_MAX)
+		return 1;
+	idx = acc->nents;
+	if (idx >= PW_CHAIN_MAX) {
+		acc->flags |= PW_CHAIN_ANCHOR_ERROR;	/* no room left to judge it */
+		return 1;
+	}
+	anchor_capture(&acc->anchors[k & (PW_ANCHORS_MAX - 1)], &acc->certs[idx & (PW_CHAIN_MAX - 1)]);
+	if (!(acc->certs[idx & (PW_CHAIN_MAX - 1)].flags & PW_CERT_SPKI_HASHED))
+		acc->flags |= PW_CHAIN_ANCHOR_ERROR;
+	acc->validated |= 1u << (idx & 31);
+	acc->nents = idx + 1;
+	return 0;
+}
+
+/*
+ * The pinset against the chain: first the presented certificates; then, if
+ * none that counts matched and the chain was verified, the validated
+ * certificates the peer did not present (hashed now, only when needed).
+ * Returns the entries that matched and count.
+ */
+static __always_inline __u32 pins_judge(struct pw_chain_acc *acc, __u32 gen, __u32 pinset, __u32 cfg)
+{
+	__u32 matched;
+
+	acc->pinned = 0;
+	pins_match(acc, gen, pinset, cfg, 0);
+	if (!(acc->pinned & pins_counting(acc)) && acc->validation == PW_VALIDATION_VERIFIED &&
+	    acc->nanchors) {
+		__u32 base = acc->nents;
+
+		bpf_loop(PW_ANCHORS_MAX, anchor_cb, NULL, 0);
+		pins_match(acc, gen, pinset, cfg, base);
+	}
+	matched = acc->pinned & pins_counting(acc);
+	if (acc->flags & PW_CHAIN_LEAF_MISMATCH)
+		matched = 0;	/* not the chain the library verifies: nothing in it counts */
+	if (!matched && acc->pinned) {
+		acc->flags |= PW_CHAIN_PIN_UNVALIDATED;
+		count(PW_CNT_PIN_UNVALIDATED);
+	}
+	return matched;
 }
 
 /* ---- the process, for the record -------------------------------------- */
@@ -389,7 +457,7 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 	struct pw_chain_rec *rec;
 	struct peer p = {};
 	__u8 verdict = PW_VERDICT_UNPINNED, mode = PW_MODE_AUDIT, done = PW_DONE_NONE;
-	__u32 matched = 0, rule_id = PW_NO_ID, pinset_id = PW_NO_ID;
+	__u32 matched = 0, rule_id = PW_NO_ID, pinset_id = PW_NO_ID, i;
 	struct pw_config *cfg;
 	__u64 now = bpf_ktime_get_boot_ns();
 
@@ -403,6 +471,8 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 
 	__builtin_memset(rs, 0, sizeof(*rs));
 	rs->side = side;
+	acc->nents = acc->ncerts > PW_CHAIN_MAX ? PW_CHAIN_MAX : acc->ncerts;
+	acc->pinned = 0;
 	if (resumed)
 		acc->flags |= PW_CHAIN_RESUMED;
 	else
@@ -468,8 +538,7 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 		rule_id = a->rule_id;
 		pinset_id = a->pinset_id;
 		mode = a->mode;
-		pins_match(acc, rs->gen, a->pinset_id, rs->cfg);
-		matched = acc->matched;
+		matched = pins_judge(acc, rs->gen, a->pinset_id, rs->cfg);
 		if (ps && ps->expires && unix_s >= ps->expires)
 			verdict = PW_VERDICT_EXPIRED;
 		else if (matched)
@@ -516,7 +585,8 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 	rec->type = PW_REC_CHAIN;
 	rec->ts_boot_ns = now;
 	rec->cgroup_id = bpf_get_current_cgroup_id();
-	rec->chain_id = 0;
+	rec->pinned = acc->pinned;
+	rec->verify_error = acc->verify_error;
 	rec->pid = sk.tgid;
 	rec->tid = (__u32)bpf_get_current_pid_tgid();
 	rec->uid = (__u32)bpf_get_current_uid_gid();
@@ -535,14 +605,17 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 	rec->verdict = verdict;
 	rec->mode = mode;
 	rec->done = done;
-	rec->ncerts = acc->ncerts > PW_CHAIN_MAX ? PW_CHAIN_MAX : acc->ncerts;
-	rec->pad[0] = rec->pad[1] = 0;
+	rec->ncerts = acc->nents;
+	rec->validation = acc->validation;
+	rec->pad = 0;
 	bpf_get_current_comm(rec->comm, sizeof(rec->comm));
 	bpf_probe_read_kernel(rec->host, PW_HOST_MAX, acc->host);
 	if (!acc->host_len)
 		rec->host[0] = 0;
 	rec->flags = acc->flags | exe_path(acc, rec->exe);
 	bpf_probe_read_kernel(rec->certs, sizeof(rec->certs), acc->certs);
+	for (i = 0; i < PW_CHAIN_MAX; i++)
+		rec->certs[i].flags |= ((acc->validated >> i) & 1) * PW_CERT_VALIDATED;
 	/* a reset waits for the daemon's SOCK_DESTROY: wake it now */
 	bpf_ringbuf_submit(rec, done == PW_DONE_RESET ? BPF_RB_FORCE_WAKEUP : rb_flags());
 }
@@ -567,45 +640,6 @@ static __always_inline void verdict_resumed(__u64 ssl, __u8 library)
 	chain_reset(acc);
 	acc->ssl = ssl;
 	verdict_take(acc, library, PW_SIDE_CLIENT, 1);
-	chain_reset(acc);
-}
-
-/*
- * OpenSSL's X509 layer, shared by OpenSSL and BoringSSL: the SSL* handed to
- * X509_STORE_CTX_set_ex_data just before the verdict point, then
- * X509_STORE_CTX_set_default(ctx, "ssl_server" | "ssl_client"): the chain is
- * complete. "ssl_server": we are the client judging a server; "ssl_client":
- * the reverse.
- */
-static __always_inline void x509_store_ssl(void *ssl)
-{
-	struct pw_chain_acc *acc;
-
-	acc = bpf_task_storage_get(&chains, bpf_get_current_task_btf(), 0, 0);
-	if (acc)
-		acc->ssl = (__u64)ssl;
-}
-
-static __always_inline void x509_store_verdict(const char *name, __u8 library)
-{
-	struct pw_chain_acc *acc;
-	char n[11] = {};
-	__u8 side;
-
-	if (bpf_probe_read_user(n, sizeof(n), name))
-		return;
-	if (n[0] != 's' || n[1] != 's' || n[2] != 'l' || n[3] != '_' || n[10] != 0)
-		return;
-	if (n[4] == 's' && n[5] == 'e')
-		side = PW_SIDE_CLIENT;
-	else if (n[4] == 'c' && n[5] == 'l')
-		side = PW_SIDE_SERVER;
-	else
-		return;
-	acc = chain_acc_get();
-	if (!acc)
-		return;
-	verdict_judge(acc, library, side);
 	chain_reset(acc);
 }
 

@@ -117,7 +117,7 @@ struct der_walk {
 	__u32 end;		/* end of the enclosing SEQUENCE */
 	__u32 state;		/* enum der_state */
 	__s32 err;		/* enum der_error, once failed */
-	__u32 pad;
+	__u32 tbs_only;		/* the buffer holds a tbsCertificate alone (der_walk_init_tbs) */
 	struct der_cert dc;
 };
 
@@ -126,6 +126,17 @@ static __always_inline void der_walk_init(struct der_walk *w, __u32 len)
 	__builtin_memset(w, 0, sizeof(*w));
 	w->len = len;
 	w->end = len;
+}
+
+/*
+ * The same walk over a tbsCertificate on its own, exactly `len` bytes (what a
+ * library keeps of a parsed certificate, e.g. OpenSSL's cached TBS encoding).
+ */
+static __always_inline void der_walk_init_tbs(struct der_walk *w, __u32 len)
+{
+	der_walk_init(w, len);
+	w->state = DER_S_TBS;
+	w->tbs_only = 1;
 }
 
 /* One step. Returns 0 to go on, 1 when the SPKI is found, < 0 on error. */
@@ -146,7 +157,8 @@ static __always_inline int der_walk_step(const __u8 *buf, struct der_walk *w)
 		return 0;
 	}
 	err = der_tlv(buf, w->end, w->pos, tag, &hl, &vl);
-	if (!err && state == DER_S_CERT && hl + vl != w->len)
+	if (!err && (state == DER_S_CERT || (state == DER_S_TBS && w->tbs_only)) &&
+	    hl + vl != w->len)
 		err = DER_ERR_TRAILING;
 	if (err) {
 		w->err = err;
@@ -192,6 +204,21 @@ static inline int der_cert_parse(const __u8 *buf, __u32 len, struct der_cert *dc
 	int i, r = 0;
 
 	der_walk_init(&w, len);
+	for (i = 0; i < DER_WALK_STEPS && r == 0; i++)
+		r = der_walk_step(buf, &w);
+	if (r != 1)
+		return r < 0 ? r : DER_ERR_TRUNCATED;
+	*dc = w.dc;
+	return DER_OK;
+}
+
+/* The walk over a tbsCertificate alone (der_walk_init_tbs). */
+static inline int der_tbs_parse(const __u8 *buf, __u32 len, struct der_cert *dc)
+{
+	struct der_walk w;
+	int i, r = 0;
+
+	der_walk_init_tbs(&w, len);
 	for (i = 0; i < DER_WALK_STEPS && r == 0; i++)
 		r = der_walk_step(buf, &w);
 	if (r != 1)

@@ -54,6 +54,20 @@ enum pw_verdict {
 	PW_VERDICT_RESUMED = 4,	/* a resumed session: no chain presented, nothing judged */
 };
 
+/*
+ * What the chain's validation by the TLS library lets a pin rely on. A pin on
+ * the leaf always counts (the handshake proves its key); a pin on any other
+ * certificate counts only when that certificate is in the chain the library
+ * built and verified for this handshake (RFC 7469, OkHttp, Android).
+ */
+enum pw_validation {
+	PW_VALIDATION_UNKNOWN = 0,	/* pinwarden does not read this library's validated chain */
+	PW_VALIDATION_VERIFIED = 1,	/* verified; the validated chain was read: all of it counts */
+	PW_VALIDATION_UNVERIFIED = 2,	/* not verified, or verification failed: only the leaf */
+};
+
+#define PW_VALIDATION_NAMES { "unknown", "verified", "unverified" }
+
 enum pw_mode {
 	PW_MODE_AUDIT = 0,
 	PW_MODE_ENFORCE = 1,
@@ -96,6 +110,8 @@ enum pw_pin_type {
 #define PW_CERT_SPKI_HASHED	(1u << 6) /* spki_sha256 is valid */
 #define PW_CERT_NOT_SENT	(1u << 7) /* judged, but its DER never reached the daemon */
 #define PW_CERT_ID		(1u << 8) /* id (keyed SipHash of the DER) is valid */
+#define PW_CERT_VALIDATED	(1u << 9) /* in the chain the library verified for this handshake */
+#define PW_CERT_NOT_PRESENTED	(1u << 10) /* a trust anchor of the validated chain: not sent by the peer */
 /* the kernel could not judge this certificate */
 #define PW_CERT_UNJUDGED	(PW_CERT_TOO_BIG | PW_CERT_COPY_FAILED | PW_CERT_NO_SPKI | \
 				 PW_CERT_CONTENDED)
@@ -114,9 +130,14 @@ enum pw_pin_type {
 #define PW_CHAIN_PEER_READ	(1u << 10) /* socket from the thread's last read (no fd binding) */
 #define PW_CHAIN_RESET_NO_SOCK	(1u << 11) /* reset asked, but the socket is unknown: killed instead */
 #define PW_CHAIN_RESUMED	(1u << 12) /* a resumed session (no certificates): reported, not judged */
+#define PW_CHAIN_PIN_UNVALIDATED (1u << 13) /* a pinned key sat only in certificates that do not count */
+#define PW_CHAIN_ANCHOR_ERROR	(1u << 14) /* a certificate of the validated chain could not be hashed */
+#define PW_CHAIN_VCHAIN_ERROR	(1u << 15) /* the library's validated chain could not be read */
+#define PW_CHAIN_LEAF_MISMATCH	(1u << 16) /* the library verifies a leaf other than the one captured */
 /* a chain the kernel could not judge in full: under enforce, fail closed */
 #define PW_CHAIN_UNJUDGEABLE	(PW_CHAIN_NO_CERTS | PW_CHAIN_STALE | PW_CHAIN_TRUNCATED | \
-				 PW_CHAIN_CERT_ERROR)
+				 PW_CHAIN_CERT_ERROR | PW_CHAIN_ANCHOR_ERROR | PW_CHAIN_VCHAIN_ERROR | \
+				 PW_CHAIN_LEAF_MISMATCH)
 
 /* kernel-side counters (per-CPU array indexed by these) */
 enum pw_counter {
@@ -139,6 +160,9 @@ enum pw_counter {
 	PW_CNT_RESET_MARKED,	/* connections marked for reset */
 	PW_CNT_RESET_DROPPED,	/* packets of marked connections dropped on egress */
 	PW_CNT_RESUMED,		/* resumed client sessions seen */
+	PW_CNT_ANCHORS_HASHED,	/* validated certificates not presented, hashed for a pin */
+	PW_CNT_VCHAIN_UNREAD,	/* the library's validated chain could not be read: leaf only */
+	PW_CNT_PIN_UNVALIDATED,	/* a pinned key only in certificates that do not count */
 	PW_CNT_MAX,
 };
 
@@ -290,14 +314,15 @@ struct pw_chain_rec {
 	__u32 flags;		/* PW_CHAIN_* */
 	__u64 ts_boot_ns;	/* bpf_ktime_get_boot_ns() at the verdict */
 	__u64 cgroup_id;
-	__u64 chain_id;		/* per-CPU sequence, for debugging */
+	__u32 pinned;		/* bit i: certificate i's hash is in the pinset (counted or not) */
+	__s32 verify_error;	/* the library's verification result (OpenSSL: X509_V_*) */
 	__u32 pid;
 	__u32 tid;
 	__u32 uid;
 	__u32 gen;		/* policy generation that judged it */
 	__u32 rule_id;		/* PW_NO_ID: no rule */
 	__u32 pinset_id;
-	__u32 matched;		/* bit i: certificate i matched a pin */
+	__u32 matched;		/* bit i: certificate i matched a pin, and it counts */
 	__u16 peer_port;	/* host order; 0: unknown */
 	__u16 peer_family;	/* AF_INET, AF_INET6, 0 */
 	__u16 local_port;	/* host order; 0: unknown */
@@ -309,8 +334,9 @@ struct pw_chain_rec {
 	__u8 verdict;		/* enum pw_verdict */
 	__u8 mode;		/* enum pw_mode */
 	__u8 done;		/* enum pw_done */
-	__u8 ncerts;		/* entries of certs[] used */
-	__u8 pad[2];
+	__u8 ncerts;		/* entries of certs[] used: presented ones, then trust anchors */
+	__u8 validation;	/* enum pw_validation */
+	__u8 pad;
 	char comm[PW_COMM_LEN];
 	char host[PW_HOST_MAX];
 	char exe[PW_PATH_MAX];

@@ -111,11 +111,33 @@ void attach_set_destroy(struct attach_set *set)
 
 #define MAX_SITES 32
 
+int attach_sites(struct elf_image *img, struct attached_lib *lib, const uint64_t *sites, int n,
+		 struct bpf_program *prog, uint64_t cookie, const char *what, char *err, size_t errlen)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		int64_t off = elf_vaddr_to_offset(img, sites[i]);
+
+		if (off < 0) {
+			snprintf(err, errlen, "%s: call site 0x%llx is outside the file", lib->path,
+				 (unsigned long long)sites[i]);
+			return -1;
+		}
+		if (attach_uprobe_cookie(lib, prog, off, cookie, err, errlen))
+			return -1;
+		log_debug("%s: %s at 0x%llx (%s)", lib->path, bpf_program__name(prog),
+			  (unsigned long long)off, what);
+	}
+	return 0;
+}
+
 int attach_call_sites(struct elf_image *img, struct attached_lib *lib, const char *import,
 		      struct bpf_program *prog, int required, char *err, size_t errlen)
 {
 	uint64_t sites[MAX_SITES];
-	int n, i;
+	char what[128];
+	int n;
 
 	n = elf_import_call_sites(img, import, sites, MAX_SITES);
 	if (n < 0) {
@@ -127,19 +149,9 @@ int attach_call_sites(struct elf_image *img, struct attached_lib *lib, const cha
 			 "pinwarden knows", lib->path, import, lib->library);
 		return -1;
 	}
-	for (i = 0; i < n; i++) {
-		int64_t off = elf_vaddr_to_offset(img, sites[i]);
-
-		if (off < 0) {
-			snprintf(err, errlen, "%s: call site 0x%llx is outside the file", lib->path,
-				 (unsigned long long)sites[i]);
-			return -1;
-		}
-		if (attach_uprobe(lib, prog, off, err, errlen))
-			return -1;
-		log_debug("%s: %s at 0x%llx (call to %s)", lib->path, bpf_program__name(prog),
-			  (unsigned long long)off, import);
-	}
+	snprintf(what, sizeof(what), "call to %s", import);
+	if (attach_sites(img, lib, sites, n, prog, 0, what, err, errlen))
+		return -1;
 	return n;
 }
 

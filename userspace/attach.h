@@ -49,9 +49,14 @@ void attached_lib_detach(struct attached_lib *lib);
 
 void attach_set_destroy(struct attach_set *set);
 
+/* Probe each of `sites` (virtual addresses of lib->path) with `prog` and `cookie`;
+ * `what` names them in the debug log. 0, or -1 with err. */
+struct elf_image;
+int attach_sites(struct elf_image *img, struct attached_lib *lib, const uint64_t *sites, int n,
+		 struct bpf_program *prog, uint64_t cookie, const char *what, char *err, size_t errlen);
+
 /* Probe every call of the imported function `import` in lib->path with `prog`;
  * returns how many, or -1 with err (fewer than `required` is an error). */
-struct elf_image;
 int attach_call_sites(struct elf_image *img, struct attached_lib *lib, const char *import,
 		      struct bpf_program *prog, int required, char *err, size_t errlen);
 

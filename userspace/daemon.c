@@ -246,7 +246,8 @@ static const char *const counter_names[PW_CNT_MAX] = {
 	"scratch_contended", "copy_failed", "certificates_too_big", "processes_killed",
 	"kill_failed", "accumulator_unavailable", "ssl_state_full", "known_certificates_skipped",
 	"discovery_stops", "discovery_lost", "connections_marked_reset", "reset_packets_dropped",
-	"resumed_sessions",
+	"resumed_sessions", "validated_anchors_hashed", "validated_chain_unreadable",
+	"pins_in_unvalidated_certificates",
 };
 
 /*

@@ -774,3 +774,85 @@ int elf_accessor_offset(struct elf_image *img, const char *func, uint32_t *off)
 	*off = (uint32_t)disp;
 	return 0;
 }
+
+int elf_field_offset(struct elf_image *img, const char *func, enum elf_access access,
+		     uint32_t *off)
+{
+	uint64_t v = elf_func_vaddr(img, func);
+	uint8_t buf[64];
+	cs_insn *in = NULL;
+	size_t n, i;
+	csh h;
+	int rc = -1;
+
+	if (!v || elf_read_vaddr(img, v, buf, sizeof(buf)))
+		return -1;
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &h) != CS_ERR_OK)
+		return -1;
+	cs_option(h, CS_OPT_DETAIL, CS_OPT_ON);
+	n = cs_disasm(h, buf, sizeof(buf), v, 12, &in);
+	for (i = 0; i < n; i++) {
+		const cs_x86 *x = &in[i].detail->x86;
+		const cs_x86_op *d = x->op_count > 0 ? &x->operands[0] : NULL;
+		const cs_x86_op *s = x->op_count > 1 ? &x->operands[1] : NULL;
+		const cs_x86_op *m = NULL;
+		cs_regs rd, wr;
+		uint8_t nrd = 0, nwr = 0, k;
+		int writes_rdi = 0;
+
+		if (in[i].id == X86_INS_MOV && d && s) {
+			if (access != ELF_STORE_IMM && d->type == X86_OP_REG && s->type == X86_OP_MEM &&
+			    s->size == (access == ELF_LOAD64 ? 8 : 4))
+				m = s;
+			else if (access == ELF_STORE_IMM && d->type == X86_OP_MEM && s->type == X86_OP_IMM)
+				m = d;
+		}
+		if (m && m->mem.base == X86_REG_RDI && m->mem.index == X86_REG_INVALID &&
+		    m->mem.segment == X86_REG_INVALID && m->mem.disp >= 0 && m->mem.disp <= 0xffff) {
+			*off = (uint32_t)m->mem.disp;
+			rc = 0;
+			break;
+		}
+		/* anything but a check that leaves %rdi as it came is not an accessor */
+		if (in[i].id != X86_INS_ENDBR64 && in[i].id != X86_INS_TEST && in[i].id != X86_INS_CMP &&
+		    !(in[i].id >= X86_INS_JAE && in[i].id <= X86_INS_JS && in[i].id != X86_INS_JMP))
+			break;
+		if (cs_regs_access(h, &in[i], rd, &nrd, wr, &nwr) != CS_ERR_OK)
+			break;
+		for (k = 0; k < nwr; k++)
+			writes_rdi |= wr[k] == X86_REG_RDI || wr[k] == X86_REG_EDI;
+		if (writes_rdi)
+			break;
+	}
+	cs_free(in, n);
+	cs_close(&h);
+	return rc;
+}
+
+int elf_needed(struct elf_image *img, const char *prefix, char *out, size_t len)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+
+	while ((scn = elf_nextscn(img->elf, scn))) {
+		Elf_Data *d;
+		size_t i, n;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNAMIC || !sh.sh_entsize ||
+		    !(d = elf_getdata(scn, NULL)))
+			continue;
+		n = sh.sh_size / sh.sh_entsize;
+		for (i = 0; i < n; i++) {
+			GElf_Dyn dyn;
+			const char *name;
+
+			if (!gelf_getdyn(d, i, &dyn) || dyn.d_tag != DT_NEEDED)
+				continue;
+			name = elf_strptr(img->elf, sh.sh_link, dyn.d_un.d_val);
+			if (name && !strncmp(name, prefix, strlen(prefix)) &&
+			    (size_t)snprintf(out, len, "%s", name) < len)
+				return 0;
+		}
+	}
+	return -1;
+}

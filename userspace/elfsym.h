@@ -18,6 +18,9 @@ void elf_image_close(struct elf_image *img);
 /* Address of a function defined in the file (.symtab, else .dynsym); 0 if absent. */
 uint64_t elf_func_vaddr(struct elf_image *img, const char *name);
 
+/* The first DT_NEEDED entry that starts with `prefix` ("libcrypto"): 0, or -1 if none. */
+int elf_needed(struct elf_image *img, const char *prefix, char *out, size_t len);
+
 /* Address of a data object (STT_OBJECT) defined in the file; 0 if absent. */
 uint64_t elf_object_vaddr(struct elf_image *img, const char *name);
 
@@ -53,6 +56,23 @@ int elf_direct_call_sites(struct elf_image *img, const char *caller, const char 
  * is absent or its code is anything else.
  */
 int elf_accessor_offset(struct elf_image *img, const char *func, uint32_t *off);
+
+enum elf_access {
+	ELF_LOAD32,	/* mov r32, [rdi + disp] */
+	ELF_LOAD64,	/* mov r64, [rdi + disp] */
+	ELF_STORE_IMM,	/* mov [rdi + disp], imm */
+};
+
+/*
+ * The field offset a small exported function first reaches through its first
+ * argument with the given access, after nothing but checks (test, cmp,
+ * conditional jumps) that leave %rdi alone: `return p->field;` with or
+ * without a NULL or bounds check (OPENSSL_sk_num, OPENSSL_sk_value,
+ * X509_STORE_CTX_get0_chain), or `p->field = 1; ...` (i2d_re_X509_tbs).
+ * 0 and *off set, or -1 if the function is absent or reads anything else first.
+ */
+int elf_field_offset(struct elf_image *img, const char *func, enum elf_access access,
+		     uint32_t *off);
 
 /* File offset of a virtual address inside a PT_LOAD segment; -1 if outside. */
 int64_t elf_vaddr_to_offset(struct elf_image *img, uint64_t vaddr);

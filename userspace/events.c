@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "daemon.h"
 #include "discover.h"
@@ -26,6 +27,7 @@ static const char *const verdict_names[PW_NVERDICTS] = { "unpinned", "match", "m
 							  "expired", "resumed" };
 static const char *const done_names[PW_NDONE] = { "none", "killed", "reset", "would-kill",
 						  "would-reset", "kill-failed" };
+static const char *const validation_names[] = PW_VALIDATION_NAMES;
 
 const char *events_verdict_name(unsigned verdict)
 {
@@ -203,15 +205,18 @@ static void report_member(struct daemon *d, const struct pw_chain_rec *r, const 
 	}
 	json_bool(j, "include-subdomains", rule && (rule->kind == PW_HOST_ANY || rule->kind == PW_HOST_ONE));
 	json_str(j, "noted-hostname", rule ? rule->suffix : NULL);
-	/* the kernel judges before the library's own validation ends: both lists are what
-	 * the peer served */
+	/* served: what the peer sent; validated: those of them in the chain the library
+	 * verified (its trust anchor, not sent, has no DER here) */
 	for (int pass = 0; pass < 2; pass++) {
 		json_arr_begin(j, pass ? "validated-certificate-chain" : "served-certificate-chain");
 		for (i = 0; i < r->ncerts && i < PW_CHAIN_MAX; i++) {
 			const struct pw_chain_cert *c = &r->certs[i];
 			const struct cert_info *ci;
 
-			if (!(c->flags & PW_CERT_ID))
+			if (!(c->flags & PW_CERT_ID) || (c->flags & PW_CERT_NOT_PRESENTED))
+				continue;
+			if (pass && (r->validation != PW_VALIDATION_VERIFIED ||
+				     !(c->flags & PW_CERT_VALIDATED)))
 				continue;
 			ci = certcache_get(d->cc, c->id, c->der_len);
 			if (ci && ci->der)
@@ -327,6 +332,23 @@ void events_flush_repeats(struct daemon *d, bool all)
 		dedup_flush(d->dedup, events_now_unix_ns(), all, emit_repeated, d);
 }
 
+/* How the library validated the chain, and what that let the pins rely on. */
+static void validation_members(struct json *j, const struct pw_chain_rec *r)
+{
+	unsigned v = r->validation < sizeof(validation_names) / sizeof(validation_names[0]) ?
+			     r->validation : PW_VALIDATION_UNKNOWN;
+
+	if (r->verdict == PW_VERDICT_RESUMED)
+		return;
+	json_str(j, "validation", validation_names[v]);
+	if (v != PW_VALIDATION_UNVERIFIED)
+		return;
+	if (r->verify_error > 0 && r->library == PW_LIB_OPENSSL)
+		json_str(j, "verify_error", X509_verify_cert_error_string(r->verify_error));
+	else if (r->verify_error < 0)
+		json_str(j, "verify_error", "the application's verification built no chain");
+}
+
 static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 {
 	const struct pw_policy *p = daemon_policy(d, r->gen);
@@ -383,6 +405,9 @@ static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 			json_null(j, "cert_sha256");
 		}
 		json_uint(j, "der_bytes", c->der_len);
+		json_bool(j, "presented", !(c->flags & PW_CERT_NOT_PRESENTED));
+		json_bool(j, "validated", c->flags & PW_CERT_VALIDATED);
+		json_bool(j, "pinned", r->pinned & (1u << i));
 		json_bool(j, "matched", r->matched & (1u << i));
 		if (err)
 			json_str(j, "kernel_error", err);
@@ -391,6 +416,7 @@ static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 		json_obj_end(j);
 	}
 	json_arr_end(j);
+	validation_members(j, r);
 
 	if (r->flags & (PW_CHAIN_UNJUDGEABLE | PW_CHAIN_EXE_TRUNCATED | PW_CHAIN_LOST_CERT)) {
 		json_arr_begin(j, "errors");
@@ -404,10 +430,23 @@ static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 			json_str(j, NULL, "a certificate could not be hashed by the kernel");
 		if (r->flags & PW_CHAIN_LOST_CERT)
 			json_str(j, NULL, "a certificate's DER could not be sent to the daemon");
+		if (r->flags & PW_CHAIN_ANCHOR_ERROR)
+			json_str(j, NULL, "a certificate of the validated chain could not be hashed");
+		if (r->flags & PW_CHAIN_VCHAIN_ERROR)
+			json_str(j, NULL, "the library's validated chain could not be read: only the "
+					  "leaf counted");
+		if (r->flags & PW_CHAIN_LEAF_MISMATCH)
+			json_str(j, NULL, "the library verified a leaf other than the captured one");
 		if (r->flags & PW_CHAIN_EXE_TRUNCATED)
 			json_str(j, NULL, "executable path truncated");
 		json_arr_end(j);
-		if ((r->flags & PW_CHAIN_UNJUDGEABLE) && r->verdict == PW_VERDICT_MISMATCH)
+	}
+	if (r->verdict == PW_VERDICT_MISMATCH) {
+		if (r->flags & PW_CHAIN_LEAF_MISMATCH)
+			json_str(j, "reason", "not the chain the library verified: failed closed");
+		else if (r->flags & PW_CHAIN_PIN_UNVALIDATED)
+			json_str(j, "reason", "pinned key only in certificates the client did not validate");
+		else if (r->flags & PW_CHAIN_UNJUDGEABLE)
 			json_str(j, "reason", "chain could not be judged in full: failed closed");
 	}
 	if (r->flags & PW_CHAIN_RESET_NO_SOCK)

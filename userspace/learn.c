@@ -24,6 +24,8 @@ struct learned_pin {
 	uint8_t spki[PW_HASH_LEN];
 	unsigned position;	/* lowest position in a chain: 0 = leaf */
 	uint64_t seen;
+	uint64_t validated;	/* chains where the client's library verified it: a pin on it counts */
+	bool anchor;		/* a trust anchor the server never sent */
 };
 
 struct learned_host {
@@ -133,7 +135,30 @@ void learn_chain(struct learn *l, const struct pw_chain_rec *r)
 		if (i < p->position)
 			p->position = i;
 		p->seen++;
+		if (r->validation == PW_VALIDATION_VERIFIED && (c->flags & PW_CERT_VALIDATED))
+			p->validated++;
+		if (c->flags & PW_CERT_NOT_PRESENTED)
+			p->anchor = true;
 	}
+}
+
+/* Where a learned key sat, and whether a pin on it would count (SPEC: leaf, or validated). */
+static void pin_comment(const struct learned_pin *p, char *out, size_t len)
+{
+	if (p->position == 0)
+		snprintf(out, len, "leaf, in %llu chains", (unsigned long long)p->seen);
+	else if (p->validated == p->seen)
+		snprintf(out, len, "%s, in %llu chains, validated by the client in all",
+			 p->anchor ? "trust anchor (not sent)" : "intermediate or root",
+			 (unsigned long long)p->seen);
+	else if (p->validated)
+		snprintf(out, len, "intermediate or root, in %llu chains, validated by the client in "
+			 "%llu only: a pin on it counts only where the client verifies",
+			 (unsigned long long)p->seen, (unsigned long long)p->validated);
+	else
+		snprintf(out, len, "intermediate or root, in %llu chains, NEVER validated by the "
+			 "client: a pin on it would not count (prefer the leaf key)",
+			 (unsigned long long)p->seen);
 }
 
 int learn_write(const struct learn *l, FILE *f, uint64_t seconds)
@@ -160,10 +185,11 @@ int learn_write(const struct learn *l, FILE *f, uint64_t seconds)
 		fprintf(f, "  h%zu:    # %s, %llu chains\n    pins:\n", i + 1, lh->host,
 			(unsigned long long)lh->chains);
 		for (j = 0; j < lh->npins; j++) {
+			char why[160];
+
 			pin_format(lh->pins[j].spki, pin);
-			fprintf(f, "      - %s    # %s, in %llu chains\n", pin,
-				lh->pins[j].position == 0 ? "leaf" : "intermediate or root",
-				(unsigned long long)lh->pins[j].seen);
+			pin_comment(&lh->pins[j], why, sizeof(why));
+			fprintf(f, "      - %s    # %s\n", pin, why);
 		}
 		if (lh->more_pins)
 			fprintf(f, "      # more keys were seen than are listed here\n");

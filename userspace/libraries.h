@@ -29,6 +29,13 @@ struct tls_library {
 
 extern const struct tls_library tls_openssl, tls_gnutls, tls_nss, tls_go, tls_boringssl, tls_node;
 
+/*
+ * OpenSSL's X509 verification layer in a libcrypto (or a program with OpenSSL
+ * linked in): the attach cookie of the probe that judges the validated chain
+ * (include/openssl.h), or 0 (said why: only leaf pins then count).
+ */
+uint64_t openssl_verify_cookie(struct elf_image *crypto, const char *where);
+
 /* Every family, in the order match() is tried. */
 extern const struct tls_library *const tls_libraries[];
 

@@ -41,7 +41,14 @@ static const struct {
 	[PW_CNT_RESUMED] = { "resumed_sessions",
 			     "Resumed client sessions (no chain presented; the verdict of the "
 			     "full handshake stands)." },
+	[PW_CNT_ANCHORS_HASHED] = { "validated_anchors_hashed",
+				    "Certificates of validated chains that the peer did not present "
+				    "(trust anchors), hashed because a pin needed them." },
+	[PW_CNT_PIN_UNVALIDATED] = { "pins_in_unvalidated_certificates",
+				     "Chains whose pinned key sat only in certificates that do not "
+				     "count (not the leaf, not in the validated chain)." },
 	/* failures: what a chain or a probe could not do */
+	[PW_CNT_VCHAIN_UNREAD] = { "validated_chain_unreadable", NULL, true },
 	[PW_CNT_CONTENDED] = { "scratch_contended", NULL, true },
 	[PW_CNT_COPY_FAILED] = { "copy_failed", NULL, true },
 	[PW_CNT_TOO_BIG] = { "certificate_too_big", NULL, true },

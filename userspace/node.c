@@ -8,7 +8,9 @@
  *   tls_process_server_certificate -> d2i_X509   each server certificate
  *   tls_process_client_certificate -> d2i_X509   each client certificate (mTLS)
  *   ssl_verify_cert_chain -> X509_STORE_CTX_set_ex_data   the SSL*
- *   ssl_verify_cert_chain -> X509_STORE_CTX_set_default   the verdict
+ *   ssl_verify_cert_chain -> X509_STORE_CTX_set_default   verification starts
+ *   ssl_verify_cert_chain -> X509_STORE_CTX_get_error     the verdict, on the chain
+ *                                  OpenSSL validated (offsets from the same binary)
  *   SSL_ctrl (SNI), SSL_set_fd (unused by node: its BIOs are memory), SSL_free
  * Only those functions' bytes are read and disassembled: attaching to a 100 MB
  * node costs its symbol table, not its code.
@@ -34,11 +36,12 @@ static bool node_match(struct elf_image *img, const char *path)
 
 /* Probe every direct call from `caller` to `callee`; fewer than `required` is an error. */
 static int attach_direct(struct elf_image *img, struct attached_lib *lib, const char *caller,
-			 const char *callee, struct bpf_program *prog, int required, char *err,
-			 size_t errlen)
+			 const char *callee, struct bpf_program *prog, uint64_t cookie, int required,
+			 char *err, size_t errlen)
 {
 	uint64_t sites[SITES_MAX];
-	int n, i;
+	char what[160];
+	int n;
 
 	n = elf_direct_call_sites(img, caller, callee, sites, SITES_MAX);
 	if (n < 0) {
@@ -50,33 +53,34 @@ static int attach_direct(struct elf_image *img, struct attached_lib *lib, const 
 			 "version of pinwarden knows", lib->path, caller, callee);
 		return -1;
 	}
-	for (i = 0; i < n; i++) {
-		int64_t off = elf_vaddr_to_offset(img, sites[i]);
-
-		if (off < 0) {
-			snprintf(err, errlen, "%s: call site 0x%llx is outside the file", lib->path,
-				 (unsigned long long)sites[i]);
-			return -1;
-		}
-		if (attach_uprobe(lib, prog, off, err, errlen))
-			return -1;
-		log_debug("%s: %s at 0x%llx (%s -> %s)", lib->path, bpf_program__name(prog),
-			  (unsigned long long)off, caller, callee);
-	}
+	snprintf(what, sizeof(what), "%s -> %s", caller, callee);
+	if (attach_sites(img, lib, sites, n, prog, cookie, what, err, errlen))
+		return -1;
 	return n;
 }
 
 static int node_attach(struct pinwarden_bpf *skel, struct attached_lib *lib, struct elf_image *img,
 		       char *err, size_t errlen)
 {
+	/* OpenSSL is linked into the program: its libcrypto is the same file */
+	uint64_t vck = openssl_verify_cookie(img, lib->path), sites[SITES_MAX];
+
+	if (vck && elf_direct_call_sites(img, "ssl_verify_cert_chain", "X509_STORE_CTX_get_error",
+					 sites, SITES_MAX) <= 0) {
+		log_warnx("%s: no call from ssl_verify_cert_chain to X509_STORE_CTX_get_error: pins "
+			  "count on the leaf only", lib->path);
+		vck = 0;
+	}
 	if (attach_direct(img, lib, "tls_process_server_certificate", "d2i_X509",
-			  skel->progs.ossl_cert, 1, err, errlen) < 0 ||
+			  skel->progs.ossl_cert, 0, 1, err, errlen) < 0 ||
 	    attach_direct(img, lib, "tls_process_client_certificate", "d2i_X509",
-			  skel->progs.ossl_cert, 0, err, errlen) < 0 ||
+			  skel->progs.ossl_cert, 0, 0, err, errlen) < 0 ||
 	    attach_direct(img, lib, "ssl_verify_cert_chain", "X509_STORE_CTX_set_ex_data",
-			  skel->progs.ossl_verify_ssl, 1, err, errlen) < 0 ||
+			  skel->progs.ossl_verify_ssl, 0, 1, err, errlen) < 0 ||
 	    attach_direct(img, lib, "ssl_verify_cert_chain", "X509_STORE_CTX_set_default",
-			  skel->progs.ossl_verify, 1, err, errlen) < 0 ||
+			  skel->progs.ossl_verify, vck != 0, 1, err, errlen) < 0 ||
+	    (vck && attach_direct(img, lib, "ssl_verify_cert_chain", "X509_STORE_CTX_get_error",
+				  skel->progs.ossl_verified, vck, 1, err, errlen) < 0) ||
 	    attach_entry(img, lib, "SSL_ctrl", skel->progs.ossl_ctrl, err, errlen) ||
 	    attach_entry(img, lib, "SSL_set_fd", skel->progs.ossl_set_fd, err, errlen) ||
 	    attach_entry(img, lib, "SSL_free", skel->progs.ossl_free, err, errlen))

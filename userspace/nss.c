@@ -409,7 +409,7 @@ static enum nss_reg site_register(struct code *c, uint64_t site, int64_t want_di
 	return found;
 }
 
-static int attach_sites(struct code *c, struct attached_lib *lib, const char *import,
+static int nss_attach_sites(struct code *c, struct attached_lib *lib, const char *import,
 			struct bpf_program *prog, uint32_t layout, int64_t want_disp, int *with_reg,
 			char *err, size_t errlen)
 {
@@ -489,11 +489,11 @@ static int nss_attach(struct pinwarden_bpf *skel, struct attached_lib *lib,
 	log_debug("%s: sslSocket peerCert +0x%x url +0x%x fd +0x%x role +0x%x, NSPR osfd +0x%x",
 		  lib->path, lay.peer_cert, lay.url, lay.fd, lay.role, lay.osfd);
 
-	certs = attach_sites(&c, lib, "CERT_NewTempCertificate", skel->progs.nss_cert, idx, -1,
+	certs = nss_attach_sites(&c, lib, "CERT_NewTempCertificate", skel->progs.nss_cert, idx, -1,
 			     &certs_reg, err, errlen);
 	if (certs < 0)
 		goto out;
-	done = attach_sites(&c, lib, "SECKEY_UpdateCertPQG", skel->progs.nss_chain_done, idx,
+	done = nss_attach_sites(&c, lib, "SECKEY_UpdateCertPQG", skel->progs.nss_chain_done, idx,
 			    lay.peer_cert, &done_reg, err, errlen);
 	if (done < 0)
 		goto out;

@@ -1,16 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * OpenSSL 3: where bpf/openssl.bpf.c's probes go in a libssl.so.3. Nothing is
- * hard-coded: the call sites are found in this very file's machine code.
+ * OpenSSL (libssl 1.1.1 and 3.x): where bpf/openssl.bpf.c's probes go. Nothing
+ * is hard-coded: the call sites are found in this very file's machine code,
+ * and the layout of the X509 verification state in the machine code of the
+ * libcrypto it loads (include/openssl.h says what the probes receive).
  */
 #include <stdio.h>
 #include <string.h>
 
 #include <bpf/libbpf.h>
 
+#include "companion.h"
 #include "libraries.h"
 #include "log.h"
+#include "openssl.h"
 #include "pinwarden.skel.h"
+
+#define SITES_MAX 32
 
 static const char *const openssl_sonames[] = { "libssl.so.3", NULL };
 
@@ -20,9 +26,6 @@ static bool openssl_match(struct elf_image *img, const char *path)
 	return elf_func_vaddr(img, "SSL_ctrl") && elf_func_vaddr(img, "SSL_set_fd") &&
 	       elf_func_vaddr(img, "OPENSSL_init_ssl") && !elf_func_vaddr(img, "d2i_X509");
 }
-
-/* must match bpf/openssl.bpf.c */
-#define OSSL_CK_RESUMPTION	(1ULL << 63)
 
 /*
  * Where this build keeps s->hit (SSL_session_reused) and s->server
@@ -43,15 +46,118 @@ static uint64_t resumption_cookie(struct elf_image *img, const char *path)
 	return OSSL_CK_RESUMPTION | (uint64_t)server << 16 | hit;
 }
 
+uint64_t openssl_verify_cookie(struct elf_image *crypto, const char *where)
+{
+	struct ossl_x509_layout l = {};
+	uint32_t modified;
+	uint64_t ck;
+
+	if (elf_field_offset(crypto, "X509_STORE_CTX_get_error", ELF_LOAD32, &l.ctx_error) ||
+	    elf_field_offset(crypto, "X509_STORE_CTX_get0_chain", ELF_LOAD64, &l.ctx_chain) ||
+	    elf_field_offset(crypto, "X509_STORE_CTX_get0_cert", ELF_LOAD64, &l.ctx_cert) ||
+	    elf_field_offset(crypto, "OPENSSL_sk_num", ELF_LOAD32, &l.sk_num) ||
+	    elf_field_offset(crypto, "OPENSSL_sk_value", ELF_LOAD64, &l.sk_data)) {
+		log_warnx("%s: the X509_STORE_CTX accessors are not understood: only leaf pins count "
+			  "for this OpenSSL", where);
+		return 0;
+	}
+	/* i2d_re_X509_tbs() marks x->cert_info.enc modified: the ASN1_ENCODING
+	 * (openssl/asn1t.h: enc, len, modified) ends there */
+	if (elf_field_offset(crypto, "i2d_re_X509_tbs", ELF_STORE_IMM, &modified) == 0 &&
+	    modified >= 16)
+		l.x509_tbs_enc = modified - 16;
+	else
+		log_warnx("%s: where an X509 keeps its tbsCertificate is not understood: validated "
+			  "certificates the peer did not send (trust anchors) cannot satisfy a pin",
+			  where);
+	ck = ossl_vck_encode(&l);
+	if (!ck)
+		log_warnx("%s: X509_STORE_CTX offsets out of range: only leaf pins count", where);
+	return ck;
+}
+
+/* The verdict cookie from the libcrypto this libssl loads; 0 if it cannot be read. */
+static uint64_t libssl_verify_cookie(struct elf_image *img, const char *path)
+{
+	char soname[256], cpath[4096], err[512];
+	struct elf_image *crypto;
+	uint64_t ck;
+
+	if (elf_needed(img, "libcrypto", soname, sizeof(soname)) ||
+	    companion_path(path, soname, cpath, sizeof(cpath))) {
+		log_warnx("%s: its libcrypto was not found: only leaf pins count", path);
+		return 0;
+	}
+	crypto = elf_image_open(cpath, err, sizeof(err));
+	if (!crypto) {
+		log_warnx("%s: %s: only leaf pins count", path, err);
+		return 0;
+	}
+	ck = openssl_verify_cookie(crypto, cpath);
+	elf_image_close(crypto);
+	return ck;
+}
+
+/*
+ * The calls of X509_STORE_CTX_get_error() in the function that calls
+ * X509_STORE_CTX_set_default() (ssl_verify_cert_chain): where the result of
+ * X509_verify_cert() is read. How many, or -1.
+ */
+static int verified_sites(struct elf_image *img, uint64_t *sites, int max)
+{
+	uint64_t sd[SITES_MAX], ge[SITES_MAX], start, end;
+	int nsd, nge, i, j, n = 0;
+
+	nsd = elf_import_call_sites(img, "X509_STORE_CTX_set_default", sd, SITES_MAX);
+	nge = elf_import_call_sites(img, "X509_STORE_CTX_get_error", ge, SITES_MAX);
+	if (nsd <= 0 || nge <= 0)
+		return -1;
+	for (i = 0; i < nsd; i++) {
+		if (elf_func_range(img, sd[i], &start, &end))
+			return -1;
+		for (j = 0; j < nge && n < max; j++)
+			if (ge[j] >= start && ge[j] < end)
+				sites[n++] = ge[j];
+	}
+	return n;
+}
+
 static int openssl_attach(struct pinwarden_bpf *skel, struct attached_lib *lib,
 			  struct elf_image *img, char *err, size_t errlen)
 {
+	uint64_t vck = libssl_verify_cookie(img, lib->path), sites[SITES_MAX];
+	int nv = 0;
+
+	if (vck) {
+		nv = verified_sites(img, sites, SITES_MAX);
+		if (nv <= 0) {
+			log_warnx("%s: no X509_STORE_CTX_get_error call beside X509_STORE_CTX_set_default: "
+				  "only leaf pins count", lib->path);
+			vck = 0;
+		}
+	}
 	if (attach_call_sites(img, lib, "d2i_X509", skel->progs.ossl_cert, 1, err, errlen) < 0 ||
 	    attach_call_sites(img, lib, "X509_STORE_CTX_set_ex_data", skel->progs.ossl_verify_ssl,
-			      1, err, errlen) < 0 ||
-	    attach_call_sites(img, lib, "X509_STORE_CTX_set_default", skel->progs.ossl_verify, 1,
-			      err, errlen) < 0 ||
-	    attach_entry(img, lib, "SSL_ctrl", skel->progs.ossl_ctrl, err, errlen) ||
+			      1, err, errlen) < 0)
+		return -1;
+	/* with the verdict after verification, set_default only marks its start (cookie 1) */
+	{
+		uint64_t sd[SITES_MAX];
+		int nsd = elf_import_call_sites(img, "X509_STORE_CTX_set_default", sd, SITES_MAX);
+
+		if (nsd <= 0) {
+			snprintf(err, errlen, "%s: no call to X509_STORE_CTX_set_default found; not an "
+				 "OpenSSL build this version of pinwarden knows", lib->path);
+			return -1;
+		}
+		if (attach_sites(img, lib, sd, nsd, skel->progs.ossl_verify, vck != 0,
+				 "call to X509_STORE_CTX_set_default", err, errlen))
+			return -1;
+	}
+	if (vck && attach_sites(img, lib, sites, nv, skel->progs.ossl_verified, vck,
+				"call to X509_STORE_CTX_get_error", err, errlen))
+		return -1;
+	if (attach_entry(img, lib, "SSL_ctrl", skel->progs.ossl_ctrl, err, errlen) ||
 	    attach_entry(img, lib, "SSL_set_fd", skel->progs.ossl_set_fd, err, errlen) ||
 	    attach_entry_cookie(img, lib, "SSL_free", skel->progs.ossl_free,
 				resumption_cookie(img, lib->path), err, errlen))

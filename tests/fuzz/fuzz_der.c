@@ -240,6 +240,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		sha256_buf(&st, buf + dc.spki_off, dc.spki_len, mine);
 		openssl_sha256(buf + dc.spki_off, dc.spki_len, theirs);
 		CHECK(!memcmp(mine, theirs, 32), "SHA-256 of the SPKI differs from OpenSSL's");
+		/* the tbsCertificate alone (a trust anchor's cached TBS) walks to the same SPKI */
+		{
+			uint8_t *tbs = malloc(dc.tbs_len);
+			struct der_cert tc;
+
+			if (tbs) {
+				memcpy(tbs, buf + dc.tbs_off, dc.tbs_len);
+				CHECK(der_tbs_parse(tbs, dc.tbs_len, &tc) == DER_OK,
+				      "the TBS of an accepted certificate was refused alone");
+				CHECK(tc.spki_off + dc.tbs_off == dc.spki_off && tc.spki_len == dc.spki_len,
+				      "the TBS walk found another SPKI");
+				free(tbs);
+			}
+		}
+	}
+	/* any bytes as a TBS alone: no read past the end (ASan), nested fields in order */
+	{
+		struct der_cert tc;
+
+		if (der_tbs_parse(buf, (__u32)size, &tc) == DER_OK) {
+			check_seq(buf, size, 0, (__u32)size, "tbsCertificate alone");
+			check_seq(buf, size, tc.spki_off, tc.spki_len, "subjectPublicKeyInfo (TBS walk)");
+			CHECK(tc.spki_off + tc.spki_len <= size, "SPKI past the TBS");
+		}
 	}
 
 	q = buf;

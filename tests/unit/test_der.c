@@ -488,6 +488,52 @@ static void test_valid(void)
 }
 
 /*
+ * The walk over a tbsCertificate alone (what OpenSSL keeps of a parsed certificate,
+ * hashed for a trust anchor the peer did not send) finds the same fields as the
+ * walk over the whole certificate, and refuses anything but exactly one TBS.
+ */
+static void test_tbs(void)
+{
+	int i, n = 0;
+
+	for (i = 0; i < ncerts; i++) {
+		struct tcert *c = &certs[i];
+		struct der_cert dc, tc;
+		__u8 *tbs;
+
+		if (c->len > PW_CERT_MAX || walk(c->der, c->len, &dc) != DER_OK)
+			continue;
+		tbs = exact_copy(c->der + dc.tbs_off, dc.tbs_len);
+		if (!ASSERT_EQ(der_tbs_parse(tbs, dc.tbs_len, &tc), DER_OK, "%s: TBS alone", c->name)) {
+			free(tbs);
+			continue;
+		}
+		ASSERT_EQ(tc.tbs_off, 0, "%s", c->name);
+		ASSERT_EQ(tc.tbs_len, dc.tbs_len, "%s", c->name);
+		ASSERT_EQ(tc.spki_off + dc.tbs_off, dc.spki_off, "%s: SPKI offset", c->name);
+		ASSERT_EQ(tc.spki_len, dc.spki_len, "%s: SPKI length", c->name);
+		ASSERT_EQ(tc.subject_off + dc.tbs_off, dc.subject_off, "%s: subject offset", c->name);
+		ASSERT_EQ(tc.issuer_off + dc.tbs_off, dc.issuer_off, "%s: issuer offset", c->name);
+		/* one byte short, the whole certificate, a byte more: refused */
+		ASSERT_TRUE(der_tbs_parse(tbs, dc.tbs_len - 1, &tc) != DER_OK, "%s: truncated", c->name);
+		free(tbs);
+		ASSERT_TRUE(der_tbs_parse(c->der, c->len, &tc) != DER_OK, "%s: whole certificate",
+			    c->name);
+		tbs = malloc(dc.tbs_len + 1);
+		if (!tbs)
+			die("malloc");
+		memcpy(tbs, c->der + dc.tbs_off, dc.tbs_len);
+		tbs[dc.tbs_len] = 0;
+		ASSERT_EQ(der_tbs_parse(tbs, dc.tbs_len + 1, &tc), DER_ERR_TRAILING, "%s: trailing",
+			  c->name);
+		free(tbs);
+		n++;
+	}
+	printf("  ok  the TBS-only walk on %d certificates: same fields, exact length only\n", n);
+	ASSERT_TRUE(n > 0, "certificates walked as TBS");
+}
+
+/*
  * The kernel side drives der_walk_step from bpf_loop, one step per callback: the
  * walk ends within DER_WALK_STEPS steps, and its result (found or error) sticks.
  */
@@ -1085,6 +1131,7 @@ int main(int argc, char **argv)
 	printf("test_der: %d certificates made in %.1f s\n", ncerts,
 	       (double)(clock() - t0) / CLOCKS_PER_SEC);
 	test_valid();
+	test_tbs();
 	test_steps();
 	test_prefixes();
 	test_trailing();

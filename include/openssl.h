@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The contract between bpf/openssl.bpf.c (with bpf/x509.bpf.h) and
+ * userspace/openssl.c, userspace/node.c: what the attach cookies of the
+ * OpenSSL probes carry. Every offset is read at attach time out of the
+ * machine code of the build being attached (never hard-coded).
+ */
+#ifndef PW_OPENSSL_H
+#define PW_OPENSSL_H
+
+#ifndef __bpf__
+#include <stdint.h>
+#endif
+
+/*
+ * SSL_free: where this build keeps s->hit and s->server (SSL_session_reused,
+ * SSL_is_server), so that a resumed client session can be reported.
+ */
+#define OSSL_CK_RESUMPTION	(1ULL << 63)
+#define OSSL_CK_HIT(ck)		((ck) & 0xffff)
+#define OSSL_CK_SERVER(ck)	(((ck) >> 16) & 0xffff)
+
+/*
+ * The call of X509_STORE_CTX_get_error() in ssl_verify_cert_chain(), right
+ * after X509_verify_cert() (or the application's verification callback):
+ * the verdict point. The cookie says where this build's libcrypto keeps
+ *   X509_STORE_CTX: error (int), chain (STACK_OF(X509) *), cert (X509 *)
+ *   OPENSSL_STACK: num (int), data (void **)
+ *   X509: cert_info.enc, the cached DER of the tbsCertificate (ASN1_ENCODING:
+ *         unsigned char *enc; long len; int modified)
+ * OSSL_VCK_TBS: the last is known, so a validated certificate the peer did
+ * not present (a trust anchor) can be hashed from it.
+ */
+#define OSSL_VCK_VALID		(1ULL << 63)
+#define OSSL_VCK_TBS		(1ULL << 62)
+#define OSSL_VCK_ERR(ck)	((ck) & 0xffff)
+#define OSSL_VCK_CHAIN(ck)	(((ck) >> 16) & 0xffff)
+#define OSSL_VCK_TBSENC(ck)	(((ck) >> 32) & 0xffff)
+#define OSSL_VCK_SKNUM(ck)	((((ck) >> 48) & 0xf) * 4)
+#define OSSL_VCK_SKDATA(ck)	((((ck) >> 52) & 0xf) * 8)
+#define OSSL_VCK_CERT(ck)	((((ck) >> 56) & 0x3f) * 8)
+
+#ifndef __bpf__
+/* What userspace found; 0 when an offset does not fit the cookie. */
+struct ossl_x509_layout {
+	uint32_t ctx_error, ctx_chain, ctx_cert;
+	uint32_t sk_num, sk_data;
+	uint32_t x509_tbs_enc;	/* 0: unknown */
+};
+
+static inline uint64_t ossl_vck_encode(const struct ossl_x509_layout *l)
+{
+	uint64_t ck = OSSL_VCK_VALID;
+
+	if (l->ctx_error > 0xffff || l->ctx_chain > 0xffff || l->x509_tbs_enc > 0xffff ||
+	    l->sk_num % 4 || l->sk_num / 4 > 0xf || l->sk_data % 8 || l->sk_data / 8 > 0xf ||
+	    l->ctx_cert % 8 || l->ctx_cert / 8 > 0x3f)
+		return 0;
+	ck |= l->ctx_error | (uint64_t)l->ctx_chain << 16 | (uint64_t)(l->sk_num / 4) << 48 |
+	      (uint64_t)(l->sk_data / 8) << 52 | (uint64_t)(l->ctx_cert / 8) << 56;
+	if (l->x509_tbs_enc)
+		ck |= OSSL_VCK_TBS | (uint64_t)l->x509_tbs_enc << 32;
+	return ck;
+}
+#endif
+
+#endif /* PW_OPENSSL_H */
