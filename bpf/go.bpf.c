@@ -5,10 +5,17 @@
  * each probe on the `jbe` of the function's stack-growth check (a branch the
  * kernel emulates, the argument registers still intact):
  *   crypto/tls.hostnameInSNI(name string)         the SNI, by goroutine
- *   (*Conn).verifyServerCertificate(c, [][]byte)   the whole chain: hash,
- *                                                  judge, enforce, all here
+ *   (*Conn).verifyServerCertificate(c, [][]byte)   the whole chain, hashed
  *   (*Conn).processCertsFromClient(c, Certificate) the same for a client's
  *                                                  chain (mTLS, server side)
+ *   crypto/x509.checkChainForKeyUsage(chain, ...)  each chain Go's Verify built
+ *                                                  and checked, signatures and
+ *                                                  all, up to a trusted root
+ *   (*Conn).readHandshake, (*Conn).sendAlert       the first thing the
+ *                                                  handshake does after the
+ *                                                  verification: the verdict
+ * The chain waits between its capture and the verdict in go_pending, by
+ * goroutine: a verification may move the goroutine to another thread.
  * Go state is keyed by goroutine (R14 holds the running g) or by *Conn, never
  * by thread: goroutines move between threads at any point. No return probes:
  * the Go runtime moves stacks and would crash on the kernel's trampoline.
@@ -21,17 +28,12 @@
 
 #include "session.bpf.h"
 #include "verdict.bpf.h"
-
-/* the attach cookie (userspace/go.c sets it per probe) */
-#define GO_CK_TCPCONN_HASH	0xffffffffULL	/* type hash of *net.TCPConn */
-#define GO_CK_HAVE_HASH		(1ULL << 32)	/* ... is known: the fd can be found */
-#define GO_CK_AT_JBE		(1ULL << 33)	/* probe on the stack check's jbe */
-#define GO_CK_SERVER		(1ULL << 34)	/* processCertsFromClient: a client's chain */
+#include "go.h"
 
 #define X86_CF			(1UL << 0)
 #define X86_ZF			(1UL << 6)
 
-#define GO_SLICE_SIZE		24	/* []byte: {ptr, len, cap} */
+#define GO_VCHAIN_MAX		10	/* certificates of a verified chain looked at */
 
 /*
  * hostnameInSNI's argument (config.ServerName), by (tgid, goroutine), until
@@ -44,6 +46,17 @@ struct {
 	__type(key, struct pw_ssl_key);
 	__type(value, struct pw_ssl_state);
 } go_sni SEC(".maps");
+
+/*
+ * Chains captured and waiting for Go's verification, by (tgid, goroutine).
+ * LRU: a handshake that dies in between leaves nothing behind for long.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct pw_ssl_key);
+	__type(value, struct pw_chain_acc);
+} go_pending SEC(".maps");
 
 /*
  * On the jbe of `cmp rsp, [r14+16]`: when it will branch, the function is
@@ -167,10 +180,15 @@ __noinline int go_cert_append(__u64 der, __u64 len, __u64 now)
 {
 	struct pw_chain_acc *acc;
 
+	int idx;
+
 	acc = bpf_task_storage_get(&chains, bpf_get_current_task_btf(), 0, 0);
 	if (!acc)
 		return -1;
-	chain_append(acc, der, len > PW_MAX_CERT_LIST ? PW_MAX_CERT_LIST : (__u32)len, now);
+	idx = chain_append(acc, der, len > PW_MAX_CERT_LIST ? PW_MAX_CERT_LIST : (__u32)len, now);
+	/* the bytes Go parses this certificate from: its x509.Certificate.Raw */
+	if (idx >= 0)
+		acc->objs[idx & (PW_CHAIN_MAX - 1)] = der;
 	return 0;
 }
 
@@ -294,6 +312,7 @@ int go_verify(struct pt_regs *ctx)
 {
 	__u64 cookie = bpf_get_attach_cookie(ctx);
 	__u64 conn = ctx->ax, certs = ctx->bx, n = ctx->cx, g = ctx->r14;
+	struct pw_ssl_key pk = go_goroutine_key(ctx);
 	struct pw_chain_acc *acc;
 	__u8 side = PW_SIDE_CLIENT;
 
@@ -321,9 +340,177 @@ int go_verify(struct pt_regs *ctx)
 	if (!acc)
 		return 0;
 	acc->ssl = conn;
+	if (cookie & GO_CK_VALIDATED) {
+		/* the verdict waits for Go's verification (go_chain_usage, go_verified):
+		 * until then, nothing but the leaf can count */
+		acc->vctx = conn;
+		acc->side = side;
+		acc->validation = PW_VALIDATION_UNVERIFIED;
+		if (bpf_map_update_elem(&go_pending, &pk, acc, BPF_ANY) == 0) {
+			chain_reset(acc);
+			return 0;
+		}
+		acc->validation = PW_VALIDATION_UNKNOWN;	/* cannot wait: judge now, leaf only */
+	}
 	verdict_judge(acc, PW_LIB_GO, side);
 	chain_reset(acc);
 	/* judged: nothing more to know about this Conn (a renegotiation starts over) */
 	go_session_forget(conn);
+	return 0;
+}
+
+/* What the walk of a verified chain hands its bpf_loop callback. */
+struct go_vchain {
+	struct pw_ssl_key k;	/* the pending chain's key */
+	__u64 chain;		/* the []*x509.Certificate's backing array */
+};
+
+/* A []byte header of an x509.Certificate field: ptr, len. */
+static __always_inline int go_cert_bytes(__u64 cert, __u32 field, __u64 hdr[2])
+{
+	return bpf_probe_read_user(hdr, 2 * sizeof(__u64), (const void *)(cert + field)) ||
+	       !hdr[0] || !hdr[1] || hdr[1] > PW_CERT_MAX;
+}
+
+/*
+ * Certificate i + 1 of a verified chain: one the peer presented (Go parsed it
+ * from the bytes we hashed: same Raw), or one it did not (a root from the
+ * trust store, or a certificate Go's certificate cache parsed for an earlier
+ * connection), kept to be hashed from its RawSubjectPublicKeyInfo if a pin
+ * needs it.
+ */
+static long go_vchain_cb(__u32 i, void *data)
+{
+	struct go_vchain *vc = data;
+	struct pw_chain_acc *p = bpf_map_lookup_elem(&go_pending, &vc->k);
+	__u64 cert = 0, raw[2], spki[2];
+	__u32 j, n;
+
+	if (!p)
+		return 1;
+	if (bpf_probe_read_user(&cert, sizeof(cert), (const void *)(vc->chain + 8 * ((__u64)i + 1))) ||
+	    !cert || go_cert_bytes(cert, GO_X509_RAW, raw) || go_cert_bytes(cert, GO_X509_RAW_SPKI, spki)) {
+		p->flags |= PW_CHAIN_ANCHOR_ERROR;
+		return 0;
+	}
+	n = p->ncerts;
+	for (j = 1; j < PW_CHAIN_MAX; j++) {
+		if (j >= n)
+			break;
+		if (p->objs[j] == raw[0]) {
+			p->validated |= 1u << j;
+			return 0;
+		}
+	}
+	n = p->nanchors;
+	for (j = 0; j < PW_ANCHORS_MAX; j++)
+		if (j < n && p->anchors[j].ptr == spki[0])
+			return 0;	/* in another verified chain too */
+	if (n >= PW_ANCHORS_MAX) {
+		p->flags |= PW_CHAIN_ANCHOR_ERROR;
+		return 0;
+	}
+	p->anchors[n & (PW_ANCHORS_MAX - 1)].ptr = spki[0];
+	p->anchors[n & (PW_ANCHORS_MAX - 1)].len = (__u32)spki[1];
+	p->anchors[n & (PW_ANCHORS_MAX - 1)].kind = PW_ANCHOR_SPKI;
+	p->nanchors = n + 1;
+	return 0;
+}
+
+static __always_inline int go_spki_equal(const __u8 *a, const __u8 *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
+}
+
+/*
+ * A chain Go's Verify built and checked for the pending handshake of this
+ * goroutine: its certificates count. Only if it starts with the presented
+ * leaf (the same bytes, or, parsed earlier, the same key): anything else
+ * this goroutine verifies is not this handshake's chain.
+ */
+__noinline int go_vchain(__u32 tgid, __u64 g, __u64 chain, __u64 n)
+{
+	struct go_vchain vc = { .k = { .tgid = tgid, .ssl = g }, .chain = chain };
+	struct pw_chain_acc *p = bpf_map_lookup_elem(&go_pending, &vc.k);
+	struct pw_anchor_src leaf = { .kind = PW_ANCHOR_SPKI };
+	struct pw_chain_cert lc;
+	__u64 cert = 0, raw[2], spki[2];
+
+	if (!p || !n || !p->ncerts)
+		return 0;
+	if (bpf_probe_read_user(&cert, sizeof(cert), (const void *)chain) || !cert ||
+	    go_cert_bytes(cert, GO_X509_RAW, raw))
+		return 0;
+	if (raw[0] != p->objs[0]) {
+		if (go_cert_bytes(cert, GO_X509_RAW_SPKI, spki) ||
+		    !(p->certs[0].flags & PW_CERT_SPKI_HASHED))
+			return 0;
+		leaf.ptr = spki[0];
+		leaf.len = (__u32)spki[1];
+		anchor_capture(&leaf, &lc);
+		p = bpf_map_lookup_elem(&go_pending, &vc.k);
+		if (!p || !(lc.flags & PW_CERT_SPKI_HASHED) ||
+		    !go_spki_equal(lc.spki_sha256, p->certs[0].spki_sha256))
+			return 0;
+	}
+	p->validated |= 1;
+	p->validation = PW_VALIDATION_VERIFIED;
+	if (n > 1)
+		bpf_loop(n - 1 > GO_VCHAIN_MAX ? GO_VCHAIN_MAX : (__u32)(n - 1), go_vchain_cb, &vc, 0);
+	return 0;
+}
+
+/* crypto/x509.checkChainForKeyUsage(chain []*Certificate, ...): RAX, RBX = chain */
+SEC("uprobe")
+int go_chain_usage(struct pt_regs *ctx)
+{
+	struct pw_ssl_key k = go_goroutine_key(ctx);
+
+	if (go_will_grow_stack(ctx, bpf_get_attach_cookie(ctx)))
+		return 0;
+	if (!bpf_map_lookup_elem(&go_pending, &k))
+		return 0;
+	go_vchain(k.tgid, k.ssl, ctx->ax, ctx->bx);
+	return 0;
+}
+
+/* The pending chain of this goroutine's Conn, judged now (global: verified once). */
+__noinline int go_pending_judge(__u32 tgid, __u64 g)
+{
+	struct pw_ssl_key k = { .tgid = tgid, .ssl = g };
+	struct pw_chain_acc *acc = chain_acc_get(), *p;
+	__u64 conn;
+
+	p = bpf_map_lookup_elem(&go_pending, &k);
+	if (!acc || !p)
+		return 0;
+	bpf_probe_read_kernel(acc, sizeof(*acc), p);
+	bpf_map_delete_elem(&go_pending, &k);
+	conn = acc->vctx;
+	verdict_judge(acc, PW_LIB_GO, acc->side);
+	chain_reset(acc);
+	go_session_forget(conn);
+	return 0;
+}
+
+/*
+ * (*Conn).readHandshake(c, ...) or (*Conn).sendAlert(c, ...): RAX = c. The
+ * first thing a handshake does once its peer's chain is verified (the next
+ * message) or refused (an alert), before anything of the application's.
+ */
+SEC("uprobe")
+int go_verified(struct pt_regs *ctx)
+{
+	struct pw_ssl_key k = go_goroutine_key(ctx);
+	struct pw_chain_acc *p;
+
+	if (go_will_grow_stack(ctx, bpf_get_attach_cookie(ctx)))
+		return 0;
+	p = bpf_map_lookup_elem(&go_pending, &k);
+	if (!p || p->vctx != ctx->ax)
+		return 0;
+	go_pending_judge(k.tgid, k.ssl);
 	return 0;
 }

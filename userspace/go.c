@@ -15,19 +15,12 @@
 #include <bpf/libbpf.h>
 #include <openssl/evp.h>
 
+#include "go.h"
 #include "gopclntab.h"
 #include "libraries.h"
 #include "log.h"
 #include "pinwarden.skel.h"
 
-/* must match bpf/go.bpf.c */
-#define GO_CK_HAVE_HASH		(1ULL << 32)
-#define GO_CK_AT_JBE		(1ULL << 33)
-#define GO_CK_SERVER		(1ULL << 34)
-
-#define GO_FN_VERIFY	"crypto/tls.(*Conn).verifyServerCertificate"
-#define GO_FN_SNI	"crypto/tls.hostnameInSNI"
-#define GO_FN_CLIENT_CERTS "crypto/tls.(*Conn).processCertsFromClient"
 
 static int go_table(struct elf_image *img, struct gopclntab *t, char *err, size_t errlen)
 {
@@ -270,6 +263,21 @@ static int go_attach(struct pinwarden_bpf *skel, struct attached_lib *lib, struc
 	else
 		log_info("%s: no *net.TCPConn itab found: peers of Go connections will be guessed",
 			 lib->path);
+	/* the verdict waits for Go's own verification when its three points are there */
+	if (gopclntab__has_name(&t, GO_FN_CHAIN_USAGE) && gopclntab__has_name(&t, GO_FN_READ_HANDSHAKE) &&
+	    gopclntab__has_name(&t, GO_FN_SEND_ALERT)) {
+		if (go_attach_func(img, lib, &t, GO_FN_CHAIN_USAGE, skel->progs.go_chain_usage, 0, err,
+				   errlen) ||
+		    go_attach_func(img, lib, &t, GO_FN_READ_HANDSHAKE, skel->progs.go_verified, 0, err,
+				   errlen) ||
+		    go_attach_func(img, lib, &t, GO_FN_SEND_ALERT, skel->progs.go_verified, 0, err,
+				   errlen))
+			return -1;
+		cookie |= GO_CK_VALIDATED;
+	} else {
+		log_warnx("%s: %s, %s or %s not found: only leaf pins count for this program",
+			  lib->path, GO_FN_CHAIN_USAGE, GO_FN_READ_HANDSHAKE, GO_FN_SEND_ALERT);
+	}
 	/* the client side; without the SNI a host rule would silently not apply: both or none */
 	if (gopclntab__has_name(&t, GO_FN_VERIFY) &&
 	    (go_attach_func(img, lib, &t, GO_FN_SNI, skel->progs.go_sni_name, 0, err, errlen) ||
@@ -280,7 +288,7 @@ static int go_attach(struct pinwarden_bpf *skel, struct attached_lib *lib, struc
 	    go_attach_func(img, lib, &t, GO_FN_CLIENT_CERTS, skel->progs.go_verify,
 			   cookie | GO_CK_SERVER, err, errlen))
 		return -1;
-	if (!lib->nlinks) {
+	if (!gopclntab__has_name(&t, GO_FN_VERIFY) && !gopclntab__has_name(&t, GO_FN_CLIENT_CERTS)) {
 		snprintf(err, errlen, "%s: no crypto/tls function found to probe", lib->path);
 		return -1;
 	}
