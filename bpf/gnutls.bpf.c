@@ -108,15 +108,19 @@ int BPF_KPROBE(gnutls_verify, void *session_ptr)
 		return 0;
 
 	acc = chain_begin();
-	if (!acc)
+	if (!acc) {
+		verdict_no_acc(PW_LIB_GNUTLS, side);
 		return 0;
+	}
 	acc->ssl = session;
 	cl.now = bpf_ktime_get_boot_ns();
 	/* one more than fits, so that chain_append flags a longer chain as truncated */
 	bpf_loop(npeers > PW_CHAIN_MAX ? PW_CHAIN_MAX + 1 : npeers, gnutls_cert_cb, &cl, 0);
 	acc = bpf_task_storage_get(&chains, bpf_get_current_task_btf(), 0, 0);
-	if (!acc)
+	if (!acc) {
+		verdict_no_acc(PW_LIB_GNUTLS, side);
 		return 0;
+	}
 
 	/* the socket: with GnuTLS's own push/pull functions the transport pointer is
 	 * the fd (gnutls_transport_set_int2, or set_ptr as wget does); anything else

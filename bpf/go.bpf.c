@@ -36,16 +36,12 @@
 #define GO_VCHAIN_MAX		10	/* certificates of a verified chain looked at */
 
 /*
- * hostnameInSNI's argument (config.ServerName), by (tgid, goroutine), until
- * the same goroutine verifies the chain: a client handshake runs in one
- * goroutine from the ClientHello to the verification.
+ * hostnameInSNI's argument (config.ServerName) is kept in ssl_state under the
+ * goroutine (tagged: it is no object address), until the same goroutine
+ * verifies the chain: a client handshake runs in one goroutine from the
+ * ClientHello to the verification.
  */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct pw_ssl_key);
-	__type(value, struct pw_ssl_state);
-} go_sni SEC(".maps");
+#define GO_SNI_TAG	(1ULL << 63)
 
 /*
  * Chains captured and waiting for Go's verification, by (tgid, goroutine).
@@ -144,14 +140,20 @@ int go_sni_name(struct pt_regs *ctx)
 	if (go_will_grow_stack(ctx, cookie))
 		return 0;
 	k = go_goroutine_key(ctx);
-	/* a fresh entry each time: an earlier, failed handshake of this goroutine is forgotten */
-	if (bpf_map_update_elem(&go_sni, &k, &ssl_state_empty, BPF_ANY))
+	/* set afresh each time: an earlier, failed handshake of this goroutine is forgotten */
+	st = session_get(k.ssl | GO_SNI_TAG);
+	if (!st)
 		return 0;
-	st = bpf_map_lookup_elem(&go_sni, &k);
-	if (!st || !name || !len || len >= PW_HOST_MAX)
+	st->host_len = 0;
+	st->flags &= ~PW_SESSION_HOST_UNREADABLE;
+	__builtin_memset(st->host, 0, sizeof(st->host));
+	if (!name || !len)
 		return 0;
-	if (bpf_probe_read_user(st->host, len & (PW_HOST_MAX - 1), (const void *)name))
+	if (len >= PW_HOST_MAX ||
+	    bpf_probe_read_user(st->host, len & (PW_HOST_MAX - 1), (const void *)name)) {
+		st->flags |= PW_SESSION_HOST_UNREADABLE;
 		return 0;
+	}
 	if (go_name_is_ip(st, len))
 		return 0;
 	/* lower case, one final dot stripped; Go strips every final dot */
@@ -259,22 +261,22 @@ static __always_inline int go_conn_fd(__u64 conn, __u64 cookie)
  */
 __noinline int go_session_prepare(__u64 conn, __u64 g, __u64 cookie)
 {
-	struct pw_ssl_key gk = { .tgid = bpf_get_current_pid_tgid() >> 32, .ssl = g };
 	struct pw_ssl_state *st = session_get(conn), *sni = NULL;
 
 	if (g)
-		sni = bpf_map_lookup_elem(&go_sni, &gk);
+		sni = session_find(g | GO_SNI_TAG);
 	if (st) {
+		st->host_len = 0;
+		st->flags &= ~PW_SESSION_HOST_UNREADABLE;
 		if (sni) {
 			st->host_len = sni->host_len;
+			st->flags |= sni->flags & PW_SESSION_HOST_UNREADABLE;
 			bpf_probe_read_kernel(st->host, sizeof(st->host), sni->host);
-		} else {
-			st->host_len = 0;
 		}
 		st->fd = go_conn_fd(conn, cookie);
 	}
 	if (sni)
-		bpf_map_delete_elem(&go_sni, &gk);
+		session_forget(g | GO_SNI_TAG);
 	return 0;
 }
 
@@ -333,12 +335,16 @@ int go_verify(struct pt_regs *ctx)
 		g = 0;	/* the client asked for a name, but we do not know it */
 		side = PW_SIDE_SERVER;
 	}
-	if (go_chain_collect(certs, n))
+	if (go_chain_collect(certs, n)) {
+		verdict_no_acc(PW_LIB_GO, side);
 		return 0;
+	}
 	go_session_prepare(conn, g, cookie);
 	acc = chain_acc_get();
-	if (!acc)
+	if (!acc) {
+		verdict_no_acc(PW_LIB_GO, side);
 		return 0;
+	}
 	acc->ssl = conn;
 	if (cookie & GO_CK_VALIDATED) {
 		/* the verdict waits for Go's verification (go_chain_usage, go_verified):
@@ -484,8 +490,13 @@ __noinline int go_pending_judge(__u32 tgid, __u64 g)
 	__u64 conn;
 
 	p = bpf_map_lookup_elem(&go_pending, &k);
-	if (!acc || !p)
+	if (!p)
 		return 0;
+	if (!acc) {
+		verdict_no_acc(PW_LIB_GO, p->side);
+		bpf_map_delete_elem(&go_pending, &k);
+		return 0;
+	}
 	bpf_probe_read_kernel(acc, sizeof(*acc), p);
 	bpf_map_delete_elem(&go_pending, &k);
 	conn = acc->vctx;

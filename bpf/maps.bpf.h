@@ -26,12 +26,6 @@ struct pw_scratch {
 	__u8 der[PW_CERT_MAX + SHA256_BLOCK]; /* ... and its DER, contiguous */
 };
 
-/* What the library told us about one SSL object (key: struct pw_ssl_key). */
-struct pw_ssl_state {
-	__s32 fd;			/* -1: unknown */
-	__u32 host_len;
-	char host[PW_HOST_MAX];
-};
 
 /* The thread's last TCP connect(): the peer when the library gives no fd. */
 struct pw_thread_conn {
@@ -145,13 +139,36 @@ PW_SHARED struct {
 	__type(value, struct pw_thread_conn);
 } thread_conn SEC(".maps");
 
+/*
+ * Sized for servers with a million connections or more; entries cost memory
+ * only while they exist. Each uid may hold at most session_quota of them, so
+ * that no user can fill the table for the others (session.bpf.h).
+ */
+PW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 2 << 20);
+	__type(key, struct pw_ssl_key);
+	__type(value, struct pw_ssl_state);
+} ssl_state SEC(".maps");
+
+/* entries of ssl_state per uid */
 PW_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 65536);
-	__type(key, struct pw_ssl_key);
-	__type(value, struct pw_ssl_state);
-} ssl_state SEC(".maps");
+	__type(key, __u32);
+	__type(value, __u64);
+} session_uids SEC(".maps");
+
+/* uids that could not keep a connection's state (quota or table full): boot ns of the last loss */
+PW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u64);
+} session_lost SEC(".maps");
 
 /* policy, keyed by generation: a reload fills a new generation, then flips active_gen */
 PW_SHARED struct {
@@ -224,6 +241,14 @@ PW_SHARED struct {
 	__type(value, struct pw_ldso_pos);
 } ldso_seen SEC(".maps");
 
+/* the record of a verdict without an accumulator (verdict_no_acc), zero but for what it sets */
+PW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pw_chain_rec);
+} noacc_rec SEC(".maps");
+
 /* set by the daemon through the skeleton's .bss */
 #ifdef PW_DEFINE_MAPS
 volatile __u32 active_gen;		/* 0: no policy yet */
@@ -233,6 +258,7 @@ volatile __u32 discover_on;		/* stop processes on unknown files (after the first
 volatile __u32 reset_on;		/* a policy resets: the egress filter runs */
 volatile __u32 read_track_on;		/* pw_sys_enter runs: a thread's last read fd is known */
 volatile __u32 need_cert_hash;		/* a live policy has cert-sha256 pins */
+volatile __u64 session_quota = 1 << 20;	/* ssl_state entries per uid */
 const volatile __u64 cert_id_key[2];	/* SipHash key, random per daemon, set before load */
 const volatile __u32 scratch_slots = 8;	/* entries of the scratch map, set before load */
 #else
@@ -244,6 +270,7 @@ extern volatile __u32 discover_on;
 extern volatile __u32 reset_on;
 extern volatile __u32 read_track_on;
 extern volatile __u32 need_cert_hash;
+extern volatile __u64 session_quota;
 extern const volatile __u64 cert_id_key[2];
 #endif
 

@@ -338,12 +338,14 @@ static __always_inline void nss_prepare(struct pt_regs *ctx, struct nss_thread *
 	if (acc->ncerts && !nss_leaf_is(t, acc, cert))
 		acc->flags |= PW_CHAIN_STALE;	/* not this handshake's chain: not judged */
 	lay = bpf_map_lookup_elem(&nss_layouts, &idx);
-	if (!lay || !ss)
+	/* the sslSocket whose peer certificate this is, or none: then its host is
+	 * unknown, and a chain a host rule could cover fails closed (verdict.bpf.h) */
+	if (!lay || !ss ||
+	    bpf_probe_read_user(&peer, sizeof(peer), (const void *)(ss + lay->peer_cert)) ||
+	    peer != (__u64)cert) {
+		acc->flags |= PW_CHAIN_HOST_LOST;
 		return;
-	/* the sslSocket whose peer certificate this is, or none */
-	if (bpf_probe_read_user(&peer, sizeof(peer), (const void *)(ss + lay->peer_cert)) ||
-	    peer != (__u64)cert)
-		return;
+	}
 	t->side = nss_session_fill(t, ss, lay);
 	t->verdict_ss = ss;
 	acc->ssl = ss;
@@ -359,8 +361,10 @@ int BPF_KPROBE(nss_chain_done, const void *cert)
 	t = bpf_task_storage_get(&nss_threads, bpf_get_current_task_btf(), 0,
 				 BPF_LOCAL_STORAGE_GET_F_CREATE);
 	acc = chain_acc_get();
-	if (!acc || !t)
+	if (!acc || !t) {
+		verdict_no_acc(PW_LIB_NSS, PW_SIDE_CLIENT);
 		return 0;
+	}
 	nss_prepare(ctx, t, acc, cert);
 	verdict_judge(acc, PW_LIB_NSS, t->side);
 	chain_reset(acc);

@@ -1,10 +1,19 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * What a library tells us about one of its connection objects (SSL*,
- * gnutls_session_t, PRFileDesc*, *tls.Conn, ...) before the handshake: the SNI
- * and the socket. Kept in ssl_state keyed by (tgid, object address); the
- * verdict finds it through acc->ssl. A library forgets the object when it is
- * freed (its address may be reused); the daemon sweeps dead processes.
+ * gnutls_session_t, PRFileDesc*, *tls.Conn, a Go client goroutine, ...)
+ * before the handshake: the SNI and the socket. Kept in ssl_state keyed by
+ * (tgid, object address), stamped with the process's start so that a reused
+ * pid never inherits it; the verdict finds it through acc->ssl. A library
+ * forgets the object when it is freed (its address may be reused); the daemon
+ * sweeps dead processes.
+ *
+ * The table is shared by every process on the host, so no uid may hold more
+ * than session_quota entries (session_uids counts them). When an entry cannot
+ * be made (quota or table full) the uid is marked in session_lost: a chain of
+ * that uid whose state is then missing is judged as one whose host was lost
+ * (verdict.bpf.h: failed closed wherever a rule could cover it), never as a
+ * chain that simply had no SNI.
  */
 #ifndef PW_SESSION_BPF_H
 #define PW_SESSION_BPF_H
@@ -13,19 +22,89 @@
 
 static const struct pw_ssl_state ssl_state_empty = { .fd = -1 };
 
-static __always_inline struct pw_ssl_state *session_get(__u64 obj)
+/* The start of the current process (its group leader), boot ns. */
+static __always_inline __u64 session_proc_start(void)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	return BPF_CORE_READ(t, group_leader, start_boottime);
+}
+
+/* This uid lost a connection's state: say so to every later verdict. */
+static __always_inline void session_mark_lost(__u32 uid)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+
+	count(PW_CNT_SNI_FULL);
+	if (bpf_map_update_elem(&session_lost, &uid, &now, BPF_ANY))
+		count(PW_CNT_LOST_MARK_FAILED);
+}
+
+/* Did this uid lose a connection's state since its oldest process started? */
+static __always_inline int session_uid_lost(__u32 uid)
+{
+	return bpf_map_lookup_elem(&session_lost, &uid) != NULL;
+}
+
+/* The state of obj in this process, if it has one. */
+static __always_inline struct pw_ssl_state *session_find(__u64 obj)
 {
 	struct pw_ssl_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .ssl = obj };
 	struct pw_ssl_state *st = bpf_map_lookup_elem(&ssl_state, &k);
 
-	if (st)
-		return st;
-	if (bpf_map_update_elem(&ssl_state, &k, &ssl_state_empty, BPF_NOEXIST) &&
-	    !bpf_map_lookup_elem(&ssl_state, &k)) {
-		count(PW_CNT_SNI_FULL);
+	return st && st->start == session_proc_start() ? st : NULL;
+}
+
+static __always_inline void session_uid_add(__u32 uid, __s64 n)
+{
+	__u64 *c = bpf_map_lookup_elem(&session_uids, &uid);
+
+	if (c)
+		__sync_fetch_and_add(c, n);
+}
+
+static __always_inline void session_drop(struct pw_ssl_key *k, struct pw_ssl_state *st)
+{
+	__u32 uid = st->uid;
+
+	if (bpf_map_delete_elem(&ssl_state, k) == 0)
+		session_uid_add(uid, -1);
+}
+
+static __always_inline struct pw_ssl_state *session_get(__u64 obj)
+{
+	struct pw_ssl_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .ssl = obj };
+	struct pw_ssl_state *st = bpf_map_lookup_elem(&ssl_state, &k);
+	__u32 uid = (__u32)bpf_get_current_uid_gid();
+	__u64 start = session_proc_start(), zero = 0, *used;
+
+	if (st) {
+		if (st->start == start)
+			return st;
+		session_drop(&k, st);	/* left by a dead process whose pid this one reuses */
+	}
+	used = bpf_map_lookup_elem(&session_uids, &uid);
+	if (!used) {
+		bpf_map_update_elem(&session_uids, &uid, &zero, BPF_NOEXIST);
+		used = bpf_map_lookup_elem(&session_uids, &uid);
+	}
+	if (!used || *used >= session_quota) {
+		session_mark_lost(uid);
 		return NULL;
 	}
-	return bpf_map_lookup_elem(&ssl_state, &k);
+	if (bpf_map_update_elem(&ssl_state, &k, &ssl_state_empty, BPF_NOEXIST)) {
+		st = bpf_map_lookup_elem(&ssl_state, &k);	/* made meanwhile on another CPU? */
+		if (!st)
+			session_mark_lost(uid);
+		return st;
+	}
+	__sync_fetch_and_add(used, 1);
+	st = bpf_map_lookup_elem(&ssl_state, &k);
+	if (st) {
+		st->start = start;
+		st->uid = uid;
+	}
+	return st;
 }
 
 /* Lower case, no final dot: names compare as the policy writes them. */
@@ -51,11 +130,18 @@ static __always_inline void session_host_normalize(struct pw_ssl_state *st)
 static __always_inline void session_set_host(__u64 obj, const char *name)
 {
 	struct pw_ssl_state *st = session_get(obj);
+	long n;
 
 	if (!st)
 		return;
 	st->host_len = 0;
-	if (!name || bpf_probe_read_user_str(st->host, sizeof(st->host), name) <= 1)
+	st->flags &= ~PW_SESSION_HOST_UNREADABLE;
+	if (!name)
+		return;
+	n = bpf_probe_read_user_str(st->host, sizeof(st->host), name);
+	if (n < 0)
+		st->flags |= PW_SESSION_HOST_UNREADABLE;	/* a name we cannot know */
+	if (n <= 1)
 		return;
 	session_host_normalize(st);
 }
@@ -68,11 +154,18 @@ static __always_inline void session_set_host_len(__u64 obj, const char *name, __
 	if (!st)
 		return;
 	st->host_len = 0;
-	if (!name || !len || len >= PW_HOST_MAX)
+	st->flags &= ~PW_SESSION_HOST_UNREADABLE;
+	if (!name || !len)
 		return;
+	if (len >= PW_HOST_MAX) {
+		st->flags |= PW_SESSION_HOST_UNREADABLE;	/* longer than any DNS name */
+		return;
+	}
 	__builtin_memset(st->host, 0, sizeof(st->host));
-	if (bpf_probe_read_user(st->host, len & (PW_HOST_MAX - 1), name))
+	if (bpf_probe_read_user(st->host, len & (PW_HOST_MAX - 1), name)) {
+		st->flags |= PW_SESSION_HOST_UNREADABLE;
 		return;
+	}
 	session_host_normalize(st);
 }
 
@@ -87,8 +180,10 @@ static __always_inline void session_set_fd(__u64 obj, int fd)
 static __always_inline void session_forget(__u64 obj)
 {
 	struct pw_ssl_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .ssl = obj };
+	struct pw_ssl_state *st = bpf_map_lookup_elem(&ssl_state, &k);
 
-	bpf_map_delete_elem(&ssl_state, &k);
+	if (st)
+		session_drop(&k, st);
 }
 
 #endif /* PW_SESSION_BPF_H */

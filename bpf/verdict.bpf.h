@@ -10,6 +10,7 @@
 #define PW_VERDICT_BPF_H
 
 #include "chain.bpf.h"
+#include "session.bpf.h"
 
 #define AF_INET		2
 #define AF_INET6	10
@@ -267,6 +268,48 @@ out:
 	return rs->have_scoped || rs->have_unscoped;
 }
 
+/*
+ * A rule could cover this chain, but what finds it is missing: the host was
+ * lost (the library's connection object could not be confirmed, or its SNI
+ * could not be kept or read), or the peer's port or address is unknown while
+ * rules of this side use them. Then the chain fails closed as this side's
+ * strictest rule would: a mismatch, enforced if any rule of the side enforces,
+ * by kill if any of those kills. Returns 1 and fills rs->unscoped so.
+ */
+static __always_inline int rule_unknown(struct pw_chain_acc *acc, struct rule_search *rs,
+					const struct peer *p, __u8 side)
+{
+	__u32 cfg = rs->cfg;
+	int server = side == PW_SIDE_SERVER;
+
+	if (!(cfg & (server ? PW_CFG_RULES_SERVER : PW_CFG_RULES_CLIENT))) {
+		acc->flags &= ~PW_CHAIN_HOST_LOST;	/* no rule for it to lose */
+		return 0;
+	}
+	if (server) {
+		acc->flags &= ~PW_CHAIN_HOST_LOST;	/* server rules name a port, not a host */
+		if (!rs->port)
+			acc->flags |= PW_CHAIN_PORT_UNKNOWN;
+	} else {
+		if (!rs->port && (cfg & PW_CFG_HAS_PORTS))
+			acc->flags |= PW_CHAIN_PORT_UNKNOWN;
+		if (!acc->host_len && !p->family && (cfg & PW_CFG_HAS_IP))
+			acc->flags |= PW_CHAIN_ADDR_UNKNOWN;
+	}
+	if (!(acc->flags & (PW_CHAIN_HOST_LOST | PW_CHAIN_PORT_UNKNOWN | PW_CHAIN_ADDR_UNKNOWN)))
+		return 0;
+	count(PW_CNT_RULE_UNKNOWN);
+	__builtin_memset(&rs->unscoped, 0, sizeof(rs->unscoped));
+	rs->unscoped.rule_id = PW_NO_ID;
+	rs->unscoped.pinset_id = PW_NO_ID;
+	rs->unscoped.mode = (cfg & (server ? PW_CFG_ENFORCE_SERVER : PW_CFG_ENFORCE_CLIENT)) ?
+				    PW_MODE_ENFORCE : PW_MODE_AUDIT;
+	rs->unscoped.action = (cfg & (server ? PW_CFG_KILL_SERVER : PW_CFG_KILL_CLIENT)) ?
+				      PW_ACTION_KILL : PW_ACTION_RESET;
+	acc->flags |= PW_CHAIN_RULE_UNKNOWN;
+	return 1;
+}
+
 /* ---- pins -------------------------------------------------------------- */
 
 struct pins_loop {
@@ -485,7 +528,7 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 		acc->flags |= PW_CHAIN_STALE;
 
 	if (acc->ssl)
-		st = bpf_map_lookup_elem(&ssl_state, &sk);
+		st = session_find(acc->ssl);
 	acc->host_len = 0;
 	acc->host[0] = 0;
 	if (st && st->host_len && st->host_len < PW_HOST_MAX) {
@@ -493,6 +536,10 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 		acc->host_len = st->host_len;
 	} else {
 		acc->flags |= PW_CHAIN_NO_SNI;
+		/* no SNI because none was sent, or because we could not keep or read it? */
+		if ((st && (st->flags & PW_SESSION_HOST_UNREADABLE)) ||
+		    session_uid_lost((__u32)bpf_get_current_uid_gid()))
+			acc->flags |= PW_CHAIN_HOST_LOST;
 	}
 	peer_find(st, &p);
 	if (!p.family)
@@ -509,7 +556,9 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 	} else {
 		rs->cfg = cfg->flags;
 		rs->port = side == PW_SIDE_CLIENT ? p.port : p.local_port;
-		if (side == PW_SIDE_SERVER) {
+		if (!resumed && rule_unknown(acc, rs, &p, side)) {
+			/* judged as the side's strictest rule below */
+		} else if (side == PW_SIDE_SERVER) {
 			/* server rules are keyed by the local port alone */
 			acc->host_len = 0;
 			__builtin_memset(acc->key.host, 0, PW_HOST_MAX);
@@ -529,7 +578,8 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 		rule_id = a->rule_id;
 		pinset_id = a->pinset_id;
 		mode = a->mode;
-	} else if (!resumed && (rs->have_scoped || rs->have_unscoped)) {
+	} else if (!resumed && (rs->have_scoped || rs->have_unscoped ||
+				(acc->flags & PW_CHAIN_RULE_UNKNOWN))) {
 		struct pw_rule_alt *a = rs->have_scoped ? &rs->scoped : &rs->unscoped;
 		struct pw_pinset_key pk = { .gen = rs->gen, .pinset_id = a->pinset_id };
 		struct pw_pinset_val *ps = bpf_map_lookup_elem(&pinsets, &pk);
@@ -538,8 +588,11 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 		rule_id = a->rule_id;
 		pinset_id = a->pinset_id;
 		mode = a->mode;
-		matched = pins_judge(acc, rs->gen, a->pinset_id, rs->cfg);
-		if (ps && ps->expires && unix_s >= ps->expires)
+		if (!(acc->flags & PW_CHAIN_RULE_UNKNOWN))
+			matched = pins_judge(acc, rs->gen, a->pinset_id, rs->cfg);
+		if (acc->flags & PW_CHAIN_RULE_UNKNOWN)
+			verdict = PW_VERDICT_MISMATCH;	/* no rule to judge by: fail closed */
+		else if (ps && ps->expires && unix_s >= ps->expires)
 			verdict = PW_VERDICT_EXPIRED;
 		else if (matched)
 			verdict = PW_VERDICT_MATCH;
@@ -618,6 +671,62 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 		rec->certs[i].flags |= ((acc->validated >> i) & 1) * PW_CERT_VALIDATED;
 	/* a reset waits for the daemon's SOCK_DESTROY: wake it now */
 	bpf_ringbuf_submit(rec, done == PW_DONE_RESET ? BPF_RB_FORCE_WAKEUP : rb_flags());
+}
+
+/*
+ * The thread's accumulator could not be had (task storage could not be
+ * allocated): nothing was captured and there is nothing to judge by. Fail
+ * closed as a chain whose rule cannot be found does (rule_unknown): a
+ * mismatch wherever a rule of this side exists, killed where one enforces
+ * (no socket is known to reset), and a bare record says so. Out of line:
+ * its paths do not multiply the caller's.
+ */
+static __noinline int verdict_no_acc(__u8 library, __u8 side)
+{
+	__u32 gen = active_gen, zero = 0, f;
+	struct pw_config *cfg = bpf_map_lookup_elem(&configs, &gen);
+	struct pw_chain_rec *rec;
+	int server = side == PW_SIDE_SERVER;
+	__u8 mode = PW_MODE_AUDIT, done = PW_DONE_WOULD_KILL;
+
+	count(PW_CNT_ACC_FULL);
+	if (!cfg || !(cfg->flags & (server ? PW_CFG_RULES_SERVER : PW_CFG_RULES_CLIENT)))
+		return 0;
+	f = cfg->flags;
+	count(PW_CNT_RULE_UNKNOWN);
+	if (f & (server ? PW_CFG_ENFORCE_SERVER : PW_CFG_ENFORCE_CLIENT)) {
+		mode = PW_MODE_ENFORCE;
+		if (bpf_send_signal(SIGKILL) == 0) {
+			done = PW_DONE_KILLED;
+			count(PW_CNT_KILLED);
+		} else {
+			done = PW_DONE_KILL_FAILED;
+			count(PW_CNT_KILL_FAILED);
+		}
+	}
+	/* a zeroed record of this CPU's; only the fields below are ever written */
+	rec = bpf_map_lookup_elem(&noacc_rec, &zero);
+	if (!rec)
+		return 0;
+	rec->type = PW_REC_CHAIN;
+	rec->flags = PW_CHAIN_NO_CERTS | PW_CHAIN_RULE_UNKNOWN | PW_CHAIN_ACC_UNAVAILABLE;
+	rec->ts_boot_ns = bpf_ktime_get_boot_ns();
+	rec->cgroup_id = bpf_get_current_cgroup_id();
+	rec->pid = bpf_get_current_pid_tgid() >> 32;
+	rec->tid = (__u32)bpf_get_current_pid_tgid();
+	rec->uid = (__u32)bpf_get_current_uid_gid();
+	rec->gen = gen;
+	rec->rule_id = PW_NO_ID;
+	rec->pinset_id = PW_NO_ID;
+	rec->library = library;
+	rec->side = side;
+	rec->verdict = PW_VERDICT_MISMATCH;
+	rec->mode = mode;
+	rec->done = done;
+	bpf_get_current_comm(rec->comm, sizeof(rec->comm));
+	if (bpf_ringbuf_output(&events, rec, sizeof(*rec), BPF_RB_FORCE_WAKEUP))
+		count(PW_CNT_LOST_CHAIN_RECS);
+	return 0;
 }
 
 static __always_inline void verdict_judge(struct pw_chain_acc *acc, __u8 library, __u8 side)

@@ -55,8 +55,10 @@ static __always_inline void x509_store_verdict(const char *name, __u8 library)
 	if (side < 0)
 		return;
 	acc = chain_acc_get();
-	if (!acc)
+	if (!acc) {
+		verdict_no_acc(library, side);
 		return;
+	}
 	verdict_judge(acc, library, side);
 	chain_reset(acc);
 }
@@ -70,8 +72,10 @@ static __always_inline void x509_store_begin(void *store_ctx, const char *name)
 	if (side < 0)
 		return;
 	acc = chain_acc_get();
-	if (!acc)
+	if (!acc) {
+		verdict_no_acc(PW_LIB_OPENSSL, side);
 		return;
+	}
 	acc->vctx = (__u64)store_ctx;
 	acc->side = side;
 }

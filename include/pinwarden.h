@@ -134,10 +134,15 @@ enum pw_pin_type {
 #define PW_CHAIN_ANCHOR_ERROR	(1u << 14) /* a certificate of the validated chain could not be hashed */
 #define PW_CHAIN_VCHAIN_ERROR	(1u << 15) /* the library's validated chain could not be read */
 #define PW_CHAIN_LEAF_MISMATCH	(1u << 16) /* the library verifies a leaf other than the one captured */
+#define PW_CHAIN_HOST_LOST	(1u << 17) /* the connection's host could not be learned or kept */
+#define PW_CHAIN_PORT_UNKNOWN	(1u << 18) /* the port rules need is unknown */
+#define PW_CHAIN_ADDR_UNKNOWN	(1u << 19) /* no SNI, and the address IP rules need is unknown */
+#define PW_CHAIN_RULE_UNKNOWN	(1u << 20) /* a rule could cover it, but cannot be found: failed closed */
+#define PW_CHAIN_ACC_UNAVAILABLE (1u << 21) /* no accumulator: nothing was captured */
 /* a chain the kernel could not judge in full: under enforce, fail closed */
 #define PW_CHAIN_UNJUDGEABLE	(PW_CHAIN_NO_CERTS | PW_CHAIN_STALE | PW_CHAIN_TRUNCATED | \
 				 PW_CHAIN_CERT_ERROR | PW_CHAIN_ANCHOR_ERROR | PW_CHAIN_VCHAIN_ERROR | \
-				 PW_CHAIN_LEAF_MISMATCH)
+				 PW_CHAIN_LEAF_MISMATCH | PW_CHAIN_RULE_UNKNOWN)
 
 /* kernel-side counters (per-CPU array indexed by these) */
 enum pw_counter {
@@ -163,6 +168,8 @@ enum pw_counter {
 	PW_CNT_ANCHORS_HASHED,	/* validated certificates not presented, hashed for a pin */
 	PW_CNT_VCHAIN_UNREAD,	/* the library's validated chain could not be read: leaf only */
 	PW_CNT_PIN_UNVALIDATED,	/* a pinned key only in certificates that do not count */
+	PW_CNT_RULE_UNKNOWN,	/* a rule could cover a chain but could not be found: failed closed */
+	PW_CNT_LOST_MARK_FAILED, /* a uid's loss of session state could not be recorded */
 	PW_CNT_MAX,
 };
 
@@ -223,6 +230,13 @@ struct pw_pinset_val {
 #define PW_CFG_HAS_CERT_PINS	(1u << 5)
 #define PW_CFG_LOG_MISMATCHES	(1u << 6) /* log only mismatches (and errors) */
 #define PW_CFG_HAS_SCOPED	(1u << 7) /* some rule has a scope: keep looking after a hit */
+/* per side: what a chain whose rule cannot be found fails closed as */
+#define PW_CFG_RULES_CLIENT	(1u << 8) /* some rule judges servers */
+#define PW_CFG_RULES_SERVER	(1u << 9) /* some rule judges clients (side: server) */
+#define PW_CFG_ENFORCE_CLIENT	(1u << 10) /* ... and enforces */
+#define PW_CFG_ENFORCE_SERVER	(1u << 11)
+#define PW_CFG_KILL_CLIENT	(1u << 12) /* ... and some enforcing rule kills */
+#define PW_CFG_KILL_SERVER	(1u << 13)
 
 struct pw_config {
 	__u32 flags;
@@ -236,6 +250,20 @@ struct pw_ssl_key {
 	__u64 ssl;
 };
 _Static_assert(sizeof(struct pw_ssl_key) == 16, "pw_ssl_key layout");
+
+/* What a library told us about one connection object (ssl_state, key: struct
+ * pw_ssl_key); the daemon sweeps those of dead processes. */
+struct pw_ssl_state {
+	__u64 start;		/* its process's start (boot ns): a reused pid is another */
+	__s32 fd;		/* -1: unknown */
+	__u32 host_len;
+	__u32 uid;		/* whose quota it counts against */
+	__u32 flags;		/* PW_SESSION_* */
+	char host[PW_HOST_MAX];
+};
+_Static_assert(sizeof(struct pw_ssl_state) == 280, "pw_ssl_state layout");
+
+#define PW_SESSION_HOST_UNREADABLE	(1u << 0) /* an SNI was set that could not be read */
 
 /* ---- ring buffer records ------------------------------------------------- */
 

@@ -94,6 +94,20 @@ static int cgroup_slot(struct pinwarden_bpf *skel, uint32_t gen, const char *pat
 	return slot;
 }
 
+/* What a chain of this rule's side fails closed as when its rule cannot be found. */
+static uint32_t rule_side_flags(const struct pw_rule *r)
+{
+	bool server = r->side == PW_SIDE_SERVER;
+	uint32_t f = server ? PW_CFG_RULES_SERVER : PW_CFG_RULES_CLIENT;
+
+	if (r->mode == PW_MODE_ENFORCE) {
+		f |= server ? PW_CFG_ENFORCE_SERVER : PW_CFG_ENFORCE_CLIENT;
+		if (r->action == PW_ACTION_KILL)
+			f |= server ? PW_CFG_KILL_SERVER : PW_CFG_KILL_CLIENT;
+	}
+	return f;
+}
+
 int policy_compile(const struct pw_policy *p, struct pinwarden_bpf *skel, uint32_t gen,
 		   struct compile_result *res, char *err, size_t errlen)
 {
@@ -171,6 +185,7 @@ int policy_compile(const struct pw_policy *p, struct pinwarden_bpf *skel, uint32
 		}
 		if (k->nscopes)
 			cfg.flags |= PW_CFG_HAS_SCOPED;
+		cfg.flags |= rule_side_flags(r);
 		n++;
 	}
 	qsort(ka, n, sizeof(*ka), keyed_cmp);

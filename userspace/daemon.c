@@ -35,7 +35,6 @@
 
 #define TICK_NS		1000000000ULL
 #define POLL_MS		100
-#define SWEEP_TICKS	10
 #define CERT_CACHE	4096
 
 static volatile sig_atomic_t got_stop, got_hup;
@@ -223,23 +222,6 @@ static void report_losses(struct daemon *d)
 	}
 }
 
-/* Forget SSL objects of processes that are gone (SSL_free is never called at exit). */
-static void sweep_ssl_state(struct daemon *d)
-{
-	int fd = bpf_map__fd(d->skel->maps.ssl_state);
-	struct pw_ssl_key cur, dead[256];
-	size_t n = 0, i;
-	int have = 0;
-
-	while (bpf_map_get_next_key(fd, have ? &cur : NULL, &cur) == 0) {
-		have = 1;
-		if (kill(cur.tgid, 0) && errno == ESRCH && n < 256)
-			dead[n++] = cur;
-	}
-	for (i = 0; i < n; i++)
-		bpf_map_delete_elem(fd, &dead[i]);
-}
-
 static const char *const counter_names[PW_CNT_MAX] = {
 	"certificates_captured", "chains_judged", "orphan_certificates",
 	"abandoned_chains", "lost_certificate_records", "lost_chain_records",
@@ -247,7 +229,7 @@ static const char *const counter_names[PW_CNT_MAX] = {
 	"kill_failed", "accumulator_unavailable", "ssl_state_full", "known_certificates_skipped",
 	"discovery_stops", "discovery_lost", "connections_marked_reset", "reset_packets_dropped",
 	"resumed_sessions", "validated_anchors_hashed", "validated_chain_unreadable",
-	"pins_in_unvalidated_certificates",
+	"pins_in_unvalidated_certificates", "rule_unknown_failed_closed", "session_loss_unrecorded",
 };
 
 /*
@@ -346,8 +328,7 @@ static void tick(struct daemon *d, unsigned n)
 	read_counters(d);
 	report_losses(d);
 	purge_old(d);
-	if (n % SWEEP_TICKS == 0)
-		sweep_ssl_state(d);
+	sessions_sweep(d, &d->sessions);
 	if (d->skel->bss->reset_on)
 		reset_sweep(d);
 	events_flush_repeats(d, false);
@@ -407,7 +388,8 @@ static int caps_drop(void)
 static void usage_run(FILE *f)
 {
 	fprintf(f, "usage: pinwarden run [--policy FILE] [--log FILE] [--metrics FILE] "
-		   "[--status FILE] [--no-discover] [--dedup SECS] [--attach PATH]... [-v]\n");
+		   "[--status FILE] [--no-discover] [--dedup SECS] [--attach PATH]... "
+		   "[--session-quota N] [-v]\n");
 }
 
 static int open_log(const char *path)
@@ -433,11 +415,13 @@ int cmd_run(int argc, char **argv)
 		{ "no-discover", no_argument, NULL, 'D' },
 		{ "dedup", required_argument, NULL, 'R' },
 		{ "attach", required_argument, NULL, 'a' },
+		{ "session-quota", required_argument, NULL, 'Q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct daemon d = { .log_fd = -1, .status_path = PW_STATUS_FILE, .dedup_seconds = 60 };
+	struct daemon d = { .log_fd = -1, .status_path = PW_STATUS_FILE, .dedup_seconds = 60,
+			    .session_quota = 1 << 20 };
 	int c, rc, verbose = 0;
 	char *end;
 
@@ -458,6 +442,14 @@ int cmd_run(int argc, char **argv)
 			d.dedup_seconds = strtoull(optarg, &end, 10);
 			if (*end || d.dedup_seconds > 86400) {
 				fprintf(stderr, "pinwarden: --dedup: seconds, 0 (off) to 86400\n");
+				return 2;
+			}
+			break;
+		case 'Q':
+			d.session_quota = strtoull(optarg, &end, 10);
+			if (*end || !d.session_quota || d.session_quota > (2 << 20)) {
+				fprintf(stderr, "pinwarden: --session-quota: connections per uid, 1 to %d\n",
+					2 << 20);
 				return 2;
 			}
 			break;
@@ -564,6 +556,7 @@ int daemon_run(struct daemon *dp)
 		log_warn("getrandom");
 		goto cleanup;
 	}
+	d.skel->data->session_quota = d.session_quota;
 	d.skel->rodata->cert_id_key[0] = d.cert_id_key[0];
 	d.skel->rodata->cert_id_key[1] = d.cert_id_key[1];
 	err = pinwarden_bpf__load(d.skel);
@@ -677,6 +670,7 @@ cleanup:
 	ring_buffer__free(d.rb);
 	pinwarden_bpf__destroy(d.skel);
 	certcache_free(d.cc);
+	sessions_free(&d.sessions);
 	for (c = 0; c < PW_POLICY_KEEP; c++)
 		policy_free(d.pol[c]);
 	json_free(&d.j);

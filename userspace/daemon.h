@@ -11,6 +11,7 @@
 #include "json.h"
 #include "pinwarden.h"
 #include "policy.h"
+#include "sessions.h"
 
 #define PW_VERSION "0.1.0"
 #define PW_POLICY_KEEP 64	/* policies kept to explain events still queued */
@@ -61,6 +62,8 @@ struct daemon {
 	uint64_t verdicts[PW_LIB_MAX][PW_NVERDICTS][PW_NDONE];	/* chain records, for metrics */
 	uint64_t metrics_errors;
 	uint64_t cert_id_key[2];	/* SipHash key of certificate names (random per run) */
+	struct sessions sessions;	/* the sweep of the kernel's session table */
+	uint64_t session_quota;		/* --session-quota: session entries per uid */
 	struct json j;
 };
 

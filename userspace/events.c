@@ -437,12 +437,26 @@ static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 					  "leaf counted");
 		if (r->flags & PW_CHAIN_LEAF_MISMATCH)
 			json_str(j, NULL, "the library verified a leaf other than the captured one");
+		if (r->flags & PW_CHAIN_HOST_LOST)
+			json_str(j, NULL, "the connection's host could not be learned: its SNI could not "
+					  "be kept or read, or the library's connection object was not "
+					  "confirmed");
+		if (r->flags & PW_CHAIN_ACC_UNAVAILABLE)
+			json_str(j, NULL, "the kernel could not allocate this thread's chain "
+					  "accumulator: nothing was captured");
+		if (r->flags & PW_CHAIN_PORT_UNKNOWN)
+			json_str(j, NULL, "the port rules need is unknown");
+		if (r->flags & PW_CHAIN_ADDR_UNKNOWN)
+			json_str(j, NULL, "no SNI, and the peer address IP rules need is unknown");
 		if (r->flags & PW_CHAIN_EXE_TRUNCATED)
 			json_str(j, NULL, "executable path truncated");
 		json_arr_end(j);
 	}
 	if (r->verdict == PW_VERDICT_MISMATCH) {
-		if (r->flags & PW_CHAIN_LEAF_MISMATCH)
+		if (r->flags & PW_CHAIN_RULE_UNKNOWN)
+			json_str(j, "reason", "a rule could cover this chain, but which one cannot be "
+					      "known: failed closed");
+		else if (r->flags & PW_CHAIN_LEAF_MISMATCH)
 			json_str(j, "reason", "not the chain the library verified: failed closed");
 		else if (r->flags & PW_CHAIN_PIN_UNVALIDATED)
 			json_str(j, "reason", "pinned key only in certificates the client did not validate");

@@ -47,7 +47,11 @@ static const struct {
 	[PW_CNT_PIN_UNVALIDATED] = { "pins_in_unvalidated_certificates",
 				     "Chains whose pinned key sat only in certificates that do not "
 				     "count (not the leaf, not in the validated chain)." },
+	[PW_CNT_RULE_UNKNOWN] = { "rule_unknown_failed_closed",
+				  "Chains a rule could cover but whose rule could not be found (host "
+				  "lost, peer unknown): judged as mismatches (failed closed)." },
 	/* failures: what a chain or a probe could not do */
+	[PW_CNT_LOST_MARK_FAILED] = { "session_loss_unrecorded", NULL, true },
 	[PW_CNT_VCHAIN_UNREAD] = { "validated_chain_unreadable", NULL, true },
 	[PW_CNT_CONTENDED] = { "scratch_contended", NULL, true },
 	[PW_CNT_COPY_FAILED] = { "copy_failed", NULL, true },

@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The daemon's half of bpf/session.bpf.h: libraries free their connection
+ * objects, but a process that exits frees nothing, so entries of dead
+ * processes (a pid that is gone, or reused by a process that started later)
+ * are swept here, a slice per tick; each full pass also recounts every uid's
+ * entries (session_uids), so that the kernel's quota stays true, and lifts a
+ * uid's loss mark (session_lost) once no process of that uid that could have
+ * lost state lives any more.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "pinwarden.skel.h"
+#include "sessions.h"
+
+#define SLICE		16384	/* entries looked at per tick */
+#define BATCH		1024
+#define MAX_UIDS	65536
+
+/* A process's start, boot ns as the kernel stamps it, from /proc/PID/stat; 0: gone. */
+static uint64_t proc_start_ns(uint32_t pid, uint32_t *uid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long start = 0;
+	long hz = sysconf(_SC_CLK_TCK);
+	FILE *f;
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	p = fgets(buf, sizeof(buf), f);
+	fclose(f);
+	if (!p || !(p = strrchr(buf, ')')))
+		return 0;
+	/* after "comm)": state is field 3, starttime field 22 */
+	for (i = 3; i <= 22 && p; i++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p, " %llu", &start) != 1)
+		return 0;
+	if (uid) {
+		snprintf(path, sizeof(path), "/proc/%u/status", pid);
+		f = fopen(path, "re");
+		*uid = (uint32_t)-1;
+		while (f && fgets(buf, sizeof(buf), f))
+			if (sscanf(buf, "Uid: %u", uid) == 1)
+				break;
+		if (f)
+			fclose(f);
+	}
+	return (uint64_t)start * (1000000000ULL / (hz > 0 ? hz : 100));
+}
+
+/* Same process? The kernel's stamp is in ns, /proc's in clock ticks. */
+static bool same_start(uint64_t kernel_ns, uint64_t proc_ns)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+	uint64_t tick = 1000000000ULL / (hz > 0 ? hz : 100);
+
+	return proc_ns && kernel_ns / tick * tick == proc_ns;
+}
+
+struct uid_count {
+	uint32_t uid;
+	uint64_t n;
+};
+
+static void uid_add(struct sessions *s, uint32_t uid)
+{
+	size_t i;
+
+	for (i = 0; i < s->nuids; i++) {
+		if (s->uids[i].uid == uid) {
+			s->uids[i].n++;
+			return;
+		}
+	}
+	if (s->nuids == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 64;
+		struct uid_count *v;
+
+		if (cap > MAX_UIDS || !(v = realloc(s->uids, cap * sizeof(*v))))
+			return;
+		s->uids = v;
+		s->cap = cap;
+	}
+	s->uids[s->nuids].uid = uid;
+	s->uids[s->nuids++].n = 1;
+}
+
+/* The pass is over: every uid's true count, and the loss marks that can go. */
+static void pass_end(struct daemon *d, struct sessions *s)
+{
+	int ufd = bpf_map__fd(d->skel->maps.session_uids);
+	int lfd = bpf_map__fd(d->skel->maps.session_lost);
+	uint32_t uid, next;
+	int have = 0;
+	size_t i;
+
+	/* uids with no entry left: 0 */
+	while (bpf_map_get_next_key(ufd, have ? &uid : NULL, &next) == 0) {
+		uint64_t zero = 0;
+		bool seen = false;
+
+		for (i = 0; i < s->nuids && !seen; i++)
+			seen = s->uids[i].uid == next;
+		if (!seen)
+			bpf_map_update_elem(ufd, &next, &zero, BPF_EXIST);
+		uid = next;
+		have = 1;
+	}
+	for (i = 0; i < s->nuids; i++)
+		bpf_map_update_elem(ufd, &s->uids[i].uid, &s->uids[i].n, BPF_ANY);
+	s->nuids = 0;
+	s->passes++;
+
+	/* a loss mark stays while a process of that uid that lived then lives on */
+	have = 0;
+	while (bpf_map_get_next_key(lfd, have ? &uid : NULL, &next) == 0) {
+		uint64_t mark = 0;
+		bool older = false;
+		DIR *dir;
+		struct dirent *de;
+
+		uid = next;
+		have = 1;
+		if (bpf_map_lookup_elem(lfd, &next, &mark))
+			continue;
+		dir = opendir("/proc");
+		while (dir && !older && (de = readdir(dir))) {
+			char *end;
+			long pid = strtol(de->d_name, &end, 10);
+			uint32_t puid;
+			uint64_t start;
+
+			if (*end || pid <= 0)
+				continue;
+			start = proc_start_ns((uint32_t)pid, &puid);
+			older = start && puid == next && start <= mark;
+		}
+		if (dir)
+			closedir(dir);
+		if (dir && !older) {
+			bpf_map_delete_elem(lfd, &next);
+			s->lost_cleared++;
+			log_info("uid %u: every process that lost a connection's state is gone", next);
+		}
+	}
+}
+
+void sessions_sweep(struct daemon *d, struct sessions *s)
+{
+	int fd = bpf_map__fd(d->skel->maps.ssl_state);
+	struct pw_ssl_key keys[BATCH], dead[BATCH];
+	struct pw_ssl_state vals[BATCH];
+	uint32_t done = 0;
+
+	while (done < SLICE) {
+		__u32 count = BATCH, i, ndead = 0;
+		int err;
+
+		err = bpf_map_lookup_batch(fd, s->started ? &s->token : NULL, &s->token, keys, vals,
+					   &count, NULL);
+		if (err && errno != ENOENT) {
+			if (!s->errors++)
+				log_warn("cannot sweep the session table");
+			s->started = false;
+			return;
+		}
+		s->started = true;
+		for (i = 0; i < count; i++) {
+			uint64_t start;
+
+			struct proc_seen *c = &s->seen[keys[i].tgid % SESSIONS_SEEN];
+
+			/* a few processes hold most entries: read each one's start once a pass */
+			if (c->tgid == keys[i].tgid && c->pass == s->passes + 1) {
+				start = c->start;
+			} else {
+				start = proc_start_ns(keys[i].tgid, NULL);
+				c->tgid = keys[i].tgid;
+				c->start = start;
+				c->pass = s->passes + 1;
+			}
+			if (!same_start(vals[i].start, start))
+				dead[ndead++] = keys[i];
+			else
+				uid_add(s, vals[i].uid);
+		}
+		for (i = 0; i < ndead; i++)
+			if (bpf_map_delete_elem(fd, &dead[i]) == 0)
+				s->swept++;
+		done += count;
+		if (err) {	/* ENOENT: the end of the table */
+			s->started = false;
+			pass_end(d, s);
+			return;
+		}
+	}
+}
+
+void sessions_free(struct sessions *s)
+{
+	free(s->uids);
+	memset(s, 0, sizeof(*s));
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* The daemon's half of the kernel's session table (bpf/session.bpf.h). */
+#ifndef PW_SESSIONS_H
+#define PW_SESSIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pinwarden.h"
+
+struct daemon;
+struct uid_count;
+
+#define SESSIONS_SEEN 1024
+
+struct proc_seen {
+	uint32_t tgid;
+	uint64_t start;			/* 0: gone */
+	uint64_t pass;			/* 1 + the pass it was read in */
+};
+
+struct sessions {
+	struct pw_ssl_key token;	/* where the pass goes on (batch lookup) */
+	bool started;
+	struct proc_seen seen[SESSIONS_SEEN];	/* processes read this pass, by tgid */
+	struct uid_count *uids;		/* entries per uid in this pass */
+	size_t nuids, cap;
+	uint64_t swept, passes, errors, lost_cleared;
+};
+
+/* One slice of the pass over the session table: run every tick. */
+void sessions_sweep(struct daemon *d, struct sessions *s);
+
+void sessions_free(struct sessions *s);
+
+#endif /* PW_SESSIONS_H */
