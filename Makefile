@@ -197,3 +197,12 @@ help: ## this list
 		awk -F':.*## ' '{ printf "  make %-10s %s\n", $$1, $$2 }'
 
 -include $(USER_OBJS:.o=.d)
+
+# ---- the verifier on its own: load every program, attach nothing ----
+$(OUT)/tests/bpfload: tests/tools/bpfload.c $(OUT)/pinwarden.skel.h | $(OUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LDFLAGS) $(LDLIBS) -o $@
+
+.PHONY: verify
+verify: $(OUT)/tests/bpfload ## load every BPF program into this kernel (attaching nothing): verifier statistics
+	$(Q)$(OUT)/tests/bpfload

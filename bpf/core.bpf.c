@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * Library-independent kernel side: defines the shared maps, and remembers
+ * Library-independent kernel side: defines the shared maps and the verdict
+ * (verdict.bpf.h's pw_verdict, one global function every probe calls), and remembers
  * each thread's last TCP connect() so that a verdict can name its peer when
  * the TLS library hands us no file descriptor (custom BIOs, as curl's).
  */
@@ -11,7 +12,8 @@
 #include <bpf/bpf_endian.h>
 
 #define PW_DEFINE_MAPS
-#include "maps.bpf.h"
+#define PW_DEFINE_VERDICT
+#include "verdict.bpf.h"
 
 #define TCP_SYN_SENT	2
 #define AF_INET		2

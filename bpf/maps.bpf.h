@@ -77,6 +77,18 @@ struct pw_anchor_src {
 	__u32 kind;			/* enum pw_anchor_kind */
 };
 
+/* What the verdict decided, kept in the accumulator (map memory) rather than in
+ * locals: every path then reaches the record with one verifier state. */
+struct pw_decision {
+	__u32 rule_id;
+	__u32 pinset_id;
+	__u32 matched;
+	__u8 verdict;			/* enum pw_verdict */
+	__u8 mode;			/* enum pw_mode */
+	__u8 done;			/* enum pw_done */
+	__u8 action;			/* enum pw_action, as enforced */
+};
+
 /* Per-thread chain accumulator (task storage: freed with the thread). */
 struct pw_chain_acc {
 	__u64 ts;			/* boot ns of the last certificate */
@@ -103,6 +115,7 @@ struct pw_chain_acc {
 	char host[PW_HOST_MAX];		/* lower-cased SNI, filled at the verdict */
 	struct pw_rule_key key;		/* lookup key, kept here: too big for the stack */
 	struct rule_search rs;
+	struct pw_decision dec;
 	char pathbuf[3 * PW_PATH_MAX];	/* the executable's path, built right to left */
 };
 

@@ -124,6 +124,7 @@ static __always_inline int conn_mark_reset(const struct peer *p)
 	return 0;
 }
 
+
 /* ---- rule lookup ------------------------------------------------------- */
 
 static __always_inline int scope_matches(struct rule_search *rs, const struct pw_rule_alt *a)
@@ -372,27 +373,7 @@ static __always_inline __u32 pins_counting(const struct pw_chain_acc *acc)
 	return m;
 }
 
-/* Hash the next trust anchor of the validated chain into certs[nents]. */
-static long anchor_cb(__u32 k, void *data)
-{
-	struct pw_chain_acc *acc;
-	__u32 idx;
-
-	acc = bpf_task_storage_get(&chains, bpf_get_current_task_btf(), 0, 0);
-	if (!acc || k >= acc->nanchors || k >= PW_ANCHORS_MAX)
-		return 1;
-	idx = acc->nents;
-	if (idx >= PW_CHAIN_MAX) {
-		acc->flags |= PW_CHAIN_ANCHOR_ERROR;	/* no room left to judge it */
-		return 1;
-	}
-	anchor_capture(&acc->anchors[k & (PW_ANCHORS_MAX - 1)], &acc->certs[idx & (PW_CHAIN_MAX - 1)]);
-	if (!(acc->certs[idx & (PW_CHAIN_MAX - 1)].flags & PW_CERT_SPKI_HASHED))
-		acc->flags |= PW_CHAIN_ANCHOR_ERROR;
-	acc->validated |= 1u << (idx & 31);
-	acc->nents = idx + 1;
-	return 0;
-}
+int pw_anchors_hash(void);
 
 /*
  * The pinset against the chain: first the presented certificates; then, if
@@ -410,7 +391,7 @@ static __always_inline __u32 pins_judge(struct pw_chain_acc *acc, __u32 gen, __u
 	    acc->nanchors) {
 		__u32 base = acc->nents;
 
-		bpf_loop(PW_ANCHORS_MAX, anchor_cb, NULL, 0);
+		pw_anchors_hash();
 		pins_match(acc, gen, pinset, cfg, base);
 	}
 	matched = acc->pinned & pins_counting(acc);
@@ -499,8 +480,8 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 	struct pw_ssl_state *st = NULL;
 	struct pw_chain_rec *rec;
 	struct peer p = {};
-	__u8 verdict = PW_VERDICT_UNPINNED, mode = PW_MODE_AUDIT, done = PW_DONE_NONE;
-	__u32 matched = 0, rule_id = PW_NO_ID, pinset_id = PW_NO_ID, i;
+	struct pw_decision *dec = &acc->dec;
+	__u32 i;
 	struct pw_config *cfg;
 	__u64 now = bpf_ktime_get_boot_ns();
 
@@ -512,8 +493,21 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 	 * instructions; with this, 150k).
 	 */
 
+	/*
+	 * The side, too, is read back from map memory each time (SIDE()): kept in
+	 * a register, a side known only at run time would split the rest of the
+	 * verdict into one verifier state per side at its first test.
+	 */
+#define SIDE() (*(volatile __u8 *)&rs->side)
 	__builtin_memset(rs, 0, sizeof(*rs));
 	rs->side = side;
+	dec->verdict = PW_VERDICT_UNPINNED;
+	dec->mode = PW_MODE_AUDIT;
+	dec->done = PW_DONE_NONE;
+	dec->action = PW_ACTION_KILL;
+	dec->matched = 0;
+	dec->rule_id = PW_NO_ID;
+	dec->pinset_id = PW_NO_ID;
 	acc->nents = acc->ncerts > PW_CHAIN_MAX ? PW_CHAIN_MAX : acc->ncerts;
 	acc->pinned = 0;
 	if (resumed)
@@ -521,7 +515,7 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 	else
 		count(PW_CNT_CHAINS);
 	if (resumed)
-		verdict = PW_VERDICT_RESUMED;
+		dec->verdict = PW_VERDICT_RESUMED;
 	else if (!acc->ncerts)
 		acc->flags |= PW_CHAIN_NO_CERTS;
 	else if (now - acc->ts > PW_CHAIN_MAX_AGE_NS)
@@ -555,10 +549,10 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 		acc->flags |= PW_CHAIN_NO_POLICY;
 	} else {
 		rs->cfg = cfg->flags;
-		rs->port = side == PW_SIDE_CLIENT ? p.port : p.local_port;
-		if (!resumed && rule_unknown(acc, rs, &p, side)) {
+		rs->port = SIDE() == PW_SIDE_CLIENT ? p.port : p.local_port;
+		if (!resumed && rule_unknown(acc, rs, &p, SIDE())) {
 			/* judged as the side's strictest rule below */
-		} else if (side == PW_SIDE_SERVER) {
+		} else if (SIDE() == PW_SIDE_SERVER) {
 			/* server rules are keyed by the local port alone */
 			acc->host_len = 0;
 			__builtin_memset(acc->key.host, 0, PW_HOST_MAX);
@@ -568,16 +562,16 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 		} else {
 			rule_find(acc, rs, &p);
 		}
-		if (side == PW_SIDE_SERVER && st && st->host_len)
+		if (SIDE() == PW_SIDE_SERVER && st && st->host_len)
 			acc->host_len = st->host_len;	/* report the SNI the client asked for */
 	}
 	if (resumed && (rs->have_scoped || rs->have_unscoped)) {
 		/* the rule its host falls under, for the report */
 		struct pw_rule_alt *a = rs->have_scoped ? &rs->scoped : &rs->unscoped;
 
-		rule_id = a->rule_id;
-		pinset_id = a->pinset_id;
-		mode = a->mode;
+		dec->rule_id = a->rule_id;
+		dec->pinset_id = a->pinset_id;
+		dec->mode = a->mode;
 	} else if (!resumed && (rs->have_scoped || rs->have_unscoped ||
 				(acc->flags & PW_CHAIN_RULE_UNKNOWN))) {
 		struct pw_rule_alt *a = rs->have_scoped ? &rs->scoped : &rs->unscoped;
@@ -585,49 +579,48 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 		struct pw_pinset_val *ps = bpf_map_lookup_elem(&pinsets, &pk);
 		__s64 unix_s = (__s64)((now + boot_to_unix_ns) / NSEC_PER_SEC);
 
-		rule_id = a->rule_id;
-		pinset_id = a->pinset_id;
-		mode = a->mode;
+		dec->rule_id = a->rule_id;
+		dec->pinset_id = a->pinset_id;
+		dec->mode = a->mode;
 		if (!(acc->flags & PW_CHAIN_RULE_UNKNOWN))
-			matched = pins_judge(acc, rs->gen, a->pinset_id, rs->cfg);
+			dec->matched = pins_judge(acc, rs->gen, a->pinset_id, rs->cfg);
 		if (acc->flags & PW_CHAIN_RULE_UNKNOWN)
-			verdict = PW_VERDICT_MISMATCH;	/* no rule to judge by: fail closed */
+			dec->verdict = PW_VERDICT_MISMATCH;	/* no rule to judge by: fail closed */
 		else if (ps && ps->expires && unix_s >= ps->expires)
-			verdict = PW_VERDICT_EXPIRED;
-		else if (matched)
-			verdict = PW_VERDICT_MATCH;
+			dec->verdict = PW_VERDICT_EXPIRED;
+		else if (dec->matched)
+			dec->verdict = PW_VERDICT_MATCH;
 		else
-			verdict = PW_VERDICT_MISMATCH;	/* also when the chain could not be judged */
+			dec->verdict = PW_VERDICT_MISMATCH;	/* also when the chain could not be judged */
+		dec->action = a->action;
 
-		if (verdict == PW_VERDICT_MISMATCH) {
-			__u8 action = a->action;
-
-			if (mode == PW_MODE_ENFORCE && action == PW_ACTION_RESET) {
+		if (dec->verdict == PW_VERDICT_MISMATCH) {
+			if (dec->mode == PW_MODE_ENFORCE && dec->action == PW_ACTION_RESET) {
 				if (conn_mark_reset(&p) == 0) {
-					done = PW_DONE_RESET;
+					dec->done = PW_DONE_RESET;
 				} else {
 					/* fail closed: without the socket, only the process can go */
 					acc->flags |= PW_CHAIN_RESET_NO_SOCK;
-					action = PW_ACTION_KILL;
+					dec->action = PW_ACTION_KILL;
 				}
 			}
-			if (mode == PW_MODE_ENFORCE && action == PW_ACTION_KILL) {
+			if (dec->mode == PW_MODE_ENFORCE && dec->action == PW_ACTION_KILL) {
 				if (bpf_send_signal(SIGKILL) == 0) {
-					done = PW_DONE_KILLED;
+					dec->done = PW_DONE_KILLED;
 					count(PW_CNT_KILLED);
 				} else {
-					done = PW_DONE_KILL_FAILED;
+					dec->done = PW_DONE_KILL_FAILED;
 					count(PW_CNT_KILL_FAILED);
 				}
-			} else if (mode != PW_MODE_ENFORCE) {
-				done = a->action == PW_ACTION_KILL ? PW_DONE_WOULD_KILL :
-								     PW_DONE_WOULD_RESET;
+			} else if (dec->mode != PW_MODE_ENFORCE) {
+				dec->done = dec->action == PW_ACTION_KILL ? PW_DONE_WOULD_KILL :
+									    PW_DONE_WOULD_RESET;
 			}
 		}
 	}
 
-	if (cfg && (cfg->flags & PW_CFG_LOG_MISMATCHES) && verdict != PW_VERDICT_MISMATCH &&
-	    verdict != PW_VERDICT_EXPIRED && !(acc->flags & PW_CHAIN_UNJUDGEABLE))
+	if (cfg && (cfg->flags & PW_CFG_LOG_MISMATCHES) && dec->verdict != PW_VERDICT_MISMATCH &&
+	    dec->verdict != PW_VERDICT_EXPIRED && !(acc->flags & PW_CHAIN_UNJUDGEABLE))
 		return;
 
 	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
@@ -644,9 +637,9 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 	rec->tid = (__u32)bpf_get_current_pid_tgid();
 	rec->uid = (__u32)bpf_get_current_uid_gid();
 	rec->gen = rs->gen;
-	rec->rule_id = rule_id;
-	rec->pinset_id = pinset_id;
-	rec->matched = matched;
+	rec->rule_id = dec->rule_id;
+	rec->pinset_id = dec->pinset_id;
+	rec->matched = dec->matched;
 	rec->peer_port = p.port;
 	rec->peer_family = p.family;
 	rec->local_port = p.local_port;
@@ -654,10 +647,10 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 	__builtin_memcpy(rec->peer_addr, p.addr, 16);
 	__builtin_memcpy(rec->local_addr, p.local_addr, 16);
 	rec->library = library;
-	rec->side = side;
-	rec->verdict = verdict;
-	rec->mode = mode;
-	rec->done = done;
+	rec->side = SIDE();
+	rec->verdict = dec->verdict;
+	rec->mode = dec->mode;
+	rec->done = dec->done;
 	rec->ncerts = acc->nents;
 	rec->validation = acc->validation;
 	rec->pad = 0;
@@ -670,7 +663,44 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 	for (i = 0; i < PW_CHAIN_MAX; i++)
 		rec->certs[i].flags |= ((acc->validated >> i) & 1) * PW_CERT_VALIDATED;
 	/* a reset waits for the daemon's SOCK_DESTROY: wake it now */
-	bpf_ringbuf_submit(rec, done == PW_DONE_RESET ? BPF_RB_FORCE_WAKEUP : rb_flags());
+	bpf_ringbuf_submit(rec, dec->done == PW_DONE_RESET ? BPF_RB_FORCE_WAKEUP : rb_flags());
+}
+#undef SIDE
+
+#ifdef PW_DEFINE_VERDICT
+/*
+ * Global functions, defined in core.bpf.c only: the verifier checks each once
+ * per program, whatever state its callers reach it in. Hashing a trust anchor
+ * inlined into every verdict took the verifier past its million instructions.
+ */
+
+/* Hash the next trust anchor of the validated chain into certs[nents]. */
+static long anchor_cb(__u32 k, void *data)
+{
+	struct pw_chain_acc *acc;
+	__u32 idx;
+
+	acc = bpf_task_storage_get(&chains, bpf_get_current_task_btf(), 0, 0);
+	if (!acc || k >= acc->nanchors || k >= PW_ANCHORS_MAX)
+		return 1;
+	idx = acc->nents;
+	if (idx >= PW_CHAIN_MAX) {
+		acc->flags |= PW_CHAIN_ANCHOR_ERROR;	/* no room left to judge it */
+		return 1;
+	}
+	anchor_capture(&acc->anchors[k & (PW_ANCHORS_MAX - 1)], &acc->certs[idx & (PW_CHAIN_MAX - 1)]);
+	if (!(acc->certs[idx & (PW_CHAIN_MAX - 1)].flags & PW_CERT_SPKI_HASHED))
+		acc->flags |= PW_CHAIN_ANCHOR_ERROR;
+	acc->validated |= 1u << (idx & 31);
+	acc->nents = idx + 1;
+	return 0;
+}
+
+/* Hash the validated chain's trust anchors into certs[] (pins_judge). */
+__noinline int pw_anchors_hash(void)
+{
+	bpf_loop(PW_ANCHORS_MAX, anchor_cb, NULL, 0);
+	return 0;
 }
 
 /*
@@ -681,7 +711,7 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
  * (no socket is known to reset), and a bare record says so. Out of line:
  * its paths do not multiply the caller's.
  */
-static __noinline int verdict_no_acc(__u8 library, __u8 side)
+__noinline int pw_verdict_no_acc(__u8 library, __u8 side)
 {
 	__u32 gen = active_gen, zero = 0, f;
 	struct pw_config *cfg = bpf_map_lookup_elem(&configs, &gen);
@@ -727,6 +757,17 @@ static __noinline int verdict_no_acc(__u8 library, __u8 side)
 	if (bpf_ringbuf_output(&events, rec, sizeof(*rec), BPF_RB_FORCE_WAKEUP))
 		count(PW_CNT_LOST_CHAIN_RECS);
 	return 0;
+}
+
+
+#else
+extern int pw_anchors_hash(void);
+extern int pw_verdict_no_acc(__u8 library, __u8 side);
+#endif /* PW_DEFINE_VERDICT */
+
+static __always_inline void verdict_no_acc(__u8 library, __u8 side)
+{
+	pw_verdict_no_acc(library, side);
 }
 
 static __always_inline void verdict_judge(struct pw_chain_acc *acc, __u8 library, __u8 side)
