@@ -54,6 +54,8 @@ struct rule_search {
 	__u32 exe_dev;
 	__u32 exe_read;
 	__u32 dot;		/* where the host's first label ends (see rule_find) */
+	__u32 exe_path_read;	/* acc->exe holds the executable's path (exe_path_flags its flags) */
+	__u32 exe_path_flags;
 	__u32 pad2;
 	struct pw_rule_alt unscoped;
 	struct pw_rule_alt scoped;
@@ -117,6 +119,7 @@ struct pw_chain_acc {
 	struct rule_search rs;
 	struct pw_decision dec;
 	char pathbuf[3 * PW_PATH_MAX];	/* the executable's path, built right to left */
+	char exe[PW_PATH_MAX];		/* ... and as read, NUL-padded */
 };
 
 PW_SHARED struct {
@@ -214,6 +217,14 @@ PW_SHARED struct {
 	__type(key, __u32);
 	__type(value, struct pw_config);
 } configs SEC(".maps");
+
+/* the executables rules are scoped to, by path: slot (gen & 1) * PW_EXE_SLOTS + i */
+PW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * PW_EXE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct pw_scope_exe);
+} scope_exes SEC(".maps");
 
 /* the cgroups rules are scoped to: slot (gen & 1) * PW_CGROUP_SLOTS + i */
 PW_SHARED struct {

@@ -127,20 +127,49 @@ static __always_inline int conn_mark_reset(const struct peer *p)
 
 /* ---- rule lookup ------------------------------------------------------- */
 
+int pw_exe_path(void);
+
+/*
+ * Is the executable the scoped one? The same file (device, inode), or a file
+ * at the same path: an upgrade replaces the file, not the path, and the
+ * processes started from the new one are still the program the rule names.
+ */
+static __always_inline int scope_exe_matches(struct rule_search *rs, const struct pw_rule_alt *a)
+{
+	struct pw_chain_acc *acc = container_of(rs, struct pw_chain_acc, rs);
+	const struct pw_scope_exe *se;
+	__u32 slot, i;
+	__u64 diff = 0;
+
+	if (!rs->exe_read) {
+		struct task_struct *t = bpf_get_current_task_btf();
+		struct inode *ino = BPF_CORE_READ(t, mm, exe_file, f_inode);
+
+		rs->exe_ino = BPF_CORE_READ(ino, i_ino);
+		rs->exe_dev = BPF_CORE_READ(ino, i_sb, s_dev);
+		rs->exe_read = 1;
+	}
+	if (rs->exe_ino == a->scope_exe_ino && rs->exe_dev == a->scope_exe_dev)
+		return 1;
+	if (!a->scope_exe_path)
+		return 0;
+	slot = (a->scope_exe_path - 1) & (2 * PW_EXE_SLOTS - 1);
+	se = bpf_map_lookup_elem(&scope_exes, &slot);
+	if (!se)
+		return 0;
+	pw_exe_path();
+	if (rs->exe_path_flags & PW_CHAIN_EXE_TRUNCATED)
+		return 0;
+	/* both NUL-padded: compare them whole, a word at a time */
+	for (i = 0; i < PW_PATH_MAX / 8; i++)
+		diff |= ((const __u64 *)acc->exe)[i] ^ ((const __u64 *)se->path)[i];
+	return diff == 0;
+}
+
 static __always_inline int scope_matches(struct rule_search *rs, const struct pw_rule_alt *a)
 {
-	if (a->scope_exe_ino) {
-		if (!rs->exe_read) {
-			struct task_struct *t = bpf_get_current_task_btf();
-			struct inode *ino = BPF_CORE_READ(t, mm, exe_file, f_inode);
-
-			rs->exe_ino = BPF_CORE_READ(ino, i_ino);
-			rs->exe_dev = BPF_CORE_READ(ino, i_sb, s_dev);
-			rs->exe_read = 1;
-		}
-		if (rs->exe_ino != a->scope_exe_ino || rs->exe_dev != a->scope_exe_dev)
-			return 0;
-	}
+	if (a->scope_exe_ino && !scope_exe_matches(rs, a))
+		return 0;
 	/* the cgroup or any cgroup below it: a path prefix, by components */
 	if (a->scope_cgroup &&
 	    bpf_current_task_under_cgroup(&cgroups, (a->scope_cgroup - 1) & (2 * PW_CGROUP_SLOTS - 1)) != 1)
@@ -658,7 +687,9 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 	bpf_probe_read_kernel(rec->host, PW_HOST_MAX, acc->host);
 	if (!acc->host_len)
 		rec->host[0] = 0;
-	rec->flags = acc->flags | exe_path(acc, rec->exe);
+	pw_exe_path();
+	rec->flags = acc->flags | rs->exe_path_flags;
+	bpf_probe_read_kernel(rec->exe, sizeof(rec->exe), acc->exe);
 	bpf_probe_read_kernel(rec->certs, sizeof(rec->certs), acc->certs);
 	for (i = 0; i < PW_CHAIN_MAX; i++)
 		rec->certs[i].flags |= ((acc->validated >> i) & 1) * PW_CERT_VALIDATED;
@@ -693,6 +724,20 @@ static long anchor_cb(__u32 k, void *data)
 		acc->flags |= PW_CHAIN_ANCHOR_ERROR;
 	acc->validated |= 1u << (idx & 31);
 	acc->nents = idx + 1;
+	return 0;
+}
+
+/* The executable's path into acc->exe, once per verdict (scopes, the record). */
+__noinline int pw_exe_path(void)
+{
+	struct pw_chain_acc *acc;
+
+	acc = bpf_task_storage_get(&chains, bpf_get_current_task_btf(), 0, 0);
+	if (!acc || acc->rs.exe_path_read)
+		return 0;
+	__builtin_memset(acc->exe, 0, sizeof(acc->exe));
+	acc->rs.exe_path_flags = exe_path(acc, acc->exe);
+	acc->rs.exe_path_read = 1;
 	return 0;
 }
 
@@ -761,6 +806,7 @@ __noinline int pw_verdict_no_acc(__u8 library, __u8 side)
 
 
 #else
+extern int pw_exe_path(void);
 extern int pw_anchors_hash(void);
 extern int pw_verdict_no_acc(__u8 library, __u8 side);
 #endif /* PW_DEFINE_VERDICT */

@@ -192,9 +192,17 @@ struct pw_rule_alt {
 	__u32 pinset_id;
 	__u8 mode;		/* enum pw_mode */
 	__u8 action;		/* enum pw_action */
-	__u8 pad[6];
+	__u16 scope_exe_path;	/* 0: none; else 1 + slot in scope_exes: the path, across upgrades */
+	__u8 pad[4];
 };
 _Static_assert(sizeof(struct pw_rule_alt) == 32, "pw_rule_alt layout");
+
+#define PW_EXE_SLOTS	128	/* scoped executable paths per policy generation (two live) */
+
+/* a scoped executable's path from the root, NUL-padded (scope_exes) */
+struct pw_scope_exe {
+	char path[PW_PATH_MAX];
+};
 
 struct pw_rule_val {
 	struct pw_rule_alt alt[PW_RULE_ALTS]; /* scoped first, unscoped last */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,34 @@ int policy_supported(const struct pw_policy *p, char *err, size_t errlen)
  * The cgroups map slot of a scope path for this generation, opening the
  * cgroup directory and storing its fd; -1 if it does not exist, -2 if full.
  */
+/*
+ * The slot of a scoped executable's path (resolved: the kernel names a
+ * process's executable by the file it runs, not by a symlink), shared by the
+ * rules that name the same path; -2 when full, -1 when it cannot be resolved.
+ */
+static int exe_slot(struct pinwarden_bpf *skel, uint32_t gen, const char *path,
+		    const char **paths, size_t *n)
+{
+	struct pw_scope_exe v = {};
+	char real[PATH_MAX];
+	uint32_t slot;
+	size_t i;
+
+	for (i = 0; i < *n; i++)
+		if (!strcmp(paths[i], path))
+			return (gen & 1) * PW_EXE_SLOTS + i;
+	if (*n == PW_EXE_SLOTS)
+		return -2;
+	if (!realpath(path, real) || strlen(real) >= sizeof(v.path))
+		return -1;
+	memcpy(v.path, real, strlen(real));
+	slot = (gen & 1) * PW_EXE_SLOTS + *n;
+	if (bpf_map_update_elem(bpf_map__fd(skel->maps.scope_exes), &slot, &v, BPF_ANY))
+		return -1;
+	paths[(*n)++] = path;
+	return slot;
+}
+
 static int cgroup_slot(struct pinwarden_bpf *skel, uint32_t gen, const char *path,
 		       const char **paths, size_t *n)
 {
@@ -114,9 +143,10 @@ int policy_compile(const struct pw_policy *p, struct pinwarden_bpf *skel, uint32
 	int rules_fd = bpf_map__fd(skel->maps.rules), pins_fd = bpf_map__fd(skel->maps.pins);
 	int pinsets_fd = bpf_map__fd(skel->maps.pinsets), cfg_fd = bpf_map__fd(skel->maps.configs);
 	struct pw_config cfg = {};
-	const char *cg_paths[PW_CGROUP_SLOTS];
+	const char *cg_paths[PW_CGROUP_SLOTS], *exe_paths[PW_EXE_SLOTS];
 	struct keyed_alt *ka;
-	size_t i, j, n = 0, ncg = 0;
+	size_t i, j, n = 0, ncg = 0, nexe = 0;
+	int slot;
 
 	memset(res, 0, sizeof(*res));
 	ka = calloc(p->nrules ? p->nrules : 1, sizeof(*ka));
@@ -164,10 +194,22 @@ int policy_compile(const struct pw_policy *p, struct pinwarden_bpf *skel, uint32
 			/* the kernel's s_dev encoding: major << 20 | minor */
 			k->alt.scope_exe_dev = major(st.st_dev) << 20 | minor(st.st_dev);
 			k->alt.scope_exe_ino = st.st_ino;
+			/* and its path, which outlives the file across upgrades */
+			slot = exe_slot(skel, gen, r->scope_exe, exe_paths, &nexe);
+			if (slot == -2) {
+				snprintf(err, errlen, "rule '%s': more than %d distinct scope executables",
+					 r->name, PW_EXE_SLOTS);
+				goto fail;
+			}
+			if (slot < 0)
+				warn(res, "rule '%s': scope exe %s: its path could not be resolved; the "
+				     "rule follows the file only, not an upgrade", r->name, r->scope_exe);
+			else
+				k->alt.scope_exe_path = slot + 1;
 			k->nscopes++;
 		}
 		if (r->scope_cgroup) {
-			int slot = cgroup_slot(skel, gen, r->scope_cgroup, cg_paths, &ncg);
+			slot = cgroup_slot(skel, gen, r->scope_cgroup, cg_paths, &ncg);
 
 			if (slot == -2) {
 				snprintf(err, errlen, "rule '%s': more than %d distinct scope cgroups",
