@@ -204,6 +204,7 @@ action: kill
 pinsets:
   legit:
     pins:
+      - $(cat "$PKI/legit-ec/leaf.spki")
       - $(cat "$PKI/legit-ec/int.spki")
       - $(cat "$PKI/backup.spki")
 rules:
@@ -252,7 +253,7 @@ rules:
 mode: enforce
 action: reset
 pinsets:
-  legit: { pins: [ $(cat "$PKI/legit-ec/int.spki"), $(cat "$PKI/backup.spki") ] }
+  legit: { pins: [ $(cat "$PKI/legit-ec/leaf.spki"), $(cat "$PKI/legit-ec/int.spki"), $(cat "$PKI/backup.spki") ] }
 rules:
   - host: pin.test
     pinset: legit"
@@ -283,7 +284,7 @@ rules:
 	policy "
 mode: enforce
 pinsets:
-  legit: { pins: [ $(cat "$PKI/legit-ec/int.spki"), $(cat "$PKI/backup.spki") ] }
+  legit: { pins: [ $(cat "$PKI/legit-ec/leaf.spki"), $(cat "$PKI/legit-ec/int.spki"), $(cat "$PKI/backup.spki") ] }
 rules:
   - host: 127.0.0.1
     pinset: legit
@@ -344,7 +345,7 @@ proxy_start() {
 	proxy_start pb "$legit_PORT" 2
 	policy "
 pinsets:
-  legit: { pins: [ $(cat "$PKI/legit-ec/int.spki"), $(cat "$PKI/backup.spki") ] }
+  legit: { pins: [ $(cat "$PKI/legit-ec/leaf.spki"), $(cat "$PKI/legit-ec/int.spki"), $(cat "$PKI/backup.spki") ] }
 rules:
   - host: pin.test
     pinset: legit"
@@ -411,7 +412,8 @@ bssl_prog_runs() {
 	[ "$status" -eq 1 ]
 	echo "probe runs for a process loading $(grep -c BEGIN /etc/ssl/certs/ca-certificates.crt) CAs and making one handshake: $((after - before))"
 	# SNI, fd, 2 certificates, SSL*, verdict, free
-	[ "$((after - before))" -ge 6 ] && [ "$((after - before))" -le 10 ]
+	[ "$((after - before))" -ge 6 ]
+	[ "$((after - before))" -le 10 ]
 	retry 30 0.1 grep -q '^pinwarden_chains_judged_total 1$' "$BATS_TEST_TMPDIR/metrics.prom"
 	grep -q '^pinwarden_certificates_captured_total 2$' "$BATS_TEST_TMPDIR/metrics.prom"
 	grep -q '^pinwarden_orphan_certificates_total 0$' "$BATS_TEST_TMPDIR/metrics.prom"

@@ -203,6 +203,7 @@ action: kill
 pinsets:
   legit:
     pins:
+      - $(cat "$PKI/legit-ec/leaf.spki")
       - $(cat "$PKI/legit-ec/int.spki")
       - $(cat "$PKI/backup.spki")
 rules:
@@ -224,8 +225,10 @@ rules:
 		done
 	done
 	# the impostors received not one byte of application data
-	[ -e "$evil12_RECORD" ] && [ ! -s "$evil12_RECORD" ]
-	[ -e "$evil13_RECORD" ] && [ ! -s "$evil13_RECORD" ]
+	[ -e "$evil12_RECORD" ]
+	[ ! -s "$evil12_RECORD" ]
+	[ -e "$evil13_RECORD" ]
+	[ ! -s "$evil13_RECORD" ]
 	# ... though each saw both handshakes start, and end
 	retry 30 0.1 log_count_is 2 'handshake failed' "$evil12_LOG"
 	retry 30 0.1 log_count_is 2 'handshake failed' "$evil13_LOG"

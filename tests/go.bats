@@ -40,6 +40,7 @@ action: kill
 pinsets:
   legit:
     pins:
+      - $(cat "$PKI/legit-ec/leaf.spki")
       - $(cat "$PKI/legit-ec/int.spki")
       - $(cat "$PKI/backup.spki")
 rules:
@@ -93,6 +94,9 @@ go_event() {
 			[ "$(event_field "$ev" '.chain[1].cert_sha256')" = "$(cat "$PKI/legit-ec/int.certsha")" ]
 			[ "$(event_field "$ev" '.chain[0].subject')" = "CN=pin.test,O=pinwarden test" ]
 			[ "$(event_field "$ev" '.errors')" = null ]
+			# Go verified the chain, and the kernel read what it built
+			[ "$(event_field "$ev" .validation)" = verified ]
+			[ "$(event_field "$ev" '.chain | map(.validated | tostring) | join(",")')" = true,true ]
 		done
 		n=0
 	done
@@ -120,13 +124,21 @@ go_event() {
 	local build v ev
 	for build in goclient goclient-strip; do
 		for v in 1.2 1.3; do
-			run goclient "$build" "$legit_PORT" pin.test "$v" -insecure
+			# verifying: Go's verified chain counts, the intermediate's pin with it
+			run goclient "$build" "$legit_PORT" pin.test "$v" -cafile "$PKI/legit-ec/root.pem"
 			[ "$status" -eq 0 ]
-			ev=$(go_event "$build" ".verdict == \"match\" and .peer == \"127.0.0.1:$legit_PORT\"")
+			ev=$(go_event "$build" ".verdict == \"match\" and .peer == \"127.0.0.1:$legit_PORT\" and .validation == \"verified\"")
 			[ "$(event_field "$ev" .rule)" = pin.test ]
 			[ "$(event_field "$ev" .pinset)" = legit ]
-			[ "$(event_field "$ev" '.chain | map(.matched | tostring) | join(",")')" = false,true ]
+			[ "$(event_field "$ev" '.chain | map(.validated | tostring) | join(",")')" = true,true ]
+			[ "$(event_field "$ev" '.chain | map(.matched | tostring) | join(",")')" = true,true ]
 			[ "$(event_field "$ev" .report)" = null ]
+			# not verifying: only the leaf counts
+			run goclient "$build" "$legit_PORT" pin.test "$v" -insecure
+			[ "$status" -eq 0 ]
+			ev=$(go_event "$build" ".verdict == \"match\" and .peer == \"127.0.0.1:$legit_PORT\" and .validation == \"unverified\"")
+			[ "$(event_field "$ev" '.chain | map(.pinned | tostring) | join(",")')" = true,true ]
+			[ "$(event_field "$ev" '.chain | map(.matched | tostring) | join(",")')" = true,false ]
 
 			run goclient "$build" "$evil_PORT" pin.test "$v" -insecure -secret "audit-$build-$v"
 			[ "$status" -eq 0 ]
@@ -141,6 +153,8 @@ go_event() {
 			[ "$(event_field "$ev" '.report.hostname')" = pin.test ]
 			[ "$(event_field "$ev" '.report.port')" -eq "$evil_PORT" ]
 			[ "$(event_field "$ev" '.report."known-pins"[0]')" = \
+				"pin-sha256=\"$(cut -d/ -f2- "$PKI/legit-ec/leaf.spki")\"" ]
+			[ "$(event_field "$ev" '.report."known-pins"[1]')" = \
 				"pin-sha256=\"$(cut -d/ -f2- "$PKI/legit-ec/int.spki")\"" ]
 			event_field "$ev" '.report."served-certificate-chain"[0]' >"$BATS_TEST_TMPDIR/served.pem"
 			[ "$(openssl x509 -in "$BATS_TEST_TMPDIR/served.pem" -outform der | sha256sum | cut -d' ' -f1)" = \
@@ -198,7 +212,7 @@ go_event() {
 @test "hosts: an IP literal sends no SNI and is judged by the address rule; case and final dots do not count" {
 	policy "
 pinsets:
-  legit: { pins: [ $(cat "$PKI/legit-ec/int.spki"), $(cat "$PKI/backup.spki") ] }
+  legit: { pins: [ $(cat "$PKI/legit-ec/leaf.spki"), $(cat "$PKI/backup.spki") ] }
 rules:
   - host: '*.pin.test'
     pinset: legit
@@ -273,7 +287,8 @@ rules:
 	[ "$(event_field "$ready" ".libraries[] | select(.library == \"go\") | .path")" = "$GO_BIN/goclient-strip" ]
 	[ "$(event_field "$ready" ".libraries[] | select(.library == \"go\") | .inode")" -eq \
 		"$(stat -c %i "$GO_BIN/goclient-strip")" ]
-	[ "$(event_field "$ready" ".libraries[] | select(.library == \"go\") | .probes")" -eq 2 ]
+	# the SNI, the chain, and Go's verification: its chains, its next message, its alert
+	[ "$(event_field "$ready" ".libraries[] | select(.library == \"go\") | .probes")" -eq 5 ]
 	run goclient goclient-strip "$legit_PORT" pin.test 1.2 -insecure
 	[ "$status" -eq 0 ]
 	go_event goclient-strip '.host == "pin.test"'

@@ -317,13 +317,14 @@ policy() {
 }
 
 # pin_test_policy [MODE [ACTION]]: the usual policy: pin.test pinned to the legitimate
-# EC intermediate's key and the backup key; MODE enforce, ACTION kill unless given.
+# EC leaf's and intermediate's keys and the backup key (the leaf's counts for clients
+# that do not verify too); MODE enforce, ACTION kill unless given.
 pin_test_policy() {
 	policy "
 mode: ${1:-enforce}
 action: ${2:-kill}
 pinsets:
-  legit: { pins: [ $(cat "$PKI/legit-ec/int.spki"), $(cat "$PKI/backup.spki") ] }
+  legit: { pins: [ $(cat "$PKI/legit-ec/leaf.spki"), $(cat "$PKI/legit-ec/int.spki"), $(cat "$PKI/backup.spki") ] }
 rules:
   - host: pin.test
     pinset: legit"

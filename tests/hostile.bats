@@ -66,7 +66,7 @@ policy() {
 	cat >"$POLICY" <<-EOF
 		mode: enforce
 		pinsets:
-		  legit: { pins: [ $(cat "$PKI/legit-ec/int.spki"), $(cat "$PKI/backup.spki") ] }
+		  legit: { pins: [ $(cat "$PKI/legit-ec/leaf.spki"), $(cat "$PKI/legit-ec/int.spki"), $(cat "$PKI/backup.spki") ] }
 		  backup: { pins: [ $(cat "$PKI/backup.spki") ] }
 		$1
 		rules:
@@ -91,15 +91,24 @@ serve_own() {
 }
 
 # hs CLIENT HOST PORT: one handshake without verification (the careless client pinning
-# protects), then a request; the client's exit status (137: killed by the daemon)
+# protects: only a leaf pin counts for it), then a request; the client's exit status
+# (137: killed by the daemon). With HS_CA set, the client verifies against that CA
+# file instead (then the chain it verifies counts too).
 hs() {
+	local curl_v=(-k) py_v=(--insecure) ossl_v=()
+	if [ -n "${HS_CA:-}" ]; then
+		curl_v=(--cacert "$HS_CA")
+		py_v=(--cafile "$HS_CA")
+		ossl_v=(-CAfile "$HS_CA" -verify_return_error)
+	fi
 	case $1 in
-	curl) curl_pin "$2" "$3" -k ;;
-	python3) tls_client --host "$2" --port "$3" --insecure ;;
+	curl) curl_pin "$2" "$3" "${curl_v[@]}" ;;
+	python3) tls_client --host "$2" --port "$3" "${py_v[@]}" ;;
 	openssl)
 		local out rc=0
 		out=$(printf 'GET / HTTP/1.0\r\n\r\n' |
-			openssl s_client -connect "127.0.0.1:$3" -servername "$2" -quiet -ign_eof 2>&1) || rc=$?
+			openssl s_client -connect "127.0.0.1:$3" -servername "$2" -quiet -ign_eof \
+				"${ossl_v[@]}" 2>&1) || rc=$?
 		printf '%s\n' "$out"
 		# s_client exits 1 when the server closes without close_notify: the reply counts
 		if [ "$rc" -eq 1 ] && [[ $out == *"HTTP/1.1 200 OK"* ]]; then
@@ -212,7 +221,7 @@ raw_start() {
 
 # ---- tests ----
 
-@test "chains of 1 to 20 certificates: every one judged in order, the deepest one's pin matches, an unpinned chain is killed" {
+@test "chains of 1 to 20 certificates: every one judged in order; the deepest one's pin counts only as the leaf; an unpinned chain is killed" {
 	# root -> i1 -> ... -> i19 -> leaf; a chain of n is the leaf and the n - 1 nearest
 	local i n prev spki=() pinsets="" rules=""
 	newkey "$D/k0.key"
@@ -230,9 +239,10 @@ raw_start() {
 		spki[i]=$(spki_of "$D/c$i.pem")
 	done
 	for n in $(seq 1 20); do
-		# the deepest certificate of the chain of n is c(21 - n)
+		# the deepest certificate of the chain of n is c(21 - n); audited, so that the
+		# client goes on whatever the verdict
 		pinsets+="  deep$n: { pins: [ ${spki[21 - n]}, $(cat "$PKI/backup.spki") ] }"$'\n'
-		rules+="  - { host: c$n.pin.test, pinset: deep$n }"$'\n'
+		rules+="  - { host: c$n.pin.test, pinset: deep$n, mode: audit }"$'\n'
 	done
 	policy "$pinsets" "$rules
   - { host: x.pin.test, pinset: backup }"
@@ -248,13 +258,22 @@ raw_start() {
 		judge "$client" "c$n.pin.test" "${!port_var}"
 		[ "$status" -eq 0 ]
 		[ "$(event_field "$ev" .comm)" = "$client" ]
-		[ "$(event_field "$ev" .verdict)" = match ]
 		[ "$(event_field "$ev" '.chain | length')" -eq "$n" ]
 		[ "$(event_field "$ev" '.errors')" = null ]
 		for k in $(seq 0 $((n - 1))); do
 			[ "$(event_field "$ev" ".chain[$k].spki_sha256")" = "${spki[20 - k]}" ]
-			[ "$(event_field "$ev" ".chain[$k].matched")" = "$([ "$k" -eq $((n - 1)) ] && echo true || echo false)" ]
+			[ "$(event_field "$ev" ".chain[$k].pinned")" = "$([ "$k" -eq $((n - 1)) ] && echo true || echo false)" ]
 		done
+		# the client does not verify: the pin counts only on the leaf (n = 1)
+		if [ "$n" -eq 1 ]; then
+			[ "$(event_field "$ev" .verdict)" = match ]
+			[ "$(event_field "$ev" '.chain[0].matched')" = true ]
+		else
+			[ "$(event_field "$ev" .verdict)" = mismatch ]
+			[ "$(event_field "$ev" .action)" = would-kill ]
+			[ "$(event_field "$ev" ".chain[$((n - 1))].matched")" = false ]
+			[ "$(event_field "$ev" .reason)" = "pinned key only in certificates the client did not validate" ]
+		fi
 		[ "$(event_field "$ev" ".chain[$((n - 1))].subject")" = \
 			"$([ "$n" -eq 1 ] && echo CN=pin.test || echo "CN=hostile intermediate $((21 - n))")" ]
 
@@ -272,7 +291,7 @@ raw_start() {
 	alive
 }
 
-@test "a 64 KiB certificate: beyond the kernel's copy buffer, pinned by its own key it fails closed and the event says why; a pinned intermediate still matches" {
+@test "a 64 KiB certificate: beyond the kernel's copy buffer, pinned by its own key it fails closed and the event says why; a pinned intermediate the client validated still matches" {
 	newkey "$D/big.key"
 	run "$MKCERT" --key "$D/big.key" --issuer-cert "$PKI/legit-ec/int.pem" --issuer-key "$PKI/legit-ec/int.key" \
 		--cn "$(hexf pin.test)" --dns "$(hexf '*.pin.test')" --size 65536 --out "$D/big.pem"
@@ -293,10 +312,12 @@ raw_start() {
 		[ "$(event_field "$ev" '.chain[1].spki_sha256')" = "$(cat "$PKI/legit-ec/int.spki")" ]
 		event_field "$ev" '.errors[]' | grep -qx "a certificate could not be hashed by the kernel"
 
-		# a certificate the kernel did judge matches: the chain matches, the error is still told
-		judge "$client" int.pin.test "$big_PORT"
+		# a certificate the kernel did judge, in the chain the verifying client validated,
+		# matches: the chain matches, the error is still told
+		HS_CA=$PKI/legit-ec/root.pem judge "$client" int.pin.test "$big_PORT"
 		[ "$status" -eq 0 ]
 		[ "$(event_field "$ev" .verdict)" = match ]
+		[ "$(event_field "$ev" .validation)" = verified ]
 		[ "$(event_field "$ev" '.chain[1].matched')" = true ]
 		[ "$(event_field "$ev" '.errors | length')" -eq 1 ]
 		[ "$(event_field "$ev" .reason)" = null ]
@@ -372,7 +393,9 @@ raw_start() {
 		[ "$status" -eq 0 ]
 		[ "$(event_field "$ev" .verdict)" = match ]
 		[ "$(event_field "$ev" '.chain | length')" -eq 5 ]
-		[ "$(event_field "$ev" '.chain | map(.matched | tostring) | join(",")')" = false,false,true,true,true ]
+		# every copy carries a pinned key; only the leaf's counts for this client
+		[ "$(event_field "$ev" '.chain | map(.pinned | tostring) | join(",")')" = true,true,true,true,true ]
+		[ "$(event_field "$ev" '.chain | map(.matched | tostring) | join(",")')" = true,false,false,false,false ]
 		[ "$(event_field "$ev" '.chain | map(.cert_sha256) | unique | length')" -eq 2 ]
 		[ "$(event_field "$ev" '.chain[1].cert_sha256')" = "$(cat "$PKI/legit-ec/leaf.certsha")" ]
 		[ "$(event_field "$ev" '.chain[4].cert_sha256')" = "$(cat "$PKI/legit-ec/int.certsha")" ]
@@ -571,9 +594,10 @@ raw_start() {
 			# killed inside the chain's verification: not even an alert went out
 			[ ! -s "${!record}" ]
 
-			# judged in part: the intermediate's pin matches; the handshake then fails on
-			# its own (this server cannot finish it), the client is not killed
-			judge "$client" int.pin.test "${!port}"
+			# judged in part: the intermediate's pin matches for a client that verified
+			# the chain; the handshake then fails on its own (this server cannot finish
+			# it), the client is not killed
+			HS_CA=$PKI/legit-ec/root.pem judge "$client" int.pin.test "${!port}"
 			[ "$status" -ne 0 ]
 			[ "$status" -ne 137 ]
 			[ "$(event_field "$ev" '.verdict + "," + .action')" = match,none ]

@@ -15,14 +15,18 @@ setup() {
 	local d n
 	for d in legit-ec legit-rsa; do
 		for n in root int leaf; do
-			[ -s "$PKI/$d/$n.pem" ] && [ -s "$PKI/$d/$n.key" ]
-			[ -s "$PKI/$d/$n.spki" ] && [ -s "$PKI/$d/$n.certsha" ]
+			[ -s "$PKI/$d/$n.pem" ]
+			[ -s "$PKI/$d/$n.key" ]
+			[ -s "$PKI/$d/$n.spki" ]
+			[ -s "$PKI/$d/$n.certsha" ]
 		done
 		[ "$(grep -c BEGIN "$PKI/$d/chain.pem")" -eq 2 ]
 		[ "$(grep -c BEGIN "$PKI/$d/fullchain.pem")" -eq 3 ]
 	done
 	for n in root leaf; do
-		[ -s "$PKI/evil/$n.pem" ] && [ -s "$PKI/evil/$n.spki" ] && [ -s "$PKI/evil/$n.certsha" ]
+		[ -s "$PKI/evil/$n.pem" ]
+		[ -s "$PKI/evil/$n.spki" ]
+		[ -s "$PKI/evil/$n.certsha" ]
 	done
 	[ "$(grep -c BEGIN "$PKI/evil/chain.pem")" -eq 1 ]
 	[ "$(grep -c BEGIN "$PKI/evil/fullchain.pem")" -eq 2 ]
@@ -35,8 +39,10 @@ setup() {
 		nb=$(date -d "$(openssl x509 -in "$f" -noout -startdate | cut -d= -f2)" +%s)
 		na=$(date -d "$(openssl x509 -in "$f" -noout -enddate | cut -d= -f2)" +%s)
 		# notBefore about a day ago, notAfter about 30 days ahead
-		[ $((now - nb)) -gt 80000 ] && [ $((now - nb)) -lt 90000 ]
-		[ $((na - now)) -gt $((30 * 86400 - 3600)) ] && [ $((na - now)) -le $((30 * 86400)) ]
+		[ $((now - nb)) -gt 80000 ]
+		[ $((now - nb)) -lt 90000 ]
+		[ $((na - now)) -gt $((30 * 86400 - 3600)) ]
+		[ $((na - now)) -le $((30 * 86400)) ]
 	done
 }
 

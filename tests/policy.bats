@@ -54,6 +54,40 @@ rules:
 	[ "$(event_field "$ev" .verdict)" = match ]
 }
 
+@test "scope exe follows its path: a scoped program replaced by an upgrade (a new file, a new inode, at the same path) is still judged by its rule" {
+	local dir=$BATS_TEST_TMPDIR/bin ev
+	mkdir -p "$dir"
+	cp "$(readlink -f "$(command -v curl)")" "$dir/mycurl"
+	policy "
+pinsets:
+  legit: { pins: [ $(cat "$PKI/legit-ec/leaf.spki"), $BACKUP ] }
+  evil: { pins: [ $EVIL, $BACKUP ] }
+rules:
+  - host: pin.test
+    pinset: evil
+    name: everyone
+  - host: pin.test
+    pinset: legit
+    mode: enforce
+    name: mycurl
+    scope: { exe: $dir/mycurl }"
+	pw_start --policy "$POLICY"
+	# the package manager's way: a new file renamed over the old one
+	cp "$dir/mycurl" "$dir/mycurl.new"
+	mv "$dir/mycurl.new" "$dir/mycurl"
+	run "$dir/mycurl" --silent --max-time 20 --resolve "pin.test:$evil_PORT:127.0.0.1" -k \
+		"https://pin.test:$evil_PORT/"
+	# killed by the scoped rule's enforcement, not let through by the audit-only default
+	[ "$status" -eq 137 ]
+	ev=$(events_wait '.event == "tls_chain" and .comm == "mycurl"')
+	[ "$(event_field "$ev" .rule)" = mycurl ]
+	[ "$(event_field "$ev" .verdict)" = mismatch ]
+	[ "$(event_field "$ev" .action)" = killed ]
+	[ "$(event_field "$ev" .exe)" = "$dir/mycurl" ]
+	# the impostor never saw the request
+	[ ! -s "$evil_RECORD" ]
+}
+
 @test "scope cgroup: a client inside the cgroup (or below it) is judged by the scoped rule" {
 	CGROOT=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
 	[ -n "$CGROOT" ] || skip "no cgroup v2 hierarchy"
@@ -201,7 +235,8 @@ rules:
 	[ "$none" -eq 0 ]
 	# every chain by one whole policy: the rule, the pins and the generation agree
 	[ "$((odd + even))" -eq "$total" ]
-	[ "$odd" -gt 0 ] && [ "$even" -gt 0 ]
+	[ "$odd" -gt 0 ]
+	[ "$even" -gt 0 ]
 	# chains were judged by many generations, not just the first and last
 	[ "$(jq -s '[.[] | select(.event == "tls_chain") | .generation] | unique | length' "$PW_LOG")" -ge 10 ]
 	# and the old generations left the kernel's maps
