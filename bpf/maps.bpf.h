@@ -163,7 +163,7 @@ PW_SHARED struct {
 PW_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 2 << 20);
+	__uint(max_entries, PW_SESSIONS_MAX);
 	__type(key, struct pw_ssl_key);
 	__type(value, struct pw_ssl_state);
 } ssl_state SEC(".maps");
@@ -282,7 +282,7 @@ volatile __u32 discover_on;		/* stop processes on unknown files (after the first
 volatile __u32 reset_on;		/* a policy resets: the egress filter runs */
 volatile __u32 read_track_on;		/* pw_sys_enter runs: a thread's last read fd is known */
 volatile __u32 need_cert_hash;		/* a live policy has cert-sha256 pins */
-volatile __u64 session_quota = 1 << 20;	/* ssl_state entries per uid */
+volatile __u64 session_quota = PW_SESSION_QUOTA; /* ssl_state entries per uid */
 const volatile __u64 cert_id_key[2];	/* SipHash key, random per daemon, set before load */
 const volatile __u32 scratch_slots = 8;	/* entries of the scratch map, set before load */
 #else

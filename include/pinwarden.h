@@ -197,7 +197,9 @@ struct pw_rule_alt {
 };
 _Static_assert(sizeof(struct pw_rule_alt) == 32, "pw_rule_alt layout");
 
-#define PW_EXE_SLOTS	128	/* scoped executable paths per policy generation (two live) */
+#define PW_EXE_SLOTS	128
+#define PW_SESSIONS_MAX	(2 << 20)	/* connection objects the kernel keeps state for */
+#define PW_SESSION_QUOTA (1 << 20)	/* ... per uid, by default (run --session-quota) */	/* scoped executable paths per policy generation (two live) */
 
 /* a scoped executable's path from the root, NUL-padded (scope_exes) */
 struct pw_scope_exe {

@@ -405,6 +405,22 @@ rules:
 	[ "$status" -ne 0 ]
 }
 
+@test "session table: 200 handshakes in a row under enforce, swept meanwhile: every one keeps its SNI and matches" {
+	pin_test_policy enforce
+	pw_start --policy "$POLICY" --metrics "$BATS_TEST_TMPDIR/metrics.prom"
+	local i
+	# each handshake makes and frees one entry while the daemon recounts the table every
+	# second: a count that drifted would refuse entries, and the chains would fail closed
+	for i in $(seq 200); do
+		curl_pin pin.test "$legit_PORT" --cacert "$PKI/legit-ec/root.pem" >/dev/null
+	done
+	retry 50 0.1 events_count_ge 200 '.event == "tls_chain"'
+	[ "$(_events_count '.event == "tls_chain" and .verdict == "match" and .host == "pin.test"')" -eq 200 ]
+	retry 30 0.1 grep -q '^pinwarden_chains_judged_total 200$' "$BATS_TEST_TMPDIR/metrics.prom"
+	grep -q '^pinwarden_kernel_failures_total{reason="ssl_state_full"} 0$' "$BATS_TEST_TMPDIR/metrics.prom"
+	grep -q '^pinwarden_rule_unknown_failed_closed_total 0$' "$BATS_TEST_TMPDIR/metrics.prom"
+}
+
 @test "the daemon exits 0 on SIGTERM and reports every chain it judged" {
 	pw_start
 	local i

@@ -421,7 +421,7 @@ int cmd_run(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon d = { .log_fd = -1, .status_path = PW_STATUS_FILE, .dedup_seconds = 60,
-			    .session_quota = 1 << 20 };
+			    .session_quota = PW_SESSION_QUOTA };
 	int c, rc, verbose = 0;
 	char *end;
 
@@ -447,9 +447,9 @@ int cmd_run(int argc, char **argv)
 			break;
 		case 'Q':
 			d.session_quota = strtoull(optarg, &end, 10);
-			if (*end || !d.session_quota || d.session_quota > (2 << 20)) {
+			if (*end || !d.session_quota || d.session_quota > PW_SESSIONS_MAX) {
 				fprintf(stderr, "pinwarden: --session-quota: connections per uid, 1 to %d\n",
-					2 << 20);
+					PW_SESSIONS_MAX);
 				return 2;
 			}
 			break;
@@ -556,6 +556,8 @@ int daemon_run(struct daemon *dp)
 		log_warn("getrandom");
 		goto cleanup;
 	}
+	if (!d.session_quota)
+		d.session_quota = PW_SESSION_QUOTA;	/* learn: the default */
 	d.skel->data->session_quota = d.session_quota;
 	d.skel->rodata->cert_id_key[0] = d.cert_id_key[0];
 	d.skel->rodata->cert_id_key[1] = d.cert_id_key[1];
