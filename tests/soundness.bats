@@ -339,9 +339,10 @@ hs() {
 	return "$rc"
 }
 
-# outcome STATUS OUTFILE: OUTCOME=ok (the server's reply, a line "ok", arrived), killed
-# (SIGKILL), signal N, eof (status 0 but no reply: an end of stream the application
-# takes for success), error (alive, failed)
+# outcome STATUS OUTFILE [MS]: OUTCOME=ok (the server's reply, a line "ok", arrived),
+# killed (SIGKILL), signal N, hung (no reply after MS >= 9 s: the client waited for a
+# timeout, it was not told), eof (status 0 but no reply: an end of stream the
+# application takes for success), error (alive, failed)
 outcome() {
 	local lines=() l
 	mapfile -t lines <"$2"
@@ -353,6 +354,8 @@ outcome() {
 		:
 	elif [ "$1" -eq 137 ]; then
 		OUTCOME=killed
+	elif [ "${3:-0}" -ge 9000 ]; then
+		OUTCOME=hung
 	elif [ "$1" -gt 128 ]; then
 		OUTCOME="signal $(($1 - 128))"
 	elif [ "$1" -eq 0 ]; then
@@ -529,7 +532,7 @@ collect() {
 	for dir in "${KEYDIR[@]}"; do
 		mapfile -t facts <"$dir/facts"
 		[ -e "$dir/event" ] || : >"$dir/event"
-		outcome "${facts[0]}" "$dir/out"
+		outcome "${facts[0]}" "$dir/out" "${facts[4]% ms}"
 		# some: the server has this case's secret, or received anything at all during it
 		bytes=none
 		[ -z "${got["${facts[3]} ${facts[2]}"]:-}" ] || bytes=some
