@@ -585,8 +585,13 @@ matrix_line() {
 # $M/CLIENT.skip says why a client was not run
 matrix() {
 	[ -e "$M/.done" ] && return 0
+	if [ -e "$M/.started" ]; then
+		echo "the matrix failed in an earlier test of this file: see that one"
+		return 1
+	fi
 	rm -rf "$M"
 	mkdir -p "$M/servers"
+	touch "$M/.started"
 	local client why t0=$EPOCHREALTIME t1 t2 t3 name dir run=() MS times=()
 	for client in "${CLIENTS[@]}"; do
 		why=$(missing "$client")
