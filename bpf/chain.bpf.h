@@ -96,6 +96,7 @@ static __always_inline void chain_reset(struct pw_chain_acc *acc)
 	acc->verify_error = 0;
 	acc->nanchors = 0;
 	acc->vctx = 0;
+	acc->read_fd = -1;
 }
 
 /*

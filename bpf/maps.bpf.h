@@ -109,7 +109,7 @@ struct pw_chain_acc {
 	__u8 nanchors;			/* anchors[] to hash if a pin needs them */
 	__u8 nents;			/* entries of certs[]: presented (capped), then hashed anchors */
 	__u8 side;			/* enum pw_side, while a verification is in progress */
-	__u32 pad;
+	__s32 read_fd;			/* the thread's last read when the chain was complete, or -1 */
 	__u64 vctx;			/* the library's verification context, while in progress */
 	__u64 objs[PW_CHAIN_MAX];	/* the library's object of each presented certificate, or 0 */
 	struct pw_anchor_src anchors[PW_ANCHORS_MAX];

@@ -82,12 +82,19 @@ static __always_inline int peer_from_fd(int fd, struct peer *p)
  * server rules: the certificates just arrived on it); else the thread's last
  * connect().
  */
-static __always_inline void peer_find(const struct pw_ssl_state *st, struct peer *p)
+static __always_inline void peer_find(const struct pw_chain_acc *acc, const struct pw_ssl_state *st,
+				      struct peer *p)
 {
 	struct pw_thread_conn *tc;
 
 	if (st && st->fd >= 0 && peer_from_fd(st->fd, p) == 0)
 		return;
+	/* the socket read last when the chain was complete: the library's own
+	 * verification since may have read files (a CA directory) */
+	if (read_track_on && acc->read_fd >= 0 && peer_from_fd(acc->read_fd, p) == 0) {
+		p->guessed = 2;
+		return;
+	}
 	tc = bpf_task_storage_get(&thread_conn, bpf_get_current_task_btf(), 0, 0);
 	if (!tc)
 		return;
@@ -564,7 +571,7 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 		    session_uid_lost((__u32)bpf_get_current_uid_gid()))
 			acc->flags |= PW_CHAIN_HOST_LOST;
 	}
-	peer_find(st, &p);
+	peer_find(acc, st, &p);
 	if (!p.family)
 		acc->flags |= PW_CHAIN_NO_PEER;
 	else if (p.guessed == 1)

@@ -78,6 +78,15 @@ static __always_inline void x509_store_begin(void *store_ctx, const char *name)
 	}
 	acc->vctx = (__u64)store_ctx;
 	acc->side = side;
+	/* the socket the chain arrived on, for libraries that name none (memory BIOs):
+	 * verification may read files before the verdict */
+	if (read_track_on) {
+		struct pw_thread_conn *tc;
+
+		tc = bpf_task_storage_get(&thread_conn, bpf_get_current_task_btf(), 0, 0);
+		if (tc)
+			acc->read_fd = tc->last_rfd;
+	}
 }
 
 struct vchain_loop {
