@@ -39,7 +39,10 @@ int BPF_PROG(pw_tcp_connect, const struct sock *sk, const int oldstate, const in
 		tc->last_rfd = -1;	/* a new entry */
 	tc->family = family;
 	tc->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	/* connect() picks the local port only after this state change: read it again
+	 * from the socket when a verdict needs it (verdict.bpf.h, peer_find) */
 	tc->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	tc->sk = (__u64)sk;
 	if (family == AF_INET) {
 		__u32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
 		__u32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);

@@ -37,6 +37,7 @@ struct pw_thread_conn {
 	__u8 saddr[16];
 	__s32 last_rfd;			/* last fd read from (only while a policy resets); -1: none */
 	__u32 pad2;
+	__u64 sk;			/* the connecting struct sock: its local port comes later */
 };
 
 /* The rule search of one verdict, kept in the accumulator (a map value) rather

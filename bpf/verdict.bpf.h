@@ -110,6 +110,25 @@ static __always_inline void peer_find(const struct pw_chain_acc *acc, const stru
 	p->guessed = 1;
 	__builtin_memcpy(p->addr, tc->daddr, 16);
 	__builtin_memcpy(p->local_addr, tc->saddr, 16);
+	if (!p->local_port && tc->sk) {
+		/* chosen after connect()'s state change: ask the socket, if it is still the
+		 * one connected to that peer */
+		struct sock *sk = (struct sock *)tc->sk;
+		__u16 family = 0, dport = 0, lport = 0;
+
+		bpf_probe_read_kernel(&family, sizeof(family), &sk->__sk_common.skc_family);
+		bpf_probe_read_kernel(&dport, sizeof(dport), &sk->__sk_common.skc_dport);
+		bpf_probe_read_kernel(&lport, sizeof(lport), &sk->__sk_common.skc_num);
+		if (family == tc->family && bpf_ntohs(dport) == tc->dport) {
+			p->local_port = lport;
+			if (family == AF_INET) {
+				__u32 l = 0;
+
+				bpf_probe_read_kernel(&l, sizeof(l), &sk->__sk_common.skc_rcv_saddr);
+				__builtin_memcpy(&p->local_addr[12], &l, 4);
+			}
+		}
+	}
 }
 
 /* Drop the connection's egress from now on; the daemon destroys it next. */

@@ -356,7 +356,8 @@ outcome() {
 		OUTCOME=killed
 	elif [ "${3:-0}" -ge 9000 ]; then
 		OUTCOME=hung
-	elif [ "$1" -gt 128 ]; then
+	elif [ "$1" -gt 128 ] && [ "$1" -le $((128 + 64)) ]; then
+		# killed by a signal (tstclnt's own failure status is 254: an error, no signal)
 		OUTCOME="signal $(($1 - 128))"
 	elif [ "$1" -eq 0 ]; then
 		OUTCOME=eof
@@ -383,19 +384,18 @@ expect() {
 		[ "$trust" != off ] || validation=unverified
 	fi
 	chain=("${presented[@]}")
-	# the anchors the peer did not send follow, when the chain was verified and read
-	if [ "$validation" = verified ]; then
-		for c in "${builds[@]}"; do
-			[[ " ${presented[*]} " == *" $c "* ]] || chain+=("$c")
-		done
-	fi
+	# The trust anchor (the last of the chain the client builds) is the client's own
+	# copy from its store, never the object parsed from what the peer sent: a root the
+	# peer also sent shows validated=false, and the anchor is an entry of its own. It
+	# is hashed, and so listed, only when no presented certificate already decided.
+	local anchor=${builds[${#builds[@]} - 1]}
 	n=${#chain[@]}
 	local lines=()
 	for ((i = 0; i < n; i++)); do
 		c=${chain[i]}
-		local p=false v=false pinned=false m=false
-		[ "$i" -lt ${#presented[@]} ] && p=true
-		[ "$validation" = verified ] && [[ " ${builds[*]} " == *" $c "* ]] && v=true
+		local p=true v=false pinned=false m=false
+		[ "$validation" = verified ] && [ "$c" != "$anchor" ] &&
+			[[ " ${builds[*]} " == *" $c "* ]] && v=true
 		[ "$c" = "legit-ec/$pin" ] && pinned=true
 		# a pin counts on the leaf, or on a certificate of the verified chain
 		if [ "$pinned" = true ] && { [ "$i" -eq 0 ] || [ "$v" = true ]; }; then
@@ -404,6 +404,10 @@ expect() {
 		fi
 		lines+=("chain$i	$c presented=$p validated=$v pinned=$pinned matched=$m")
 	done
+	if [ "$validation" = verified ] && [ "$matched" = false ]; then
+		lines+=("chain$n	$anchor presented=false validated=true pinned=false matched=false")
+		n=$((n + 1))
+	fi
 	local verdict mode=enforce action reason=null outcome bytes
 	[ "$act" = audit ] && mode=audit
 	if [ "$matched" = true ]; then
