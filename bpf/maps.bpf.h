@@ -178,7 +178,7 @@ PW_SHARED struct {
 	__type(value, __u64);
 } session_uids SEC(".maps");
 
-/* uids that could not keep a connection's state (quota or table full): boot ns of the last loss */
+/* processes that could not keep a connection's state (quota or table full): tgid -> start */
 PW_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -186,6 +186,15 @@ PW_SHARED struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } session_lost SEC(".maps");
+
+/* ... and, when that table is full, their uids: uid -> boot ns of the last loss */
+PW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u64);
+} session_lost_uid SEC(".maps");
 
 /* policy, keyed by generation: a reload fills a new generation, then flips active_gen */
 PW_SHARED struct {

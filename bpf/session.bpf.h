@@ -10,10 +10,11 @@
  *
  * The table is shared by every process on the host, so no uid may hold more
  * than session_quota entries (session_uids counts them). When an entry cannot
- * be made (quota or table full) the uid is marked in session_lost: a chain of
- * that uid whose state is then missing is judged as one whose host was lost
- * (verdict.bpf.h: failed closed wherever a rule could cover it), never as a
- * chain that simply had no SNI.
+ * be made (quota or table full) the process is marked in session_lost (its uid
+ * in session_lost_uid if even that table is full): a chain of it whose state is
+ * then missing is judged as one whose host was lost (verdict.bpf.h: failed
+ * closed wherever a rule could cover it), never as a chain that simply had no
+ * SNI. The daemon lifts a mark once its process is gone.
  */
 #ifndef PW_SESSION_BPF_H
 #define PW_SESSION_BPF_H
@@ -30,20 +31,30 @@ static __always_inline __u64 session_proc_start(void)
 	return BPF_CORE_READ(t, group_leader, start_boottime);
 }
 
-/* This uid lost a connection's state: say so to every later verdict. */
+/*
+ * This process lost a connection's state: say so to every later verdict of it
+ * (of its uid, when even that cannot be recorded).
+ */
 static __always_inline void session_mark_lost(__u32 uid)
 {
-	__u64 now = bpf_ktime_get_boot_ns();
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 start = session_proc_start(), now = bpf_ktime_get_boot_ns();
 
 	count(PW_CNT_SNI_FULL);
-	if (bpf_map_update_elem(&session_lost, &uid, &now, BPF_ANY))
+	if (bpf_map_update_elem(&session_lost, &tgid, &start, BPF_ANY) &&
+	    bpf_map_update_elem(&session_lost_uid, &uid, &now, BPF_ANY))
 		count(PW_CNT_LOST_MARK_FAILED);
 }
 
-/* Did this uid lose a connection's state since its oldest process started? */
-static __always_inline int session_uid_lost(__u32 uid)
+/* Did this process (or, past that table, its uid) lose a connection's state? */
+static __always_inline int session_lost_here(__u32 uid)
 {
-	return bpf_map_lookup_elem(&session_lost, &uid) != NULL;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 *start = bpf_map_lookup_elem(&session_lost, &tgid);
+
+	if (start && *start == session_proc_start())
+		return 1;
+	return bpf_map_lookup_elem(&session_lost_uid, &uid) != NULL;
 }
 
 /* The state of obj in this process, if it has one. */

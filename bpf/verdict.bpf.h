@@ -587,7 +587,7 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 		acc->flags |= PW_CHAIN_NO_SNI;
 		/* no SNI because none was sent, or because we could not keep or read it? */
 		if ((st && (st->flags & PW_SESSION_HOST_UNREADABLE)) ||
-		    session_uid_lost((__u32)bpf_get_current_uid_gid()))
+		    session_lost_here((__u32)bpf_get_current_uid_gid()))
 			acc->flags |= PW_CHAIN_HOST_LOST;
 	}
 	peer_find(acc, st, &p);

@@ -4,9 +4,10 @@
  * objects, but a process that exits frees nothing, so entries of dead
  * processes (a pid that is gone, or reused by a process that started later)
  * are swept here, a slice per tick; each full pass also recounts every uid's
- * entries (session_uids), so that the kernel's quota stays true, and lifts a
- * uid's loss mark (session_lost) once no process of that uid that could have
- * lost state lives any more.
+ * entries (session_uids), so that the kernel's quota stays true, and lifts the
+ * loss marks (session_lost) of processes that are gone, and a uid's
+ * (session_lost_uid) once no process of that uid that could have lost state
+ * lives any more.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -103,7 +104,8 @@ static void uid_add(struct sessions *s, uint32_t uid)
 static void pass_end(struct daemon *d, struct sessions *s)
 {
 	int ufd = bpf_map__fd(d->skel->maps.session_uids);
-	int lfd = bpf_map__fd(d->skel->maps.session_lost);
+	int pfd = bpf_map__fd(d->skel->maps.session_lost);
+	int lfd = bpf_map__fd(d->skel->maps.session_lost_uid);
 	uint32_t uid, next;
 	int have = 0;
 	size_t i;
@@ -125,7 +127,20 @@ static void pass_end(struct daemon *d, struct sessions *s)
 	s->nuids = 0;
 	s->passes++;
 
-	/* a loss mark stays while a process of that uid that lived then lives on */
+	/* a process's loss mark goes with the process */
+	have = 0;
+	while (bpf_map_get_next_key(pfd, have ? &uid : NULL, &next) == 0) {
+		uint64_t start = 0;
+
+		uid = next;
+		have = 1;
+		if (bpf_map_lookup_elem(pfd, &next, &start) == 0 &&
+		    !same_start(start, proc_start_ns(next, NULL)) &&
+		    bpf_map_delete_elem(pfd, &next) == 0)
+			s->lost_cleared++;
+	}
+	/* a uid's mark (the table above was full) stays while a process of that uid that
+	 * lived then lives on */
 	have = 0;
 	while (bpf_map_get_next_key(lfd, have ? &uid : NULL, &next) == 0) {
 		uint64_t mark = 0;
