@@ -14,8 +14,9 @@
 #
 # Knobs: PW_PRESSURE_CONNS (concurrent connections of the last test, default 100000),
 # PW_PRESSURE_HANDSHAKES (resume: each client process makes one full handshake and
-# resumes it for the others, the default; full: a full TLS 1.3 handshake each, about
-# four times slower here), PW_PRESSURE_SECONDS (how long they may take, default 150).
+# resumes it for the others, the default; full: a full TLS 1.3 handshake each, every one
+# judged, about five times slower here), PW_PRESSURE_SECONDS (how long they may take,
+# default 150).
 
 # server_start exports NAME_PORT, NAME_RECORD...; run sets $status and $output
 # shellcheck disable=SC2154
