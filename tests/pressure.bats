@@ -8,7 +8,7 @@
 # pw-pressure); its programs (tools/pressure/*.c) are compiled at test time into a
 # directory it can read, and run under setpriv with its uid, no capability.
 # tools/pressure/kernel_state reads the daemon's own ssl_state, session_uids,
-# session_lost and counters maps (found through its file descriptors): what the kernel
+# session_lost(_uid) and counters maps (found through its file descriptors): what the kernel
 # held and counted at that moment, even while a flood holds up the daemon's main loop
 # (and with it its metrics file).
 #
@@ -157,13 +157,19 @@ quota_of() {
 	kernel_state | awk -v u="$1" '$1 == "quota" && $2 == u { n = $3 } END { print n + 0 }'
 }
 
-# lost UID: true if the kernel marked UID as having lost a connection's state
-lost() {
-	kernel_state | awk -v u="$1" '$1 == "lost" && $2 == u { f = 1 } END { exit !f }'
+# process_lost PID: the kernel marked that process as having lost a connection's state
+process_lost() {
+	kernel_state | awk -v p="$1" '$1 == "lost" && $2 == p { f = 1 } END { exit !f }'
 }
 
-not_lost() {
-	! lost "$1"
+# uid_lost UID: the kernel marked the whole uid (its table of processes was full)
+uid_lost() {
+	kernel_state | awk -v u="$1" '$1 == "lost_uid" && $2 == u { f = 1 } END { exit !f }'
+}
+
+# no_loss_marks: no process and no uid is marked (the daemon lifts the marks of the gone)
+no_loss_marks() {
+	[ "$(kernel_state | awk '$1 == "lost" || $1 == "lost_uid"' | wc -l)" -eq 0 ]
 }
 
 # root's curl against the impostor: killed in the handshake, nothing received
@@ -235,7 +241,7 @@ report() {
 	local ev
 	[ "$(entries_of "$objects_PID")" = "$ATTACKER_UID 70000" ]
 	[ "$(quota_of "$ATTACKER_UID")" -ge 70000 ]
-	not_lost "$ATTACKER_UID"
+	no_loss_marks
 	report "70000 SSL objects with SNI made in $ms ms; ssl_state: $(kernel_state | awk '$1 == "total" { print $2 }') entries"
 
 	impostor_killed
@@ -254,7 +260,7 @@ report() {
 	events_valid
 }
 
-@test "fake-pointer flood to the session quota (5000): the attacker's uid is marked lost, its own chains fail closed (killed even against the real server); another user is judged as before; the mark goes with the attacker's processes" {
+@test "fake-pointer flood to the session quota (5000): the flooding process is marked lost, the user's later clients cannot keep their SNI and fail closed (killed even against the real server); another user is judged as before; the marks go with the processes" {
 	pressure_policy
 	pw_start --policy "$POLICY" --session-quota 5000
 	attacker_start fake "$PRESSURE_DIR/fake_sni" 20000 pin.test "$AW/fake.ready"
@@ -264,15 +270,17 @@ report() {
 	# every call reached SSL_ctrl (the uprobe) and faulted inside libssl
 	[ "$calls" -eq 20000 ]
 	[ "$faults" -eq 20000 ]
-	# the kernel kept exactly the quota of them, and marked the uid as lost
+	# the kernel kept exactly the quota of them, and marked that process (not the whole
+	# uid) as having lost a connection's state
 	[ "$(entries_of "$fake_PID")" = "$ATTACKER_UID 5000" ]
 	[ "$(quota_of "$ATTACKER_UID")" -eq 5000 ]
-	lost "$ATTACKER_UID"
+	process_lost "$fake_PID"
+	! uid_lost "$ATTACKER_UID" || false
 	[ "$(counter ssl_state_full)" -eq 15000 ]
 	report "20000 SSL_ctrl(55) on fake pointers in $ms ms: 5000 kept (the quota), $(counter ssl_state_full) refused"
 
-	# the attacker's own clients: their SNI cannot be kept, so their chains fail closed,
-	# even against the legitimate server
+	# the attacker's later clients: the quota is full, their SNI cannot be kept, so they
+	# are marked too and their chains fail closed, even against the legitimate server
 	run attacker_curl "$legit_PORT" --cacert "$AW/root.pem" -H "X-Secret: attacker"
 	[ "$status" -eq 137 ]
 	! grep -q attacker "$legit_RECORD" || false
@@ -296,9 +304,9 @@ report() {
 	[ "$(counter rule_unknown_failed_closed)" -eq 2 ]
 	[ "$(counter processes_killed)" -eq 3 ]
 
-	# the flood's process gone, the daemon sweeps its entries and lifts the mark
+	# the flood's process gone, the daemon sweeps its entries and lifts the marks
 	attacker_stop fake
-	retry 100 0.1 not_lost "$ATTACKER_UID"
+	retry 100 0.1 no_loss_marks
 	[ "$(quota_of "$ATTACKER_UID")" -eq 0 ]
 	run attacker_curl "$legit_PORT" --cacert "$AW/root.pem"
 	[ "$status" -eq 0 ]

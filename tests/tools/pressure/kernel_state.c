@@ -9,7 +9,10 @@
  *   entries TGID UID N   ssl_state entries of process TGID, counted against UID
  *   total N              ssl_state entries in all
  *   quota UID N          session_uids: the entries the kernel charges to UID
- *   lost UID NS          session_lost: UID lost a connection's state (boot ns)
+ *   lost TGID START      session_lost: process TGID (started at START, boot ns)
+ *                        could not keep a connection's state
+ *   lost_uid UID NS      session_lost_uid: the same for a whole uid (when the
+ *                        table of processes is full), at NS
  *   counter NAME N       a kernel counter (enum pw_counter), summed over CPUs
  *
  * Exit 0, or 1 with a message (no such daemon, a map missing).
@@ -92,7 +95,9 @@ static int daemon_map(const char *pid, const char *name)
 
 			if (fd < 0)
 				continue;
-			if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && !strcmp(info.name, name))
+			/* the kernel keeps 15 bytes of a map's name */
+			if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+			    !strncmp(info.name, name, sizeof(info.name) - 1))
 				found = fd;
 			else
 				close(fd);
@@ -106,7 +111,7 @@ static int daemon_map(const char *pid, const char *name)
 	return found;
 }
 
-/* Every (uid -> u64) entry of a small hash map, printed as "what UID VALUE". */
+/* Every (u32 -> u64) entry of a small hash map, printed as "what KEY VALUE". */
 static void dump_u32_u64(int fd, const char *what)
 {
 	__u32 uid, next;
@@ -195,6 +200,7 @@ int main(int argc, char **argv)
 	printf("total %lu\n", total);
 	dump_u32_u64(daemon_map(argv[1], "session_uids"), "quota");
 	dump_u32_u64(daemon_map(argv[1], "session_lost"), "lost");
+	dump_u32_u64(daemon_map(argv[1], "session_lost_uid"), "lost_uid");
 	dump_counters(daemon_map(argv[1], "counters"));
 	return 0;
 }
