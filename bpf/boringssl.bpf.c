@@ -9,7 +9,10 @@
  *                    framing around the bytes tells the peer's certificates
  *                    from the rest (chain.bpf.h)
  *   X509_STORE_CTX_set_ex_data call site   the SSL* of the chain being verified
- *   X509_STORE_CTX_set_default call site   the chain is complete -> verdict
+ *   X509_STORE_CTX_set_default call site   the chain is complete
+ *   X509_STORE_CTX_get_error call site     after X509_verify_cert: the verdict,
+ *                    on the chain libcrypto validated (bpf/x509.bpf.h; the
+ *                    presented certificates are told in it by their keys)
  *   the custom verify callback's call site (SSL_[CTX_]set_custom_verify): the
  *                    chain is complete for applications that verify without
  *                    the X509 layer -> verdict
@@ -81,11 +84,26 @@ int BPF_KPROBE(bssl_verify_ssl, void *store_ctx, int idx, void *ssl)
 	return 0;
 }
 
-/* X509_STORE_CTX_set_default(ctx, "ssl_server" | "ssl_client"): the chain is complete */
+/*
+ * X509_STORE_CTX_set_default(ctx, "ssl_server" | "ssl_client"): the chain is
+ * complete. Cookie 1: bssl_verified is attached, the verdict waits for the
+ * verification; 0: the verdict is taken here, only the leaf counting.
+ */
 SEC("uprobe")
 int BPF_KPROBE(bssl_verify, void *store_ctx, const char *name)
 {
-	x509_store_verdict(name, PW_LIB_BORINGSSL);
+	if (bpf_get_attach_cookie(ctx))
+		x509_store_begin(store_ctx, name, PW_LIB_BORINGSSL);
+	else
+		x509_store_verdict(name, PW_LIB_BORINGSSL);
+	return 0;
+}
+
+/* X509_STORE_CTX_get_error(ctx), right after X509_verify_cert: the verdict (include/openssl.h) */
+SEC("uprobe")
+int BPF_KPROBE(bssl_verified, void *store_ctx)
+{
+	x509_store_verified(store_ctx, bpf_get_attach_cookie(ctx), PW_LIB_BORINGSSL);
 	return 0;
 }
 

@@ -97,6 +97,7 @@ static __always_inline void chain_reset(struct pw_chain_acc *acc)
 	acc->nanchors = 0;
 	acc->vctx = 0;
 	acc->read_fd = -1;
+	acc->vby_key = 0;
 }
 
 /*

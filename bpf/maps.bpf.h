@@ -111,6 +111,8 @@ struct pw_chain_acc {
 	__u8 nents;			/* entries of certs[]: presented (capped), then hashed anchors */
 	__u8 side;			/* enum pw_side, while a verification is in progress */
 	__s32 read_fd;			/* the thread's last read when the chain was complete, or -1 */
+	__u8 vby_key;			/* validated anchors name presented certificates by key */
+	__u8 pad3[7];
 	__u64 vctx;			/* the library's verification context, while in progress */
 	__u64 objs[PW_CHAIN_MAX];	/* the library's object of each presented certificate, or 0 */
 	struct pw_anchor_src anchors[PW_ANCHORS_MAX];

@@ -62,7 +62,7 @@ SEC("uprobe")
 int BPF_KPROBE(ossl_verify, void *store_ctx, const char *name)
 {
 	if (bpf_get_attach_cookie(ctx))
-		x509_store_begin(store_ctx, name);
+		x509_store_begin(store_ctx, name, PW_LIB_OPENSSL);
 	else
 		x509_store_verdict(name, PW_LIB_OPENSSL);
 	return 0;

@@ -731,6 +731,32 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
  * inlined into every verdict took the verifier past its million instructions.
  */
 
+struct key_match {
+	__u32 idx;		/* the entry just hashed */
+	__u32 found;
+};
+
+/* Presented certificate i: the same key as the validated entry km->idx? Then it is validated. */
+static long key_match_cb(__u32 i, void *data)
+{
+	struct key_match *km = data;
+	struct pw_chain_acc *acc;
+	const __u64 *a, *b;
+
+	acc = bpf_task_storage_get(&chains, bpf_get_current_task_btf(), 0, 0);
+	if (!acc || i >= acc->ncerts || i >= PW_CHAIN_MAX || i >= km->idx)
+		return 1;
+	if (!(acc->certs[i & (PW_CHAIN_MAX - 1)].flags & PW_CERT_SPKI_HASHED))
+		return 0;
+	a = (const __u64 *)acc->certs[i & (PW_CHAIN_MAX - 1)].spki_sha256;
+	b = (const __u64 *)acc->certs[km->idx & (PW_CHAIN_MAX - 1)].spki_sha256;
+	if (a[0] != b[0] || a[1] != b[1] || a[2] != b[2] || a[3] != b[3])
+		return 0;
+	acc->validated |= 1u << (i & 31);
+	km->found = 1;
+	return 0;
+}
+
 /* Hash the next trust anchor of the validated chain into certs[nents]. */
 static long anchor_cb(__u32 k, void *data)
 {
@@ -746,8 +772,17 @@ static long anchor_cb(__u32 k, void *data)
 		return 1;
 	}
 	anchor_capture(&acc->anchors[k & (PW_ANCHORS_MAX - 1)], &acc->certs[idx & (PW_CHAIN_MAX - 1)]);
-	if (!(acc->certs[idx & (PW_CHAIN_MAX - 1)].flags & PW_CERT_SPKI_HASHED))
+	if (!(acc->certs[idx & (PW_CHAIN_MAX - 1)].flags & PW_CERT_SPKI_HASHED)) {
 		acc->flags |= PW_CHAIN_ANCHOR_ERROR;
+	} else if (acc->vby_key) {
+		/* the library's objects of the presented certificates are not known: a
+		 * presented certificate with this key is the one validated */
+		struct key_match km = { .idx = idx };
+
+		bpf_loop(PW_CHAIN_MAX, key_match_cb, &km, 0);
+		if (km.found)
+			return 0;	/* not an entry of its own */
+	}
 	acc->validated |= 1u << (idx & 31);
 	acc->nents = idx + 1;
 	return 0;

@@ -64,7 +64,7 @@ static __always_inline void x509_store_verdict(const char *name, __u8 library)
 }
 
 /* set_default: verification of this chain starts; the verdict follows at x509_store_verified. */
-static __always_inline void x509_store_begin(void *store_ctx, const char *name)
+static __always_inline void x509_store_begin(void *store_ctx, const char *name, __u8 library)
 {
 	struct pw_chain_acc *acc;
 	int side = x509_store_side(name);
@@ -73,7 +73,7 @@ static __always_inline void x509_store_begin(void *store_ctx, const char *name)
 		return;
 	acc = chain_acc_get();
 	if (!acc) {
-		verdict_no_acc(PW_LIB_OPENSSL, side);
+		verdict_no_acc(library, side);
 		return;
 	}
 	acc->vctx = (__u64)store_ctx;
@@ -136,7 +136,10 @@ static long vchain_cb(__u32 i, void *data)
 		}
 	}
 	n = acc->nanchors;
-	if (!(vl->ck & OSSL_VCK_TBS) || n >= PW_ANCHORS_MAX ||
+	/* BoringSSL's X509 holds a pointer to its cert_info, where the encoding is */
+	if ((vl->ck & OSSL_VCK_TBS_INDIRECT) && bpf_probe_read_user(&x, sizeof(x), (const void *)x))
+		x = 0;
+	if (!(vl->ck & OSSL_VCK_TBS) || n >= PW_ANCHORS_MAX || !x ||
 	    bpf_probe_read_user(&enc, sizeof(enc), (const void *)(x + OSSL_VCK_TBSENC(vl->ck))) ||
 	    !enc.enc || enc.len <= 0 || enc.len > PW_CERT_MAX || enc.modified) {
 		acc->flags |= PW_CHAIN_ANCHOR_ERROR;	/* in the chain, but cannot be judged */
@@ -166,6 +169,9 @@ static __noinline int x509_validated_read(struct pw_chain_acc *acc, __u64 store_
 		goto unread;
 	if (acc->ncerts && acc->objs[0] && cert != acc->objs[0])
 		acc->flags |= PW_CHAIN_LEAF_MISMATCH;
+	/* without the presented certificates' objects (OpenSSL 1.1.1, BoringSSL), the
+	 * validated chain's certificates are told apart from them by their keys */
+	acc->vby_key = (ck & OSSL_VCK_BY_KEY) || !acc->objs[0];
 	acc->verify_error = err;
 	if (err) {
 		acc->validation = PW_VALIDATION_UNVERIFIED;

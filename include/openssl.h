@@ -33,12 +33,14 @@
  */
 #define OSSL_VCK_VALID		(1ULL << 63)
 #define OSSL_VCK_TBS		(1ULL << 62)
-#define OSSL_VCK_ERR(ck)	((ck) & 0xffff)
-#define OSSL_VCK_CHAIN(ck)	(((ck) >> 16) & 0xffff)
-#define OSSL_VCK_TBSENC(ck)	(((ck) >> 32) & 0xffff)
-#define OSSL_VCK_SKNUM(ck)	((((ck) >> 48) & 0xf) * 4)
-#define OSSL_VCK_SKDATA(ck)	((((ck) >> 52) & 0xf) * 8)
-#define OSSL_VCK_CERT(ck)	((((ck) >> 56) & 0x3f) * 8)
+#define OSSL_VCK_TBS_INDIRECT	(1ULL << 54)	/* X509 points to its cert_info (BoringSSL) */
+#define OSSL_VCK_BY_KEY		(1ULL << 55)	/* presented X509s not known: match them by key */
+#define OSSL_VCK_ERR(ck)	((ck) & 0xfff)
+#define OSSL_VCK_CHAIN(ck)	(((ck) >> 12) & 0xfff)
+#define OSSL_VCK_TBSENC(ck)	(((ck) >> 24) & 0xffff)
+#define OSSL_VCK_SKNUM(ck)	((((ck) >> 40) & 0xf) * 4)
+#define OSSL_VCK_SKDATA(ck)	((((ck) >> 44) & 0xf) * 8)
+#define OSSL_VCK_CERT(ck)	((((ck) >> 48) & 0x3f) * 8)
 
 #ifndef __bpf__
 /* What userspace found; 0 when an offset does not fit the cookie. */
@@ -46,20 +48,25 @@ struct ossl_x509_layout {
 	uint32_t ctx_error, ctx_chain, ctx_cert;
 	uint32_t sk_num, sk_data;
 	uint32_t x509_tbs_enc;	/* 0: unknown */
+	int tbs_indirect;	/* x509_tbs_enc is relative to *(X509 **)x (BoringSSL's cert_info) */
+	int by_key;		/* the presented certificates' objects are not seen */
 };
 
 static inline uint64_t ossl_vck_encode(const struct ossl_x509_layout *l)
 {
 	uint64_t ck = OSSL_VCK_VALID;
 
-	if (l->ctx_error > 0xffff || l->ctx_chain > 0xffff || l->x509_tbs_enc > 0xffff ||
+	if (l->ctx_error > 0xfff || l->ctx_chain > 0xfff || l->x509_tbs_enc > 0xffff ||
 	    l->sk_num % 4 || l->sk_num / 4 > 0xf || l->sk_data % 8 || l->sk_data / 8 > 0xf ||
 	    l->ctx_cert % 8 || l->ctx_cert / 8 > 0x3f)
 		return 0;
-	ck |= l->ctx_error | (uint64_t)l->ctx_chain << 16 | (uint64_t)(l->sk_num / 4) << 48 |
-	      (uint64_t)(l->sk_data / 8) << 52 | (uint64_t)(l->ctx_cert / 8) << 56;
+	ck |= l->ctx_error | (uint64_t)l->ctx_chain << 12 | (uint64_t)(l->sk_num / 4) << 40 |
+	      (uint64_t)(l->sk_data / 8) << 44 | (uint64_t)(l->ctx_cert / 8) << 48;
 	if (l->x509_tbs_enc)
-		ck |= OSSL_VCK_TBS | (uint64_t)l->x509_tbs_enc << 32;
+		ck |= OSSL_VCK_TBS | (uint64_t)l->x509_tbs_enc << 24 |
+		      (l->tbs_indirect ? OSSL_VCK_TBS_INDIRECT : 0);
+	if (l->by_key)
+		ck |= OSSL_VCK_BY_KEY;
 	return ck;
 }
 #endif

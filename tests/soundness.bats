@@ -52,7 +52,7 @@ declare -gA VALIDATES=(
 	[go]=verified      # the chains Go's Verify built (checkChainForKeyUsage)
 	[gnutls]=unknown
 	[nss]=unknown
-	[boringssl]=unknown
+	[boringssl]=verified # the chain BoringSSL's X509 layer verified, told by key
 )
 
 # the clients, in the order they run (their comm, as events name them)

@@ -303,12 +303,31 @@ static int attach_custom_verify(struct pinwarden_bpf *skel, struct attached_lib 
 static int boringssl_attach(struct pinwarden_bpf *skel, struct attached_lib *lib,
 			    struct elf_image *img, char *err, size_t errlen)
 {
+	/* the presented certificates reach libcrypto as buffers our probes never see as
+	 * X509 objects: the validated chain names them by their keys */
+	uint64_t vck = libssl_verify_cookie(img, lib->path, true), sites[8], sd[8];
+	int nv = vck ? x509_verified_sites(img, sites, 8) : 0, nsd;
+
+	if (vck && nv <= 0) {
+		log_warnx("%s: no X509_STORE_CTX_get_error call beside X509_STORE_CTX_set_default: "
+			  "only leaf pins count", lib->path);
+		vck = 0;
+	}
+	nsd = elf_import_call_sites(img, "X509_STORE_CTX_set_default", sd, 8);
+	if (nsd <= 0) {
+		snprintf(err, errlen, "%s: no call to X509_STORE_CTX_set_default found; not a "
+			 "BoringSSL build this version of pinwarden knows", lib->path);
+		return -1;
+	}
+	if (attach_sites(img, lib, sd, nsd, skel->progs.bssl_verify, vck != 0,
+			 "call to X509_STORE_CTX_set_default", err, errlen) ||
+	    (vck && attach_sites(img, lib, sites, nv, skel->progs.bssl_verified, vck,
+				 "call to X509_STORE_CTX_get_error", err, errlen)))
+		return -1;
 	if (attach_call_sites(img, lib, "CRYPTO_BUFFER_new_from_CBS", skel->progs.bssl_cert, 1,
 			      err, errlen) < 0 ||
 	    attach_call_sites(img, lib, "X509_STORE_CTX_set_ex_data", skel->progs.bssl_verify_ssl,
 			      1, err, errlen) < 0 ||
-	    attach_call_sites(img, lib, "X509_STORE_CTX_set_default", skel->progs.bssl_verify, 1,
-			      err, errlen) < 0 ||
 	    attach_custom_verify(skel, lib, img, err, errlen) ||
 	    attach_entry(img, lib, "SSL_do_handshake", skel->progs.bssl_handshake, err, errlen) ||
 	    attach_entry(img, lib, "SSL_set_tlsext_host_name", skel->progs.bssl_sni, err, errlen) ||

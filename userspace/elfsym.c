@@ -856,3 +856,44 @@ int elf_needed(struct elf_image *img, const char *prefix, char *out, size_t len)
 	}
 	return -1;
 }
+
+int elf_field_offset_indirect(struct elf_image *img, const char *func, uint32_t *ptr_off,
+			      uint32_t *off)
+{
+	uint64_t v = elf_func_vaddr(img, func);
+	uint8_t buf[32];
+	cs_insn *in = NULL;
+	size_t n;
+	csh h;
+	int rc = -1;
+
+	if (!v || elf_read_vaddr(img, v, buf, sizeof(buf)))
+		return -1;
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &h) != CS_ERR_OK)
+		return -1;
+	cs_option(h, CS_OPT_DETAIL, CS_OPT_ON);
+	n = cs_disasm(h, buf, sizeof(buf), v, 3, &in);
+	if (n >= 2) {
+		size_t i = in[0].id == X86_INS_ENDBR64 ? 1 : 0;
+		const cs_x86 *a = &in[i].detail->x86, *b = i + 1 < n ? &in[i + 1].detail->x86 : NULL;
+
+		/* mov rX, [rdi + d1]; mov dword [rX + d2], imm */
+		if (b && in[i].id == X86_INS_MOV && a->op_count == 2 &&
+		    a->operands[0].type == X86_OP_REG && a->operands[1].type == X86_OP_MEM &&
+		    a->operands[1].size == 8 && a->operands[1].mem.base == X86_REG_RDI &&
+		    a->operands[1].mem.index == X86_REG_INVALID && a->operands[1].mem.disp >= 0 &&
+		    a->operands[1].mem.disp <= 0xffff && in[i + 1].id == X86_INS_MOV &&
+		    b->op_count == 2 && b->operands[0].type == X86_OP_MEM &&
+		    b->operands[1].type == X86_OP_IMM &&
+		    b->operands[0].mem.base == a->operands[0].reg &&
+		    b->operands[0].mem.index == X86_REG_INVALID && b->operands[0].mem.disp >= 0 &&
+		    b->operands[0].mem.disp <= 0xffff) {
+			*ptr_off = (uint32_t)a->operands[1].mem.disp;
+			*off = (uint32_t)b->operands[0].mem.disp;
+			rc = 0;
+		}
+	}
+	cs_free(in, n);
+	cs_close(&h);
+	return rc;
+}

@@ -74,6 +74,13 @@ enum elf_access {
 int elf_field_offset(struct elf_image *img, const char *func, enum elf_access access,
 		     uint32_t *off);
 
+/*
+ * The same one pointer away: `mov rX, [rdi + *ptr_off]` then `mov [rX + *off], imm`
+ * (BoringSSL's i2d_re_X509_tbs: x->cert_info->enc.modified = 1). 0, or -1.
+ */
+int elf_field_offset_indirect(struct elf_image *img, const char *func, uint32_t *ptr_off,
+			      uint32_t *off);
+
 /* File offset of a virtual address inside a PT_LOAD segment; -1 if outside. */
 int64_t elf_vaddr_to_offset(struct elf_image *img, uint64_t vaddr);
 

@@ -343,7 +343,8 @@ static void validation_members(struct json *j, const struct pw_chain_rec *r)
 	json_str(j, "validation", validation_names[v]);
 	if (v != PW_VALIDATION_UNVERIFIED)
 		return;
-	if (r->verify_error > 0 && r->library == PW_LIB_OPENSSL)
+	/* BoringSSL keeps OpenSSL's X509_V_* codes */
+	if (r->verify_error > 0 && (r->library == PW_LIB_OPENSSL || r->library == PW_LIB_BORINGSSL))
 		json_str(j, "verify_error", X509_verify_cert_error_string(r->verify_error));
 	else if (r->verify_error < 0)
 		json_str(j, "verify_error", "the application's verification built no chain");

@@ -32,9 +32,20 @@ extern const struct tls_library tls_openssl, tls_gnutls, tls_nss, tls_go, tls_bo
 /*
  * OpenSSL's X509 verification layer in a libcrypto (or a program with OpenSSL
  * linked in): the attach cookie of the probe that judges the validated chain
- * (include/openssl.h), or 0 (said why: only leaf pins then count).
+ * (include/openssl.h), or 0 (said why: only leaf pins then count). by_key: the
+ * probes do not see the library's objects of the presented certificates
+ * (BoringSSL): validated certificates are matched to them by key.
  */
-uint64_t openssl_verify_cookie(struct elf_image *crypto, const char *where);
+uint64_t openssl_verify_cookie(struct elf_image *crypto, const char *where, bool by_key);
+
+/* The verdict cookie of a libssl, from the libcrypto it loads (by_key: see above). */
+uint64_t libssl_verify_cookie(struct elf_image *ssl, const char *path, bool by_key);
+
+/*
+ * The calls of X509_STORE_CTX_get_error() in the function that calls
+ * X509_STORE_CTX_set_default(): where the verification's result is read.
+ */
+int x509_verified_sites(struct elf_image *img, uint64_t *sites, int max);
 
 /* Every family, in the order match() is tried. */
 extern const struct tls_library *const tls_libraries[];

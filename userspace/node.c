@@ -63,7 +63,7 @@ static int node_attach(struct pinwarden_bpf *skel, struct attached_lib *lib, str
 		       char *err, size_t errlen)
 {
 	/* OpenSSL is linked into the program: its libcrypto is the same file */
-	uint64_t vck = openssl_verify_cookie(img, lib->path), sites[SITES_MAX];
+	uint64_t vck = openssl_verify_cookie(img, lib->path, false), sites[SITES_MAX];
 
 	if (vck && elf_direct_call_sites(img, "ssl_verify_cert_chain", "X509_STORE_CTX_get_error",
 					 sites, SITES_MAX) <= 0) {

@@ -46,27 +46,45 @@ static uint64_t resumption_cookie(struct elf_image *img, const char *path)
 	return OSSL_CK_RESUMPTION | (uint64_t)server << 16 | hit;
 }
 
-uint64_t openssl_verify_cookie(struct elf_image *crypto, const char *where)
+/* The stack's count: an int in OpenSSL (OPENSSL_sk_num), a size_t in BoringSSL (sk_num). */
+static int stack_num_offset(struct elf_image *crypto, uint32_t *off)
 {
-	struct ossl_x509_layout l = {};
-	uint32_t modified;
+	static const char *const names[] = { "OPENSSL_sk_num", "sk_num" };
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (elf_field_offset(crypto, names[i], ELF_LOAD32, off) == 0 ||
+		    elf_field_offset(crypto, names[i], ELF_LOAD64, off) == 0)
+			return 0;
+	return -1;
+}
+
+uint64_t openssl_verify_cookie(struct elf_image *crypto, const char *where, bool by_key)
+{
+	struct ossl_x509_layout l = { .by_key = by_key };
+	uint32_t modified, ptr;
 	uint64_t ck;
 
 	if (elf_field_offset(crypto, "X509_STORE_CTX_get_error", ELF_LOAD32, &l.ctx_error) ||
 	    elf_field_offset(crypto, "X509_STORE_CTX_get0_chain", ELF_LOAD64, &l.ctx_chain) ||
 	    elf_field_offset(crypto, "X509_STORE_CTX_get0_cert", ELF_LOAD64, &l.ctx_cert) ||
-	    elf_field_offset(crypto, "OPENSSL_sk_num", ELF_LOAD32, &l.sk_num) ||
-	    elf_field_offset(crypto, "OPENSSL_sk_value", ELF_LOAD64, &l.sk_data)) {
+	    stack_num_offset(crypto, &l.sk_num) ||
+	    (elf_field_offset(crypto, "OPENSSL_sk_value", ELF_LOAD64, &l.sk_data) &&
+	     elf_field_offset(crypto, "sk_value", ELF_LOAD64, &l.sk_data))) {
 		log_warnx("%s: the X509_STORE_CTX accessors are not understood: only leaf pins count "
 			  "for this OpenSSL", where);
 		return 0;
 	}
-	/* i2d_re_X509_tbs() marks x->cert_info.enc modified: the ASN1_ENCODING
-	 * (openssl/asn1t.h: enc, len, modified) ends there */
+	/* i2d_re_X509_tbs() marks x->cert_info.enc modified (BoringSSL: through the
+	 * pointer to cert_info): the ASN1_ENCODING (enc, len, modified) ends there */
 	if (elf_field_offset(crypto, "i2d_re_X509_tbs", ELF_STORE_IMM, &modified) == 0 &&
-	    modified >= 16)
+	    modified >= 16) {
 		l.x509_tbs_enc = modified - 16;
-	else
+	} else if (elf_field_offset_indirect(crypto, "i2d_re_X509_tbs", &ptr, &modified) == 0 &&
+		   ptr == 0 && modified >= 16) {
+		l.x509_tbs_enc = modified - 16;
+		l.tbs_indirect = 1;
+	} else
 		log_warnx("%s: where an X509 keeps its tbsCertificate is not understood: validated "
 			  "certificates the peer did not send (trust anchors) cannot satisfy a pin",
 			  where);
@@ -77,7 +95,7 @@ uint64_t openssl_verify_cookie(struct elf_image *crypto, const char *where)
 }
 
 /* The verdict cookie from the libcrypto this libssl loads; 0 if it cannot be read. */
-static uint64_t libssl_verify_cookie(struct elf_image *img, const char *path)
+uint64_t libssl_verify_cookie(struct elf_image *img, const char *path, bool by_key)
 {
 	char soname[256], cpath[4096], err[512];
 	struct elf_image *crypto;
@@ -93,7 +111,7 @@ static uint64_t libssl_verify_cookie(struct elf_image *img, const char *path)
 		log_warnx("%s: %s: only leaf pins count", path, err);
 		return 0;
 	}
-	ck = openssl_verify_cookie(crypto, cpath);
+	ck = openssl_verify_cookie(crypto, cpath, by_key);
 	elf_image_close(crypto);
 	return ck;
 }
@@ -103,7 +121,7 @@ static uint64_t libssl_verify_cookie(struct elf_image *img, const char *path)
  * X509_STORE_CTX_set_default() (ssl_verify_cert_chain): where the result of
  * X509_verify_cert() is read. How many, or -1.
  */
-static int verified_sites(struct elf_image *img, uint64_t *sites, int max)
+int x509_verified_sites(struct elf_image *img, uint64_t *sites, int max)
 {
 	uint64_t sd[SITES_MAX], ge[SITES_MAX], start, end;
 	int nsd, nge, i, j, n = 0;
@@ -125,11 +143,11 @@ static int verified_sites(struct elf_image *img, uint64_t *sites, int max)
 static int openssl_attach(struct pinwarden_bpf *skel, struct attached_lib *lib,
 			  struct elf_image *img, char *err, size_t errlen)
 {
-	uint64_t vck = libssl_verify_cookie(img, lib->path), sites[SITES_MAX];
+	uint64_t vck = libssl_verify_cookie(img, lib->path, false), sites[SITES_MAX];
 	int nv = 0;
 
 	if (vck) {
-		nv = verified_sites(img, sites, SITES_MAX);
+		nv = x509_verified_sites(img, sites, SITES_MAX);
 		if (nv <= 0) {
 			log_warnx("%s: no X509_STORE_CTX_get_error call beside X509_STORE_CTX_set_default: "
 				  "only leaf pins count", lib->path);

@@ -66,6 +66,9 @@ __asm__(".globl pw_test_sknum\n.type pw_test_sknum, @function\npw_test_sknum:\n"
 	".globl pw_test_moved\n.type pw_test_moved, @function\npw_test_moved:\n"
 	"\tmov %rsi, %rdi\n\tmov 0x8(%rdi), %rax\n\tret\n"
 	".size pw_test_moved, .-pw_test_moved\n"
+	".globl pw_test_setind\n.type pw_test_setind, @function\npw_test_setind:\n"
+	"\tmov (%rdi), %rax\n\tmovl $0x1, 0x60(%rax)\n\tmov (%rdi), %rdi\n\tjmp pw_test_other\n"
+	".size pw_test_setind, .-pw_test_setind\n"
 	".globl pw_test_callfirst\n.type pw_test_callfirst, @function\npw_test_callfirst:\n"
 	"\tcall pw_test_other\n\tmov 0x8(%rdi), %rax\n\tret\n"
 	".size pw_test_callfirst, .-pw_test_callfirst\n");
@@ -151,6 +154,18 @@ int main(void)
 		ASSERT_EQ(elf_field_offset(img, "pw_test_callfirst", ELF_LOAD64, &off), -1);
 		ASSERT_EQ(elf_field_offset(img, "pw_test_sknum", ELF_STORE_IMM, &off), -1);
 		ASSERT_EQ(elf_field_offset(img, "pw_no_such_function", ELF_LOAD32, &off), -1);
+
+		/* one pointer away, as BoringSSL's i2d_re_X509_tbs: x->cert_info->enc.modified */
+		{
+			uint32_t ptr = 9;
+
+			ASSERT_EQ(elf_field_offset_indirect(img, "pw_test_setind", &ptr, &off), 0);
+			ASSERT_EQ(ptr, 0);
+			ASSERT_EQ(off, 0x60);
+			ASSERT_EQ(elf_field_offset(img, "pw_test_setind", ELF_STORE_IMM, &off), -1);
+			ASSERT_EQ(elf_field_offset_indirect(img, "pw_test_setmod", &ptr, &off), -1);
+			ASSERT_EQ(elf_field_offset_indirect(img, "pw_test_get64", &ptr, &off), -1);
+		}
 	}
 	elf_image_close(img);
 
@@ -237,6 +252,22 @@ int main(void)
 				X509_free(c);
 				EVP_PKEY_free(k);
 			}
+			elf_image_close(img);
+		}
+		/* BoringSSL's libcrypto (android-libboringssl), when there: the same fields */
+		img = elf_image_open("/usr/lib/x86_64-linux-gnu/android/libcrypto.so.0", err, sizeof(err));
+		if (img) {
+			uint32_t ptr = 9, v = 0;
+
+			ASSERT_EQ(elf_field_offset(img, "X509_STORE_CTX_get_error", ELF_LOAD32, &v), 0);
+			ASSERT_EQ(elf_field_offset(img, "X509_STORE_CTX_get0_chain", ELF_LOAD64, &v), 0);
+			ASSERT_EQ(elf_field_offset(img, "sk_num", ELF_LOAD64, &v), 0);
+			ASSERT_EQ(v, 0);
+			ASSERT_EQ(elf_field_offset(img, "sk_value", ELF_LOAD64, &v), 0);
+			ASSERT_EQ(v, 8);
+			ASSERT_EQ(elf_field_offset_indirect(img, "i2d_re_X509_tbs", &ptr, &v), 0);
+			ASSERT_EQ(ptr, 0);
+			ASSERT_TRUE(v >= 16);
 			elf_image_close(img);
 		}
 		/* libssl names its libcrypto */
