@@ -442,8 +442,10 @@ static __always_inline __u32 pins_judge(struct pw_chain_acc *acc, __u32 gen, __u
 
 	acc->pinned = 0;
 	pins_match(acc, gen, pinset, cfg, 0);
-	if (!(acc->pinned & pins_counting(acc)) && acc->validation == PW_VALIDATION_VERIFIED &&
-	    acc->nanchors) {
+	/* without the library's objects of the presented certificates (vby_key), only
+	 * hashing the validated chain tells which of them it holds: always, then */
+	if ((acc->vby_key || !(acc->pinned & pins_counting(acc))) &&
+	    acc->validation == PW_VALIDATION_VERIFIED && acc->nanchors) {
 		__u32 base = acc->nents;
 
 		pw_anchors_hash();

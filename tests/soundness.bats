@@ -55,6 +55,11 @@ declare -gA VALIDATES=(
 	[boringssl]=verified # the chain BoringSSL's X509 layer verified, told by key
 )
 
+# libraries whose validated chain pinwarden reads without seeing the objects of the
+# presented certificates: their certificates in it are told by key (and the whole
+# validated chain is hashed whenever it was verified)
+declare -gA BY_KEY=([boringssl]=yes)
+
 # the clients, in the order they run (their comm, as events name them)
 CLIENTS=(curl python3 openssl gnutls-cli tstclnt goclient bssl_client node)
 # client -> the entry of VALIDATES that covers it
@@ -408,6 +413,8 @@ expect() {
 		lines+=("chain$n	$anchor presented=false validated=true pinned=false matched=false")
 		n=$((n + 1))
 	fi
+	[ "${BY_KEY[${FAMILY[$client]}]:-}" = yes ] && [ "$validation" = verified ] &&
+		expect_by_key "$anchor"
 	local verdict mode=enforce action reason=null outcome bytes
 	[ "$act" = audit ] && mode=audit
 	if [ "$matched" = true ]; then
@@ -425,6 +432,34 @@ expect() {
 	printf '%s\n' "events	1" "verdict	$verdict" "validation	$validation" "mode	$mode" \
 		"action	$action" "reason	$reason" "library	${LIBRARY[$client]}" "host	$HOST" \
 		"length	$n" "${lines[@]}" "outcome	$outcome" "bytes	$bytes"
+}
+
+# expect_by_key ANCHOR: for a library whose validated chain names the presented
+# certificates by key (BoringSSL), the whole chain is always hashed: every presented
+# certificate of it is validated, the anchor too when the peer sent it (same key), and
+# the anchor is an entry of its own only when the peer did not send it. Rewrites the
+# chain lines of expect's caller (lines, n, matched), which it shares.
+expect_by_key() {
+	local anchor=$1 i c sent=false
+	lines=()
+	matched=false
+	for ((i = 0; i < ${#presented[@]}; i++)); do
+		c=${presented[i]}
+		local v=false pinned=false m=false
+		[[ " ${builds[*]} " == *" $c "* ]] && v=true
+		[ "$c" = "$anchor" ] && sent=true
+		[ "$c" = "legit-ec/$pin" ] && pinned=true
+		if [ "$pinned" = true ] && { [ "$i" -eq 0 ] || [ "$v" = true ]; }; then
+			m=true
+			matched=true
+		fi
+		lines+=("chain$i	$c presented=true validated=$v pinned=$pinned matched=$m")
+	done
+	n=${#presented[@]}
+	if [ "$sent" = false ]; then
+		lines+=("chain$n	$anchor presented=false validated=true pinned=false matched=false")
+		n=$((n + 1))
+	fi
 }
 
 # ---- running the cases ----
