@@ -38,6 +38,7 @@ int BPF_PROG(pw_tcp_connect, const struct sock *sk, const int oldstate, const in
 	tc->family = family;
 	tc->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	tc->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	tc->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 	if (family == AF_INET) {
 		__u32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
 		__u32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);

@@ -114,6 +114,8 @@ enum pw_pin_type {
 #define PW_CHAIN_PEER_READ	(1u << 10) /* socket from the thread's last read (no fd binding) */
 #define PW_CHAIN_RESET_NO_SOCK	(1u << 11) /* reset asked, but the socket is unknown: killed instead */
 #define PW_CHAIN_RESUMED	(1u << 12) /* a resumed session (no certificates): reported, not judged */
+/* enforcement flags, from bit 24 down */
+#define PW_CHAIN_RESET_FULL	(1u << 24) /* reset asked, but reset_conns is full: killed instead */
 /* a chain the kernel could not judge in full: under enforce, fail closed */
 #define PW_CHAIN_UNJUDGEABLE	(PW_CHAIN_NO_CERTS | PW_CHAIN_STALE | PW_CHAIN_TRUNCATED | \
 				 PW_CHAIN_CERT_ERROR)
@@ -139,6 +141,10 @@ enum pw_counter {
 	PW_CNT_RESET_MARKED,	/* connections marked for reset */
 	PW_CNT_RESET_DROPPED,	/* packets of marked connections dropped on egress */
 	PW_CNT_RESUMED,		/* resumed client sessions seen */
+	PW_CNT_RESET_FULL,	/* reset_conns full: the process was killed instead */
+	PW_CNT_RESET_NO_SOCK,	/* reset asked, socket unknown: the process was killed instead */
+	PW_CNT_RESET_UNHELD,	/* a reset whose process could not be stopped for the daemon */
+	PW_CNT_RESET_RST_PASSED,	/* RSTs of marked connections let out (no payload) */
 	PW_CNT_MAX,
 };
 
@@ -223,8 +229,10 @@ enum pw_rec_type {
 };
 
 /* one TCP connection, as both the uprobes and the cgroup_skb program see it:
- * ports in host order, IPv4 addresses mapped into ::ffff:0:0/96 */
+ * the socket's network namespace, ports in host order, IPv4 addresses mapped
+ * into ::ffff:0:0/96 */
 struct pw_conn_key {
+	__u32 netns;		/* inode of the socket's network namespace (ns.inum) */
 	__u16 family;		/* the socket's: AF_INET or AF_INET6 */
 	__u16 sport;		/* local */
 	__u16 dport;		/* remote */
@@ -232,7 +240,23 @@ struct pw_conn_key {
 	__u8 saddr[16];
 	__u8 daddr[16];
 };
-_Static_assert(sizeof(struct pw_conn_key) == 40, "pw_conn_key layout");
+_Static_assert(sizeof(struct pw_conn_key) == 44, "pw_conn_key layout");
+
+/* what the daemon must do about a marked connection */
+#define PW_MARK_HELD	(1u << 0) /* its process is stopped (SIGSTOP) until the socket is destroyed */
+#define PW_MARK_KILL	(1u << 1) /* the verdict's kill failed: the daemon kills the process */
+#define PW_MARK_DONE	(1u << 8) /* set by the daemon: acted on; the socket is left to destroy */
+
+/* a connection marked by a verdict (reset_conns): egress dropped until the daemon is done */
+struct pw_conn_mark {
+	__u64 ts_boot_ns;	/* the verdict's time: its chain record's ts_boot_ns */
+	__u64 start_boottime;	/* the process's start (boot ns), against pid reuse */
+	__u32 pid;
+	__u32 tid;
+	__u32 flags;		/* PW_MARK_* */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct pw_conn_mark) == 32, "pw_conn_mark layout");
 
 /* a file, as the kernel names it: s_dev (major << 20 | minor) and inode */
 struct pw_file_key {

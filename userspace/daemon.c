@@ -240,15 +240,6 @@ static void sweep_ssl_state(struct daemon *d)
 		bpf_map_delete_elem(fd, &dead[i]);
 }
 
-static const char *const counter_names[PW_CNT_MAX] = {
-	"certificates_captured", "chains_judged", "orphan_certificates",
-	"abandoned_chains", "lost_certificate_records", "lost_chain_records",
-	"scratch_contended", "copy_failed", "certificates_too_big", "processes_killed",
-	"kill_failed", "accumulator_unavailable", "ssl_state_full", "known_certificates_skipped",
-	"discovery_stops", "discovery_lost", "connections_marked_reset", "reset_packets_dropped",
-	"resumed_sessions",
-};
-
 /*
  * Old generations leave the maps once no verdict can still be reading them: the
  * one just replaced a tick after the switch, older ones at once. A verdict reads
@@ -324,7 +315,7 @@ static void status_write(struct daemon *d)
 	json_arr_end(&j);
 	json_obj_begin(&j, "counters");
 	for (k = 0; k < PW_CNT_MAX; k++)
-		json_uint(&j, counter_names[k], d->cnt[k]);
+		json_uint(&j, kernel_counters[k].name, d->cnt[k]);
 	json_uint(&j, "chains_logged", d->chains);
 	json_uint(&j, "event_write_errors", d->write_errors);
 	json_obj_end(&j);
@@ -347,8 +338,7 @@ static void tick(struct daemon *d, unsigned n)
 	purge_old(d);
 	if (n % SWEEP_TICKS == 0)
 		sweep_ssl_state(d);
-	if (d->skel->bss->reset_on)
-		reset_sweep(d);
+	reset_sweep(d);	/* marks of lost records, sockets not yet destroyed */
 	events_flush_repeats(d, false);
 	metrics_write(d);
 	status_write(d);
