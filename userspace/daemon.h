@@ -57,7 +57,7 @@ struct daemon {
 	struct bpf_link *read_track_link;	/* while a policy resets or has server rules */
 	uint64_t resets, reset_errors;	/* sockets destroyed, and not */
 	uint64_t reset_late, reset_abandoned;	/* marks acted on without their record; given up */
-	uint64_t ukills[RESET_KILL_MAX];	/* kills from userspace, by result */
+	uint64_t ukills[PROC_KILL_MAX];	/* kills from userspace, by result */
 	struct reset_outcome reset_recent[32];	/* the last acts, for records that come later */
 	unsigned reset_recent_next;
 	int netns_fd;			/* the daemon's own network namespace, once opened */

@@ -289,15 +289,15 @@ static void enforcement_members(struct daemon *d, const struct pw_chain_rec *r,
 		json_str(j, "socket", o->destroy == 0 ? "destroyed" :
 				      o->destroy == -ENOENT ? "closed" : "not destroyed");
 	}
-	if (o->kill != RESET_KILL_NONE)
-		json_str(j, "userspace_kill", reset_kill_name(o->kill));
+	if (o->kill != PROC_KILL_NONE)
+		json_str(j, "userspace_kill", proc_kill_name(o->kill));
 	if (r->done == PW_DONE_RESET) {
 		if (!o->marked)
 			json_str(j, "reset_error", "the connection's mark was not found: nothing was destroyed");
 		else if (o->destroy && o->destroy != -ENOENT) {
 			snprintf(msg, sizeof(msg), "SOCK_DESTROY failed (%s): the connection stays "
 				 "dropped and the process was %s", strerror(-o->destroy),
-				 o->kill == RESET_KILL_KILLED ? "killed from userspace" : "not killed");
+				 o->kill == PROC_KILL_KILLED ? "killed from userspace" : "not killed");
 			json_str(j, "reset_error", msg);
 		} else if (!o->held) {
 			json_str(j, "reset_error", "the process could not be held until the socket was "
@@ -307,7 +307,7 @@ static void enforcement_members(struct daemon *d, const struct pw_chain_rec *r,
 	}
 	/* kill-failed */
 	snprintf(msg, sizeof(msg), "bpf_send_signal failed; the daemon's SIGKILL: %s; the "
-		 "connection: %s", reset_kill_name(o->kill),
+		 "connection: %s", proc_kill_name(o->kill),
 		 !o->marked ? "unknown" : o->destroy == 0 ? "destroyed" :
 		 o->destroy == -ENOENT ? "already closed" : "not destroyed");
 	json_str(j, "kill_error", msg);
@@ -365,7 +365,7 @@ void events_flush_repeats(struct daemon *d, bool all)
 
 static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 {
-	struct reset_outcome ro = { .kill = RESET_KILL_NONE };
+	struct reset_outcome ro = { .kill = PROC_KILL_NONE };
 	const struct pw_policy *p = daemon_policy(d, r->gen);
 	uint64_t unix_ns = r->ts_boot_ns + d->boot_to_unix_ns;
 	struct json *j = &d->j;

@@ -241,9 +241,9 @@ void metrics_format(const struct daemon *d, FILE *f)
 	family(f, "userspace_kills_total", "counter",
 	       "Processes the daemon killed itself (the kernel's kill failed, or a reset could "
 	       "not destroy the socket), by result.");
-	for (k = 0; k < RESET_KILL_MAX; k++)
+	for (k = 0; k < PROC_KILL_MAX; k++)
 		fprintf(f, "pinwarden_userspace_kills_total{result=\"%s\"} %llu\n",
-			reset_kill_name(k), (unsigned long long)d->ukills[k]);
+			proc_kill_name(k), (unsigned long long)d->ukills[k]);
 	single(f, "counter", "files_examined_total", "Files examined by discovery.", d->examined);
 	single(f, "counter", "libraries_discovered_total",
 	       "TLS libraries attached by discovery after start.", d->discovered);

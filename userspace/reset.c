@@ -16,15 +16,12 @@
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +31,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "pinwarden.skel.h"
+#include "proc.h"
 #include "procinfo.h"
 #include "reset.h"
 
@@ -42,15 +40,7 @@
 /* a socket that could not be destroyed for this long: its mark is given up */
 #define MARK_GIVE_UP_NS		(600ULL * 1000000000ULL)
 /* how long a SIGKILL'ed process gets to be gone before it is reported as surviving */
-#define KILL_WAIT_MS		100
 #define MARKS_PER_PASS		256
-
-static const char *const kill_names[RESET_KILL_MAX] = RESET_KILL_NAMES;
-
-const char *reset_kill_name(int kill)
-{
-	return kill >= 0 && kill < RESET_KILL_MAX ? kill_names[kill] : "none";
-}
 
 static uint64_t boot_ns(void)
 {
@@ -134,103 +124,6 @@ int reset_enable(struct daemon *d, bool on)
 	d->skel->bss->reset_on = 1;
 	log_info("action reset: egress filter on %s", mnt);
 	return 0;
-}
-
-/* ---- processes, named by pid and checked against pid reuse ---------------- */
-
-/* When process `pid` started, in boot ns rounded down to a clock tick (as
- * /proc/PID/stat gives it); 0 if it cannot be read. */
-static uint64_t proc_start_ns(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long ticks;
-	long hz = sysconf(_SC_CLK_TCK);
-	ssize_t n;
-	int fd, i;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0 || hz <= 0)
-		return 0;
-	buf[n] = 0;
-	/* after the command, which may hold anything: field 22 is the start time */
-	p = strrchr(buf, ')');
-	for (i = 2; p && i < 22; i++)
-		p = strchr(p + 1, ' ');
-	if (!p || sscanf(p + 1, "%llu", &ticks) != 1)
-		return 0;
-	return ticks * (1000000000ULL / hz);
-}
-
-/*
- * A pidfd for the process `pid` that the verdict saw: the one that started at
- * start_ns (boot ns, from the kernel's mark), or when that is unknown (0), one
- * that started no later than the verdict (a reused pid names a later process).
- * The pidfd is opened first, so that the process checked is the one signalled.
- */
-static int proc_open(pid_t pid, uint64_t start_ns, uint64_t verdict_ns)
-{
-	long hz = sysconf(_SC_CLK_TCK);
-	uint64_t tick = hz > 0 ? 1000000000ULL / hz : 10000000ULL, seen;
-	int fd = syscall(SYS_pidfd_open, pid, 0);
-
-	if (fd < 0)
-		return errno == ESRCH ? -ESRCH : -errno;
-	seen = proc_start_ns(pid);
-	if (!seen) {
-		close(fd);
-		return -ESRCH;
-	}
-	if (start_ns ? seen != start_ns / tick * tick : seen > verdict_ns) {
-		close(fd);
-		return -ESTALE;
-	}
-	return fd;
-}
-
-/* SIGKILL the process, wait until it is gone: enum reset_kill. */
-static int proc_kill(pid_t pid, uint64_t start_ns, uint64_t verdict_ns)
-{
-	struct pollfd pfd = { .events = POLLIN };
-	int r;
-
-	pfd.fd = proc_open(pid, start_ns, verdict_ns);
-	if (pfd.fd == -ESRCH)
-		return RESET_KILL_GONE;
-	if (pfd.fd == -ESTALE)
-		return RESET_KILL_REUSED;
-	if (pfd.fd < 0) {
-		log_warnx("cannot kill pid %d: pidfd_open: %s", pid, strerror(-pfd.fd));
-		return RESET_KILL_ERROR;
-	}
-	if (syscall(SYS_pidfd_send_signal, pfd.fd, SIGKILL, NULL, 0)) {
-		r = errno == ESRCH ? RESET_KILL_GONE : RESET_KILL_ERROR;
-		if (r == RESET_KILL_ERROR)
-			log_warn("cannot kill pid %d", pid);
-		close(pfd.fd);
-		return r;
-	}
-	/* a pidfd is readable once its process has exited */
-	r = poll(&pfd, 1, KILL_WAIT_MS) == 1 ? RESET_KILL_KILLED : RESET_KILL_SURVIVED;
-	close(pfd.fd);
-	return r;
-}
-
-/* SIGCONT the process the kernel stopped for us: 0 or -errno. */
-static int proc_continue(pid_t pid, uint64_t start_ns)
-{
-	int fd = proc_open(pid, start_ns, 0), rc = 0;
-
-	if (fd < 0)
-		return fd;
-	if (syscall(SYS_pidfd_send_signal, fd, SIGCONT, NULL, 0))
-		rc = -errno;
-	close(fd);
-	return rc;
 }
 
 /* ---- SOCK_DESTROY in the socket's own network namespace ---------------------- */
@@ -432,7 +325,7 @@ static void mark_act(struct daemon *d, int mfd, const struct pw_conn_key *k, str
 {
 	struct reset_outcome o = {
 		.ts_boot_ns = m->ts_boot_ns, .tid = m->tid, .netns = k->netns, .marked = true,
-		.held = m->flags & PW_MARK_HELD, .late = late, .kill = RESET_KILL_NONE,
+		.held = m->flags & PW_MARK_HELD, .late = late, .kill = PROC_KILL_NONE,
 	};
 	int rc;
 
@@ -448,10 +341,10 @@ static void mark_act(struct daemon *d, int mfd, const struct pw_conn_key *k, str
 	} else if (m->flags & PW_MARK_KILL) {
 		o.kill = proc_kill(m->pid, m->start_boottime, m->ts_boot_ns);
 	}
-	if (o.kill != RESET_KILL_NONE)
+	if (o.kill != PROC_KILL_NONE)
 		d->ukills[o.kill]++;
 	/* a held process that was not killed goes on; its connection is gone or dropped */
-	if (o.held && o.kill != RESET_KILL_KILLED && o.kill != RESET_KILL_GONE) {
+	if (o.held && o.kill != PROC_KILL_KILLED && o.kill != PROC_KILL_GONE) {
 		rc = proc_continue(m->pid, m->start_boottime);
 		o.continued = rc == 0;
 		if (rc && rc != -ESRCH)
@@ -478,7 +371,7 @@ static void mark_retry(struct daemon *d, int mfd, const struct pw_conn_key *k,
 	if (rc == 0 || rc == -ENOENT) {
 		d->resets += rc == 0;
 		bpf_map_delete_elem(mfd, k);
-	} else if (now - m->ts_boot_ns > MARK_GIVE_UP_NS) {
+	} else if (now > m->ts_boot_ns + MARK_GIVE_UP_NS) {
 		d->reset_abandoned++;
 		log_warnx("pid %u's connection to port %u (network namespace %u) could not be "
 			  "destroyed for %llu s (%s): its mark is given up, its egress flows again",
@@ -487,36 +380,67 @@ static void mark_retry(struct daemon *d, int mfd, const struct pw_conn_key *k,
 	}
 }
 
-/*
- * Act on the marks: the one of the verdict (tid, ts) if given, every mark
- * whose record is overdue, and with `all` every mark at all; retry the ones
- * whose socket could not be destroyed.
- */
-static void marks_pass(struct daemon *d, uint32_t tid, uint64_t ts, bool all, bool retry)
+static void marks_act_batch(struct daemon *d, int mfd, const struct pw_conn_key *keys,
+			    struct pw_conn_mark *vals, size_t n, bool own, uint64_t now)
 {
-	int mfd = bpf_map__fd(d->skel->maps.reset_conns);
-	struct pw_conn_key keys[MARKS_PER_PASS], cur;
-	struct pw_conn_mark vals[MARKS_PER_PASS];
-	uint64_t now = boot_ns();
-	size_t n = 0, i;
-	int have = 0;
+	size_t i;
 
-	while (n < MARKS_PER_PASS && bpf_map_get_next_key(mfd, have ? &cur : NULL, &cur) == 0) {
-		have = 1;
-		if (bpf_map_lookup_elem(mfd, &cur, &vals[n]))
-			continue;
-		if ((vals[n].flags & PW_MARK_DONE) ? retry :
-		    all || (vals[n].tid == tid && vals[n].ts_boot_ns == ts) ||
-		    now - vals[n].ts_boot_ns > MARK_RECORD_WAIT_NS)
-			keys[n++] = cur;
-	}
 	for (i = 0; i < n; i++) {
 		if (vals[i].flags & PW_MARK_DONE)
 			mark_retry(d, mfd, &keys[i], &vals[i], now);
 		else
-			mark_act(d, mfd, &keys[i], &vals[i],
-				 !(vals[i].tid == tid && vals[i].ts_boot_ns == ts));
+			mark_act(d, mfd, &keys[i], &vals[i], !(own && i == 0));
 	}
+}
+
+/*
+ * Act on the marks: the one of the verdict (tid, ts) if given, then those
+ * whose record is overdue (lost, or not read yet), or with `all` every one;
+ * with `retry`, try again to destroy the sockets that could not be. At most
+ * MARKS_PER_PASS others a pass: a flood of marks must not stall the daemon.
+ */
+static void marks_pass(struct daemon *d, uint32_t tid, uint64_t ts, bool all, bool retry)
+{
+	int mfd = bpf_map__fd(d->skel->maps.reset_conns);
+	struct pw_conn_key keys[MARKS_PER_PASS + 1], cur;
+	struct pw_conn_mark vals[MARKS_PER_PASS + 1], v;
+	uint64_t now = boot_ns();
+	size_t n = 0;
+	bool own = false;
+	int have = 0;
+
+	while (bpf_map_get_next_key(mfd, have ? &cur : NULL, &cur) == 0) {
+		have = 1;
+		if (bpf_map_lookup_elem(mfd, &cur, &v))
+			continue;
+		if (!(v.flags & PW_MARK_DONE) && ts && v.tid == tid && v.ts_boot_ns == ts) {
+			/* the verdict's own (one mark): first, whatever else is waiting */
+			if (n) {
+				keys[n] = keys[0];
+				vals[n] = vals[0];
+			}
+			keys[0] = cur;
+			vals[0] = v;
+			n++;
+			own = true;
+			continue;
+		}
+		if (n >= MARKS_PER_PASS + (own ? 1u : 0u)) {
+			if (!all)
+				continue;
+			/* stopping: every mark, a batch at a time */
+			marks_act_batch(d, mfd, keys, vals, n, own, now);
+			n = 0;
+			own = false;
+		}
+		/* a mark stamped in the future is not overdue (boot time never goes back) */
+		if ((v.flags & PW_MARK_DONE) ? retry : all || now > v.ts_boot_ns + MARK_RECORD_WAIT_NS) {
+			keys[n] = cur;
+			vals[n] = v;
+			n++;
+		}
+	}
+	marks_act_batch(d, mfd, keys, vals, n, own, now);
 }
 
 void reset_act(struct daemon *d, const struct pw_chain_rec *r, struct reset_outcome *o)
@@ -526,7 +450,7 @@ void reset_act(struct daemon *d, const struct pw_chain_rec *r, struct reset_outc
 		return;
 	/* no mark: the connection is unknown (or its mark was given up) */
 	*o = (struct reset_outcome){ .ts_boot_ns = r->ts_boot_ns, .tid = r->tid,
-				     .kill = RESET_KILL_NONE };
+				     .kill = PROC_KILL_NONE };
 	if (r->done == PW_DONE_KILL_FAILED) {
 		o->kill = proc_kill(r->pid, 0, r->ts_boot_ns);
 		d->ukills[o->kill]++;

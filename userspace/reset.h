@@ -12,22 +12,10 @@
 #include <stdint.h>
 
 #include "pinwarden.h"
+#include "proc.h"
 
 struct daemon;
 struct pw_policy;
-
-/* What a kill from userspace came to (pinwarden_userspace_kills_total{result}). */
-enum reset_kill {
-	RESET_KILL_NONE = -1,	/* not tried */
-	RESET_KILL_KILLED = 0,	/* SIGKILL sent, the process is gone */
-	RESET_KILL_GONE,	/* it had exited already */
-	RESET_KILL_REUSED,	/* its pid names a process started later: left alone */
-	RESET_KILL_SURVIVED,	/* still there after SIGKILL (the host's init ignores it) */
-	RESET_KILL_ERROR,	/* pidfd_open or pidfd_send_signal failed */
-	RESET_KILL_MAX,
-};
-
-#define RESET_KILL_NAMES { "killed", "gone", "pid-reused", "survived", "error" }
 
 /* What the daemon did about the connection (and process) of one verdict. */
 struct reset_outcome {
@@ -39,7 +27,7 @@ struct reset_outcome {
 	bool continued;		/* ... and continued once the socket was destroyed */
 	bool late;		/* acted on before its chain record came (or without it) */
 	int destroy;		/* SOCK_DESTROY: 0, -ENOENT (already closed), -errno */
-	int kill;		/* enum reset_kill */
+	int kill;		/* enum proc_kill */
 };
 
 /* Does the policy enforce with reset anywhere? */
@@ -71,7 +59,5 @@ void reset_sweep(struct daemon *d);
 
 /* Act on every mark now (the daemon stops, or the egress filter goes). */
 void reset_flush(struct daemon *d);
-
-const char *reset_kill_name(int kill);
 
 #endif /* PW_RESET_H */
