@@ -1,11 +1,14 @@
 #!/usr/bin/python3
-"""Fill the running daemon's reset_conns map with marks of connections that do
+"""Fill the reset_conns map of the daemon PID with marks of connections that do
 not exist (127.0.0.2 -> 127.0.0.3, stamped an hour ahead so that the daemon
 leaves them be), until the kernel refuses one: the next reset verdict finds
 the table full. --clear removes them again. Prints how many it added/removed.
 
 Raw bpf(2) through ctypes, as tests/helpers.bash's _bpf_usable does; the map
-is found by name with bpftool.
+is the one of that name among the daemon's own (its /proc/PID/fdinfo): a
+daemon that exited leaves its maps behind until the kernel frees them.
+
+usage: fill_reset_marks.py PID [--clear]
 """
 import ctypes
 import json
@@ -31,11 +34,18 @@ def bpf(cmd, attr):
     return r, ctypes.get_errno()
 
 
-def map_fd(name):
+def map_fd(name, pid):
+    held = set()
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                held.update(int(line.split()[1]) for line in f if line.startswith("map_id:"))
+        except OSError:
+            pass
     maps = json.loads(subprocess.check_output(["bpftool", "-j", "map", "show"]))
-    ids = [m["id"] for m in maps if m.get("name") == name]
+    ids = [m["id"] for m in maps if m.get("name") == name and m["id"] in held]
     if len(ids) != 1:
-        sys.exit(f"fill_reset_marks: {len(ids)} maps named {name}")
+        sys.exit(f"fill_reset_marks: {len(ids)} maps named {name} held by pid {pid}")
     fd, err = bpf(BPF_MAP_GET_FD_BY_ID, struct.pack("III", ids[0], 0, 0))
     if fd < 0:
         sys.exit(f"fill_reset_marks: BPF_MAP_GET_FD_BY_ID: {os.strerror(err)}")
@@ -50,8 +60,8 @@ def key(netns, i):
 
 
 def main():
-    clear = sys.argv[1:] == ["--clear"]
-    fd = map_fd("reset_conns")
+    pid, clear = int(sys.argv[1]), sys.argv[2:] == ["--clear"]
+    fd = map_fd("reset_conns", pid)
     netns = os.stat("/proc/self/ns/net").st_ino
     # struct pw_conn_mark: ts_boot_ns, start_boottime, pid, tid, flags, pad
     ahead = time.clock_gettime_ns(time.CLOCK_BOOTTIME) + 3600 * 10**9
