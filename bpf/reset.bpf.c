@@ -23,6 +23,8 @@
 #define AF_INET		2
 #define AF_INET6	10
 #define TCP_FLAG_RST	0x04
+#define ETH_P_IP	0x0800
+#define ETH_P_IPV6	0x86DD
 
 #define NR_read		0
 #define NR_readv	19
@@ -32,21 +34,22 @@
 /*
  * A TCP segment that carries nothing but an RST: let out, so that the peer
  * learns the connection is gone (the abort's RST, or a close with unread
- * data). skb->data starts at the network header.
+ * data). skb->data starts at the network header, IPv4 also for a dual-stack
+ * socket's v4-mapped connection.
  */
-static __always_inline int bare_rst(struct __sk_buff *skb, __u16 family)
+static __always_inline int bare_rst(struct __sk_buff *skb)
 {
 	__u32 l3, l4, total;
 	__u8 b[2], flags, doff;
 
-	if (family == AF_INET) {
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
 		__u16 tot_len;
 
 		if (bpf_skb_load_bytes(skb, 0, b, 1) || bpf_skb_load_bytes(skb, 2, &tot_len, 2))
 			return 0;
 		l3 = (b[0] & 0x0f) * 4;
 		total = bpf_ntohs(tot_len);
-	} else {
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
 		__u16 plen;
 		__u8 nexthdr;
 
@@ -56,6 +59,8 @@ static __always_inline int bare_rst(struct __sk_buff *skb, __u16 family)
 			return 0;
 		l3 = 40;
 		total = 40 + bpf_ntohs(plen);
+	} else {
+		return 0;
 	}
 	if (bpf_skb_load_bytes(skb, l3 + 12, b, 2))
 		return 0;
@@ -111,7 +116,7 @@ int pw_reset_egress(struct __sk_buff *skb)
 	}
 	if (!bpf_map_lookup_elem(&reset_conns, &k))
 		return 1;
-	if (bare_rst(skb, k.family)) {
+	if (bare_rst(skb)) {
 		count(PW_CNT_RESET_RST_PASSED);
 		return 1;
 	}

@@ -116,13 +116,13 @@ static __always_inline void peer_find(const struct pw_ssl_state *st, struct peer
 /*
  * Mark the connection: from now on its egress is dropped (bpf/reset.bpf.c),
  * and the daemon, woken by the chain record, destroys its socket in the
- * socket's own network namespace. A reset also holds the process (SIGSTOP)
- * until the socket is destroyed: its next read or write on the connection,
- * still inside the handshake, then fails with ECONNABORTED, where a socket
- * destroyed after the handshake is, to some applications, a clean end of
- * stream (Python's ssl turns any error of SSL_read into b''). PW_MARK_KILL:
- * the verdict's kill failed; the daemon kills the process from userspace.
- * 0, PW_MARK_NO_SOCK or PW_MARK_FULL.
+ * socket's own network namespace. A reset also holds the process (SIGSTOP to
+ * this thread, which stops them all) until the socket is destroyed: its next
+ * read or write on the connection, still inside the handshake, then fails
+ * with ECONNABORTED, where a socket destroyed after the handshake is, to some
+ * applications, a clean end of stream (Python's ssl turns any error of
+ * SSL_read into b''). PW_MARK_KILL: the verdict's kill failed; the daemon
+ * kills the process from userspace. 0, PW_MARK_NO_SOCK or PW_MARK_FULL.
  */
 static __always_inline int conn_mark_reset(const struct peer *p, __u64 now, __u32 flags)
 {
@@ -131,6 +131,7 @@ static __always_inline int conn_mark_reset(const struct peer *p, __u64 now, __u3
 	struct pw_conn_mark m = { .ts_boot_ns = now, .pid = id >> 32, .tid = (__u32)id };
 	struct pw_conn_key k = {};
 	struct pw_conn_mark *v;
+	int held;
 
 	if (!p->family || !p->port || !p->local_port) {
 		if (!(flags & PW_MARK_KILL))
@@ -144,19 +145,23 @@ static __always_inline int conn_mark_reset(const struct peer *p, __u64 now, __u3
 	__builtin_memcpy(k.saddr, p->local_addr, 16);
 	__builtin_memcpy(k.daddr, p->addr, 16);
 	m.start_boottime = BPF_CORE_READ(t, group_leader, start_boottime);
-	/* held from the start: the daemon may see the mark before the stop is sent */
-	m.flags = flags & PW_MARK_KILL ? flags : flags | PW_MARK_HELD;
+	/* the daemon must not continue the process before its stop is sent */
+	m.flags = flags & PW_MARK_KILL ? flags : flags | PW_MARK_PENDING;
 	if (bpf_map_update_elem(&reset_conns, &k, &m, BPF_ANY)) {
 		count(PW_CNT_RESET_FULL);
 		return PW_MARK_FULL;
 	}
 	count(PW_CNT_RESET_MARKED);
-	if (!(flags & PW_MARK_KILL) && bpf_send_signal(SIGSTOP)) {
-		v = bpf_map_lookup_elem(&reset_conns, &k);
-		if (v)
-			v->flags &= ~PW_MARK_HELD;
+	if (flags & PW_MARK_KILL)
+		return 0;
+	/* to this thread: it stops before it runs on, even when another thread
+	 * has a stop of the process pending (a second one would merge into it) */
+	held = bpf_send_signal_thread(SIGSTOP) == 0;
+	v = bpf_map_lookup_elem(&reset_conns, &k);
+	if (v)
+		v->flags = (v->flags & ~PW_MARK_PENDING) | (held ? PW_MARK_HELD : 0);
+	if (!held)
 		count(PW_CNT_RESET_UNHELD);
-	}
 	return 0;
 }
 

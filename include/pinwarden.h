@@ -245,6 +245,7 @@ _Static_assert(sizeof(struct pw_conn_key) == 44, "pw_conn_key layout");
 /* what the daemon must do about a marked connection */
 #define PW_MARK_HELD	(1u << 0) /* its process is stopped (SIGSTOP) until the socket is destroyed */
 #define PW_MARK_KILL	(1u << 1) /* the verdict's kill failed: the daemon kills the process */
+#define PW_MARK_PENDING	(1u << 2) /* its process is being stopped: HELD once the stop is sent */
 #define PW_MARK_DONE	(1u << 8) /* set by the daemon: acted on; the socket is left to destroy */
 
 /* a connection marked by a verdict (reset_conns): egress dropped until the daemon is done */

@@ -197,8 +197,9 @@ void metrics_format(const struct daemon *d, FILE *f)
 	       "What the kernel side could not do, by reason: a certificate it could not read "
 	       "(copy_failed), hash (certificate_too_big, scratch_contended) or hold "
 	       "(accumulator_unavailable, ssl_state_full), a kill that failed, a new file "
-	       "discovery could not report, a reset that became a kill (reset_table_full, "
-	       "reset_socket_unknown) or whose process could not be held (reset_not_held).");
+	       "discovery could not report, a connection that could not be marked (reset_table_full) "
+	       "or found (reset_socket_unknown): a reset then kills, a reset whose process could "
+	       "not be held (reset_not_held).");
 	for (k = 0; k < PW_CNT_MAX; k++)
 		if (kernel_counters[k].failure)
 			fprintf(f, "pinwarden_kernel_failures_total{reason=\"%s\"} %llu\n",

@@ -51,13 +51,7 @@ uint64_t proc_start_ns(pid_t pid)
 	return ticks * (1000000000ULL / hz);
 }
 
-/*
- * A pidfd for the process `pid` that the verdict saw: the one that started at
- * start_ns (boot ns, from the kernel's mark), or when that is unknown (0), one
- * that started no later than the verdict (a reused pid names a later process).
- * The pidfd is opened first, so that the process checked is the one signalled.
- */
-static int proc_open(pid_t pid, uint64_t start_ns, uint64_t verdict_ns)
+int proc_pidfd(pid_t pid, uint64_t start_ns, uint64_t verdict_ns)
 {
 	long hz = sysconf(_SC_CLK_TCK);
 	uint64_t tick = hz > 0 ? 1000000000ULL / hz : 10000000ULL, seen;
@@ -82,7 +76,7 @@ int proc_kill(pid_t pid, uint64_t start_ns, uint64_t verdict_ns)
 	struct pollfd pfd = { .events = POLLIN };
 	int r;
 
-	pfd.fd = proc_open(pid, start_ns, verdict_ns);
+	pfd.fd = proc_pidfd(pid, start_ns, verdict_ns);
 	if (pfd.fd == -ESRCH)
 		return PROC_KILL_GONE;
 	if (pfd.fd == -ESTALE)
@@ -104,13 +98,13 @@ int proc_kill(pid_t pid, uint64_t start_ns, uint64_t verdict_ns)
 	return r;
 }
 
-int proc_continue(pid_t pid, uint64_t start_ns)
+int proc_signal(pid_t pid, uint64_t start_ns, int sig)
 {
-	int fd = proc_open(pid, start_ns, 0), rc = 0;
+	int fd = proc_pidfd(pid, start_ns, 0), rc = 0;
 
 	if (fd < 0)
 		return fd;
-	if (syscall(SYS_pidfd_send_signal, fd, SIGCONT, NULL, 0))
+	if (syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0))
 		rc = -errno;
 	close(fd);
 	return rc;

@@ -30,13 +30,23 @@ const char *proc_kill_name(int kill);	/* "killed", ...; "none" */
 uint64_t proc_start_ns(pid_t pid);
 
 /*
+ * A pidfd for the process `pid` that a verdict saw: the one that started at
+ * start_ns (boot ns, as the kernel has it), or when that is unknown (0), one
+ * that started no later than verdict_ns (a reused pid names a later process).
+ * The pidfd is opened before the check, so the process checked is the one it
+ * names. -ESRCH (gone), -ESTALE (reused), -errno.
+ */
+int proc_pidfd(pid_t pid, uint64_t start_ns, uint64_t verdict_ns);
+
+/*
  * SIGKILL process `pid` and wait (100 ms at most) until it is gone, if it is
  * the process that started at start_ns (boot ns; 0: unknown, then any process
  * started no later than verdict_ns): enum proc_kill.
  */
 int proc_kill(pid_t pid, uint64_t start_ns, uint64_t verdict_ns);
 
-/* SIGCONT process `pid`, checked the same way: 0, -ESRCH (gone), -ESTALE (pid reused), -errno. */
-int proc_continue(pid_t pid, uint64_t start_ns);
+/* Send `sig` to process `pid` if it started at start_ns: 0, -ESRCH (gone), -ESTALE
+ * (its pid names a process started later), -errno. */
+int proc_signal(pid_t pid, uint64_t start_ns, int sig);
 
 #endif /* PW_PROC_H */

@@ -17,11 +17,13 @@
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,10 +39,15 @@
 
 /* a mark its chain record has not claimed by then: the record was lost (ring full) */
 #define MARK_RECORD_WAIT_NS	(200ULL * 1000000ULL)
+/* a mark whose stop is still to be sent after this long: its program is long over */
+#define MARK_PENDING_WAIT_NS	(10ULL * 1000000000ULL)
 /* a socket that could not be destroyed for this long: its mark is given up */
 #define MARK_GIVE_UP_NS		(600ULL * 1000000000ULL)
 /* how long a SIGKILL'ed process gets to be gone before it is reported as surviving */
 #define MARKS_PER_PASS		256
+/* how long to wait for a program that is sending its stop (it takes microseconds) */
+#define PENDING_TRIES		100
+#define PENDING_SLEEP_US	20
 
 static uint64_t boot_ns(void)
 {
@@ -315,19 +322,18 @@ static bool outcome_find(const struct daemon *d, uint32_t tid, uint64_t ts, stru
 }
 
 /*
- * Act on one mark: destroy its socket, then continue its process (held for a
- * reset) or kill it (its verdict's kill failed; or the socket could not be
- * destroyed: fail closed). The mark goes once the socket is gone; until then
- * its egress stays dropped and each tick tries again.
+ * Destroy the mark's socket; kill its process if its verdict's kill failed, or
+ * if the socket could not be destroyed (fail closed: its egress stays dropped,
+ * the mark stays for the sweep to try again). The outcome is kept for the
+ * verdict's chain record.
  */
-static void mark_act(struct daemon *d, int mfd, const struct pw_conn_key *k, struct pw_conn_mark *m,
-		     bool late)
+static struct reset_outcome mark_destroy(struct daemon *d, int mfd, const struct pw_conn_key *k,
+					 struct pw_conn_mark *m, bool late)
 {
 	struct reset_outcome o = {
 		.ts_boot_ns = m->ts_boot_ns, .tid = m->tid, .netns = k->netns, .marked = true,
 		.held = m->flags & PW_MARK_HELD, .late = late, .kill = PROC_KILL_NONE,
 	};
-	int rc;
 
 	o.destroy = sock_destroy_tcp(d, k, m->pid, m->tid);
 	if (o.destroy == 0)
@@ -343,14 +349,6 @@ static void mark_act(struct daemon *d, int mfd, const struct pw_conn_key *k, str
 	}
 	if (o.kill != PROC_KILL_NONE)
 		d->ukills[o.kill]++;
-	/* a held process that was not killed goes on; its connection is gone or dropped */
-	if (o.held && o.kill != PROC_KILL_KILLED && o.kill != PROC_KILL_GONE) {
-		rc = proc_continue(m->pid, m->start_boottime);
-		o.continued = rc == 0;
-		if (rc && rc != -ESRCH)
-			log_warnx("cannot continue pid %u, stopped for a reset: %s", m->pid,
-				  strerror(-rc));
-	}
 	if (late)
 		d->reset_late++;
 	if (o.destroy == 0 || o.destroy == -ENOENT) {
@@ -360,6 +358,86 @@ static void mark_act(struct daemon *d, int mfd, const struct pw_conn_key *k, str
 		bpf_map_update_elem(mfd, k, m, BPF_EXIST);
 	}
 	outcome_keep(d, &o);
+	return o;
+}
+
+/* The marks of process `pid` with any of `flags` (not yet acted on): up to `max` of them. */
+static size_t marks_of(int mfd, uint32_t pid, uint32_t flags, struct pw_conn_key *keys,
+		       struct pw_conn_mark *vals, size_t max)
+{
+	struct pw_conn_key cur;
+	struct pw_conn_mark v;
+	size_t n = 0;
+	int have = 0;
+
+	while (n < max && bpf_map_get_next_key(mfd, have ? &cur : NULL, &cur) == 0) {
+		have = 1;
+		if (bpf_map_lookup_elem(mfd, &cur, &v) || v.pid != pid || (v.flags & PW_MARK_DONE) ||
+		    !(v.flags & flags))
+			continue;
+		keys[n] = cur;
+		vals[n++] = v;
+	}
+	return n;
+}
+
+/*
+ * Let a process held for resets go on. Each verdict stopped its own thread
+ * (the stop of a thread takes the whole process), but SIGCONT continues all
+ * of them and cancels every stop not yet taken: so first the sockets its
+ * other threads wait on are destroyed too, those of the marks whose stop was
+ * sent (PW_MARK_HELD), once those whose stop is being sent (PW_MARK_PENDING:
+ * a program still running, microseconds) are. A mark made between the last
+ * look and the SIGCONT (its stop may have been cancelled) stops its thread
+ * again, at once, for that mark's own record to continue the process.
+ */
+static int hold_release(struct daemon *d, int mfd, uint32_t pid, uint64_t start)
+{
+	struct pw_conn_key keys[MARKS_PER_PASS];
+	struct pw_conn_mark vals[MARKS_PER_PASS];
+	int pidfd, rc = 0, tries;
+	size_t n, i, pending;
+
+	pidfd = proc_pidfd(pid, start, 0);
+	if (pidfd < 0)
+		return pidfd;
+	for (tries = 0; tries < PENDING_TRIES; tries++) {
+		n = marks_of(mfd, pid, PW_MARK_HELD | PW_MARK_PENDING, keys, vals, MARKS_PER_PASS);
+		for (i = pending = 0; i < n; i++) {
+			if (vals[i].flags & PW_MARK_PENDING)
+				pending++;
+			else
+				mark_destroy(d, mfd, &keys[i], &vals[i], true);
+		}
+		if (!pending)
+			break;
+		usleep(PENDING_SLEEP_US);
+	}
+	if (syscall(SYS_pidfd_send_signal, pidfd, SIGCONT, NULL, 0)) {
+		rc = -errno;
+	} else {
+		/* to the thread itself: it stops at once, not when another thread runs */
+		n = marks_of(mfd, pid, PW_MARK_HELD | PW_MARK_PENDING, keys, vals, MARKS_PER_PASS);
+		for (i = 0; i < n; i++)
+			syscall(SYS_tgkill, pid, vals[i].tid, SIGSTOP);
+	}
+	close(pidfd);
+	if (rc && rc != -ESRCH)
+		log_warnx("cannot continue pid %u, stopped for a reset: %s", pid, strerror(-rc));
+	return rc;
+}
+
+/* Act on one mark: destroy its socket, then let its process go on, or kill it. */
+static void mark_act(struct daemon *d, int mfd, const struct pw_conn_key *k, struct pw_conn_mark *m,
+		     bool late)
+{
+	struct reset_outcome o = mark_destroy(d, mfd, k, m, late);
+
+	if (o.held && o.kill != PROC_KILL_KILLED && o.kill != PROC_KILL_GONE &&
+	    hold_release(d, mfd, m->pid, m->start_boottime) == 0) {
+		o.continued = true;
+		outcome_keep(d, &o);	/* the later entry is the one found */
+	}
 }
 
 /* A mark whose socket could not be destroyed: try again, give up after a while. */
@@ -383,13 +461,18 @@ static void mark_retry(struct daemon *d, int mfd, const struct pw_conn_key *k,
 static void marks_act_batch(struct daemon *d, int mfd, const struct pw_conn_key *keys,
 			    struct pw_conn_mark *vals, size_t n, bool own, uint64_t now)
 {
+	struct pw_conn_mark v;
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		if (vals[i].flags & PW_MARK_DONE)
-			mark_retry(d, mfd, &keys[i], &vals[i], now);
+		/* acted on meanwhile, with another mark of its process? */
+		if (bpf_map_lookup_elem(mfd, &keys[i], &v) || v.ts_boot_ns != vals[i].ts_boot_ns ||
+		    v.tid != vals[i].tid || v.flags != vals[i].flags)
+			continue;
+		if (v.flags & PW_MARK_DONE)
+			mark_retry(d, mfd, &keys[i], &v, now);
 		else
-			mark_act(d, mfd, &keys[i], &vals[i], !(own && i == 0));
+			mark_act(d, mfd, &keys[i], &v, !(own && i == 0));
 	}
 }
 
@@ -433,8 +516,11 @@ static void marks_pass(struct daemon *d, uint32_t tid, uint64_t ts, bool all, bo
 			n = 0;
 			own = false;
 		}
-		/* a mark stamped in the future is not overdue (boot time never goes back) */
-		if ((v.flags & PW_MARK_DONE) ? retry : all || now > v.ts_boot_ns + MARK_RECORD_WAIT_NS) {
+		/* a mark stamped in the future is not overdue (boot time never goes back);
+		 * one whose stop is still to be sent waits for it */
+		if ((v.flags & PW_MARK_DONE) ? retry :
+		    all || now > v.ts_boot_ns + ((v.flags & PW_MARK_PENDING) ? MARK_PENDING_WAIT_NS :
+									     MARK_RECORD_WAIT_NS)) {
 			keys[n] = cur;
 			vals[n] = v;
 			n++;

@@ -51,7 +51,7 @@ static void test_kill(void)
 	ASSERT_EQ(proc_kill(pid, start + 1000000000ULL, 0), PROC_KILL_REUSED);
 	/* start unknown, verdict older than the process: not the one judged */
 	ASSERT_EQ(proc_kill(pid, 0, before), PROC_KILL_REUSED);
-	ASSERT_EQ(proc_continue(pid, start + 1000000000ULL), -ESTALE);
+	ASSERT_EQ(proc_signal(pid, start + 1000000000ULL, SIGCONT), -ESTALE);
 	ASSERT_EQ(waitpid(pid, &status, WNOHANG), 0);
 	/* the kernel's start time is in ns; /proc rounds it down to a tick */
 	ASSERT_EQ(proc_kill(pid, start + 3000000ULL, 0), PROC_KILL_KILLED);
@@ -59,7 +59,7 @@ static void test_kill(void)
 	ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 	/* reaped: gone, whatever the check */
 	ASSERT_EQ(proc_kill(pid, start, 0), PROC_KILL_GONE);
-	ASSERT_EQ(proc_continue(pid, start), -ESRCH);
+	ASSERT_EQ(proc_signal(pid, start, SIGCONT), -ESRCH);
 	ASSERT_STREQ(proc_kill_name(PROC_KILL_REUSED), "pid-reused");
 	ASSERT_STREQ(proc_kill_name(PROC_KILL_NONE), "none");
 }
@@ -84,7 +84,7 @@ static void test_continue(void)
 	kill(pid, SIGSTOP);
 	ASSERT_EQ(waitpid(pid, &status, WUNTRACED), pid);
 	ASSERT_TRUE(WIFSTOPPED(status));
-	ASSERT_EQ(proc_continue(pid, start), 0);
+	ASSERT_EQ(proc_signal(pid, start, SIGCONT), 0);
 	ASSERT_EQ(waitpid(pid, &status, WCONTINUED), pid);
 	ASSERT_TRUE(WIFCONTINUED(status));
 	kill(pid, SIGKILL);
