@@ -50,7 +50,7 @@ RESET_CLIENT=$TOOLS/reset_client.py
 	retry 30 0.1 bash -c "bpftool -j map dump name reset_conns | jq -se 'flatten | length == 0' >/dev/null"
 }
 
-@test "reset is an error to the application, never an end of stream: python ssl, Go (read or write first) and curl (beside a transfer that completes), TLS 1.2 and 1.3" {
+@test "reset is an error to the application, never an end of stream: python ssl (read or write first, 8 threads at once), Go (read or write first) and curl (beside a transfer that completes), TLS 1.2 and 1.3" {
 	pw_start --policy "$POLICY"
 	local tls first n=0 out
 	for tls in 1.2 1.3; do
@@ -70,6 +70,12 @@ RESET_CLIENT=$TOOLS/reset_client.py
 				n=$((n + 1))
 			fi
 		done
+		# eight threads of one process at once: each is held, each gets the error
+		out=$("$PYTHON" "$RESET_CLIENT" --port "$evil_PORT" --tls "$tls" --parallel 8 \
+			--secret "threads-$tls")
+		echo "python $tls, 8 threads: $out"
+		[ "$(grep -c "^handshake: error ECONNABORTED " <<<"$out")" -eq 8 ]
+		n=$((n + 8))
 		# curl: two transfers in parallel; the impostor's fails, not curl
 		run curl --silent --show-error --max-time 20 -k "--tlsv$tls" --tls-max "$tls" \
 			--parallel --parallel-immediate -H "X-Secret: curl-$tls" \

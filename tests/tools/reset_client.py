@@ -9,7 +9,8 @@ one line per step: "handshake: ok", "write: ok", "read: data b'ok\\n'",
 Exit status 0 whatever happened to the connection: the process lived.
 
 --bind-port gives the local port (a 4-tuple reproduced in another network
-namespace); --wait-for FILE holds a completed handshake until FILE exists.
+namespace); --wait-for FILE holds a completed handshake until FILE exists;
+--parallel N runs N connections at once, one per thread (their lines mixed).
 """
 import argparse
 import errno
@@ -17,9 +18,18 @@ import os
 import socket
 import ssl
 import sys
+import threading
 import time
 
 VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+LOCK = threading.Lock()
+
+
+def say(line):
+    """One whole line, whichever thread says it."""
+    with LOCK:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 def parse_args():
@@ -31,6 +41,7 @@ def parse_args():
     p.add_argument("--bind-port", type=int, default=0, help="local port (default: any)")
     p.add_argument("--wait-for", help="after the handshake, wait until this file exists")
     p.add_argument("--timeout", type=float, default=10.0)
+    p.add_argument("--parallel", type=int, default=1, help="connections at once, one per thread")
     return p.parse_args()
 
 
@@ -41,21 +52,15 @@ def what(e):
     return f"error {name or type(e).__name__} {e}"
 
 
-def main():
-    args = parse_args()
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    if args.tls:
-        ctx.minimum_version = ctx.maximum_version = VERSIONS[args.tls]
+def connection(args, ctx):
     start = time.monotonic()
     raw = socket.create_connection(("127.0.0.1", args.port), timeout=args.timeout,
                                    source_address=("127.0.0.1", args.bind_port))
     try:
         tls = ctx.wrap_socket(raw, server_hostname="pin.test")
-        print("handshake: ok", flush=True)
+        say("handshake: ok")
     except (OSError, ssl.SSLError) as e:
-        print(f"handshake: {what(e)} after {time.monotonic() - start:.1f} s", flush=True)
+        say(f"handshake: {what(e)} after {time.monotonic() - start:.1f} s")
         return
     if args.wait_for:
         while not os.path.exists(args.wait_for):
@@ -65,13 +70,28 @@ def main():
         try:
             if step == "write":
                 tls.sendall(args.secret.encode() + b"\n")
-                print("write: ok", flush=True)
+                say("write: ok")
             else:
                 data = tls.recv(100)
-                print(f"read: data {data!r}" if data else "read: EOF", flush=True)
+                say(f"read: data {data!r}" if data else "read: EOF")
         except (OSError, ssl.SSLError) as e:
-            print(f"{step}: {what(e)}", flush=True)
+            say(f"{step}: {what(e)}")
     tls.close()
+
+
+def main():
+    args = parse_args()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if args.tls:
+        ctx.minimum_version = ctx.maximum_version = VERSIONS[args.tls]
+    threads = [threading.Thread(target=connection, args=(args, ctx))
+               for _ in range(args.parallel)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
 if __name__ == "__main__":
