@@ -657,11 +657,14 @@ cleanup:
 		ring_buffer__consume(d.rb);
 	bpf_link__destroy(exec_link);
 	bpf_link__destroy(exit_link);
+	/* no verdict from here on: every process held for a reset can then be let go */
+	attach_set_destroy(&d.libs);
+	if (d.rb)
+		ring_buffer__consume(d.rb);
 	if (d.skel && d.skel->bss) {
 		reset_enable(&d, false);
 		read_track_enable(&d, false);
 	}
-	attach_set_destroy(&d.libs);
 	bpf_link__destroy(tcp_link);
 	ring_buffer__free(d.rb);
 	pinwarden_bpf__destroy(d.skel);

@@ -517,10 +517,11 @@ static void marks_pass(struct daemon *d, uint32_t tid, uint64_t ts, bool all, bo
 			own = false;
 		}
 		/* a mark stamped in the future is not overdue (boot time never goes back);
-		 * one whose stop is still to be sent waits for it */
+		 * one whose stop is still to be sent waits for it (its program is
+		 * running), else that stop would come after our SIGCONT */
 		if ((v.flags & PW_MARK_DONE) ? retry :
-		    all || now > v.ts_boot_ns + ((v.flags & PW_MARK_PENDING) ? MARK_PENDING_WAIT_NS :
-									     MARK_RECORD_WAIT_NS)) {
+		    (v.flags & PW_MARK_PENDING) ? now > v.ts_boot_ns + MARK_PENDING_WAIT_NS :
+		    all || now > v.ts_boot_ns + MARK_RECORD_WAIT_NS) {
 			keys[n] = cur;
 			vals[n] = v;
 			n++;

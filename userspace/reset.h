@@ -57,7 +57,8 @@ void reset_act(struct daemon *d, const struct pw_chain_rec *r, struct reset_outc
 /* Every tick: act on marks whose chain record never came, retry failed destroys. */
 void reset_sweep(struct daemon *d);
 
-/* Act on every mark now (the daemon stops, or the egress filter goes). */
+/* Act on every mark now but one whose stop is being sent (the daemon stops, or the
+ * egress filter goes). */
 void reset_flush(struct daemon *d);
 
 #endif /* PW_RESET_H */
