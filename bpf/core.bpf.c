@@ -43,6 +43,7 @@ int BPF_PROG(pw_tcp_connect, const struct sock *sk, const int oldstate, const in
 	 * from the socket when a verdict needs it (verdict.bpf.h, peer_find) */
 	tc->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	tc->sk = (__u64)sk;
+	tc->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 	if (family == AF_INET) {
 		__u32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
 		__u32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);

@@ -36,7 +36,7 @@ struct pw_thread_conn {
 	__u8 daddr[16];
 	__u8 saddr[16];
 	__s32 last_rfd;			/* last fd read from (only while a policy resets); -1: none */
-	__u32 pad2;
+	__u32 netns;			/* inode of the connected socket's network namespace */
 	__u64 sk;			/* the connecting struct sock: its local port comes later */
 };
 
@@ -254,12 +254,17 @@ PW_SHARED struct {
 	__type(value, __u8);
 } known_certs SEC(".maps");
 
-/* connections to reset: egress dropped until the daemon destroys them */
+/*
+ * Connections to reset (and those of processes a kill missed): egress dropped
+ * until the daemon has destroyed them. A mark lives for the daemon's reaction
+ * time (about a millisecond): room for every connection of a host hit at once.
+ */
 PW_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
 	__type(key, struct pw_conn_key);
-	__type(value, __u64);		/* boot ns of the verdict */
+	__type(value, struct pw_conn_mark);
 } reset_conns SEC(".maps");
 
 /* files (executables, shared objects) the daemon has examined */

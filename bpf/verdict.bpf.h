@@ -30,6 +30,7 @@ struct peer {
 	__u16 guessed;		/* 1: the thread's last connect(); 2: its last read */
 	__u8 addr[16];		/* IPv4 mapped into ::ffff:0:0/96 */
 	__u8 local_addr[16];
+	__u32 netns;		/* the socket's network namespace (inode) */
 };
 
 /* Peer and local port of the socket behind `fd` in the current process. */
@@ -57,6 +58,7 @@ static __always_inline int peer_from_fd(int fd, struct peer *p)
 	p->family = family;
 	p->port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	p->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	p->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 	if (family == AF_INET) {
 		__u32 a = BPF_CORE_READ(sk, __sk_common.skc_daddr);
 		__u32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
@@ -108,6 +110,7 @@ static __always_inline void peer_find(const struct pw_chain_acc *acc, const stru
 	p->port = tc->dport;
 	p->local_port = tc->sport;
 	p->guessed = 1;
+	p->netns = tc->netns;
 	__builtin_memcpy(p->addr, tc->daddr, 16);
 	__builtin_memcpy(p->local_addr, tc->saddr, 16);
 	if (!p->local_port && tc->sk) {
@@ -131,22 +134,61 @@ static __always_inline void peer_find(const struct pw_chain_acc *acc, const stru
 	}
 }
 
-/* Drop the connection's egress from now on; the daemon destroys it next. */
-static __always_inline int conn_mark_reset(const struct peer *p)
-{
-	struct pw_conn_key k = {};
-	__u64 now = bpf_ktime_get_boot_ns();
+#ifndef SIGSTOP
+#define SIGSTOP		19
+#endif
+#define PW_MARK_NO_SOCK	(-1)	/* the connection's socket is unknown */
+#define PW_MARK_FULL	(-2)	/* reset_conns is full */
 
-	if (!p->family || !p->port || !p->local_port)
-		return -1;
+/*
+ * Mark the connection: from now on its egress is dropped (bpf/reset.bpf.c),
+ * and the daemon, woken by the chain record, destroys its socket in the
+ * socket's own network namespace. A reset also holds the process (SIGSTOP to
+ * this thread, which stops them all) until the socket is destroyed: its next
+ * read or write on the connection, still inside the handshake, then fails
+ * with ECONNABORTED, where a socket destroyed after the handshake is, to some
+ * applications, a clean end of stream (Python's ssl turns any error of
+ * SSL_read into b''). PW_MARK_KILL: the verdict's kill failed; the daemon
+ * kills the process from userspace. 0, PW_MARK_NO_SOCK or PW_MARK_FULL.
+ */
+static __always_inline int conn_mark_reset(const struct peer *p, __u64 now, __u32 flags)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	__u64 id = bpf_get_current_pid_tgid();
+	struct pw_conn_mark m = { .ts_boot_ns = now, .pid = id >> 32, .tid = (__u32)id };
+	struct pw_conn_key k = {};
+	struct pw_conn_mark *v;
+	int held;
+
+	if (!p->family || !p->port || !p->local_port) {
+		if (!(flags & PW_MARK_KILL))
+			count(PW_CNT_RESET_NO_SOCK);
+		return PW_MARK_NO_SOCK;
+	}
+	k.netns = p->netns;
 	k.family = p->family;
 	k.sport = p->local_port;
 	k.dport = p->port;
 	__builtin_memcpy(k.saddr, p->local_addr, 16);
 	__builtin_memcpy(k.daddr, p->addr, 16);
-	if (bpf_map_update_elem(&reset_conns, &k, &now, BPF_ANY))
-		return -1;
+	m.start_boottime = BPF_CORE_READ(t, group_leader, start_boottime);
+	/* the daemon must not continue the process before its stop is sent */
+	m.flags = flags & PW_MARK_KILL ? flags : flags | PW_MARK_PENDING;
+	if (bpf_map_update_elem(&reset_conns, &k, &m, BPF_ANY)) {
+		count(PW_CNT_RESET_FULL);
+		return PW_MARK_FULL;
+	}
 	count(PW_CNT_RESET_MARKED);
+	if (flags & PW_MARK_KILL)
+		return 0;
+	/* to this thread: it stops before it runs on, even when another thread
+	 * has a stop of the process pending (a second one would merge into it) */
+	held = bpf_send_signal_thread(SIGSTOP) == 0;
+	v = bpf_map_lookup_elem(&reset_conns, &k);
+	if (v)
+		v->flags = (v->flags & ~PW_MARK_PENDING) | (held ? PW_MARK_HELD : 0);
+	if (!held)
+		count(PW_CNT_RESET_UNHELD);
 	return 0;
 }
 
@@ -653,11 +695,15 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 
 		if (dec->verdict == PW_VERDICT_MISMATCH) {
 			if (dec->mode == PW_MODE_ENFORCE && dec->action == PW_ACTION_RESET) {
-				if (conn_mark_reset(&p) == 0) {
+				int marked = conn_mark_reset(&p, now, 0);
+
+				if (marked == 0) {
 					dec->done = PW_DONE_RESET;
 				} else {
-					/* fail closed: without the socket, only the process can go */
-					acc->flags |= PW_CHAIN_RESET_NO_SOCK;
+					/* fail closed: without the socket or room to mark it, only
+					 * the process can go */
+					acc->flags |= marked == PW_MARK_FULL ? PW_CHAIN_RESET_FULL :
+									       PW_CHAIN_RESET_NO_SOCK;
 					dec->action = PW_ACTION_KILL;
 				}
 			}
@@ -668,6 +714,8 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 				} else {
 					dec->done = PW_DONE_KILL_FAILED;
 					count(PW_CNT_KILL_FAILED);
+					/* the daemon kills it; until then its connection is dropped */
+					conn_mark_reset(&p, now, PW_MARK_KILL);
 				}
 			} else if (dec->mode != PW_MODE_ENFORCE) {
 				dec->done = dec->action == PW_ACTION_KILL ? PW_DONE_WOULD_KILL :

@@ -139,6 +139,8 @@ enum pw_pin_type {
 #define PW_CHAIN_ADDR_UNKNOWN	(1u << 19) /* no SNI, and the address IP rules need is unknown */
 #define PW_CHAIN_RULE_UNKNOWN	(1u << 20) /* a rule could cover it, but cannot be found: failed closed */
 #define PW_CHAIN_ACC_UNAVAILABLE (1u << 21) /* no accumulator: nothing was captured */
+/* enforcement flags, from bit 24 down */
+#define PW_CHAIN_RESET_FULL	(1u << 24) /* reset asked, but reset_conns is full: killed instead */
 /* a chain the kernel could not judge in full: under enforce, fail closed */
 #define PW_CHAIN_UNJUDGEABLE	(PW_CHAIN_NO_CERTS | PW_CHAIN_STALE | PW_CHAIN_TRUNCATED | \
 				 PW_CHAIN_CERT_ERROR | PW_CHAIN_ANCHOR_ERROR | PW_CHAIN_VCHAIN_ERROR | \
@@ -170,6 +172,10 @@ enum pw_counter {
 	PW_CNT_PIN_UNVALIDATED,	/* a pinned key only in certificates that do not count */
 	PW_CNT_RULE_UNKNOWN,	/* a rule could cover a chain but could not be found: failed closed */
 	PW_CNT_LOST_MARK_FAILED, /* a uid's loss of session state could not be recorded */
+	PW_CNT_RESET_FULL,	/* reset_conns full: the process was killed instead */
+	PW_CNT_RESET_NO_SOCK,	/* reset asked, socket unknown: the process was killed instead */
+	PW_CNT_RESET_UNHELD,	/* a reset whose process could not be stopped for the daemon */
+	PW_CNT_RESET_RST_PASSED,	/* RSTs of marked connections let out (no payload) */
 	PW_CNT_MAX,
 };
 
@@ -285,8 +291,10 @@ enum pw_rec_type {
 };
 
 /* one TCP connection, as both the uprobes and the cgroup_skb program see it:
- * ports in host order, IPv4 addresses mapped into ::ffff:0:0/96 */
+ * the socket's network namespace, ports in host order, IPv4 addresses mapped
+ * into ::ffff:0:0/96 */
 struct pw_conn_key {
+	__u32 netns;		/* inode of the socket's network namespace (ns.inum) */
 	__u16 family;		/* the socket's: AF_INET or AF_INET6 */
 	__u16 sport;		/* local */
 	__u16 dport;		/* remote */
@@ -294,7 +302,24 @@ struct pw_conn_key {
 	__u8 saddr[16];
 	__u8 daddr[16];
 };
-_Static_assert(sizeof(struct pw_conn_key) == 40, "pw_conn_key layout");
+_Static_assert(sizeof(struct pw_conn_key) == 44, "pw_conn_key layout");
+
+/* what the daemon must do about a marked connection */
+#define PW_MARK_HELD	(1u << 0) /* its process is stopped (SIGSTOP) until the socket is destroyed */
+#define PW_MARK_KILL	(1u << 1) /* the verdict's kill failed: the daemon kills the process */
+#define PW_MARK_PENDING	(1u << 2) /* its process is being stopped: HELD once the stop is sent */
+#define PW_MARK_DONE	(1u << 8) /* set by the daemon: acted on; the socket is left to destroy */
+
+/* a connection marked by a verdict (reset_conns): egress dropped until the daemon is done */
+struct pw_conn_mark {
+	__u64 ts_boot_ns;	/* the verdict's time: its chain record's ts_boot_ns */
+	__u64 start_boottime;	/* the process's start (boot ns), against pid reuse */
+	__u32 pid;
+	__u32 tid;
+	__u32 flags;		/* PW_MARK_* */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct pw_conn_mark) == 32, "pw_conn_mark layout");
 
 /* a file, as the kernel names it: s_dev (major << 20 | minor) and inode */
 struct pw_file_key {

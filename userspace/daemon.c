@@ -222,15 +222,6 @@ static void report_losses(struct daemon *d)
 	}
 }
 
-static const char *const counter_names[PW_CNT_MAX] = {
-	"certificates_captured", "chains_judged", "orphan_certificates",
-	"abandoned_chains", "lost_certificate_records", "lost_chain_records",
-	"scratch_contended", "copy_failed", "certificates_too_big", "processes_killed",
-	"kill_failed", "accumulator_unavailable", "ssl_state_full", "known_certificates_skipped",
-	"discovery_stops", "discovery_lost", "connections_marked_reset", "reset_packets_dropped",
-	"resumed_sessions", "validated_anchors_hashed", "validated_chain_unreadable",
-	"pins_in_unvalidated_certificates", "rule_unknown_failed_closed", "session_loss_unrecorded",
-};
 
 /*
  * Old generations leave the maps once no verdict can still be reading them: the
@@ -307,7 +298,7 @@ static void status_write(struct daemon *d)
 	json_arr_end(&j);
 	json_obj_begin(&j, "counters");
 	for (k = 0; k < PW_CNT_MAX; k++)
-		json_uint(&j, counter_names[k], d->cnt[k]);
+		json_uint(&j, kernel_counters[k].name, d->cnt[k]);
 	json_uint(&j, "chains_logged", d->chains);
 	json_uint(&j, "event_write_errors", d->write_errors);
 	json_obj_end(&j);
@@ -329,8 +320,7 @@ static void tick(struct daemon *d, unsigned n)
 	report_losses(d);
 	purge_old(d);
 	sessions_sweep(d, &d->sessions);
-	if (d->skel->bss->reset_on)
-		reset_sweep(d);
+	reset_sweep(d);	/* marks of lost records, sockets not yet destroyed */
 	events_flush_repeats(d, false);
 	metrics_write(d);
 	status_write(d);
@@ -663,11 +653,14 @@ cleanup:
 		ring_buffer__consume(d.rb);
 	bpf_link__destroy(exec_link);
 	bpf_link__destroy(exit_link);
+	/* no verdict from here on: every process held for a reset can then be let go */
+	attach_set_destroy(&d.libs);
+	if (d.rb)
+		ring_buffer__consume(d.rb);
 	if (d.skel && d.skel->bss) {
 		reset_enable(&d, false);
 		read_track_enable(&d, false);
 	}
-	attach_set_destroy(&d.libs);
 	bpf_link__destroy(tcp_link);
 	ring_buffer__free(d.rb);
 	pinwarden_bpf__destroy(d.skel);

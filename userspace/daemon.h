@@ -11,6 +11,7 @@
 #include "json.h"
 #include "pinwarden.h"
 #include "policy.h"
+#include "reset.h"
 #include "sessions.h"
 
 #define PW_VERSION "0.1.0"
@@ -55,7 +56,13 @@ struct daemon {
 	bool no_discover;		/* --no-discover: host libraries only, no process is stopped */
 	struct bpf_link *reset_egress_link;	/* while a policy resets */
 	struct bpf_link *read_track_link;	/* while a policy resets or has server rules */
-	uint64_t resets, reset_errors;
+	uint64_t resets, reset_errors;	/* sockets destroyed, and not */
+	uint64_t reset_late, reset_abandoned;	/* marks acted on without their record; given up */
+	uint64_t ukills[PROC_KILL_MAX];	/* kills from userspace, by result */
+	struct reset_outcome reset_recent[32];	/* the last acts, for records that come later */
+	unsigned reset_recent_next;
+	int netns_fd;			/* the daemon's own network namespace, once opened */
+	uint64_t netns_ino, netns_dev;	/* its inode; nsfs's device */
 	struct dedup *dedup;		/* merges identical mismatch reports */
 	uint64_t dedup_seconds;		/* --dedup SECS (default 60; 0: off) */
 	uint64_t repeats, repeat_events;

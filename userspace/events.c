@@ -282,6 +282,42 @@ static void rec_host(const struct pw_chain_rec *r, char host[PW_HOST_MAX + 1])
 	host[PW_HOST_MAX] = 0;
 }
 
+/* What the daemon did about a reset, or about a kill the kernel could not do. */
+static void enforcement_members(struct daemon *d, const struct pw_chain_rec *r,
+				const struct reset_outcome *o)
+{
+	struct json *j = &d->j;
+	char msg[256];
+
+	if (o->marked) {
+		json_uint(j, "netns", o->netns);
+		json_str(j, "socket", o->destroy == 0 ? "destroyed" :
+				      o->destroy == -ENOENT ? "closed" : "not destroyed");
+	}
+	if (o->kill != PROC_KILL_NONE)
+		json_str(j, "userspace_kill", proc_kill_name(o->kill));
+	if (r->done == PW_DONE_RESET) {
+		if (!o->marked)
+			json_str(j, "reset_error", "the connection's mark was not found: nothing was destroyed");
+		else if (o->destroy && o->destroy != -ENOENT) {
+			snprintf(msg, sizeof(msg), "SOCK_DESTROY failed (%s): the connection stays "
+				 "dropped and the process was %s", strerror(-o->destroy),
+				 o->kill == PROC_KILL_KILLED ? "killed from userspace" : "not killed");
+			json_str(j, "reset_error", msg);
+		} else if (!o->held) {
+			json_str(j, "reset_error", "the process could not be held until the socket was "
+				 "destroyed: it may have seen its connection end after the handshake");
+		}
+		return;
+	}
+	/* kill-failed */
+	snprintf(msg, sizeof(msg), "bpf_send_signal failed; the daemon's SIGKILL: %s; the "
+		 "connection: %s", proc_kill_name(o->kill),
+		 !o->marked ? "unknown" : o->destroy == 0 ? "destroyed" :
+		 o->destroy == -ENOENT ? "already closed" : "not destroyed");
+	json_str(j, "kill_error", msg);
+}
+
 /* dedup_flush: one summary for the identical reports a window merged */
 static void emit_repeated(void *ctx, const struct dedup_entry *e)
 {
@@ -352,6 +388,7 @@ static void validation_members(struct json *j, const struct pw_chain_rec *r)
 
 static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 {
+	struct reset_outcome ro = { .kill = PROC_KILL_NONE };
 	const struct pw_policy *p = daemon_policy(d, r->gen);
 	uint64_t unix_ns = r->ts_boot_ns + d->boot_to_unix_ns;
 	struct json *j = &d->j;
@@ -361,9 +398,9 @@ static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 	d->chains++;
 	if (r->library < PW_LIB_MAX && r->verdict < PW_NVERDICTS && r->done < PW_NDONE)
 		d->verdicts[r->library][r->verdict][r->done]++;
-	/* first the enforcement: the connection's egress is held until it is destroyed */
-	if (r->done == PW_DONE_RESET)
-		reset_destroy(d, r);
+	/* first the enforcement: a process is held, a connection's egress dropped, until then */
+	if (r->done == PW_DONE_RESET || r->done == PW_DONE_KILL_FAILED)
+		reset_act(d, r, &ro);
 	if (d->learn)
 		learn_chain(d->learn, r);
 	if (d->dedup && !dedup_admit(d->dedup, r, unix_ns)) {
@@ -466,6 +503,10 @@ static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 	}
 	if (r->flags & PW_CHAIN_RESET_NO_SOCK)
 		json_str(j, "reset_error", "the connection's socket is unknown: the process was killed instead");
+	if (r->flags & PW_CHAIN_RESET_FULL)
+		json_str(j, "reset_error", "the table of connections to reset is full: the process was killed instead");
+	if (r->done == PW_DONE_RESET || r->done == PW_DONE_KILL_FAILED)
+		enforcement_members(d, r, &ro);
 	if (r->flags & (PW_CHAIN_NO_SNI | PW_CHAIN_PEER_GUESSED | PW_CHAIN_NO_PEER | PW_CHAIN_NO_POLICY |
 			PW_CHAIN_PEER_READ | PW_CHAIN_RESUMED)) {
 		json_arr_begin(j, "notes");

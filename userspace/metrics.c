@@ -17,11 +17,7 @@
 #include "metrics.h"
 
 /* What the kernel counts (enum pw_counter): activity, or a reason it failed. */
-static const struct {
-	const char *name;
-	const char *help;
-	bool failure;	/* a pinwarden_kernel_failures_total reason */
-} kernel_counters[PW_CNT_MAX] = {
+const struct kernel_counter kernel_counters[PW_CNT_MAX] = {
 	[PW_CNT_CERTS] = { "certificates_captured",
 			   "Certificates the kernel captured from TLS handshakes." },
 	[PW_CNT_CHAINS] = { "chains_judged", "Certificate chains the kernel judged." },
@@ -35,9 +31,13 @@ static const struct {
 	[PW_CNT_DISCOVERY_STOPS] = { "discovery_stops",
 				     "Processes stopped for the daemon to examine a new file." },
 	[PW_CNT_RESET_MARKED] = { "connections_marked_reset",
-				  "Connections marked for reset by an enforcing verdict." },
+				  "Connections marked by an enforcing verdict (reset, or a kill "
+				  "that failed)." },
 	[PW_CNT_RESET_DROPPED] = { "reset_packets_dropped",
 				   "Packets of connections being reset dropped on egress." },
+	[PW_CNT_RESET_RST_PASSED] = { "reset_rsts_passed",
+				      "RST segments (no payload) of connections being reset let "
+				      "out to the peer." },
 	[PW_CNT_RESUMED] = { "resumed_sessions",
 			     "Resumed client sessions (no chain presented; the verdict of the "
 			     "full handshake stands)." },
@@ -60,7 +60,12 @@ static const struct {
 	[PW_CNT_ACC_FULL] = { "accumulator_unavailable", NULL, true },
 	[PW_CNT_SNI_FULL] = { "ssl_state_full", NULL, true },
 	[PW_CNT_LOST_DISCOVERY] = { "discovery_lost", NULL, true },
-	/* PW_CNT_LOST_*_RECS: pinwarden_lost_records_total */
+	[PW_CNT_RESET_FULL] = { "reset_table_full", NULL, true },
+	[PW_CNT_RESET_NO_SOCK] = { "reset_socket_unknown", NULL, true },
+	[PW_CNT_RESET_UNHELD] = { "reset_not_held", NULL, true },
+	/* pinwarden_lost_records_total */
+	[PW_CNT_LOST_CERT_RECS] = { "lost_certificate_records", NULL, false, true },
+	[PW_CNT_LOST_CHAIN_RECS] = { "lost_chain_records", NULL, false, true },
 };
 
 /* The verdict/action pairs that can occur: written as 0 for each attached library
@@ -203,7 +208,9 @@ void metrics_format(const struct daemon *d, FILE *f)
 	       "What the kernel side could not do, by reason: a certificate it could not read "
 	       "(copy_failed), hash (certificate_too_big, scratch_contended) or hold "
 	       "(accumulator_unavailable, ssl_state_full), a kill that failed, a new file "
-	       "discovery could not report.");
+	       "discovery could not report, a connection that could not be marked (reset_table_full) "
+	       "or found (reset_socket_unknown): a reset then kills, a reset whose process could "
+	       "not be held (reset_not_held).");
 	for (k = 0; k < PW_CNT_MAX; k++)
 		if (kernel_counters[k].failure)
 			fprintf(f, "pinwarden_kernel_failures_total{reason=\"%s\"} %llu\n",
@@ -211,7 +218,8 @@ void metrics_format(const struct daemon *d, FILE *f)
 	for (k = 0; k < PW_CNT_MAX; k++) {
 		char name[96];
 
-		if (!kernel_counters[k].name || kernel_counters[k].failure)
+		if (!kernel_counters[k].name || kernel_counters[k].failure ||
+		    kernel_counters[k].own_family)
 			continue;
 		snprintf(name, sizeof(name), "%s_total", kernel_counters[k].name);
 		single(f, "counter", name, kernel_counters[k].help, d->cnt[k]);
@@ -236,6 +244,18 @@ void metrics_format(const struct daemon *d, FILE *f)
 	single(f, "counter", "resets_total", "Connections destroyed by action reset.", d->resets);
 	single(f, "counter", "reset_errors_total", "Connections action reset could not destroy.",
 	       d->reset_errors);
+	single(f, "counter", "reset_marks_late_total",
+	       "Marked connections acted on before (or without) their chain record.",
+	       d->reset_late);
+	single(f, "counter", "reset_marks_abandoned_total",
+	       "Marked connections whose socket could not be destroyed for 10 minutes, given up.",
+	       d->reset_abandoned);
+	family(f, "userspace_kills_total", "counter",
+	       "Processes the daemon killed itself (the kernel's kill failed, or a reset could "
+	       "not destroy the socket), by result.");
+	for (k = 0; k < PROC_KILL_MAX; k++)
+		fprintf(f, "pinwarden_userspace_kills_total{result=\"%s\"} %llu\n",
+			proc_kill_name(k), (unsigned long long)d->ukills[k]);
 	single(f, "counter", "files_examined_total", "Files examined by discovery.", d->examined);
 	single(f, "counter", "libraries_discovered_total",
 	       "TLS libraries attached by discovery after start.", d->discovered);

@@ -5,7 +5,22 @@
 
 #include <stdio.h>
 
+#include <stdbool.h>
+
+#include "pinwarden.h"
+
 struct daemon;
+
+/* The kernel's counters (enum pw_counter): the one table of their names, for
+ * the metrics and the status file. */
+struct kernel_counter {
+	const char *name;
+	const char *help;	/* NULL: a pinwarden_kernel_failures_total reason */
+	bool failure;		/* a pinwarden_kernel_failures_total reason */
+	bool own_family;	/* written in a family of its own (lost_records_total) */
+};
+
+extern const struct kernel_counter kernel_counters[PW_CNT_MAX];
 
 /* Write every metric family of `d` to `f` (Prometheus text exposition 0.0.4). */
 void metrics_format(const struct daemon *d, FILE *f);

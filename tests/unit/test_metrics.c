@@ -74,6 +74,8 @@ static struct daemon *fixture(void)
 	d->policy_reloads = 4;
 	d->policy_errors = 1;
 	d->started_unix_ns = 1767225600123000000ULL;
+	d->ukills[PROC_KILL_KILLED] = 2;
+	d->reset_late = 5;
 	return d;
 }
 
@@ -110,6 +112,13 @@ static void test_families(void)
 	ASSERT_LINE(t, line);
 	snprintf(line, sizeof(line), "pinwarden_chains_judged_total %d", 7000 + PW_CNT_CHAINS);
 	ASSERT_LINE(t, line);
+	/* a reset that became a kill, and the daemon's own kills, by result */
+	snprintf(line, sizeof(line), "pinwarden_kernel_failures_total{reason=\"reset_table_full\"} %d",
+		 7000 + PW_CNT_RESET_FULL);
+	ASSERT_LINE(t, line);
+	ASSERT_LINE(t, "pinwarden_userspace_kills_total{result=\"killed\"} 2");
+	ASSERT_LINE(t, "pinwarden_userspace_kills_total{result=\"pid-reused\"} 0");
+	ASSERT_LINE(t, "pinwarden_reset_marks_late_total 5");
 	/* every kernel counter, including one added later, reaches the file exactly once */
 	for (k = 0; k < PW_CNT_MAX; k++) {
 		char v[32], *p;

@@ -5,19 +5,25 @@
 // one presents a chain) and exits: the benchmark's loop. With -target
 // ADDR=NAME (repeatable) and -parallel N it runs N goroutines per target at
 // once, each a handshake with that SNI and a write, and prints one line per
-// connection: "NAME ok" or "NAME error: ...".
+// connection: "NAME ok" or "NAME error: ...". With -first read|write it dials,
+// lets the first Read or Write drive the handshake, then does the other, and
+// prints what each returned ("write: ok", "read: error ECONNABORTED: ..."):
+// how a reset connection looks to the application.
 package main
 
 import (
 	"bufio"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -41,6 +47,7 @@ func main() {
 	var many targets
 	flag.Var(&many, "target", "ADDR=SERVERNAME to dial concurrently (repeatable)")
 	parallel := flag.Int("parallel", 1, "goroutines per -target")
+	first := flag.String("first", "", "read or write: the operation that drives the handshake")
 	flag.Parse()
 
 	cfg := &tls.Config{ServerName: *serverName, InsecureSkipVerify: *insecure}
@@ -68,6 +75,10 @@ func main() {
 	}
 	if len(many) > 0 {
 		concurrent(cfg, many, *parallel, *secret)
+		return
+	}
+	if *first != "" {
+		operations(cfg, *addr, *first, *secret)
 		return
 	}
 	if *count > 0 {
@@ -132,6 +143,44 @@ func concurrent(base *tls.Config, many targets, parallel int, secret string) {
 	}
 	close(start)
 	wg.Wait()
+}
+
+// -first: Read or Write first on a connection whose handshake they drive; print
+// what each returned, classified by errno.
+func operations(cfg *tls.Config, addr, first, secret string) {
+	raw, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		fail("%v", err)
+	}
+	c := tls.Client(raw, cfg)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	ops := []string{"write", "read"}
+	if first == "read" {
+		ops = []string{"read", "write"}
+	}
+	for _, op := range ops {
+		if op == "write" {
+			_, err = c.Write([]byte(secret + "\n"))
+		} else {
+			_, err = c.Read(make([]byte, 100))
+		}
+		fmt.Printf("%s: %s\n", op, errorClass(err))
+	}
+}
+
+func errorClass(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, syscall.ECONNABORTED):
+		return "error ECONNABORTED: " + err.Error()
+	case errors.Is(err, syscall.ECONNRESET):
+		return "error ECONNRESET: " + err.Error()
+	case errors.Is(err, io.EOF):
+		return "EOF: " + err.Error()
+	}
+	return "error: " + err.Error()
 }
 
 func versionName(v uint16) string {
