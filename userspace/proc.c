@@ -51,6 +51,23 @@ uint64_t proc_start_ns(pid_t pid)
 	return ticks * (1000000000ULL / hz);
 }
 
+uint32_t proc_uid(pid_t pid)
+{
+	char path[64], line[256];
+	uint32_t uid = (uint32_t)-1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return uid;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Uid: %u", &uid) == 1)
+			break;
+	fclose(f);
+	return uid;
+}
+
 int proc_pidfd(pid_t pid, uint64_t start_ns, uint64_t verdict_ns)
 {
 	long hz = sysconf(_SC_CLK_TCK);

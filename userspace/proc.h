@@ -29,6 +29,9 @@ const char *proc_kill_name(int kill);	/* "killed", ...; "none" */
  * /proc/PID/stat gives it); 0 if it cannot be read. */
 uint64_t proc_start_ns(pid_t pid);
 
+/* Its real uid, from /proc/PID/status; (uint32_t)-1 if it cannot be read. */
+uint32_t proc_uid(pid_t pid);
+
 /*
  * A pidfd for the process `pid` that a verdict saw: the one that started at
  * start_ns (boot ns, as the kernel has it), or when that is unknown (0), one

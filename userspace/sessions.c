@@ -22,46 +22,12 @@
 #include "daemon.h"
 #include "log.h"
 #include "pinwarden.skel.h"
+#include "proc.h"
 #include "sessions.h"
 
 #define SLICE		16384	/* entries looked at per tick */
 #define BATCH		1024
 #define MAX_UIDS	65536
-
-/* A process's start, boot ns as the kernel stamps it, from /proc/PID/stat; 0: gone. */
-static uint64_t proc_start_ns(uint32_t pid, uint32_t *uid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long start = 0;
-	long hz = sysconf(_SC_CLK_TCK);
-	FILE *f;
-	int i;
-
-	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	p = fgets(buf, sizeof(buf), f);
-	fclose(f);
-	if (!p || !(p = strrchr(buf, ')')))
-		return 0;
-	/* after "comm)": state is field 3, starttime field 22 */
-	for (i = 3; i <= 22 && p; i++)
-		p = strchr(p + 1, ' ');
-	if (!p || sscanf(p, " %llu", &start) != 1)
-		return 0;
-	if (uid) {
-		snprintf(path, sizeof(path), "/proc/%u/status", pid);
-		f = fopen(path, "re");
-		*uid = (uint32_t)-1;
-		while (f && fgets(buf, sizeof(buf), f))
-			if (sscanf(buf, "Uid: %u", uid) == 1)
-				break;
-		if (f)
-			fclose(f);
-	}
-	return (uint64_t)start * (1000000000ULL / (hz > 0 ? hz : 100));
-}
 
 /* Same process? The kernel's stamp is in ns, /proc's in clock ticks. */
 static bool same_start(uint64_t kernel_ns, uint64_t proc_ns)
@@ -135,7 +101,7 @@ static void pass_end(struct daemon *d, struct sessions *s)
 		uid = next;
 		have = 1;
 		if (bpf_map_lookup_elem(pfd, &next, &start) == 0 &&
-		    !same_start(start, proc_start_ns(next, NULL)) &&
+		    !same_start(start, proc_start_ns((pid_t)next)) &&
 		    bpf_map_delete_elem(pfd, &next) == 0)
 			s->lost_cleared++;
 	}
@@ -161,7 +127,8 @@ static void pass_end(struct daemon *d, struct sessions *s)
 
 			if (*end || pid <= 0)
 				continue;
-			start = proc_start_ns((uint32_t)pid, &puid);
+			start = proc_start_ns((pid_t)pid);
+			puid = proc_uid((pid_t)pid);
 			older = start && puid == next && start <= mark;
 		}
 		if (dir)
@@ -203,7 +170,7 @@ void sessions_sweep(struct daemon *d, struct sessions *s)
 			if (c->tgid == keys[i].tgid && c->pass == s->passes + 1) {
 				start = c->start;
 			} else {
-				start = proc_start_ns(keys[i].tgid, NULL);
+				start = proc_start_ns((pid_t)keys[i].tgid);
 				c->tgid = keys[i].tgid;
 				c->start = start;
 				c->pass = s->passes + 1;
