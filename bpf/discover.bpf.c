@@ -1,17 +1,28 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * Discovery: make sure every executable and every shared object a process
- * maps has been looked at by the daemon before the process runs code from
- * it, so that a TLS library in a new file (a Go or node binary, a private
- * copy of libssl in a container) is probed before its first handshake.
+ * maps is looked at by the daemon before a TLS handshake can use it, so that
+ * a TLS library in a new file (a Go or node binary, a private copy of libssl
+ * in a container) is probed before its first handshake, without stopping
+ * processes that do not need it.
  *
  * Files the daemon has examined are in known_files (by device and inode).
- * The first time a process execs an unknown file, or its dynamic linker maps
- * one (seen at ld.so's r_brk hook, _dl_debug_state, which every glibc ld.so
- * calls after loading objects, at start and on dlopen), the process is
- * stopped with SIGSTOP and the daemon told; the daemon examines the file,
- * attaches what it finds and continues the process. Each file costs this
- * once per daemon lifetime.
+ * When a process execs an unknown file, or its dynamic linker maps one (seen
+ * at ld.so's r_brk hook, _dl_debug_state, which every glibc ld.so calls after
+ * loading objects, at start and on dlopen), the kernel only notes it (an entry
+ * in `pending`) and tells the daemon on the discovery ring buffer; the
+ * process runs on. The daemon examines the file (about a millisecond),
+ * attaches what it finds and clears the note.
+ *
+ * The gate: a TCP receive (tp_btf/tcp_rcv_space_adjust, in the receiving
+ * task after data was copied to it, before it returns to user space) is the
+ * earliest a peer's certificate can reach the process. A process that gets
+ * there with files still pending is stopped (SIGSTOP) until the daemon has
+ * examined them, and only if the daemon and its watchdog are alive and few
+ * processes are stopped already; each stop is recorded in `stops` before the
+ * signal, and the watchdog continues it after the bound whatever the daemon
+ * does. With nothing pending anywhere the gate costs one load.
+ * See include/discovery.h.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -19,10 +30,12 @@
 #include <bpf/bpf_core_read.h>
 
 #include "maps.bpf.h"
+#include "discovery.h"
 
 #define SIGSTOP		19
 #define RT_CONSISTENT	0
 #define LINK_MAP_WALK	64	/* new objects examined per r_brk call */
+#define NOTE_TRIES	64	/* tries to record a note while its entry is being deleted */
 
 /* the public, stable part of glibc's struct link_map and struct r_debug */
 struct user_link_map {
@@ -43,29 +56,162 @@ struct user_r_debug {
 	__u64 r_ldbase;
 };
 
-/* The daemon must see this process before it goes on: stop it and say why. */
-static __always_inline int discover_stop(__u32 type, __u64 dev, __u64 ino)
-{
-	struct pw_discover_rec *rec;
+/* records for the daemon: a ring of their own, so that certificate floods and a
+ * slow event writer never delay or lose them */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 << 10);
+} discovery SEC(".maps");
 
-	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
+/* BPF_F_NO_PREALLOC: an entry is changed in place with compare-and-swap, and a
+ * deleted element must not come back at once as another key */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct pw_pending);
+} pending SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct pw_pending_done);
+} pending_done SEC(".maps");
+
+/* pinned by the daemon, so that a daemon started after a crash continues what
+ * was left stopped */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PW_STOPS_MAX);
+	__type(key, __u32);
+	__type(value, struct pw_stop);
+} stops SEC(".maps");
+
+volatile __u64 pending_procs;		/* entries of pending: 0, and the gate costs one load */
+volatile __u64 stopped_procs;		/* entries of stops */
+volatile __u64 note_seq;		/* sequence numbers of notes, host-wide */
+volatile __u64 daemon_beat_ns;		/* the daemon's loop ran then (CLOCK_MONOTONIC) */
+volatile __u64 watchdog_beat_ns;	/* the watchdog's loop ran then */
+volatile __u32 daemon_tgid;		/* never stopped ... */
+volatile __u32 watchdog_tgid;		/* ... nor this one */
+const volatile __u32 stops_max = 32;	/* processes stopped at once, at most */
+
+static __always_inline __u64 proc_start(struct task_struct *t)
+{
+	return BPF_CORE_READ(t, group_leader, start_boottime);
+}
+
+/* A record for the daemon about the current process (comm included). */
+static __always_inline void rec_fill(struct pw_discover_rec *rec, __u32 type, __u32 tgid, __u64 dev,
+				     __u64 ino, __u64 start, __u64 now)
+{
+	__builtin_memset(rec, 0, sizeof(*rec));
+	rec->type = type;
+	rec->pid = tgid;
+	rec->dev = dev;
+	rec->ino = ino;
+	rec->start = start;
+	rec->ts_ns = now;
+	bpf_get_current_comm(rec->comm, sizeof(rec->comm));
+}
+
+/*
+ * Note that the current process mapped an unknown file (0, 0: some, examine
+ * every mapping) and tell the daemon. The entry's state is only ever raised
+ * with compare-and-swap, so that a note racing with the entry's removal is
+ * never lost: it either lands before the removal (which then fails) or makes
+ * a new entry.
+ */
+static __always_inline int pending_note(__u32 type, __u64 dev, __u64 ino)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 start = proc_start(t), seq, now = bpf_ktime_get_ns();
+	struct pw_discover_rec *rec;
+	struct pw_pending *v;
+	int i, noted = 0;
+
+	rec = bpf_ringbuf_reserve(&discovery, sizeof(*rec), 0);
 	if (!rec) {
-		/* nobody would continue it: let it run unexamined, and count */
+		/* the daemon would never hear of it: no note, the process runs unexamined */
 		count(PW_CNT_LOST_DISCOVERY);
 		return -1;
 	}
-	if (bpf_send_signal(SIGSTOP)) {
+	seq = __sync_fetch_and_add(&note_seq, 1) + 1;
+	for (i = 0; i < NOTE_TRIES && !noted; i++) {
+		v = bpf_map_lookup_elem(&pending, &tgid);
+		if (v) {
+			__u64 old = v->state;
+
+			if (v->start != start) {
+				/* a process gone without its exit being seen: not ours */
+				if (!bpf_map_delete_elem(&pending, &tgid))
+					__sync_fetch_and_add(&pending_procs, -1);
+				continue;
+			}
+			if (old & PW_PENDING_DEAD)
+				continue;	/* being removed: make a new one */
+			if (old >= seq ||
+			    __sync_val_compare_and_swap(&v->state, old, seq) == old)
+				noted = 1;
+			continue;
+		}
+		{
+			struct pw_pending n = {
+				.start = start, .state = seq, .noted_ns = now, .dev = dev, .ino = ino,
+			};
+
+			if (!bpf_map_update_elem(&pending, &tgid, &n, BPF_NOEXIST)) {
+				__sync_fetch_and_add(&pending_procs, 1);
+				noted = 1;
+			}
+		}
+	}
+	if (!noted) {
 		bpf_ringbuf_discard(rec, 0);
 		count(PW_CNT_LOST_DISCOVERY);
 		return -1;
 	}
-	rec->type = type;
-	rec->pid = bpf_get_current_pid_tgid() >> 32;
-	rec->dev = dev;
-	rec->ino = ino;
-	count(PW_CNT_DISCOVERY_STOPS);
+	rec_fill(rec, type, tgid, dev, ino, start, now);
+	rec->seq = seq;
+	count(PW_CNT_DISCOVERY_NOTED);
 	bpf_ringbuf_submit(rec, BPF_RB_FORCE_WAKEUP);
 	return 0;
+}
+
+/*
+ * Has the daemon handled every note of this process? Then remove the entry
+ * (unless a note raced in: its compare-and-swap wins) and say so.
+ */
+static __always_inline int pending_clear(__u32 tgid)
+{
+	struct pw_pending_done *done;
+	struct pw_pending *v;
+	__u64 old;
+
+	v = bpf_map_lookup_elem(&pending, &tgid);
+	if (!v)
+		return 1;
+	old = v->state;
+	if (old & PW_PENDING_DEAD)
+		return 1;
+	done = bpf_map_lookup_elem(&pending_done, &tgid);
+	if (!done || done->start != v->start || done->seq < old)
+		return 0;
+	if (__sync_val_compare_and_swap(&v->state, old, old | PW_PENDING_DEAD) != old)
+		return 0;
+	if (!bpf_map_delete_elem(&pending, &tgid))
+		__sync_fetch_and_add(&pending_procs, -1);
+	return 1;
+}
+
+/* The daemon, after handling a process's notes: 1 if nothing is pending any more. */
+SEC("syscall")
+int pw_pending_clear(struct pw_pending_clear_ctx *ctx)
+{
+	return pending_clear(ctx->tgid);
 }
 
 static __always_inline int file_known(struct inode *inode, struct pw_file_key *k)
@@ -88,19 +234,137 @@ int BPF_PROG(pw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	bpf_map_delete_elem(&ldso_seen, &tgid);
 	if (file_known(BPF_CORE_READ(bprm, file, f_inode), &k))
 		return 0;
-	discover_stop(PW_REC_EXEC, k.dev, k.ino);
+	pending_note(PW_REC_EXEC, k.dev, k.ino);
 	return 0;
 }
 
-/* the last thread of a process is gone: forget its link map position */
+/* the last thread of a process is gone: forget it */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(pw_exit, struct task_struct *p, bool group_dead)
 {
 	__u32 tgid = BPF_CORE_READ(p, tgid);
 
-	if (group_dead)
-		bpf_map_delete_elem(&ldso_seen, &tgid);
+	if (!group_dead)
+		return 0;
+	bpf_map_delete_elem(&ldso_seen, &tgid);
+	if (!pending_procs && !stopped_procs)
+		return 0;
+	if (!bpf_map_delete_elem(&pending, &tgid))
+		__sync_fetch_and_add(&pending_procs, -1);
+	bpf_map_delete_elem(&pending_done, &tgid);
+	if (!bpf_map_delete_elem(&stops, &tgid))
+		__sync_fetch_and_add(&stopped_procs, -1);
 	return 0;
+}
+
+/*
+ * A job of an interactive shell: the process has a controlling terminal, sits
+ * in a process group of its own (job control), and its parent is the
+ * session's leader (the shell) or a child of it (sudo, which suspends itself
+ * when its command stops). Its shell would report a stop ("Stopped", status
+ * 147) and take the terminal back.
+ */
+static __always_inline int terminal_job(struct task_struct *t)
+{
+	struct task_struct *parent = BPF_CORE_READ(t, real_parent);
+	struct pid *sid = BPF_CORE_READ(t, signal, pids[PIDTYPE_SID]);
+
+	if (!BPF_CORE_READ(t, signal, tty) || BPF_CORE_READ(t, signal, pids[PIDTYPE_PGID]) == sid)
+		return 0;
+	if (BPF_CORE_READ(parent, group_leader, thread_pid) == sid)
+		return 1;
+	parent = BPF_CORE_READ(parent, real_parent);
+	return BPF_CORE_READ(parent, group_leader, thread_pid) == sid;
+}
+
+static __always_inline int beats_fresh(__u64 now)
+{
+	__u64 d = daemon_beat_ns, w = watchdog_beat_ns;
+
+	return d && w && now - d <= PW_BEAT_MAX_NS && now - w <= PW_BEAT_MAX_NS;
+}
+
+/* Stop the current process for the daemon: recorded first, then signalled. */
+static __always_inline int gate_stop(__u32 tgid, __u64 start, __u64 now, struct pw_pending *v)
+{
+	struct pw_stop s = { .start = start, .stopped_ns = now, .dev = v->dev, .ino = v->ino };
+	struct pw_discover_rec *rec;
+
+	bpf_get_current_comm(s.comm, sizeof(s.comm));
+	if (bpf_map_update_elem(&stops, &tgid, &s, BPF_NOEXIST)) {
+		struct pw_stop *old = bpf_map_lookup_elem(&stops, &tgid);
+
+		/* another thread of it stopped it a moment ago: the group stop holds us too */
+		return old && old->start == start ? 0 : PW_UNGATED_FULL;
+	}
+	__sync_fetch_and_add(&stopped_procs, 1);
+	rec = bpf_ringbuf_reserve(&discovery, sizeof(*rec), 0);
+	if (rec && !bpf_send_signal(SIGSTOP)) {
+		rec_fill(rec, PW_REC_STOP, tgid, v->dev, v->ino, start, now);
+		count(PW_CNT_DISCOVERY_STOPS);
+		bpf_ringbuf_submit(rec, BPF_RB_FORCE_WAKEUP);
+		return 0;
+	}
+	if (rec)
+		bpf_ringbuf_discard(rec, 0);
+	if (!bpf_map_delete_elem(&stops, &tgid))
+		__sync_fetch_and_add(&stopped_procs, -1);
+	return PW_UNGATED_FULL;
+}
+
+static __noinline int gate(struct sock *sk)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct pw_discover_rec *rec;
+	struct pw_pending *v;
+	__u64 now, start;
+	int reason;
+
+	/* only in the receiving task, which owns the socket (not a softirq reading
+	 * for a kernel consumer, where `current` is whoever was interrupted) */
+	if (!sk || !BPF_CORE_READ(sk, sk_lock.owned))
+		return 0;
+	v = bpf_map_lookup_elem(&pending, &tgid);
+	if (!v || pending_clear(tgid))
+		return 0;
+	if (tgid == daemon_tgid || tgid == watchdog_tgid)
+		return 0;
+	now = bpf_ktime_get_ns();
+	start = proc_start(t);
+	if (BPF_CORE_READ(t, ptrace))
+		reason = PW_UNGATED_TRACED;
+	else if (terminal_job(t))
+		reason = PW_UNGATED_TERMINAL;
+	else if (!beats_fresh(now))
+		reason = PW_UNGATED_UNRESPONSIVE;
+	else if (stopped_procs >= stops_max)
+		reason = PW_UNGATED_BUSY;
+	else
+		reason = gate_stop(tgid, start, now, v);
+	if (!reason)
+		return 0;
+	/* it runs on unexamined for now: say so, once per process and episode */
+	if (__sync_lock_test_and_set(&v->reported, 1))
+		return 0;
+	count(PW_CNT_DISCOVERY_UNGATED);
+	rec = bpf_ringbuf_reserve(&discovery, sizeof(*rec), 0);
+	if (!rec)
+		return 0;
+	rec_fill(rec, PW_REC_UNGATED, tgid, v->dev, v->ino, start, now);
+	rec->reason = reason;
+	bpf_ringbuf_submit(rec, BPF_RB_FORCE_WAKEUP);
+	return 0;
+}
+
+/* The gate. tcp_rcv_space_adjust() runs in tcp_recvmsg() (also for MSG_PEEK),
+ * splice and zero-copy receive, after data reached the process. */
+SEC("tp_btf/tcp_rcv_space_adjust")
+int BPF_PROG(pw_gate, struct sock *sk)
+{
+	if (!pending_procs)
+		return 0;
+	return gate(sk);
 }
 
 struct vma_find {
@@ -206,7 +470,7 @@ int BPF_KPROBE(pw_ldso_brk)
 		bpf_map_update_elem(&ldso_seen, &tgid, &pos, BPF_ANY);
 	}
 	if (w.stop)
-		discover_stop(PW_REC_LIB, w.k.dev, w.k.ino);
+		pending_note(PW_REC_LIB, w.k.dev, w.k.ino);
 	return 0;
 }
 
