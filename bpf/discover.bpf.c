@@ -36,6 +36,7 @@
 #define RT_CONSISTENT	0
 #define LINK_MAP_WALK	64	/* new objects examined per r_brk call */
 #define NOTE_TRIES	64	/* tries to record a note while its entry is being deleted */
+#define TCP_SYN_SENT	2
 
 /* the public, stable part of glibc's struct link_map and struct r_debug */
 struct user_link_map {
@@ -97,6 +98,7 @@ volatile __u64 watchdog_beat_ns;	/* the watchdog's loop ran then */
 volatile __u32 daemon_tgid;		/* never stopped ... */
 volatile __u32 watchdog_tgid;		/* ... nor this one */
 const volatile __u32 stops_max = 32;	/* processes stopped at once, at most */
+const volatile __s64 exec_hold_min = 1 << 20; /* executables this big are held at exec */
 
 static __always_inline __u64 proc_start(struct task_struct *t)
 {
@@ -115,146 +117,6 @@ static __always_inline void rec_fill(struct pw_discover_rec *rec, __u32 type, __
 	rec->start = start;
 	rec->ts_ns = now;
 	bpf_get_current_comm(rec->comm, sizeof(rec->comm));
-}
-
-/*
- * Note that the current process mapped an unknown file (0, 0: some, examine
- * every mapping) and tell the daemon. The entry's state is only ever raised
- * with compare-and-swap, so that a note racing with the entry's removal is
- * never lost: it either lands before the removal (which then fails) or makes
- * a new entry.
- */
-static __always_inline int pending_note(__u32 type, __u64 dev, __u64 ino)
-{
-	struct task_struct *t = bpf_get_current_task_btf();
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	__u64 start = proc_start(t), seq, now = bpf_ktime_get_ns();
-	struct pw_discover_rec *rec;
-	struct pw_pending *v;
-	int i, noted = 0;
-
-	rec = bpf_ringbuf_reserve(&discovery, sizeof(*rec), 0);
-	if (!rec) {
-		/* the daemon would never hear of it: no note, the process runs unexamined */
-		count(PW_CNT_LOST_DISCOVERY);
-		return -1;
-	}
-	seq = __sync_fetch_and_add(&note_seq, 1) + 1;
-	for (i = 0; i < NOTE_TRIES && !noted; i++) {
-		v = bpf_map_lookup_elem(&pending, &tgid);
-		if (v) {
-			__u64 old = v->state;
-
-			if (v->start != start) {
-				/* a process gone without its exit being seen: not ours */
-				if (!bpf_map_delete_elem(&pending, &tgid))
-					__sync_fetch_and_add(&pending_procs, -1);
-				continue;
-			}
-			if (old & PW_PENDING_DEAD)
-				continue;	/* being removed: make a new one */
-			if (old >= seq ||
-			    __sync_val_compare_and_swap(&v->state, old, seq) == old)
-				noted = 1;
-			continue;
-		}
-		{
-			struct pw_pending n = {
-				.start = start, .state = seq, .noted_ns = now, .dev = dev, .ino = ino,
-			};
-
-			if (!bpf_map_update_elem(&pending, &tgid, &n, BPF_NOEXIST)) {
-				__sync_fetch_and_add(&pending_procs, 1);
-				noted = 1;
-			}
-		}
-	}
-	if (!noted) {
-		bpf_ringbuf_discard(rec, 0);
-		count(PW_CNT_LOST_DISCOVERY);
-		return -1;
-	}
-	rec_fill(rec, type, tgid, dev, ino, start, now);
-	rec->seq = seq;
-	count(PW_CNT_DISCOVERY_NOTED);
-	bpf_ringbuf_submit(rec, BPF_RB_FORCE_WAKEUP);
-	return 0;
-}
-
-/*
- * Has the daemon handled every note of this process? Then remove the entry
- * (unless a note raced in: its compare-and-swap wins) and say so.
- */
-static __always_inline int pending_clear(__u32 tgid)
-{
-	struct pw_pending_done *done;
-	struct pw_pending *v;
-	__u64 old;
-
-	v = bpf_map_lookup_elem(&pending, &tgid);
-	if (!v)
-		return 1;
-	old = v->state;
-	if (old & PW_PENDING_DEAD)
-		return 1;
-	done = bpf_map_lookup_elem(&pending_done, &tgid);
-	if (!done || done->start != v->start || done->seq < old)
-		return 0;
-	if (__sync_val_compare_and_swap(&v->state, old, old | PW_PENDING_DEAD) != old)
-		return 0;
-	if (!bpf_map_delete_elem(&pending, &tgid))
-		__sync_fetch_and_add(&pending_procs, -1);
-	return 1;
-}
-
-/* The daemon, after handling a process's notes: 1 if nothing is pending any more. */
-SEC("syscall")
-int pw_pending_clear(struct pw_pending_clear_ctx *ctx)
-{
-	return pending_clear(ctx->tgid);
-}
-
-static __always_inline int file_known(struct inode *inode, struct pw_file_key *k)
-{
-	k->dev = BPF_CORE_READ(inode, i_sb, s_dev);
-	k->ino = BPF_CORE_READ(inode, i_ino);
-	return bpf_map_lookup_elem(&known_files, k) != NULL;
-}
-
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG(pw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
-{
-	struct pw_file_key k = {};
-
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-
-	if (!discover_on)
-		return 0;
-	/* a new image: its link map is a new one */
-	bpf_map_delete_elem(&ldso_seen, &tgid);
-	if (file_known(BPF_CORE_READ(bprm, file, f_inode), &k))
-		return 0;
-	pending_note(PW_REC_EXEC, k.dev, k.ino);
-	return 0;
-}
-
-/* the last thread of a process is gone: forget it */
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(pw_exit, struct task_struct *p, bool group_dead)
-{
-	__u32 tgid = BPF_CORE_READ(p, tgid);
-
-	if (!group_dead)
-		return 0;
-	bpf_map_delete_elem(&ldso_seen, &tgid);
-	if (!pending_procs && !stopped_procs)
-		return 0;
-	if (!bpf_map_delete_elem(&pending, &tgid))
-		__sync_fetch_and_add(&pending_procs, -1);
-	bpf_map_delete_elem(&pending_done, &tgid);
-	if (!bpf_map_delete_elem(&stops, &tgid))
-		__sync_fetch_and_add(&stopped_procs, -1);
-	return 0;
 }
 
 /*
@@ -312,24 +174,18 @@ static __always_inline int gate_stop(__u32 tgid, __u64 start, __u64 now, struct 
 	return PW_UNGATED_FULL;
 }
 
-static __noinline int gate(struct sock *sk)
+/*
+ * Hold the current process for the daemon (a note of it is pending), if it
+ * may be; else let it run on, and say once why.
+ */
+static __always_inline void hold(struct task_struct *t, __u32 tgid, struct pw_pending *v)
 {
-	struct task_struct *t = bpf_get_current_task_btf();
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct pw_discover_rec *rec;
-	struct pw_pending *v;
 	__u64 now, start;
 	int reason;
 
-	/* only in the receiving task, which owns the socket (not a softirq reading
-	 * for a kernel consumer, where `current` is whoever was interrupted) */
-	if (!sk || !BPF_CORE_READ(sk, sk_lock.owned))
-		return 0;
-	v = bpf_map_lookup_elem(&pending, &tgid);
-	if (!v || pending_clear(tgid))
-		return 0;
 	if (tgid == daemon_tgid || tgid == watchdog_tgid)
-		return 0;
+		return;
 	now = bpf_ktime_get_ns();
 	start = proc_start(t);
 	if (BPF_CORE_READ(t, ptrace))
@@ -343,28 +199,203 @@ static __noinline int gate(struct sock *sk)
 	else
 		reason = gate_stop(tgid, start, now, v);
 	if (!reason)
-		return 0;
+		return;
 	/* it runs on unexamined for now: say so, once per process and episode */
 	if (__sync_lock_test_and_set(&v->reported, 1))
-		return 0;
+		return;
 	count(PW_CNT_DISCOVERY_UNGATED);
 	rec = bpf_ringbuf_reserve(&discovery, sizeof(*rec), 0);
 	if (!rec)
-		return 0;
+		return;
 	rec_fill(rec, PW_REC_UNGATED, tgid, v->dev, v->ino, start, now);
 	rec->reason = reason;
 	bpf_ringbuf_submit(rec, BPF_RB_FORCE_WAKEUP);
+}
+
+/*
+ * Note that the current process mapped an unknown file (0, 0: some, examine
+ * every mapping) and tell the daemon. The entry's state is only ever raised
+ * with compare-and-swap, so that a note racing with the entry's removal is
+ * never lost: it either lands before the removal (which then fails) or makes
+ * a new entry.
+ */
+static __always_inline int pending_note(__u32 type, __u64 dev, __u64 ino, int hold_it)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 start = proc_start(t), seq, now = bpf_ktime_get_ns();
+	struct pw_discover_rec *rec;
+	struct pw_pending *v;
+	int i, noted = 0;
+
+	rec = bpf_ringbuf_reserve(&discovery, sizeof(*rec), 0);
+	if (!rec) {
+		/* the daemon would never hear of it: no note, the process runs unexamined */
+		count(PW_CNT_LOST_DISCOVERY);
+		return -1;
+	}
+	seq = __sync_fetch_and_add(&note_seq, 1) + 1;
+	for (i = 0; i < NOTE_TRIES && !noted; i++) {
+		v = bpf_map_lookup_elem(&pending, &tgid);
+		if (v) {
+			__u64 old = v->state;
+
+			if (v->start != start) {
+				/* a process gone without its exit being seen: not ours */
+				if (!bpf_map_delete_elem(&pending, &tgid))
+					__sync_fetch_and_add(&pending_procs, -1);
+				continue;
+			}
+			if (old & PW_PENDING_DEAD)
+				continue;	/* being removed: make a new one */
+			if (old >= seq ||
+			    __sync_val_compare_and_swap(&v->state, old, seq) == old)
+				noted = 1;
+			continue;
+		}
+		{
+			struct pw_pending n = {
+				.start = start, .state = seq, .noted_ns = now, .dev = dev, .ino = ino,
+			};
+
+			if (!bpf_map_update_elem(&pending, &tgid, &n, BPF_NOEXIST)) {
+				__sync_fetch_and_add(&pending_procs, 1);
+				noted = 1;
+			}
+		}
+	}
+	if (!noted) {
+		bpf_ringbuf_discard(rec, 0);
+		count(PW_CNT_LOST_DISCOVERY);
+		return -1;
+	}
+	rec_fill(rec, type, tgid, dev, ino, start, now);
+	rec->seq = seq;
+	count(PW_CNT_DISCOVERY_NOTED);
+	bpf_ringbuf_submit(rec, BPF_RB_FORCE_WAKEUP);
+	if (hold_it) {
+		v = bpf_map_lookup_elem(&pending, &tgid);
+		if (v)
+			hold(t, tgid, v);
+	}
 	return 0;
 }
 
-/* The gate. tcp_rcv_space_adjust() runs in tcp_recvmsg() (also for MSG_PEEK),
- * splice and zero-copy receive, after data reached the process. */
+/*
+ * Has the daemon handled every note of this process? Then remove the entry
+ * (unless a note raced in: its compare-and-swap wins) and say so.
+ */
+static __always_inline int pending_clear(__u32 tgid)
+{
+	struct pw_pending_done *done;
+	struct pw_pending *v;
+	__u64 old;
+
+	v = bpf_map_lookup_elem(&pending, &tgid);
+	if (!v)
+		return 1;
+	old = v->state;
+	if (old & PW_PENDING_DEAD)
+		return 1;
+	done = bpf_map_lookup_elem(&pending_done, &tgid);
+	if (!done || done->start != v->start || done->seq < old)
+		return 0;
+	if (__sync_val_compare_and_swap(&v->state, old, old | PW_PENDING_DEAD) != old)
+		return 0;
+	if (!bpf_map_delete_elem(&pending, &tgid))
+		__sync_fetch_and_add(&pending_procs, -1);
+	return 1;
+}
+
+/* The daemon, after handling a process's notes: 1 if nothing is pending any more. */
+SEC("syscall")
+int pw_pending_clear(struct pw_pending_clear_ctx *ctx)
+{
+	return pending_clear(ctx->tgid);
+}
+
+static __always_inline int file_known(struct inode *inode, struct pw_file_key *k)
+{
+	k->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	k->ino = BPF_CORE_READ(inode, i_ino);
+	return bpf_map_lookup_elem(&known_files, k) != NULL;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(pw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	struct pw_file_key k = {};
+	struct inode *inode;
+
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	if (!discover_on)
+		return 0;
+	/* a new image: its link map is a new one */
+	bpf_map_delete_elem(&ldso_seen, &tgid);
+	inode = BPF_CORE_READ(bprm, file, f_inode);
+	if (file_known(inode, &k))
+		return 0;
+	/* held here only if it is big enough to hold a TLS implementation of its own
+	 * (a Go program, node, a static OpenSSL); a small one can only load one, and
+	 * is held where its dynamic linker maps it */
+	pending_note(PW_REC_EXEC, k.dev, k.ino, BPF_CORE_READ(inode, i_size) >= exec_hold_min);
+	return 0;
+}
+
+/* the last thread of a process is gone: forget it */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(pw_exit, struct task_struct *p, bool group_dead)
+{
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+
+	if (!group_dead)
+		return 0;
+	bpf_map_delete_elem(&ldso_seen, &tgid);
+	if (!pending_procs && !stopped_procs)
+		return 0;
+	if (!bpf_map_delete_elem(&pending, &tgid))
+		__sync_fetch_and_add(&pending_procs, -1);
+	bpf_map_delete_elem(&pending_done, &tgid);
+	if (!bpf_map_delete_elem(&stops, &tgid))
+		__sync_fetch_and_add(&stopped_procs, -1);
+	return 0;
+}
+
+static __noinline int gate(struct sock *sk)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct pw_pending *v;
+
+	/* only in the task that owns the socket, in the system call (not a softirq
+	 * reading for a kernel consumer, where `current` is whoever was interrupted) */
+	if (!sk || !BPF_CORE_READ(sk, sk_lock.owned))
+		return 0;
+	v = bpf_map_lookup_elem(&pending, &tgid);
+	if (!v || pending_clear(tgid))
+		return 0;
+	hold(bpf_get_current_task_btf(), tgid, v);
+	return 0;
+}
+
+/* The gate at a receive: tcp_rcv_space_adjust() runs in tcp_recvmsg() (also for
+ * MSG_PEEK), splice and zero-copy receive, after data reached the process. */
 SEC("tp_btf/tcp_rcv_space_adjust")
 int BPF_PROG(pw_gate, struct sock *sk)
 {
 	if (!pending_procs)
 		return 0;
 	return gate(sk);
+}
+
+/* The gate at connect(): most clients set up their TLS connection (the SNI, the
+ * socket, which some probes read as the library is told) after it. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(pw_gate_connect, const struct sock *sk, const int oldstate, const int newstate)
+{
+	if (!pending_procs || newstate != TCP_SYN_SENT)
+		return 0;
+	return gate((struct sock *)sk);
 }
 
 struct vma_find {
@@ -469,8 +500,10 @@ int BPF_KPROBE(pw_ldso_brk)
 		pos.name = w.last_name;
 		bpf_map_update_elem(&ldso_seen, &tgid, &pos, BPF_ANY);
 	}
+	/* a new shared object is held before any of its code runs: its setup calls
+	 * (SNI, socket) are where some probes learn what a verdict needs */
 	if (w.stop)
-		pending_note(PW_REC_LIB, w.k.dev, w.k.ino);
+		pending_note(PW_REC_LIB, w.k.dev, w.k.ino, 1);
 	return 0;
 }
 

@@ -219,31 +219,31 @@ static void read_counters(struct daemon *d)
 static void report_losses(struct daemon *d)
 {
 	uint64_t chains = d->cnt[PW_CNT_LOST_CHAIN_RECS], certs = d->cnt[PW_CNT_LOST_CERT_RECS];
-	struct outq_stats os = {};
+	uint64_t disc = d->cnt[PW_CNT_LOST_DISCOVERY];
+	struct outq_stats os = {}, after = {};
 
 	if (d->outq)
 		outq_stats(d->outq, &os);
-	if (chains > d->lost_chains || certs > d->lost_certs || os.dropped > d->lost_events) {
-		uint64_t before = os.dropped;
-
-		events_lost(d, chains - d->lost_chains, certs - d->lost_certs,
-			    os.dropped - d->lost_events);
-		if (chains > d->lost_chains || certs > d->lost_certs)
-			log_warnx("ring buffer full: %llu chain and %llu certificate records dropped",
-				  (unsigned long long)(chains - d->lost_chains),
-				  (unsigned long long)(certs - d->lost_certs));
-		if (os.dropped > d->lost_events)
-			log_warnx("event log not draining: %llu events dropped",
-				  (unsigned long long)(os.dropped - d->lost_events));
-		if (d->outq)
-			outq_stats(d->outq, &os);
-		/* reported once the lost event itself was queued; else again next time */
-		if (os.dropped == before) {
-			d->lost_chains = chains;
-			d->lost_certs = certs;
-			d->lost_events = os.dropped;
-		}
-	}
+	if (chains == d->lost_chains && certs == d->lost_certs && os.dropped == d->lost_events &&
+	    disc == d->lost_discovery)
+		return;
+	events_lost(d, chains - d->lost_chains, certs - d->lost_certs, os.dropped - d->lost_events,
+		    disc - d->lost_discovery);
+	if (d->outq)
+		outq_stats(d->outq, &after);
+	/* reported once the lost event itself was queued; else again, counted, next time */
+	if (after.dropped != os.dropped)
+		return;
+	log_warnx("lost: %llu chain, %llu certificate and %llu discovery records (ring buffers "
+		  "full), %llu events (the log does not drain)",
+		  (unsigned long long)(chains - d->lost_chains),
+		  (unsigned long long)(certs - d->lost_certs),
+		  (unsigned long long)(disc - d->lost_discovery),
+		  (unsigned long long)(os.dropped - d->lost_events));
+	d->lost_chains = chains;
+	d->lost_certs = certs;
+	d->lost_events = os.dropped;
+	d->lost_discovery = disc;
 }
 
 /* Forget SSL objects of processes that are gone (SSL_free is never called at exit). */
@@ -638,6 +638,7 @@ int daemon_run(struct daemon *dp)
 	struct pw_diags diags = {};
 	struct sigaction sa = {};
 	struct bpf_link *tcp_link = NULL, *exec_link = NULL, *exit_link = NULL, *gate_link = NULL;
+	struct bpf_link *gate_connect_link = NULL;
 	struct epoll_event ev = { .events = EPOLLIN }, evs[4];
 	unsigned ticks = 0;
 	uint64_t next_tick;
@@ -753,9 +754,11 @@ int daemon_run(struct daemon *dp)
 			d.skel->bss->discover_on = 0;
 		}
 		gate_link = bpf_program__attach(d.skel->progs.pw_gate);
-		if (!gate_link)
-			log_warn("cannot attach discovery's gate (tcp_rcv_space_adjust): a new file's "
-				 "first handshake may run before the file is examined");
+		gate_connect_link = bpf_program__attach(d.skel->progs.pw_gate_connect);
+		if (!gate_link || !gate_connect_link)
+			log_warn("cannot attach discovery's gates (tcp_rcv_space_adjust, "
+				 "inet_sock_set_state): a new file's first handshake may run before "
+				 "the file is examined");
 		/* answering the kernel between processes: the scan takes seconds */
 		discover_scan_all(&d, serve_discovery);
 		serve_discovery(&d);
@@ -805,6 +808,8 @@ int daemon_run(struct daemon *dp)
 	 * queued; account for any loss before leaving */
 	bpf_link__destroy(gate_link);
 	gate_link = NULL;
+	bpf_link__destroy(gate_connect_link);
+	gate_connect_link = NULL;
 	bpf_link__destroy(exec_link);
 	exec_link = NULL;
 	discovery_end(&d);
@@ -820,6 +825,7 @@ cleanup:
 	dp->learn = d.learn;
 	policy_free(policy);
 	bpf_link__destroy(gate_link);
+	bpf_link__destroy(gate_connect_link);
 	bpf_link__destroy(exec_link);
 	discovery_end(&d);
 	if (d.rb)

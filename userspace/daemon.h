@@ -56,6 +56,7 @@ struct daemon {
 	uint64_t boot_to_unix_ns;
 	uint64_t cnt[PW_CNT_MAX];	/* kernel counters, summed over CPUs, last read */
 	uint64_t lost_chains, lost_certs; /* kernel losses already reported in lost events */
+	uint64_t lost_discovery;	/* discovery notes the kernel could not make, reported */
 	uint64_t chains, records, write_errors, short_records, policy_reloads, policy_errors;
 	uint64_t discovered, examined, discover_records;	/* discovery counters */
 	bool no_discover;		/* --no-discover: host libraries only, no process is stopped */
@@ -79,7 +80,8 @@ void events_policy_loaded(struct daemon *d, const struct pw_policy *p, uint32_t 
 			  const struct pw_diags *diags, const char **warnings, size_t nwarnings);
 void events_policy_error(struct daemon *d, const char *source, const struct pw_diags *diags,
 			 const char *message);
-void events_lost(struct daemon *d, uint64_t chains, uint64_t certs, uint64_t events);
+void events_lost(struct daemon *d, uint64_t chains, uint64_t certs, uint64_t events,
+		 uint64_t discovery);
 void events_discovery_timeout(struct daemon *d, uint32_t pid, const char comm[16], uint64_t kdev,
 			      uint64_t ino, const char *reason, bool stopped, uint64_t wait_ns);
 void events_flush_repeats(struct daemon *d, bool all);	/* closed dedup windows */

@@ -568,15 +568,17 @@ void events_policy_error(struct daemon *d, const char *source, const struct pw_d
 	emit(d);
 }
 
-void events_lost(struct daemon *d, uint64_t chains, uint64_t certs, uint64_t events)
+void events_lost(struct daemon *d, uint64_t chains, uint64_t certs, uint64_t events,
+		 uint64_t discovery)
 {
 	struct json *j = &d->j;
 
 	begin(d, "lost", events_now_unix_ns());
-	json_uint(j, "count", chains + certs + events);
+	json_uint(j, "count", chains + certs + events + discovery);
 	json_uint(j, "chains", chains);
 	json_uint(j, "certificates", certs);
 	json_uint(j, "events", events);
+	json_uint(j, "discovery", discovery);
 	emit(d);
 }
 

@@ -18,7 +18,7 @@ void watchdog_drain(struct daemon *d);
 /* Start it again if it ended (at most once a second). */
 void watchdog_check(struct daemon *d);
 
-/* `pinwarden watchdog BOUND_NS`, with its descriptors in place (watchdog.c). */
+/* `pinwarden watchdog BOUND_NS DAEMON_PID`, with its descriptors in place (watchdog.c). */
 int cmd_watchdog(int argc, char **argv);
 
 #endif /* PW_WATCHDOG_H */
