@@ -60,8 +60,11 @@ static void *writer(void *arg)
 		q->head = (q->head + w) % q->cap;
 		q->len -= w;
 		q->writing = 0;
-		if (!q->len)
+		if (!q->len) {
+			/* start over at the front: memory in use follows the backlog, not the cap */
+			q->head = 0;
 			pthread_cond_broadcast(&q->drained);
+		}
 	}
 	pthread_mutex_unlock(&q->lock);
 	return NULL;
