@@ -147,9 +147,9 @@ static __always_inline int beats_fresh(__u64 now)
 }
 
 /* Stop the current process for the daemon: recorded first, then signalled. */
-static __always_inline int gate_stop(__u32 tgid, __u64 start, __u64 now, struct pw_pending *v)
+static __always_inline int gate_stop(__u32 tgid, __u64 start, __u64 now, struct pw_file_key *f)
 {
-	struct pw_stop s = { .start = start, .stopped_ns = now, .dev = v->dev, .ino = v->ino };
+	struct pw_stop s = { .start = start, .stopped_ns = now, .dev = f->dev, .ino = f->ino };
 	struct pw_discover_rec *rec;
 
 	bpf_get_current_comm(s.comm, sizeof(s.comm));
@@ -162,7 +162,7 @@ static __always_inline int gate_stop(__u32 tgid, __u64 start, __u64 now, struct 
 	__sync_fetch_and_add(&stopped_procs, 1);
 	rec = bpf_ringbuf_reserve(&discovery, sizeof(*rec), 0);
 	if (rec && !bpf_send_signal(SIGSTOP)) {
-		rec_fill(rec, PW_REC_STOP, tgid, v->dev, v->ino, start, now);
+		rec_fill(rec, PW_REC_STOP, tgid, f->dev, f->ino, start, now);
 		count(PW_CNT_DISCOVERY_STOPS);
 		bpf_ringbuf_submit(rec, BPF_RB_FORCE_WAKEUP);
 		return 0;
@@ -175,10 +175,12 @@ static __always_inline int gate_stop(__u32 tgid, __u64 start, __u64 now, struct 
 }
 
 /*
- * Hold the current process for the daemon (a note of it is pending), if it
- * may be; else let it run on, and say once why.
+ * Hold the current process for the daemon (a note of it is pending: f, or, at
+ * the gates, the first file it noted), if it may be; else let it run on, and
+ * say once why.
  */
-static __always_inline void hold(struct task_struct *t, __u32 tgid, struct pw_pending *v)
+static __always_inline void hold(struct task_struct *t, __u32 tgid, struct pw_pending *v,
+				 struct pw_file_key *f)
 {
 	struct pw_discover_rec *rec;
 	__u64 now, start;
@@ -197,7 +199,7 @@ static __always_inline void hold(struct task_struct *t, __u32 tgid, struct pw_pe
 	else if (stopped_procs >= stops_max)
 		reason = PW_UNGATED_BUSY;
 	else
-		reason = gate_stop(tgid, start, now, v);
+		reason = gate_stop(tgid, start, now, f);
 	if (!reason)
 		return;
 	/* it runs on unexamined for now: say so, once per process and episode */
@@ -207,9 +209,35 @@ static __always_inline void hold(struct task_struct *t, __u32 tgid, struct pw_pe
 	rec = bpf_ringbuf_reserve(&discovery, sizeof(*rec), 0);
 	if (!rec)
 		return;
-	rec_fill(rec, PW_REC_UNGATED, tgid, v->dev, v->ino, start, now);
+	rec_fill(rec, PW_REC_UNGATED, tgid, f->dev, f->ino, start, now);
 	rec->reason = reason;
 	bpf_ringbuf_submit(rec, BPF_RB_FORCE_WAKEUP);
+}
+
+/*
+ * Has the daemon handled every note of this process? Then remove the entry
+ * (unless a note raced in: its compare-and-swap wins) and say so.
+ */
+static __always_inline int pending_clear(__u32 tgid)
+{
+	struct pw_pending_done *done;
+	struct pw_pending *v;
+	__u64 old;
+
+	v = bpf_map_lookup_elem(&pending, &tgid);
+	if (!v)
+		return 1;
+	old = v->state;
+	if (old & PW_PENDING_DEAD)
+		return 1;
+	done = bpf_map_lookup_elem(&pending_done, &tgid);
+	if (!done || done->start != v->start || done->seq < old)
+		return 0;
+	if (__sync_val_compare_and_swap(&v->state, old, old | PW_PENDING_DEAD) != old)
+		return 0;
+	if (!bpf_map_delete_elem(&pending, &tgid))
+		__sync_fetch_and_add(&pending_procs, -1);
+	return 1;
 }
 
 /*
@@ -275,36 +303,14 @@ static __always_inline int pending_note(__u32 type, __u64 dev, __u64 ino, int ho
 	bpf_ringbuf_submit(rec, BPF_RB_FORCE_WAKEUP);
 	if (hold_it) {
 		v = bpf_map_lookup_elem(&pending, &tgid);
-		if (v)
-			hold(t, tgid, v);
+		/* (the daemon may have been quicker) */
+		if (v && !pending_clear(tgid)) {
+			struct pw_file_key f = { .dev = dev, .ino = ino };
+
+			hold(t, tgid, v, &f);
+		}
 	}
 	return 0;
-}
-
-/*
- * Has the daemon handled every note of this process? Then remove the entry
- * (unless a note raced in: its compare-and-swap wins) and say so.
- */
-static __always_inline int pending_clear(__u32 tgid)
-{
-	struct pw_pending_done *done;
-	struct pw_pending *v;
-	__u64 old;
-
-	v = bpf_map_lookup_elem(&pending, &tgid);
-	if (!v)
-		return 1;
-	old = v->state;
-	if (old & PW_PENDING_DEAD)
-		return 1;
-	done = bpf_map_lookup_elem(&pending_done, &tgid);
-	if (!done || done->start != v->start || done->seq < old)
-		return 0;
-	if (__sync_val_compare_and_swap(&v->state, old, old | PW_PENDING_DEAD) != old)
-		return 0;
-	if (!bpf_map_delete_elem(&pending, &tgid))
-		__sync_fetch_and_add(&pending_procs, -1);
-	return 1;
 }
 
 /* The daemon, after handling a process's notes: 1 if nothing is pending any more. */
@@ -365,6 +371,7 @@ int BPF_PROG(pw_exit, struct task_struct *p, bool group_dead)
 static __noinline int gate(struct sock *sk)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct pw_file_key f;
 	struct pw_pending *v;
 
 	/* only in the task that owns the socket, in the system call (not a softirq
@@ -374,7 +381,9 @@ static __noinline int gate(struct sock *sk)
 	v = bpf_map_lookup_elem(&pending, &tgid);
 	if (!v || pending_clear(tgid))
 		return 0;
-	hold(bpf_get_current_task_btf(), tgid, v);
+	f.dev = v->dev;
+	f.ino = v->ino;
+	hold(bpf_get_current_task_btf(), tgid, v, &f);
 	return 0;
 }
 

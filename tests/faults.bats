@@ -24,6 +24,14 @@ no_pw_progs() {
 	[ "$(pw_progs)" -eq 0 ]
 }
 
+# the state letter of process PID (bash only: no new program runs)
+proc_state() {
+	local l
+	read -r l <"/proc/$1/stat"
+	l=${l##*) }
+	echo "${l%% *}"
+}
+
 # map entries of every map called NAME
 map_entries() {
 	bpftool -j map dump name "$1" 2>/dev/null | jq -s 'flatten | length'
@@ -66,12 +74,14 @@ map_entries() {
 	# the daemon frozen, its heartbeat still fresh for 100 ms: a fresh client that
 	# reaches the gate now is stopped, and only the watchdog would end that stop
 	for i in 1 2 3 4 5; do
-		kill -STOP "$PW_PID"
 		cp "$dir/fresh" "$dir/fresh.$i"
+		# from here, nothing the daemon has not seen runs before the client (cp's new
+		# libraries, say, would be held until the bound, and the heartbeat go stale)
+		kill -STOP "$PW_PID"
 		"$dir/fresh.$i" tls "$legit_PORT" 3>&- &
 		client=$!
 		sleep 0.03
-		[ "$(awk '{ print $3 }' "/proc/$client/stat")" = T ] && break
+		[ "$(proc_state "$client")" = T ] && break
 		kill -CONT "$PW_PID"
 		wait "$client"
 		client=
@@ -82,7 +92,7 @@ map_entries() {
 	wait "$PW_PID" || true
 	PW_PID=
 	sleep 1
-	[ "$(awk '{ print $3 }' "/proc/$client/stat")" = T ]
+	[ "$(proc_state "$client")" = T ]
 	# the stop was pinned (/sys/fs/bpf/pinwarden/stops): the next daemon continues it first
 	pw_start --policy "$POLICY"
 	wait "$client"

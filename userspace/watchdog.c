@@ -73,6 +73,9 @@ int watchdog_start(struct daemon *d)
 		/* async-signal-safe only until exec: the daemon may run threads */
 		int hi[4];
 
+		/* never held, not even at its exec (a plain store to the shared mapping) */
+		d->skel->bss->watchdog_tgid = getpid();
+
 		for (i = 0; i < 4; i++)
 			hi[i] = fcntl(fds[i], F_DUPFD, 100);
 		for (i = 0; i < 4; i++)
