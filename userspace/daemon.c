@@ -604,12 +604,14 @@ static int on_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-static int drain(struct daemon *d)
+/* Everything the events ring holds, answering discovery between batches (serve). */
+static int drain(struct daemon *d, bool serve)
 {
 	int err;
 
 	do {
-		serve_discovery(d);
+		if (serve)
+			serve_discovery(d);
 		d->batch = 0;
 		d->batch_until_ns = mono_ns() + BATCH_NS;
 		err = ring_buffer__consume(d->rb);
@@ -790,7 +792,7 @@ int daemon_run(struct daemon *dp)
 			log_warn("epoll_wait");
 			goto cleanup;
 		}
-		err = drain(&d);
+		err = drain(&d, true);
 		if (err < 0) {
 			log_warnx("ring buffer: %s", strerror(-err));
 			goto cleanup;
@@ -813,7 +815,7 @@ int daemon_run(struct daemon *dp)
 	bpf_link__destroy(exec_link);
 	exec_link = NULL;
 	discovery_end(&d);
-	ring_buffer__consume(d.rb);
+	drain(&d, false);
 	read_counters(&d);
 	report_losses(&d);
 	events_flush_repeats(&d, true);
@@ -829,7 +831,7 @@ cleanup:
 	bpf_link__destroy(exec_link);
 	discovery_end(&d);
 	if (d.rb)
-		ring_buffer__consume(d.rb);
+		drain(&d, false);
 	bpf_link__destroy(exit_link);
 	if (d.skel && d.skel->bss) {
 		reset_enable(&d, false);
