@@ -309,8 +309,8 @@ def main():
                 exec_added[c] = (ex[c][0] - ex["none"][0], ex[c][1] - ex["none"][1],
                                  ex["none"][4] / ex[c][4] if ex[c][4] else float("nan"))
                 w(f"- {c}: a first exec adds {exec_added[c][0]:,.0f} µs at p50 and "
-                  f"{exec_added[c][1]:,.0f} µs at p99 (medians over the rounds); the process "
-                  f"is never stopped for it (it is only noted; the gate is a TCP receive)")
+                  f"{exec_added[c][1]:,.0f} µs at p99 (medians over the rounds): a small "
+                  f"executable is only noted at exec, never held there")
         w("")
 
     # ---- 4. ceiling
