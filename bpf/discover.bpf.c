@@ -433,6 +433,7 @@ struct walk {
 	__u32 stop;		/* an unknown object was found */
 	__u32 pad;
 	struct pw_file_key k;
+	struct pw_file_key exe;	/* the program itself: exec's business, not the walk's */
 };
 
 static long link_map_cb(__u32 i, void *data)
@@ -452,7 +453,8 @@ static long link_map_cb(__u32 i, void *data)
 	if (!lm.l_ld || bpf_find_vma(bpf_get_current_task_btf(), lm.l_ld, vma_file_cb, &vf, 0) ||
 	    !vf.found)
 		return 0;
-	if (bpf_map_lookup_elem(&known_files, &vf.k))
+	if ((vf.k.dev == w->exe.dev && vf.k.ino == w->exe.ino) ||
+	    bpf_map_lookup_elem(&known_files, &vf.k))
 		return 0;
 	w->k = vf.k;
 	w->stop = 1;
@@ -498,6 +500,12 @@ int BPF_KPROBE(pw_ldso_brk)
 	}
 	if (!w.next)
 		return 0;
+	{
+		struct inode *exe = BPF_CORE_READ(bpf_get_current_task_btf(), mm, exe_file, f_inode);
+
+		w.exe.dev = BPF_CORE_READ(exe, i_sb, s_dev);
+		w.exe.ino = BPF_CORE_READ(exe, i_ino);
+	}
 	bpf_loop(LINK_MAP_WALK, link_map_cb, &w, 0);
 	if (!w.stop && w.next) {
 		/* more new objects than one walk looks at: the daemon rescans them all */
