@@ -8,6 +8,7 @@
 #define PW_MAPS_BPF_H
 
 #include "pinwarden.h"
+#include "discovery.h"
 #include "sha256.h"
 
 #ifdef PW_DEFINE_MAPS
@@ -282,6 +283,17 @@ PW_SHARED struct {
 	__type(value, struct pw_ldso_pos);
 } ldso_seen SEC(".maps");
 
+/* every process held for the daemon (discovery's gates, a reset), by tgid:
+ * recorded before the SIGSTOP, continued by whoever deletes the entry. Pinned
+ * by the daemon, so that a daemon started after a crash continues what was
+ * left stopped (bpf/hold.bpf.h) */
+PW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PW_STOPS_MAX);
+	__type(key, __u32);
+	__type(value, struct pw_stop);
+} stops SEC(".maps");
+
 /* the record of a verdict without an accumulator (verdict_no_acc), zero but for what it sets */
 PW_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -302,7 +314,19 @@ volatile __u32 need_cert_hash;		/* a live policy has cert-sha256 pins */
 volatile __u64 session_quota = PW_SESSION_QUOTA; /* ssl_state entries per uid */
 const volatile __u64 cert_id_key[2];	/* SipHash key, random per daemon, set before load */
 const volatile __u32 scratch_slots = 8;	/* entries of the scratch map, set before load */
+volatile __u64 stopped_procs;		/* entries of stops */
+volatile __u64 daemon_beat_ns;		/* the daemon's loop ran then (CLOCK_MONOTONIC) */
+volatile __u64 watchdog_beat_ns;	/* the watchdog's loop ran then */
+volatile __u32 daemon_tgid;		/* never stopped ... */
+volatile __u32 watchdog_tgid;		/* ... nor this one */
+const volatile __u32 stops_max = 32;	/* processes stopped at once, at most */
 #else
+extern volatile __u64 stopped_procs;
+extern volatile __u64 daemon_beat_ns;
+extern volatile __u64 watchdog_beat_ns;
+extern volatile __u32 daemon_tgid;
+extern volatile __u32 watchdog_tgid;
+extern const volatile __u32 stops_max;
 extern const volatile __u32 scratch_slots;
 extern volatile __u32 active_gen;
 extern volatile __u64 boot_to_unix_ns;

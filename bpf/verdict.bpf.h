@@ -11,6 +11,7 @@
 
 #include "chain.bpf.h"
 #include "session.bpf.h"
+#include "hold.bpf.h"
 
 #define AF_INET		2
 #define AF_INET6	10
@@ -134,9 +135,36 @@ static __always_inline void peer_find(const struct pw_chain_acc *acc, const stru
 	}
 }
 
-#ifndef SIGSTOP
-#define SIGSTOP		19
-#endif
+/*
+ * Hold the process for the reset, bounded like every stop (bpf/hold.bpf.h):
+ * recorded in `stops` first, only while the daemon and its watchdog beat, never
+ * a job of an interactive shell or a traced process (they would see the stop).
+ * The signal goes to this thread: it stops before it runs on, even when another
+ * thread has a stop of the process pending (a second one would merge into it).
+ * 1: held (or already held by a stop recorded for this process).
+ */
+static __always_inline int reset_hold(struct task_struct *t, __u32 tgid, __u64 start)
+{
+	struct pw_stop s = { .start = start, .dev = PW_STOP_RESET };
+
+	s.stopped_ns = bpf_ktime_get_ns();
+	if (tgid == daemon_tgid || tgid == watchdog_tgid || BPF_CORE_READ(t, ptrace) ||
+	    terminal_job(t) || !beats_fresh(s.stopped_ns) || stopped_procs >= stops_max)
+		return 0;
+	bpf_get_current_comm(s.comm, sizeof(s.comm));
+	if (bpf_map_update_elem(&stops, &tgid, &s, BPF_NOEXIST)) {
+		/* a stop of this process is recorded already (discovery's, or another
+		 * thread's reset): its end could come before this socket is destroyed,
+		 * so this connection is not held (its egress is dropped all the same) */
+		return 0;
+	}
+	__sync_fetch_and_add(&stopped_procs, 1);
+	if (bpf_send_signal_thread(SIGSTOP) == 0)
+		return 1;
+	if (!bpf_map_delete_elem(&stops, &tgid))
+		__sync_fetch_and_add(&stopped_procs, -1);
+	return 0;
+}
 #define PW_MARK_NO_SOCK	(-1)	/* the connection's socket is unknown */
 #define PW_MARK_FULL	(-2)	/* reset_conns is full */
 
@@ -181,9 +209,7 @@ static __always_inline int conn_mark_reset(const struct peer *p, __u64 now, __u3
 	count(PW_CNT_RESET_MARKED);
 	if (flags & PW_MARK_KILL)
 		return 0;
-	/* to this thread: it stops before it runs on, even when another thread
-	 * has a stop of the process pending (a second one would merge into it) */
-	held = bpf_send_signal_thread(SIGSTOP) == 0;
+	held = reset_hold(t, m.pid, m.start_boottime);
 	v = bpf_map_lookup_elem(&reset_conns, &k);
 	if (v)
 		v->flags = (v->flags & ~PW_MARK_PENDING) | (held ? PW_MARK_HELD : 0);

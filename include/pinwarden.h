@@ -176,6 +176,8 @@ enum pw_counter {
 	PW_CNT_RESET_NO_SOCK,	/* reset asked, socket unknown: the process was killed instead */
 	PW_CNT_RESET_UNHELD,	/* a reset whose process could not be stopped for the daemon */
 	PW_CNT_RESET_RST_PASSED,	/* RSTs of marked connections let out (no payload) */
+	PW_CNT_DISCOVERY_NOTED,	/* new files noted for the daemon (the process ran on) */
+	PW_CNT_DISCOVERY_UNGATED, /* processes that went past the gate unexamined, not stopped */
 	PW_CNT_MAX,
 };
 
@@ -286,8 +288,11 @@ _Static_assert(sizeof(struct pw_ssl_state) == 280, "pw_ssl_state layout");
 enum pw_rec_type {
 	PW_REC_CERT = 1,
 	PW_REC_CHAIN = 2,
+	/* the discovery ring buffer's (include/discovery.h) */
 	PW_REC_EXEC = 3,	/* a process exec'd a file the daemon has not examined */
 	PW_REC_LIB = 4,		/* a process's dynamic linker mapped one */
+	PW_REC_STOP = 5,	/* a process with such files was stopped at the gate */
+	PW_REC_UNGATED = 6,	/* ... went past the gate without being stopped */
 };
 
 /* one TCP connection, as both the uprobes and the cgroup_skb program see it:
@@ -332,15 +337,6 @@ struct pw_ldso_pos {
 	__u64 lm;		/* the struct link_map */
 	__u64 name;		/* its l_name, to tell it is still the same object */
 };
-
-/* PW_REC_EXEC / PW_REC_LIB: the process is stopped until the daemon continues it */
-struct pw_discover_rec {
-	__u32 type;
-	__u32 pid;
-	__u64 dev;		/* 0, 0: more than one file, examine all of its mappings */
-	__u64 ino;
-};
-_Static_assert(sizeof(struct pw_discover_rec) == 24, "pw_discover_rec layout");
 
 /* One presented certificate, sent when it is captured unless the daemon knows it;
  * `copied` bytes of DER follow the header in the record. */

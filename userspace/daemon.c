@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,11 +32,17 @@
 #include "dedup.h"
 #include "log.h"
 #include "metrics.h"
+#include "outq.h"
+#include "stops.h"
+#include "watchdog.h"
 #include "pinwarden.skel.h"
 
 #define TICK_NS		1000000000ULL
-#define POLL_MS		100
 #define CERT_CACHE	4096
+#define BEAT_MS		20		/* the loop wakes at least this often: the heartbeat */
+#define BATCH_NS	2000000ULL	/* events handled between two looks at discovery */
+#define OUTQ_BYTES	(16u << 20)	/* events waiting for the log, at most */
+#define DISCOVER_TIMEOUT_MS 200
 
 static volatile sig_atomic_t got_stop, got_hup;
 
@@ -211,15 +218,31 @@ static void read_counters(struct daemon *d)
 static void report_losses(struct daemon *d)
 {
 	uint64_t chains = d->cnt[PW_CNT_LOST_CHAIN_RECS], certs = d->cnt[PW_CNT_LOST_CERT_RECS];
+	uint64_t disc = d->cnt[PW_CNT_LOST_DISCOVERY];
+	struct outq_stats os = {}, after = {};
 
-	if (chains > d->lost_chains || certs > d->lost_certs) {
-		events_lost(d, chains - d->lost_chains, certs - d->lost_certs);
-		log_warnx("ring buffer full: %llu chain and %llu certificate records dropped",
-			  (unsigned long long)(chains - d->lost_chains),
-			  (unsigned long long)(certs - d->lost_certs));
-		d->lost_chains = chains;
-		d->lost_certs = certs;
-	}
+	if (d->outq)
+		outq_stats(d->outq, &os);
+	if (chains == d->lost_chains && certs == d->lost_certs && os.dropped == d->lost_events &&
+	    disc == d->lost_discovery)
+		return;
+	events_lost(d, chains - d->lost_chains, certs - d->lost_certs, os.dropped - d->lost_events,
+		    disc - d->lost_discovery);
+	if (d->outq)
+		outq_stats(d->outq, &after);
+	/* reported once the lost event itself was queued; else again, counted, next time */
+	if (after.dropped != os.dropped)
+		return;
+	log_warnx("lost: %llu chain, %llu certificate and %llu discovery records (ring buffers "
+		  "full), %llu events (the log does not drain)",
+		  (unsigned long long)(chains - d->lost_chains),
+		  (unsigned long long)(certs - d->lost_certs),
+		  (unsigned long long)(disc - d->lost_discovery),
+		  (unsigned long long)(os.dropped - d->lost_events));
+	d->lost_chains = chains;
+	d->lost_certs = certs;
+	d->lost_events = os.dropped;
+	d->lost_discovery = disc;
 }
 
 
@@ -300,7 +323,30 @@ static void status_write(struct daemon *d)
 	for (k = 0; k < PW_CNT_MAX; k++)
 		json_uint(&j, kernel_counters[k].name, d->cnt[k]);
 	json_uint(&j, "chains_logged", d->chains);
-	json_uint(&j, "event_write_errors", d->write_errors);
+	{
+		struct outq_stats os = {};
+
+		if (d->outq)
+			outq_stats(d->outq, &os);
+		json_uint(&j, "event_write_errors", d->write_errors + os.write_errors);
+		json_uint(&j, "events_dropped", os.dropped);
+	}
+	json_obj_end(&j);
+	json_obj_begin(&j, "discovery");
+	json_uint(&j, "timeout_ms", d->disc.timeout_ns / 1000000);
+	json_uint(&j, "stops", d->disc.stops_seen);
+	json_uint(&j, "continued_examined", d->disc.continued);
+	json_uint(&j, "timeouts", d->disc.timeouts);
+	json_uint(&j, "leftovers_continued", d->disc.leftovers);
+	json_uint(&j, "longest_stop_us", d->disc.stop_max_ns / 1000);
+	json_uint(&j, "stopped_now", d->skel && d->skel->bss ? d->skel->bss->stopped_procs : 0);
+	json_uint(&j, "pending_now", d->skel && d->skel->bss ? d->skel->bss->pending_procs : 0);
+	json_obj_begin(&j, "ungated");
+	for (k = 1; k < PW_UNGATED_MAX; k++)
+		json_uint(&j, discover_ungated_names[k], d->disc.ungated[k]);
+	json_obj_end(&j);
+	json_uint(&j, "watchdog_pid", d->disc.wd_pid);
+	json_uint(&j, "watchdog_restarts", d->disc.wd_restarts);
 	json_obj_end(&j);
 	json_obj_end(&j);
 	if (!j.oom && write(fd, j.buf, j.len) == (ssize_t)j.len && write(fd, "\n", 1) == 1 &&
@@ -321,6 +367,8 @@ static void tick(struct daemon *d, unsigned n)
 	purge_old(d);
 	sessions_sweep(d, &d->sessions);
 	reset_sweep(d);	/* marks of lost records, sockets not yet destroyed */
+	if (!d->no_discover)
+		watchdog_check(d);
 	events_flush_repeats(d, false);
 	metrics_write(d);
 	status_write(d);
@@ -378,8 +426,8 @@ static int caps_drop(void)
 static void usage_run(FILE *f)
 {
 	fprintf(f, "usage: pinwarden run [--policy FILE] [--log FILE] [--metrics FILE] "
-		   "[--status FILE] [--no-discover] [--dedup SECS] [--attach PATH]... "
-		   "[--session-quota N] [-v]\n");
+		   "[--status FILE] [--no-discover] [--discover-timeout MS] [--dedup SECS] "
+		   "[--log-buffer KIB] [--attach PATH]... [--session-quota N] [-v]\n");
 }
 
 static int open_log(const char *path)
@@ -403,6 +451,8 @@ int cmd_run(int argc, char **argv)
 		{ "metrics", required_argument, NULL, 'm' },
 		{ "status", required_argument, NULL, 's' },
 		{ "no-discover", no_argument, NULL, 'D' },
+		{ "discover-timeout", required_argument, NULL, 'T' },
+		{ "log-buffer", required_argument, NULL, 'B' },
 		{ "dedup", required_argument, NULL, 'R' },
 		{ "attach", required_argument, NULL, 'a' },
 		{ "session-quota", required_argument, NULL, 'Q' },
@@ -428,6 +478,26 @@ int cmd_run(int argc, char **argv)
 		case 'm': d.metrics_path = optarg; break;
 		case 's': d.status_path = optarg; break;
 		case 'D': d.no_discover = true; break;
+		case 'T': {
+			unsigned long long ms = strtoull(optarg, &end, 10);
+
+			if (*end || ms < 10 || ms > 60000) {
+				fprintf(stderr, "pinwarden: --discover-timeout: milliseconds, 10 to 60000\n");
+				return 2;
+			}
+			d.disc.timeout_ns = ms * 1000000ULL;
+			break;
+		}
+		case 'B': {
+			unsigned long long kib = strtoull(optarg, &end, 10);
+
+			if (*end || kib < 64 || kib > 4194304) {
+				fprintf(stderr, "pinwarden: --log-buffer: KiB, 64 to 4194304\n");
+				return 2;
+			}
+			d.log_buffer = kib << 10;
+			break;
+		}
 		case 'R':
 			d.dedup_seconds = strtoull(optarg, &end, 10);
 			if (*end || d.dedup_seconds > 86400) {
@@ -488,20 +558,82 @@ static int attach_explicit(struct daemon *d)
 	return 0;
 }
 
+/* The heartbeat the kernel checks before it stops anyone (with the watchdog's). */
+static void beat(struct daemon *d)
+{
+	d->skel->bss->daemon_beat_ns = mono_ns();
+}
+
+/* Answer the kernel: discovery records, the watchdog's reports, stops to continue. */
+static void serve_discovery(struct daemon *d)
+{
+	beat(d);
+	if (d->rb_disc)
+		ring_buffer__consume(d->rb_disc);
+	watchdog_drain(d);
+	if (d->disc.nretry)
+		discover_retry(d);
+}
+
+/* The events ring's callback, with a budget: discovery never waits for a flood. */
+static int on_event(void *ctx, void *data, size_t size)
+{
+	struct daemon *d = ctx;
+
+	events_on_record(d, data, size);
+	if (++d->batch % 16 == 0 && mono_ns() >= d->batch_until_ns)
+		return -EAGAIN;
+	return 0;
+}
+
+/* Everything the events ring holds, answering discovery between batches (serve). */
+static int drain(struct daemon *d, bool serve)
+{
+	int err;
+
+	do {
+		if (serve)
+			serve_discovery(d);
+		d->batch = 0;
+		d->batch_until_ns = mono_ns() + BATCH_NS;
+		err = ring_buffer__consume(d->rb);
+	} while (err == -EAGAIN);
+	return err < 0 && err != -EINTR ? err : 0;
+}
+
+/* No process is stopped any more, and none is left stopped. */
+static void discovery_end(struct daemon *d)
+{
+	if (!d->skel || !d->skel->bss)
+		return;
+	d->skel->bss->discover_on = 0;
+	d->skel->bss->daemon_beat_ns = 0;
+	if (d->rb_disc)
+		ring_buffer__consume(d->rb_disc);
+	discover_release_all(d);
+	watchdog_drain(d);
+	discover_unpin(d);
+}
+
 int daemon_run(struct daemon *dp)
 {
 	struct daemon d = *dp;
 	struct pw_policy *policy = NULL;
 	struct pw_diags diags = {};
 	struct sigaction sa = {};
-	struct bpf_link *tcp_link = NULL, *exec_link = NULL, *exit_link = NULL;
+	struct bpf_link *tcp_link = NULL, *exec_link = NULL, *exit_link = NULL, *gate_link = NULL;
+	struct bpf_link *gate_connect_link = NULL;
+	struct epoll_event ev = { .events = EPOLLIN }, evs[4];
 	unsigned ticks = 0;
 	uint64_t next_tick;
-	int c, err, rc = 1, ncpu;
+	int c, err, rc = 1, ncpu, epfd = -1;
 
 	umask(027);
 	if (!d.log_path)
 		d.log_path = "stdout";
+	if (!d.disc.timeout_ns)
+		d.disc.timeout_ns = DISCOVER_TIMEOUT_MS * 1000000ULL;
+	d.disc.wd_fd = -1;
 	json_init(&d.j);
 	if (d.dedup_seconds) {
 		d.dedup = calloc(1, sizeof(*d.dedup));
@@ -528,6 +660,11 @@ int daemon_run(struct daemon *dp)
 	}
 	libbpf_set_print(libbpf_print);
 	d.log_fd = open_log(d.log_path[0] && strcmp(d.log_path, "stdout") ? d.log_path : NULL);
+	d.outq = outq_new(d.log_fd, d.log_buffer ? d.log_buffer : OUTQ_BYTES, d.log_path);
+	if (!d.outq)
+		log_warnx("no writer thread for the event log: events are written in the loop");
+	/* before anything else: processes an earlier daemon left stopped */
+	discover_adopt_leftovers(&d);
 
 	d.skel = pinwarden_bpf__open();
 	if (!d.skel) {
@@ -558,10 +695,22 @@ int daemon_run(struct daemon *dp)
 		goto cleanup;
 	}
 	d.cc = certcache_new(CERT_CACHE, bpf_map__fd(d.skel->maps.known_certs), d.cert_id_key);
-	d.rb = ring_buffer__new(bpf_map__fd(d.skel->maps.events), events_on_record, &d, NULL);
-	if (!d.cc || !d.rb) {
+	d.rb = ring_buffer__new(bpf_map__fd(d.skel->maps.events), on_event, &d, NULL);
+	d.rb_disc = ring_buffer__new(bpf_map__fd(d.skel->maps.discovery), discover_on_record, &d,
+				     NULL);
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (!d.cc || !d.rb || !d.rb_disc || epfd < 0 ||
+	    epoll_ctl(epfd, EPOLL_CTL_ADD, ring_buffer__epoll_fd(d.rb_disc), &ev) ||
+	    epoll_ctl(epfd, EPOLL_CTL_ADD, ring_buffer__epoll_fd(d.rb), &ev)) {
 		log_warnx("cannot set up the event path");
 		goto cleanup;
+	}
+	d.skel->bss->daemon_tgid = getpid();
+	if (!d.no_discover) {
+		discover_pin(&d);
+		/* without it, nobody is ever stopped (its heartbeat is what the kernel checks) */
+		if (watchdog_start(&d))
+			log_warnx("discovery: no watchdog: no process will be stopped for examination");
 	}
 	d.boot_to_unix_ns = boot_to_unix();
 	d.skel->bss->boot_to_unix_ns = d.boot_to_unix_ns;
@@ -583,15 +732,23 @@ int daemon_run(struct daemon *dp)
 	if (!d.no_discover) {
 		/* watch execs first, so that nothing started during the scan escapes it */
 		d.skel->bss->discover_on = 1;
+		beat(&d);
+		exit_link = bpf_program__attach(d.skel->progs.pw_exit);
 		exec_link = bpf_program__attach(d.skel->progs.pw_exec);
 		if (!exec_link) {
 			log_warn("cannot watch exec: processes started from now on with a TLS "
 				 "library of their own are NOT covered");
 			d.skel->bss->discover_on = 0;
 		}
-		exit_link = bpf_program__attach(d.skel->progs.pw_exit);
-		discover_scan_all(&d);
-		ring_buffer__consume(d.rb);	/* continue whatever stopped meanwhile */
+		gate_link = bpf_program__attach(d.skel->progs.pw_gate);
+		gate_connect_link = bpf_program__attach(d.skel->progs.pw_gate_connect);
+		if (!gate_link || !gate_connect_link)
+			log_warn("cannot attach discovery's gates (tcp_rcv_space_adjust, "
+				 "inet_sock_set_state): a new file's first handshake may run before "
+				 "the file is examined");
+		/* answering the kernel between processes: the scan takes seconds */
+		discover_scan_all(&d, serve_discovery);
+		serve_discovery(&d);
 	}
 	if (!d.libs.n) {
 		log_warnx("no TLS library could be attached: nothing to watch");
@@ -614,11 +771,14 @@ int daemon_run(struct daemon *dp)
 	log_info("ready: %zu libraries attached, policy generation %u", d.libs.n, d.gen);
 	next_tick = mono_ns() + TICK_NS;
 	while (!got_stop && !(d.learn_until_ns && mono_ns() >= d.learn_until_ns)) {
-		/* the kernel batches wake-ups (BPF_RB_NO_WAKEUP): drain on every timeout too */
-		err = ring_buffer__poll(d.rb, POLL_MS);
-		if (err >= 0)
-			err = ring_buffer__consume(d.rb);
-		if (err < 0 && err != -EINTR) {
+		/* discovery's ring wakes us at once; the events ring batches its wake-ups
+		 * (BPF_RB_NO_WAKEUP): drained on every pass, at least every BEAT_MS */
+		if (epoll_wait(epfd, evs, 4, d.disc.nretry ? 1 : BEAT_MS) < 0 && errno != EINTR) {
+			log_warn("epoll_wait");
+			goto cleanup;
+		}
+		err = drain(&d, true);
+		if (err < 0) {
 			log_warnx("ring buffer: %s", strerror(-err));
 			goto cleanup;
 		}
@@ -633,10 +793,14 @@ int daemon_run(struct daemon *dp)
 	}
 	/* stop stopping processes, then continue the ones waiting for us and drain what is
 	 * queued; account for any loss before leaving */
-	d.skel->bss->discover_on = 0;
+	bpf_link__destroy(gate_link);
+	gate_link = NULL;
+	bpf_link__destroy(gate_connect_link);
+	gate_connect_link = NULL;
 	bpf_link__destroy(exec_link);
 	exec_link = NULL;
-	ring_buffer__consume(d.rb);
+	discovery_end(&d);
+	drain(&d, false);
 	read_counters(&d);
 	report_losses(&d);
 	events_flush_repeats(&d, true);
@@ -647,11 +811,12 @@ cleanup:
 		unlink(d.status_path);
 	dp->learn = d.learn;
 	policy_free(policy);
-	if (d.skel && d.skel->bss)
-		d.skel->bss->discover_on = 0;
-	if (d.rb)
-		ring_buffer__consume(d.rb);
+	bpf_link__destroy(gate_link);
+	bpf_link__destroy(gate_connect_link);
 	bpf_link__destroy(exec_link);
+	discovery_end(&d);
+	if (d.rb)
+		drain(&d, false);
 	bpf_link__destroy(exit_link);
 	/* no verdict from here on: every process held for a reset can then be let go */
 	attach_set_destroy(&d.libs);
@@ -663,11 +828,17 @@ cleanup:
 	}
 	bpf_link__destroy(tcp_link);
 	ring_buffer__free(d.rb);
+	ring_buffer__free(d.rb_disc);
+	if (epfd >= 0)
+		close(epfd);
+	if (d.disc.wd_fd >= 0)
+		close(d.disc.wd_fd);
 	pinwarden_bpf__destroy(d.skel);
 	certcache_free(d.cc);
 	sessions_free(&d.sessions);
 	for (c = 0; c < PW_POLICY_KEEP; c++)
 		policy_free(d.pol[c]);
+	outq_free(d.outq, 2000);
 	json_free(&d.j);
 	free(d.dedup);
 	if (d.log_fd >= 0)

@@ -8,6 +8,7 @@
 
 #include "attach.h"
 #include "certcache.h"
+#include "discover.h"
 #include "json.h"
 #include "pinwarden.h"
 #include "policy.h"
@@ -21,6 +22,7 @@
 #define PW_NDONE 6		/* enum pw_done */
 
 struct learn;
+struct outq;
 
 struct ring_buffer;
 struct pinwarden_bpf;
@@ -28,6 +30,11 @@ struct pinwarden_bpf;
 struct daemon {
 	struct pinwarden_bpf *skel;
 	struct ring_buffer *rb;
+	struct ring_buffer *rb_disc;	/* the discovery ring: read first, never behind events */
+	struct outq *outq;		/* the event log's writer (never blocks the loop) */
+	size_t log_buffer;		/* --log-buffer: bytes of events it may hold */
+	uint64_t lost_events;		/* events dropped by outq already reported in lost events */
+	struct discover_state disc;
 	struct attach_set libs;
 	struct certcache *cc;
 	int log_fd;
@@ -51,9 +58,11 @@ struct daemon {
 	uint64_t boot_to_unix_ns;
 	uint64_t cnt[PW_CNT_MAX];	/* kernel counters, summed over CPUs, last read */
 	uint64_t lost_chains, lost_certs; /* kernel losses already reported in lost events */
+	uint64_t lost_discovery;	/* discovery notes the kernel could not make, reported */
 	uint64_t chains, records, write_errors, short_records, policy_reloads, policy_errors;
 	uint64_t discovered, examined, discover_records;	/* discovery counters */
 	bool no_discover;		/* --no-discover: host libraries only, no process is stopped */
+	uint64_t batch, batch_until_ns;	/* events handled in this batch, and until when */
 	struct bpf_link *reset_egress_link;	/* while a policy resets */
 	struct bpf_link *read_track_link;	/* while a policy resets or has server rules */
 	uint64_t resets, reset_errors;	/* sockets destroyed, and not */
@@ -81,7 +90,10 @@ void events_policy_loaded(struct daemon *d, const struct pw_policy *p, uint32_t 
 			  const struct pw_diags *diags, const char **warnings, size_t nwarnings);
 void events_policy_error(struct daemon *d, const char *source, const struct pw_diags *diags,
 			 const char *message);
-void events_lost(struct daemon *d, uint64_t chains, uint64_t certs);
+void events_lost(struct daemon *d, uint64_t chains, uint64_t certs, uint64_t events,
+		 uint64_t discovery);
+void events_discovery_timeout(struct daemon *d, uint32_t pid, const char comm[16], uint64_t kdev,
+			      uint64_t ino, const char *reason, bool stopped, uint64_t wait_ns);
 void events_flush_repeats(struct daemon *d, bool all);	/* closed dedup windows */
 uint64_t events_now_unix_ns(void);
 const char *events_verdict_name(unsigned verdict);	/* "match", ... */

@@ -2,8 +2,8 @@
 /*
  * Discovery (the daemon's half of bpf/discover.bpf.c): examine every file a
  * process maps, once, and attach what is a TLS library; hook every glibc
- * dynamic linker so that later loads are seen; continue the processes the
- * kernel stopped for us.
+ * dynamic linker so that later loads are seen; tell the kernel when a
+ * process's notes are handled, and continue it if it was stopped at the gate.
  *
  * Files are reached through /proc/PID/map_files/START-END, which names the
  * mapped inode itself in whatever mount namespace the process lives, even
@@ -29,7 +29,16 @@
 #include "elfsym.h"
 #include "libraries.h"
 #include "log.h"
+#include "stops.h"
 #include "pinwarden.skel.h"
+
+const char *const discover_ungated_names[PW_UNGATED_MAX] = {
+	[PW_UNGATED_UNRESPONSIVE] = "daemon_unresponsive",
+	[PW_UNGATED_BUSY] = "too_many_stopped",
+	[PW_UNGATED_TERMINAL] = "terminal_job",
+	[PW_UNGATED_TRACED] = "traced",
+	[PW_UNGATED_FULL] = "stop_failed",
+};
 
 static uint64_t kdev(dev_t d)
 {
@@ -110,7 +119,8 @@ static void examine(struct daemon *d, const char *path, const char *display)
 	} else {
 		img = elf_image_open(path, err, sizeof(err));
 		if (img) {
-			ldso_hook(d, img, path, display);
+			if (ldso_hook(d, img, path, display) > 0)
+				d->disc.new_ldso = true;
 			elf_image_close(img);
 		}
 	}
@@ -119,7 +129,7 @@ static void examine(struct daemon *d, const char *path, const char *display)
 }
 
 /* Every executable file mapping of one process. */
-int discover_process(struct daemon *d, pid_t pid)
+static int scan_process(struct daemon *d, pid_t pid)
 {
 	char path[64], line[4096 + 256];
 	FILE *f;
@@ -163,7 +173,22 @@ int discover_process(struct daemon *d, pid_t pid)
 	return n;
 }
 
-int discover_scan_all(struct daemon *d)
+/*
+ * A dynamic linker hooked just now may have mapped objects before its hook was
+ * in place, unseen: look again, so that nothing mapped before the hook escapes.
+ */
+int discover_process(struct daemon *d, pid_t pid)
+{
+	int n;
+
+	d->disc.new_ldso = false;
+	n = scan_process(d, pid);
+	if (n > 0 && d->disc.new_ldso)
+		n += scan_process(d, pid);
+	return n;
+}
+
+int discover_scan_all(struct daemon *d, void (*between)(struct daemon *d))
 {
 	DIR *dir = opendir("/proc");
 	struct dirent *de;
@@ -175,25 +200,231 @@ int discover_scan_all(struct daemon *d)
 		char *end;
 		long pid = strtol(de->d_name, &end, 10);
 
-		if (*end || pid <= 0 || pid == getpid())
+		if (*end || pid <= 0 || pid == getpid() || pid == d->disc.wd_pid)
 			continue;
 		if (discover_process(d, (pid_t)pid) >= 0)
 			procs++;
+		if (between)
+			between(d);
 	}
 	closedir(dir);
 	return procs;
 }
 
-void discover_on_record(struct daemon *d, const struct pw_discover_rec *r)
+/* every note of `pid` up to `seq` is handled: tell the kernel; 1 if nothing is pending */
+static int pending_done(struct daemon *d, __u32 pid, uint64_t start, uint64_t seq)
 {
-	d->discover_records++;
-	log_debug("discovery: pid %u stopped on %s %llu:%llu", r->pid,
-		  r->type == PW_REC_EXEC ? "exec of" : "a new object,", (unsigned long long)r->dev,
-		  (unsigned long long)r->ino);
-	discover_process(d, (pid_t)r->pid);
-	/* whatever happened, do not stop this process again for the same file */
-	if (r->dev || r->ino)
-		known_add(d, r->dev, r->ino);
-	if (kill((pid_t)r->pid, SIGCONT) && errno != ESRCH)
-		log_warn("cannot continue pid %u", r->pid);
+	LIBBPF_OPTS(bpf_test_run_opts, opts);
+	struct pw_pending_clear_ctx ctx = { .tgid = pid };
+	int fd = bpf_map__fd(d->skel->maps.pending_done);
+	struct pw_pending_done done;
+
+	if (seq) {
+		/* records of one process can come out of order (threads): keep the highest */
+		if (bpf_map_lookup_elem(fd, &pid, &done) || done.start != start || done.seq < seq) {
+			done.start = start;
+			done.seq = seq;
+			bpf_map_update_elem(fd, &pid, &done, BPF_ANY);
+		}
+	}
+	opts.ctx_in = &ctx;
+	opts.ctx_size_in = sizeof(ctx);
+	if (bpf_prog_test_run_opts(bpf_program__fd(d->skel->progs.pw_pending_clear), &opts)) {
+		if (!d->disc.clear_errors++)
+			log_warn("discovery: cannot clear pending files of pid %u", pid);
+		return 0;
+	}
+	return opts.retval == 1;
+}
+
+static void stop_continue(struct daemon *d, pid_t pid)
+{
+	struct pw_stop s;
+	__u32 key = pid;
+	int r;
+
+	/* a process held for a reset goes on once its socket is destroyed (reset.c) */
+	if (!bpf_map_lookup_elem(bpf_map__fd(d->skel->maps.stops), &key, &s) &&
+	    s.dev == PW_STOP_RESET)
+		return;
+	r = stop_release(bpf_map__fd(d->skel->maps.stops), &d->skel->bss->stopped_procs, pid,
+			 stops_now_ns(), &s);
+	if (r > 0) {
+		discover_stop_ended(d, pid, &s, stops_now_ns(), NULL);
+	} else if (r == 0) {
+		size_t i;
+
+		for (i = 0; i < d->disc.nretry; i++)
+			if (d->disc.retry[i] == pid)
+				return;
+		/* full: the watchdog ends it at the bound */
+		if (d->disc.nretry < DISCOVER_RETRY_MAX)
+			d->disc.retry[d->disc.nretry++] = pid;
+	}
+}
+
+void discover_retry(struct daemon *d)
+{
+	pid_t pids[DISCOVER_RETRY_MAX];
+	size_t i, n = d->disc.nretry;
+
+	memcpy(pids, d->disc.retry, n * sizeof(pids[0]));
+	d->disc.nretry = 0;
+	for (i = 0; i < n; i++)
+		stop_continue(d, pids[i]);
+}
+
+void discover_stop_ended(struct daemon *d, pid_t pid, const struct pw_stop *s, uint64_t ended_ns,
+			 const char *reason)
+{
+	uint64_t wait = ended_ns > s->stopped_ns ? ended_ns - s->stopped_ns : 0;
+
+	d->disc.stops_seen++;
+	d->disc.stop_sum_ns += wait;
+	if (wait > d->disc.stop_max_ns)
+		d->disc.stop_max_ns = wait;
+	if (!reason) {
+		d->disc.continued++;
+		log_debug("discovery: pid %d continued after %.3f ms", pid, wait / 1e6);
+		return;
+	}
+	log_debug("discovery: pid %d continued after %.3f ms (%s)", pid, wait / 1e6, reason);
+	events_discovery_timeout(d, pid, s->comm, s->dev, s->ino, reason, true, wait);
+}
+
+int discover_on_record(void *ctx, void *data, size_t size)
+{
+	struct daemon *d = ctx;
+	const struct pw_discover_rec *r = data;
+
+	if (size < sizeof(*r)) {
+		d->short_records++;
+		return 0;
+	}
+	switch (r->type) {
+	case PW_REC_EXEC:
+	case PW_REC_LIB:
+		d->discover_records++;
+		log_debug("discovery: pid %u %s %llu:%llu", r->pid,
+			  r->type == PW_REC_EXEC ? "exec of" : "mapped", (unsigned long long)r->dev,
+			  (unsigned long long)r->ino);
+		/* its mappings now, examined: the file noted and whatever came with it */
+		discover_process(d, (pid_t)r->pid);
+		if (pending_done(d, r->pid, r->start, r->seq))
+			stop_continue(d, (pid_t)r->pid);
+		break;
+	case PW_REC_STOP:
+		log_debug("discovery: pid %u stopped at the gate for %llu:%llu", r->pid,
+			  (unsigned long long)r->dev, (unsigned long long)r->ino);
+		/* handled already, while the kernel stopped it: continue it now; else its
+		 * notes' records are on their way and continue it */
+		if (pending_done(d, r->pid, r->start, 0))
+			stop_continue(d, (pid_t)r->pid);
+		break;
+	case PW_REC_UNGATED:
+		if (r->reason < PW_UNGATED_MAX && discover_ungated_names[r->reason]) {
+			d->disc.ungated[r->reason]++;
+			events_discovery_timeout(d, r->pid, r->comm, r->dev, r->ino,
+						 discover_ungated_names[r->reason], false, 0);
+		}
+		break;
+	default:
+		d->short_records++;
+	}
+	return 0;
+}
+
+static void ended_at_exit(void *ctx, pid_t pid, const struct pw_stop *s)
+{
+	discover_stop_ended(ctx, pid, s, stops_now_ns(), NULL);
+}
+
+void discover_release_all(struct daemon *d)
+{
+	uint64_t deadline = stops_now_ns() + PW_STOP_SETTLE_NS + 10000000ULL;
+
+	if (!d->skel || !d->skel->bss)
+		return;
+	/* a stop not visible yet lands within the settle time: wait for it */
+	while (stops_release_all(bpf_map__fd(d->skel->maps.stops), &d->skel->bss->stopped_procs,
+				 stops_now_ns(), ended_at_exit, d) &&
+	       stops_now_ns() < deadline)
+		usleep(1000);
+}
+
+static void ended_before_us(void *ctx, pid_t pid, const struct pw_stop *s)
+{
+	struct daemon *d = ctx;
+
+	d->disc.leftovers++;
+	log_warnx("discovery: pid %d (%.16s) was left stopped by an earlier daemon: continued",
+		  pid, s->comm);
+	discover_stop_ended(d, pid, s, stops_now_ns(), "previous_daemon");
+}
+
+void discover_adopt_leftovers(struct daemon *d)
+{
+	int fd = bpf_obj_get(PW_STOPS_PIN);
+
+	if (fd < 0)
+		return;
+	/* stopped long ago by a daemon that is gone: no settle time to wait for */
+	stops_release_all(fd, NULL, UINT64_MAX, ended_before_us, d);
+	close(fd);
+	unlink(PW_STOPS_PIN);
+}
+
+void discover_pin(struct daemon *d)
+{
+	int err;
+
+	if (stops_pin_dir()) {
+		log_warn("discovery: no bpffs to pin the stopped processes in (%s): a daemon "
+			 "restarted after a crash cannot continue what this one left stopped",
+			 PW_STOPS_PIN_DIR);
+		return;
+	}
+	unlink(PW_STOPS_PIN);
+	err = bpf_map__pin(d->skel->maps.stops, PW_STOPS_PIN);
+	if (err)
+		log_warnx("discovery: cannot pin %s: %s", PW_STOPS_PIN, strerror(-err));
+	else
+		d->disc.pinned = true;
+}
+
+void discover_unpin(struct daemon *d)
+{
+	if (d->disc.pinned && d->skel)
+		bpf_map__unpin(d->skel->maps.stops, PW_STOPS_PIN);
+	d->disc.pinned = false;
+}
+
+const char *discover_file_path(pid_t pid, uint64_t kdev, uint64_t ino, char *buf, size_t len)
+{
+	char path[64], line[4096 + 256];
+	const char *found = NULL;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return NULL;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char file[4096] = "";
+		unsigned long long i;
+		unsigned maj, min;
+		const char *name = file;
+
+		if (sscanf(line, "%*s %*s %*s %x:%x %llu %4095[^\n]", &maj, &min, &i, file) < 3 ||
+		    i != ino || ((uint64_t)maj << 20 | min) != kdev)
+			continue;
+		while (*name == ' ')
+			name++;
+		if (*name) {
+			snprintf(buf, len, "%s", name);
+			found = buf;
+		}
+	}
+	fclose(f);
+	return found;
 }

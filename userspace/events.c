@@ -5,6 +5,7 @@
  * JSON escaper; a line is written with a single write(2).
  */
 #include <arpa/inet.h>
+#include <sys/sysmacros.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "daemon.h"
 #include "discover.h"
 #include "log.h"
+#include "outq.h"
 #include "procinfo.h"
 #include "reset.h"
 #include "dedup.h"
@@ -85,6 +87,12 @@ static void emit(struct daemon *d)
 		return;
 	}
 	j->buf[j->len] = '\n';	/* the writer keeps room for its NUL */
+	if (d->outq) {
+		/* never blocks: a full queue drops the line, counted and reported (lost) */
+		outq_push(d->outq, j->buf, j->len + 1);
+		j->buf[j->len] = 0;
+		return;
+	}
 	while (off < j->len + 1) {
 		ssize_t n = write(d->log_fd, j->buf + off, j->len + 1 - off);
 
@@ -557,10 +565,6 @@ int events_on_record(void *ctx, void *data, size_t size)
 			certcache_add(d->cc, c, (const uint8_t *)data + sizeof(*c), c->copied);
 	} else if (type == PW_REC_CHAIN && size >= sizeof(struct pw_chain_rec)) {
 		on_chain(d, data);
-	} else if ((type == PW_REC_EXEC || type == PW_REC_LIB) &&
-		   size >= sizeof(struct pw_discover_rec)) {
-		/* a process is stopped until this is handled: before anything else */
-		discover_on_record(d, data);
 	} else {
 		d->short_records++;
 	}
@@ -659,13 +663,54 @@ void events_policy_error(struct daemon *d, const char *source, const struct pw_d
 	emit(d);
 }
 
-void events_lost(struct daemon *d, uint64_t chains, uint64_t certs)
+void events_lost(struct daemon *d, uint64_t chains, uint64_t certs, uint64_t events,
+		 uint64_t discovery)
 {
 	struct json *j = &d->j;
 
 	begin(d, "lost", events_now_unix_ns());
-	json_uint(j, "count", chains + certs);
+	json_uint(j, "count", chains + certs + events + discovery);
 	json_uint(j, "chains", chains);
 	json_uint(j, "certificates", certs);
+	json_uint(j, "events", events);
+	json_uint(j, "discovery", discovery);
+	emit(d);
+}
+
+void events_discovery_timeout(struct daemon *d, uint32_t pid, const char comm[16], uint64_t kdev,
+			      uint64_t ino, const char *reason, bool stopped, uint64_t wait_ns)
+{
+	struct json *j = &d->j;
+	char link[64], exe[4096], file[4096];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/%u/exe", pid);
+	n = readlink(link, exe, sizeof(exe) - 1);
+	begin(d, "discovery_timeout", events_now_unix_ns());
+	json_uint(j, "pid", pid);
+	json_strn(j, "comm", comm, strnlen(comm, 16));
+	if (n > 0)
+		json_strn(j, "exe", exe, n);
+	else
+		json_null(j, "exe");
+	if (kdev == PW_STOP_RESET) {
+		/* held by a reset verdict until its socket was destroyed */
+		json_str(j, "hold", "reset");
+		json_null(j, "file");
+	} else {
+		json_str(j, "hold", "discovery");
+		json_obj_begin(j, "file");
+		json_uint(j, "device", makedev(kdev >> 20, kdev & 0xfffff));
+		json_uint(j, "inode", ino);
+		if ((kdev || ino) && discover_file_path(pid, kdev, ino, file, sizeof(file)))
+			json_str(j, "path", file);
+		else
+			json_null(j, "path");
+		json_obj_end(j);
+	}
+	json_str(j, "reason", reason);
+	json_bool(j, "stopped", stopped);
+	snprintf(file, sizeof(file), "%.3f", wait_ns / 1e6);
+	json_raw(j, "wait_ms", file);
 	emit(d);
 }

@@ -5,6 +5,7 @@
 
 #include "daemon.h"
 #include "policy.h"
+#include "watchdog.h"
 
 static void usage(FILE *f)
 {
@@ -38,6 +39,8 @@ int main(int argc, char **argv)
 		return cmd_learn(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "status"))
 		return cmd_status(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "watchdog"))	/* started by `run`, not for people */
+		return cmd_watchdog(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
 		printf("pinwarden %s\n", PW_VERSION);
 		return 0;

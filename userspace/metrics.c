@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
+#include "outq.h"
 
 /* What the kernel counts (enum pw_counter): activity, or a reason it failed. */
 const struct kernel_counter kernel_counters[PW_CNT_MAX] = {
@@ -29,7 +30,14 @@ const struct kernel_counter kernel_counters[PW_CNT_MAX] = {
 	[PW_CNT_KNOWN_SKIPPED] = { "known_certificates_skipped",
 				   "Certificates not resent to the daemon: it already had them." },
 	[PW_CNT_DISCOVERY_STOPS] = { "discovery_stops",
-				     "Processes stopped for the daemon to examine a new file." },
+				     "Processes stopped at discovery's gate (a TCP receive) until the "
+				     "daemon examined a new file they mapped." },
+	[PW_CNT_DISCOVERY_NOTED] = { "discovery_noted",
+				     "New files (executables, shared objects) noted for the daemon "
+				     "to examine; the process ran on." },
+	[PW_CNT_DISCOVERY_UNGATED] = { "discovery_ungated",
+				       "Processes that passed discovery's gate with a file not "
+				       "examined yet, not stopped (see discovery_timeout events)." },
 	[PW_CNT_RESET_MARKED] = { "connections_marked_reset",
 				  "Connections marked by an enforcing verdict (reset, or a kill "
 				  "that failed)." },
@@ -180,6 +188,7 @@ static void libraries(const struct daemon *d, FILE *f)
 void metrics_format(const struct daemon *d, FILE *f)
 {
 	struct certcache_stats cs = {};
+	struct outq_stats os = {};
 	int k;
 
 	family(f, "build_info", "gauge", "The running pinwarden's version (always 1).");
@@ -190,11 +199,16 @@ void metrics_format(const struct daemon *d, FILE *f)
 	verdicts(d, f);
 	family(f, "lost_records_total", "counter",
 	       "Records the kernel dropped because the ring buffer was full: chain (verdict "
-	       "taken and enforced, not logged) or certificate (judged, not explained).");
+	       "taken and enforced, not logged) or certificate (judged, not explained); event: "
+	       "events dropped because the log did not drain (--log-buffer full).");
 	fprintf(f, "pinwarden_lost_records_total{record=\"chain\"} %llu\n",
 		(unsigned long long)d->cnt[PW_CNT_LOST_CHAIN_RECS]);
 	fprintf(f, "pinwarden_lost_records_total{record=\"certificate\"} %llu\n",
 		(unsigned long long)d->cnt[PW_CNT_LOST_CERT_RECS]);
+	if (d->outq)
+		outq_stats(d->outq, &os);
+	fprintf(f, "pinwarden_lost_records_total{record=\"event\"} %llu\n",
+		(unsigned long long)os.dropped);
 	libraries(d, f);
 
 	single(f, "gauge", "policy_generation", "Generation of the policy in force (1 at start).",
@@ -240,7 +254,7 @@ void metrics_format(const struct daemon *d, FILE *f)
 	single(f, "gauge", "certificate_cache_entries", "Certificates in the daemon's cache.",
 	       cs.entries);
 	single(f, "counter", "event_write_errors_total", "Events that could not be written.",
-	       d->write_errors);
+	       d->write_errors + os.write_errors);
 	single(f, "counter", "resets_total", "Connections destroyed by action reset.", d->resets);
 	single(f, "counter", "reset_errors_total", "Connections action reset could not destroy.",
 	       d->reset_errors);
@@ -257,6 +271,16 @@ void metrics_format(const struct daemon *d, FILE *f)
 		fprintf(f, "pinwarden_userspace_kills_total{result=\"%s\"} %llu\n",
 			proc_kill_name(k), (unsigned long long)d->ukills[k]);
 	single(f, "counter", "files_examined_total", "Files examined by discovery.", d->examined);
+	single(f, "counter", "discovery_stops_ended_total",
+	       "Stops of discovery ended, by the daemon once the files were examined or past "
+	       "the bound.", d->disc.stops_seen);
+	single(f, "counter", "discovery_timeouts_total",
+	       "Stops of discovery the watchdog ended at the bound (--discover-timeout): the "
+	       "process ran unexamined for now.", d->disc.timeouts);
+	single(f, "counter", "discovery_leftovers_total",
+	       "Processes an earlier daemon left stopped, continued at start.", d->disc.leftovers);
+	family(f, "discovery_longest_stop_seconds", "gauge", "The longest stop of discovery so far.");
+	fprintf(f, "pinwarden_discovery_longest_stop_seconds %.6f\n", d->disc.stop_max_ns / 1e9);
 	single(f, "counter", "libraries_discovered_total",
 	       "TLS libraries attached by discovery after start.", d->discovered);
 }

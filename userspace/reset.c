@@ -36,6 +36,7 @@
 #include "proc.h"
 #include "procinfo.h"
 #include "reset.h"
+#include "stops.h"
 
 /* a mark its chain record has not claimed by then: the record was lost (ring full) */
 #define MARK_RECORD_WAIT_NS	(200ULL * 1000000ULL)
@@ -48,6 +49,8 @@
 /* how long to wait for a program that is sending its stop (it takes microseconds) */
 #define PENDING_TRIES		100
 #define PENDING_SLEEP_US	20
+#define HOLD_SLEEP_US		500
+#define HOLD_TRIES		((int)(PW_STOP_SETTLE_NS / 1000 / HOLD_SLEEP_US) + 2)
 
 static uint64_t boot_ns(void)
 {
@@ -382,6 +385,47 @@ static size_t marks_of(int mfd, uint32_t pid, uint32_t flags, struct pw_conn_key
 }
 
 /*
+ * The hold of a reset is a stop in `stops` (bpf/verdict.bpf.h, reset_hold):
+ * whoever deletes the entry continues the process, so the watchdog, which ends
+ * it at the bound, and the daemon never both do. 1: continued by us; 0: no
+ * such hold any more (ended at the bound, or the process is gone); <0: error.
+ */
+static int hold_claim(struct daemon *d, pid_t pid)
+{
+	int fd = bpf_map__fd(d->skel->maps.stops), tries, r = 0;
+	__u32 key = pid;
+	struct pw_stop s;
+
+	/* its SIGSTOP lands within microseconds; past the settle time it is released anyway */
+	for (tries = 0; tries < HOLD_TRIES; tries++) {
+		/* only a reset's hold: a stop of discovery is discovery's to end */
+		if (bpf_map_lookup_elem(fd, &key, &s) || s.dev != PW_STOP_RESET)
+			return 0;
+		r = stop_release(fd, &d->skel->bss->stopped_procs, pid, stops_now_ns(), &s);
+		if (r != 0)
+			break;
+		usleep(HOLD_SLEEP_US);
+	}
+	return r > 0 ? 1 : 0;
+}
+
+/* Record a hold made from here (a thread stopped again): 1 when it is recorded. */
+static int hold_record(struct daemon *d, pid_t pid, uint64_t start)
+{
+	struct pw_stop s = { .start = start, .stopped_ns = stops_now_ns(), .dev = PW_STOP_RESET };
+	__u32 key = pid;
+
+	if (d->skel->bss->stopped_procs >= d->skel->rodata->stops_max)
+		return 0;
+	if (bpf_map_update_elem(bpf_map__fd(d->skel->maps.stops), &key, &s, BPF_NOEXIST))
+		/* the verdict of the new mark recorded its own stop: that one bounds it */
+		return !bpf_map_lookup_elem(bpf_map__fd(d->skel->maps.stops), &key, &s) &&
+		       s.dev == PW_STOP_RESET && s.start == start;
+	__atomic_fetch_add(&d->skel->bss->stopped_procs, 1, __ATOMIC_RELAXED);
+	return 1;
+}
+
+/*
  * Let a process held for resets go on. Each verdict stopped its own thread
  * (the stop of a thread takes the whole process), but SIGCONT continues all
  * of them and cancels every stop not yet taken: so first the sockets its
@@ -413,18 +457,18 @@ static int hold_release(struct daemon *d, int mfd, uint32_t pid, uint64_t start)
 			break;
 		usleep(PENDING_SLEEP_US);
 	}
-	if (syscall(SYS_pidfd_send_signal, pidfd, SIGCONT, NULL, 0)) {
-		rc = -errno;
-	} else {
-		/* to the thread itself: it stops at once, not when another thread runs */
+	rc = hold_claim(d, pid);
+	if (rc > 0) {
+		/* to the thread itself: it stops at once, not when another thread runs;
+		 * recorded first, so that the watchdog bounds it like any other stop */
 		n = marks_of(mfd, pid, PW_MARK_HELD | PW_MARK_PENDING, keys, vals, MARKS_PER_PASS);
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n && (i || hold_record(d, pid, start)); i++)
 			syscall(SYS_tgkill, pid, vals[i].tid, SIGSTOP);
 	}
 	close(pidfd);
-	if (rc && rc != -ESRCH)
+	if (rc < 0 && rc != -ESRCH)
 		log_warnx("cannot continue pid %u, stopped for a reset: %s", pid, strerror(-rc));
-	return rc;
+	return rc < 0 ? rc : 0;
 }
 
 /* Act on one mark: destroy its socket, then let its process go on, or kill it. */

@@ -11,6 +11,8 @@
 #      daemon, to have produced exactly one tls_chain event);
 #   2. one TLS connection moving 1 GiB, MB/s;
 #   3. process start with a default SSL context and the CA bundle, time per start;
+#   6. process exec: the first exec of EXECS distinct fresh executables (copies: new
+#      inodes, never examined) and EXECS execs of one the daemon knows, time per exec;
 #   5. (daemon configurations) the daemon's RSS and CPU while clients do ~1,000
 #      handshakes per second.
 # Then, once per run:
@@ -45,6 +47,7 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	CEIL_TRIALS=1
 	CEIL_SECONDS=2
 	STALL_SECONDS=3
+	EXECS=${BENCH_EXECS:-200}
 else
 	ROUNDS=${BENCH_ROUNDS:-7}
 	HS_SECONDS=${BENCH_HS_SECONDS:-2}
@@ -54,6 +57,7 @@ else
 	CEIL_TRIALS=3
 	CEIL_SECONDS=5
 	STALL_SECONDS=4
+	EXECS=${BENCH_EXECS:-1000}
 fi
 BULK_BYTES=$((1 << 30))
 RATE=1000
@@ -135,6 +139,8 @@ gcc $BCFLAGS "$BENCH_DIR/pwbench.c" -o "$OUT/pwbench" "${SSL_FLAGS[@]}" ||
 # shellcheck disable=SC2086
 gcc $BCFLAGS "$BENCH_DIR/ctxstart.c" -o "$OUT/ctxstart" "${SSL_FLAGS[@]}" ||
 	die "cannot build ctxstart"
+# shellcheck disable=SC2086
+gcc $BCFLAGS "$BENCH_DIR/execbench.c" -o "$OUT/execbench" || die "cannot build execbench"
 PWB=$OUT/pwbench
 "$OUT/ctxstart" -v >"$WORK/ctxstart.out" || die "ctxstart cannot load the CA bundle"
 CA_CERTS=$(sed -n 's/certificates=//p' "$WORK/ctxstart.out")
@@ -383,6 +389,28 @@ start_metric() { # start_metric CONFIG ROUND
 		"$(kv cpu_us "$line")"
 }
 
+exec_metric() { # exec_metric CONFIG ROUND: first execs of fresh executables, execs of a known one
+	local cfg=$1 r=$2 dir=$WORK/exec.$1.$2 i line known=$WORK/exec.known.$1.$2
+	mkdir "$dir"
+	for ((i = 0; i < EXECS; i++)); do
+		cp "$OUT/execbench" "$dir/x.$i"
+	done
+	line=$("$OUT/execbench" fresh "$dir" "$EXECS") || die "exec of fresh files ($cfg) failed"
+	rec exec_fresh "$cfg" "$r" "$(kv p50_us "$line")" "$(kv p99_us "$line")" "$(kv mean_us "$line")"
+	printf '   %-9s %-8s p50 %s us  p99 %s us  (first exec of %s files)\n' exec_fresh "$cfg" \
+		"$(kv p50_us "$line")" "$(kv p99_us "$line")" "$EXECS"
+	# a file the daemon has examined: run once long enough to be, then measure (by then
+	# the daemon has also answered the notes of the fresh ones: no backlog competes)
+	cp "$OUT/execbench" "$known"
+	"$known" sleep 1000
+	line=$("$OUT/execbench" known "$known" "$EXECS") || die "exec of a known file ($cfg) failed"
+	rec exec_known "$cfg" "$r" "$(kv p50_us "$line")" "$(kv p99_us "$line")" "$(kv mean_us "$line")"
+	printf '   %-9s %-8s p50 %s us  p99 %s us\n' exec_known "$cfg" "$(kv p50_us "$line")" \
+		"$(kv p99_us "$line")"
+	foreign_probes exec "$cfg" "$r"
+	rm -rf "$dir" "$known"
+}
+
 rate_metric() { # rate_metric CONFIG ROUND: the daemon's RSS and CPU at ~RATE handshakes/s
 	local cfg=$1 r=$2 line cpu0 cpu1 t0 t1 before=() ev=() n rss hwm pct
 	read -r -a before <<<"$(log_counts "$(verdict_of "$cfg")")"
@@ -435,6 +463,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		hs_metric hs_rsa_n "$cfg" "$r" "$PORT_rsa" "$PKI/legit-rsa/root.pem" "$NCPU"
 		bulk_metric "$cfg" "$r"
 		start_metric "$cfg" "$r"
+		exec_metric "$cfg" "$r"
 		[ "$cfg" = none ] || rate_metric "$cfg" "$r"
 		daemon_stop
 	done
@@ -554,6 +583,7 @@ META=$WORK/meta.env
 	echo "rounds=$ROUNDS"
 	echo "hs_seconds=$HS_SECONDS"
 	echo "starts=$STARTS"
+	echo "execs=$EXECS"
 	echo "bulk_runs=$BULK_RUNS"
 	echo "rate=$RATE"
 	echo "rate_seconds=$RATE_SECONDS"
