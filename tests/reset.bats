@@ -169,3 +169,59 @@ RESET_CLIENT=$TOOLS/reset_client.py
 	ev=$(events_wait '.event == "tls_chain" and .verdict == "mismatch"')
 	[ "$(event_field "$ev" .action)" = would-reset ]
 }
+
+# The host first: a reset holds its process (SIGSTOP) until the daemon has destroyed the
+# socket, but that hold is a stop like discovery's, bounded by the watchdog. Here the
+# daemon stalls (SIGSTOP) just before the verdict: the client must go on at the bound,
+# the impostor must still get nothing (the egress filter holds), and once the daemon
+# is back it destroys the socket, so the client fails on it.
+@test "a process held for a reset goes on at the bound when the daemon stalls; the impostor still gets nothing" {
+	local hs=$BATS_TEST_DIRNAME/tools/hostsafety fresh=$BATS_TEST_TMPDIR/fresh
+	local tstate=$BATS_TEST_TMPDIR/tstate fifo=$BATS_TEST_TMPDIR/go i client watch longest st ev
+	local -a statuses=() longests=()
+	cc -O2 -Wall -Werror -o "$fresh" "$hs/fresh.c" -lssl -lcrypto
+	cc -O2 -Wall -Werror -o "$tstate" "$hs/tstate.c"
+	pw_start --policy "$POLICY" --discover-timeout 200
+	# examined once, while the daemon runs: the held runs below wait for nothing else
+	"$fresh" tls "$legit_PORT"
+	for i in 1 2 3; do
+		rm -f "$fifo" "$BATS_TEST_TMPDIR/sid"
+		mkfifo "$fifo"
+		# a session of its own, so that tstate watches only it; it waits for the go
+		setsid bash -c 'echo $$ >"$1"; read -r _ <"$2"; exec "$3" tls "$4"' _ \
+			"$BATS_TEST_TMPDIR/sid" "$fifo" "$fresh" "$evil_PORT" 3>&- &
+		client=$!
+		retry 50 0.1 test -s "$BATS_TEST_TMPDIR/sid"
+		"$tstate" watch "$(cat "$BATS_TEST_TMPDIR/sid")" "$BATS_TEST_TMPDIR/stops.$i" 3>&- &
+		watch=$!
+		# the daemon's last beat is at most 20 ms old: the verdict still holds the client
+		kill -STOP "$PW_PID"
+		echo go >"$fifo"
+		sleep 1.5
+		kill -CONT "$PW_PID"
+		st=0
+		wait "$client" || st=$?
+		statuses+=("$st")
+		kill -TERM "$watch"
+		wait "$watch" || true
+		longest=$(awk '$1 == "longest_ms" { print int($2) }' "$BATS_TEST_TMPDIR/stops.$i")
+		longests+=("$longest")
+		cat "$BATS_TEST_TMPDIR/stops.$i"
+	done
+	echo "client statuses: ${statuses[*]}; longest stops (ms): ${longests[*]}"
+	# the impostor got no byte of application data
+	[ ! -s "$evil_RECORD" ]
+	for i in 0 1 2; do
+		# each client failed on its connection (destroyed once the daemon was back) ...
+		[ "${statuses[$i]}" -eq 1 ]
+		# ... and was never stopped longer than the bound (200 ms, plus sampling slack)
+		[ "${longests[$i]}" -le 350 ]
+	done
+	# the holds the watchdog ended are reported, within the bound
+	ev=$(events_wait '.event == "discovery_timeout" and .hold == "reset" and .reason == "bound"')
+	[ "$(event_field "$ev" .file)" = null ]
+	[ "$(_events_count '.event == "discovery_timeout" and .hold == "reset" and .wait_ms > 350')" -eq 0 ]
+	[ "$(_events_count '.event == "tls_chain" and .action == "reset"')" -ge 3 ]
+	# nothing is left in the table of stops
+	retry 30 0.1 bash -c "bpftool -j map dump name stops | jq -se 'flatten | length == 0' >/dev/null"
+}
