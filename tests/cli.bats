@@ -40,11 +40,12 @@ setup() {
 	local out=$BATS_TEST_TMPDIR/learned.yaml
 	"$PW" learn --duration 4 --output "$out" 2>"$BATS_TEST_TMPDIR/learn.err" &
 	local lpid=$!
-	# the daemon needs a moment to attach; connect a few times meanwhile
-	local i
-	for i in 1 2 3 4 5 6; do
+	# the daemon needs a moment to attach (longer on a busy host): connect until it ends
+	local n=0
+	while kill -0 "$lpid" 2>/dev/null && [ "$n" -lt 120 ]; do
 		sleep 0.5
 		tls_client --host pin.test --port "$legit_PORT" --insecure >/dev/null
+		n=$((n + 1))
 	done
 	wait "$lpid"
 	grep -qx "  - host: \"pin.test\"" "$out"
