@@ -6,7 +6,8 @@
  * in a container) is probed before its first handshake, without stopping
  * processes that do not need it.
  *
- * Files the daemon has examined are in known_files (by device and inode).
+ * Files the daemon has examined are in known_files (by device and inode, with
+ * their change time and generation: a file changed since is unknown again).
  * When a process execs an unknown file, or its dynamic linker maps one (seen
  * at ld.so's r_brk hook, _dl_debug_state, which every glibc ld.so calls after
  * loading objects, at start and on dlopen), the kernel only notes it (an entry
@@ -273,11 +274,26 @@ int pw_pending_clear(struct pw_pending_clear_ctx *ctx)
 	return pending_clear(ctx->tgid);
 }
 
-static __always_inline int file_known(struct inode *inode, struct pw_file_key *k)
+/*
+ * Is this inode the file the daemon examined under its (device, inode)? Not if
+ * it changed since (a new change time: rewritten, or a new file that reuses
+ * the inode number; a new generation where the daemon could read it).
+ */
+static __always_inline int inode_known(struct inode *inode, struct pw_file_key *k)
 {
+	struct pw_file_stamp *s;
+
 	k->dev = BPF_CORE_READ(inode, i_sb, s_dev);
 	k->ino = BPF_CORE_READ(inode, i_ino);
-	return bpf_map_lookup_elem(&known_files, k) != NULL;
+	s = bpf_map_lookup_elem(&known_files, k);
+	if (!s)
+		return 0;
+	if ((s->flags & PW_STAMP_GEN) && s->gen != BPF_CORE_READ(inode, i_generation))
+		return 0;
+	if (bpf_core_field_exists(inode->i_ctime_sec))
+		return s->ctime_sec == BPF_CORE_READ(inode, i_ctime_sec) &&
+		       s->ctime_nsec == (BPF_CORE_READ(inode, i_ctime_nsec) & PW_CTIME_NSEC_MASK);
+	return 1;
 }
 
 SEC("tp_btf/sched_process_exec")
@@ -293,7 +309,7 @@ int BPF_PROG(pw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	/* a new image: its link map is a new one */
 	bpf_map_delete_elem(&ldso_seen, &tgid);
 	inode = BPF_CORE_READ(bprm, file, f_inode);
-	if (file_known(inode, &k))
+	if (inode_known(inode, &k))
 		return 0;
 	/* held here only if it is big enough to hold a TLS implementation of its own
 	 * (a Go program, node, a static OpenSSL); a small one can only load one, and
@@ -363,7 +379,7 @@ int BPF_PROG(pw_gate_connect, const struct sock *sk, const int oldstate, const i
 struct vma_find {
 	struct pw_file_key k;
 	int found;
-	int pad;
+	int known;	/* examined, and unchanged since */
 };
 
 static long vma_file_cb(struct task_struct *task, struct vm_area_struct *vma, void *data)
@@ -373,8 +389,7 @@ static long vma_file_cb(struct task_struct *task, struct vm_area_struct *vma, vo
 
 	if (!f)
 		return 0;
-	vf->k.dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
-	vf->k.ino = BPF_CORE_READ(f, f_inode, i_ino);
+	vf->known = inode_known(BPF_CORE_READ(f, f_inode), &vf->k);
 	vf->found = 1;
 	return 0;
 }
@@ -406,8 +421,7 @@ static long link_map_cb(__u32 i, void *data)
 	if (!lm.l_ld || bpf_find_vma(bpf_get_current_task_btf(), lm.l_ld, vma_file_cb, &vf, 0) ||
 	    !vf.found)
 		return 0;
-	if ((vf.k.dev == w->exe.dev && vf.k.ino == w->exe.ino) ||
-	    bpf_map_lookup_elem(&known_files, &vf.k))
+	if ((vf.k.dev == w->exe.dev && vf.k.ino == w->exe.ino) || vf.known)
 		return 0;
 	w->k = vf.k;
 	w->stop = 1;

@@ -268,12 +268,12 @@ PW_SHARED struct {
 	__type(value, struct pw_conn_mark);
 } reset_conns SEC(".maps");
 
-/* files (executables, shared objects) the daemon has examined */
+/* files (executables, shared objects) the daemon has examined, and what they were then */
 PW_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct pw_file_key);
-	__type(value, __u8);
+	__type(value, struct pw_file_stamp);	/* the file as examined */
 } known_files SEC(".maps");
 
 PW_SHARED struct {

@@ -84,4 +84,23 @@ struct pw_pending_clear_ctx {
 	__u32 pad;
 };
 
+/*
+ * What a file of known_files was when the daemon examined it: its change time
+ * and, where the filesystem tells it (FS_IOC_GETVERSION), its generation. A file
+ * whose inode now says otherwise (rewritten, chmod'ed, or a new file on a reused
+ * inode number) is examined again. ctime_nsec as stat(2) gives it (the kernel
+ * keeps a flag in its bit 31: masked before comparing).
+ */
+#define PW_STAMP_GEN		1U	/* gen is the file's i_generation */
+#define PW_CTIME_NSEC_MASK	0x7fffffffU
+
+struct pw_file_stamp {
+	__s64 ctime_sec;
+	__u32 ctime_nsec;
+	__u32 gen;
+	__u32 flags;		/* PW_STAMP_* */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct pw_file_stamp) == 24, "pw_file_stamp layout");
+
 #endif /* PW_DISCOVERY_H */

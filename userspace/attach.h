@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "fileid.h"
+
 struct bpf_link;
 struct bpf_program;
 struct pinwarden_bpf;
@@ -15,8 +17,12 @@ struct attached_lib {
 	char library[16];		/* "openssl", ... */
 	char path[4096];		/* as opened by the daemon (may be under /proc/PID/) */
 	char display[4160];		/* as the process named it, for people */
+	char probe_path[32];		/* "/proc/self/fd/N": what the kernel resolves to fd */
+	int fd;				/* the examined file, open while it is attached */
+	struct file_id id;		/* what it was when examined */
 	uint64_t dev, ino;
 	struct bpf_link **links;
+	uint64_t *offs;			/* each link's file offset, to verify it */
 	size_t nlinks;
 };
 
@@ -25,7 +31,7 @@ struct attach_set {
 	size_t n;
 };
 
-/* Uprobe `prog` at file offset `off` of lib->path; the link is kept in lib. */
+/* Uprobe `prog` at file offset `off` of lib's file (lib->probe_path); the link is kept in lib. */
 int attach_uprobe(struct attached_lib *lib, struct bpf_program *prog, uint64_t off,
 		  char *err, size_t errlen);
 
@@ -37,14 +43,27 @@ int attach_uprobe_cookie(struct attached_lib *lib, struct bpf_program *prog, uin
 /* Is the file (dev, ino) already attached? */
 struct attached_lib *attach_set_find(struct attach_set *set, uint64_t dev, uint64_t ino);
 
-/* Add an entry for path (stat'ed here); NULL with err on failure. */
-struct attached_lib *attach_set_add(struct attach_set *set, const char *library, const char *path,
-				    char *err, size_t errlen);
+/*
+ * Add an entry for the open file `fd` (a copy of the descriptor is kept, and
+ * every probe goes through it); `path` names it in logs. NULL with err.
+ */
+struct attached_lib *attach_set_add(struct attach_set *set, const char *library, int fd,
+				    const char *path, char *err, size_t errlen);
+
+/* Detach one library, close its file and forget it (entries after it move down). */
+void attach_set_remove(struct attach_set *set, struct attached_lib *lib);
+
+/*
+ * After attaching: the file is still what was examined (same contents), its
+ * probe path still resolves to it, and every link is a uprobe the kernel made
+ * on that path at the offset asked for. 0, or -1 with err.
+ */
+int attach_verify(const struct attached_lib *lib, char *err, size_t errlen);
 
 /* Is this path attached (compared by device and inode)? */
 struct attached_lib *attach_set_find_path(struct attach_set *set, const char *path);
 
-/* Detach and forget one library (its links are destroyed). */
+/* Destroy one library's links (its entry and file stay). */
 void attached_lib_detach(struct attached_lib *lib);
 
 void attach_set_destroy(struct attach_set *set);

@@ -338,6 +338,8 @@ static void status_write(struct daemon *d)
 	json_uint(&j, "continued_examined", d->disc.continued);
 	json_uint(&j, "timeouts", d->disc.timeouts);
 	json_uint(&j, "leftovers_continued", d->disc.leftovers);
+	json_uint(&j, "remapped", d->disc.remapped);
+	json_uint(&j, "libraries_changed", d->disc.changed);
 	json_uint(&j, "longest_stop_us", d->disc.stop_max_ns / 1000);
 	json_uint(&j, "stopped_now", d->skel && d->skel->bss ? d->skel->bss->stopped_procs : 0);
 	json_uint(&j, "pending_now", d->skel && d->skel->bss ? d->skel->bss->pending_procs : 0);
@@ -367,6 +369,7 @@ static void tick(struct daemon *d, unsigned n)
 	purge_old(d);
 	sessions_sweep(d, &d->sessions);
 	reset_sweep(d);	/* marks of lost records, sockets not yet destroyed */
+	discover_check_attached(d);	/* files rewritten in place since they were attached */
 	if (!d->no_discover)
 		watchdog_check(d);
 	events_flush_repeats(d, false);

@@ -94,6 +94,8 @@ void events_lost(struct daemon *d, uint64_t chains, uint64_t certs, uint64_t eve
 		 uint64_t discovery);
 void events_discovery_timeout(struct daemon *d, uint32_t pid, const char comm[16], uint64_t kdev,
 			      uint64_t ino, const char *reason, bool stopped, uint64_t wait_ns);
+void events_library_changed(struct daemon *d, const char *library, const char *path, uint64_t dev,
+			    uint64_t ino, size_t probes, const char *attached);
 void events_flush_repeats(struct daemon *d, bool all);	/* closed dedup windows */
 uint64_t events_now_unix_ns(void);
 const char *events_verdict_name(unsigned verdict);	/* "match", ... */

@@ -8,11 +8,15 @@
  * Files are reached through /proc/PID/map_files/START-END, which names the
  * mapped inode itself in whatever mount namespace the process lives, even
  * when its path means nothing here (a container's /usr/lib) or the file was
- * replaced on disk since.
+ * replaced on disk since. That link follows whatever the process maps there
+ * now, and the process may belong to anyone: it is opened once, checked to be
+ * the (device, inode) the kernel listed, and everything after (the ELF
+ * parsing, every uprobe) goes through that descriptor (fileid.h, attach.h).
  */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +31,7 @@
 #include "daemon.h"
 #include "discover.h"
 #include "elfsym.h"
+#include "fileid.h"
 #include "libraries.h"
 #include "log.h"
 #include "stops.h"
@@ -40,25 +45,37 @@ const char *const discover_ungated_names[PW_UNGATED_MAX] = {
 	[PW_UNGATED_FULL] = "stop_failed",
 };
 
-static uint64_t kdev(dev_t d)
+static bool known_stamp(struct daemon *d, uint64_t kdev, uint64_t ino, struct pw_file_stamp *s)
 {
-	return (uint64_t)major(d) << 20 | minor(d);
+	struct pw_file_key k = { .dev = kdev, .ino = ino };
+
+	return bpf_map_lookup_elem(bpf_map__fd(d->skel->maps.known_files), &k, s) == 0;
 }
 
-static bool known(struct daemon *d, uint64_t dev, uint64_t ino)
+static void known_add(struct daemon *d, const struct file_id *id)
 {
-	struct pw_file_key k = { .dev = dev, .ino = ino };
-	__u8 v;
+	struct pw_file_key k = { .dev = fileid_kdev(id->dev), .ino = id->ino };
+	struct pw_file_stamp s;
 
-	return bpf_map_lookup_elem(bpf_map__fd(d->skel->maps.known_files), &k, &v) == 0;
+	fileid_stamp(id, &s);
+	bpf_map_update_elem(bpf_map__fd(d->skel->maps.known_files), &k, &s, BPF_ANY);
 }
 
-static void known_add(struct daemon *d, uint64_t dev, uint64_t ino)
+/*
+ * Examined, and unchanged since? A cheap look through the process's mapping
+ * (its change time; the generation is the kernel's to compare): a wrong answer
+ * only costs an examination, which opens the file and checks it again.
+ */
+static bool known_fresh(struct daemon *d, uint64_t kdev, uint64_t ino, const char *mf)
 {
-	struct pw_file_key k = { .dev = dev, .ino = ino };
-	__u8 one = 1;
+	struct pw_file_stamp s;
+	struct stat st;
 
-	bpf_map_update_elem(bpf_map__fd(d->skel->maps.known_files), &k, &one, BPF_ANY);
+	if (!known_stamp(d, kdev, ino, &s))
+		return false;
+	return stat(mf, &st) == 0 && fileid_kdev(st.st_dev) == kdev && st.st_ino == ino &&
+	       st.st_ctim.tv_sec == s.ctime_sec &&
+	       ((uint32_t)st.st_ctim.tv_nsec & PW_CTIME_NSEC_MASK) == s.ctime_nsec;
 }
 
 /* A glibc dynamic linker: hook its r_brk so that objects it maps later are seen. */
@@ -76,7 +93,7 @@ static int ldso_hook(struct daemon *d, struct elf_image *img, const char *path,
 	off = elf_vaddr_to_offset(img, brk);
 	if (off < 0)
 		return 0;
-	lib = attach_set_add(&d->libs, "ld.so", path, err, sizeof(err));
+	lib = attach_set_add(&d->libs, "ld.so", elf_image_fd(img), path, err, sizeof(err));
 	if (!lib) {
 		log_warnx("discovery: %s", err);
 		return -1;
@@ -84,48 +101,103 @@ static int ldso_hook(struct daemon *d, struct elf_image *img, const char *path,
 	snprintf(lib->display, sizeof(lib->display), "%s", display);
 	/* the cookie: from the probed instruction to _r_debug */
 	if (attach_uprobe_cookie(lib, d->skel->progs.pw_ldso_brk, off, rdebug - brk, err,
-				 sizeof(err))) {
+				 sizeof(err)) ||
+	    attach_verify(lib, err, sizeof(err))) {
 		log_warnx("discovery: NOT watching the libraries %s loads: %s", display, err);
-		attached_lib_detach(lib);
-		d->libs.n--;
+		attach_set_remove(&d->libs, lib);
 		return -1;
 	}
 	log_debug("discovery: watching %s (r_brk at 0x%llx)", display, (unsigned long long)off);
 	return 1;
 }
 
-/* Examine one mapped file once: a TLS library, a dynamic linker, or neither. */
-static void examine(struct daemon *d, const char *path, const char *display)
+/* Examine the open file `fd` (it is `id`): a TLS library, a dynamic linker, or
+ * neither; the library attached, or NULL. */
+static const char *examine_fd(struct daemon *d, int fd, const struct file_id *id, const char *path,
+			      const char *display)
 {
-	struct attached_lib *lib;
+	struct attached_lib *lib = NULL;
 	struct elf_image *img;
-	struct stat st;
 	char err[512];
 	int r;
 
-	if (stat(path, &st) || !S_ISREG(st.st_mode))
-		return;
-	if (known(d, kdev(st.st_dev), st.st_ino))
-		return;
-	r = library_attach_file(d->skel, &d->libs, path, err, sizeof(err));
+	r = library_attach_fd(d->skel, &d->libs, fd, path, err, sizeof(err));
 	if (r < 0) {
 		log_warnx("%s: TLS library NOT covered: %s", display, err);
 	} else if (r > 0) {
-		lib = attach_set_find(&d->libs, st.st_dev, st.st_ino);
+		lib = attach_set_find(&d->libs, id->dev, id->ino);
 		if (lib)
 			snprintf(lib->display, sizeof(lib->display), "%s", display);
 		d->discovered++;
 		log_info("attached %s (%s)", display, lib ? lib->library : "?");
 	} else {
-		img = elf_image_open(path, err, sizeof(err));
+		img = elf_image_open_fd(fd, path, err, sizeof(err));
 		if (img) {
 			if (ldso_hook(d, img, path, display) > 0)
 				d->disc.new_ldso = true;
 			elf_image_close(img);
 		}
 	}
-	known_add(d, kdev(st.st_dev), st.st_ino);
+	known_add(d, id);
 	d->examined++;
+	return lib ? lib->library : NULL;
+}
+
+/*
+ * An attached file whose contents changed (rewritten in place): its probes sit
+ * at offsets of the old code. Detach them, say so, and examine what it is now
+ * (through `fd`, the same inode).
+ */
+static void library_changed(struct daemon *d, struct attached_lib *lib, int fd,
+			    const struct file_id *now)
+{
+	char library[sizeof(lib->library)], display[sizeof(lib->display)];
+	char path[sizeof(lib->path)];
+	size_t probes = lib->nlinks;
+	const char *again;
+
+	memcpy(library, lib->library, sizeof(library));
+	memcpy(display, lib->display, sizeof(display));
+	memcpy(path, lib->path, sizeof(path));
+	log_warnx("%s (%s) changed on disk: its %zu probes detached, examined again", display,
+		  library, probes);
+	attach_set_remove(&d->libs, lib);
+	d->disc.changed++;
+	again = examine_fd(d, fd, now, path, display);
+	events_library_changed(d, library, display, now->dev, now->ino, probes, again);
+}
+
+/* Examine one mapped file once: the one the kernel reported as (kdev, ino). */
+static void examine(struct daemon *d, const char *mf, uint64_t kdev, uint64_t ino,
+		    const char *display)
+{
+	struct pw_file_stamp was, is;
+	struct attached_lib *lib;
+	struct file_id id;
+	char err[512];
+	int fd;
+
+	fd = fileid_open(mf, kdev, ino, &id, err, sizeof(err));
+	if (fd == FILEID_OTHER) {
+		/* mapped over since /proc/PID/maps was read: not what was reported */
+		d->disc.remapped++;
+		log_debug("discovery: %s", err);
+		return;
+	}
+	if (fd < 0)
+		return;
+	fileid_stamp(&id, &is);
+	lib = attach_set_find(&d->libs, id.dev, id.ino);
+	if (lib && !fileid_same_content(&lib->id, &id)) {
+		library_changed(d, lib, fd, &id);
+	} else if (lib) {
+		/* only its metadata changed (chmod, a new link): the probes stand */
+		lib->id = id;
+		known_add(d, &id);
+	} else if (!known_stamp(d, kdev, ino, &was) || memcmp(&was, &is, sizeof(is))) {
+		examine_fd(d, fd, &id, mf, display);
+	}
+	close(fd);
 }
 
 /* Every executable file mapping of one process. */
@@ -140,37 +212,65 @@ static int scan_process(struct daemon *d, pid_t pid)
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
-		char range[64], perms[8], devs[16], file[4096] = "";
-		unsigned long long ino;
+		char range[64], perms[8], devs[16], file[4096] = "", mf[128], display[4096];
+		unsigned long long ino, lo, hi;
+		const char *name = file;
 		unsigned maj, min;
+		uint64_t kdev;
 
 		if (sscanf(line, "%63s %7s %*s %15s %llu %4095[^\n]", range, perms, devs, &ino,
 			   file) < 4 || !ino || perms[2] != 'x')
 			continue;
 		if (sscanf(devs, "%x:%x", &maj, &min) != 2)
 			continue;
-		/* cheap first: most mappings are files examined long ago */
-		if (known(d, (uint64_t)maj << 20 | min, ino))
+		kdev = (uint64_t)maj << 20 | min;
+		/* map_files names carry no leading zeros, /proc/PID/maps pads to 8
+		 * digits: a non-PIE executable at 0x400000 (node, Go) is "400000-..." */
+		if (sscanf(range, "%llx-%llx", &lo, &hi) != 2)
 			continue;
-		{
-			char mf[128], display[4096];
-			const char *name = file;
-			unsigned long long lo, hi;
-
-			while (*name == ' ')
-				name++;
-			/* map_files names carry no leading zeros, /proc/PID/maps pads to 8
-			 * digits: a non-PIE executable at 0x400000 (node, Go) is "400000-..." */
-			if (sscanf(range, "%llx-%llx", &lo, &hi) != 2)
-				continue;
-			snprintf(mf, sizeof(mf), "/proc/%d/map_files/%llx-%llx", pid, lo, hi);
-			snprintf(display, sizeof(display), "%.4000s", name[0] ? name : mf);
-			examine(d, mf, display);
-			n++;
-		}
+		snprintf(mf, sizeof(mf), "/proc/%d/map_files/%llx-%llx", pid, lo, hi);
+		/* cheap first: most mappings are files examined long ago */
+		if (known_fresh(d, kdev, ino, mf))
+			continue;
+		while (*name == ' ')
+			name++;
+		snprintf(display, sizeof(display), "%.4000s", name[0] ? name : mf);
+		examine(d, mf, kdev, ino, display);
+		n++;
 	}
 	fclose(f);
 	return n;
+}
+
+void discover_check_attached(struct daemon *d)
+{
+	struct file_id now;
+	size_t i = 0;
+
+	while (i < d->libs.n) {
+		struct attached_lib *lib = &d->libs.v[i];
+		int fd;
+
+		if (lib->fd < 0 || fileid_of(lib->fd, &now) || fileid_same(&lib->id, &now)) {
+			i++;
+			continue;
+		}
+		if (fileid_same_content(&lib->id, &now)) {
+			lib->id = now;
+			if (d->skel)
+				known_add(d, &now);
+			i++;
+			continue;
+		}
+		/* the entry goes (the next one moves to i): examined again from a copy */
+		fd = fcntl(lib->fd, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0) {
+			i++;
+			continue;
+		}
+		library_changed(d, lib, fd, &now);
+		close(fd);
+	}
 }
 
 /*

@@ -24,6 +24,8 @@ struct discover_state {
 	uint64_t leftovers;		/* stops an earlier daemon left, continued at start */
 	uint64_t ungated[PW_UNGATED_MAX];/* processes past the gate unexamined, by reason */
 	uint64_t clear_errors;
+	uint64_t remapped;		/* mappings that named another file when opened: refused */
+	uint64_t changed;		/* attached files rewritten: detached, examined again */
 	bool pinned;			/* the stops map is pinned (PW_STOPS_PIN) */
 	pid_t wd_pid;			/* the watchdog (userspace/watchdog.c) */
 	int wd_fd;			/* its reports (struct pw_expired), read end */
@@ -36,6 +38,10 @@ int discover_scan_all(struct daemon *d, void (*between)(struct daemon *d));
 
 /* Examine one process's mappings; returns how many files were new, -1 if it is gone. */
 int discover_process(struct daemon *d, pid_t pid);
+
+/* Every attached file still what was examined? One whose contents changed
+ * (rewritten in place) is detached, reported and examined again (each tick). */
+void discover_check_attached(struct daemon *d);
 
 /* A record of the discovery ring buffer (ring_buffer callback). */
 int discover_on_record(void *ctx, void *data, size_t size);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
+#include <stdbool.h>
 #include <libelf.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@ struct call {
 
 struct elf_image {
 	int fd;
+	bool owned;		/* opened here (elf_image_open), closed here */
 	Elf *elf;
 	struct call *calls;	/* every direct and RIP-relative call, swept once */
 	size_t ncalls;
@@ -27,7 +29,8 @@ struct elf_image {
 
 static int elf_ready;
 
-struct elf_image *elf_image_open(const char *path, char *err, size_t errlen)
+static struct elf_image *image_begin(int fd, bool owned, const char *name, char *err,
+				     size_t errlen)
 {
 	struct elf_image *img;
 	GElf_Ehdr eh;
@@ -35,6 +38,8 @@ struct elf_image *elf_image_open(const char *path, char *err, size_t errlen)
 	if (!elf_ready) {
 		if (elf_version(EV_CURRENT) == EV_NONE) {
 			snprintf(err, errlen, "libelf: %s", elf_errmsg(-1));
+			if (owned)
+				close(fd);
 			return NULL;
 		}
 		elf_ready = 1;
@@ -42,14 +47,12 @@ struct elf_image *elf_image_open(const char *path, char *err, size_t errlen)
 	img = calloc(1, sizeof(*img));
 	if (!img) {
 		snprintf(err, errlen, "out of memory");
+		if (owned)
+			close(fd);
 		return NULL;
 	}
-	img->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (img->fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		free(img);
-		return NULL;
-	}
+	img->fd = fd;
+	img->owned = owned;
 	/*
 	 * read(2), never mmap: the kernel writes uprobe breakpoints (int3) into
 	 * every mapping of a probed file, ours included, and the disassembler
@@ -57,16 +60,37 @@ struct elf_image *elf_image_open(const char *path, char *err, size_t errlen)
 	 */
 	img->elf = elf_begin(img->fd, ELF_C_READ, NULL);
 	if (!img->elf || elf_kind(img->elf) != ELF_K_ELF || !gelf_getehdr(img->elf, &eh)) {
-		snprintf(err, errlen, "%s: not an ELF file", path);
+		snprintf(err, errlen, "%s: not an ELF file", name);
 		elf_image_close(img);
 		return NULL;
 	}
 	if (eh.e_machine != EM_X86_64) {
-		snprintf(err, errlen, "%s: not an x86-64 ELF file", path);
+		snprintf(err, errlen, "%s: not an x86-64 ELF file", name);
 		elf_image_close(img);
 		return NULL;
 	}
 	return img;
+}
+
+struct elf_image *elf_image_open(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	return image_begin(fd, true, path, err, errlen);
+}
+
+struct elf_image *elf_image_open_fd(int fd, const char *name, char *err, size_t errlen)
+{
+	return image_begin(fd, false, name, err, errlen);
+}
+
+int elf_image_fd(const struct elf_image *img)
+{
+	return img->fd;
 }
 
 void elf_image_close(struct elf_image *img)
@@ -75,7 +99,7 @@ void elf_image_close(struct elf_image *img)
 		return;
 	if (img->elf)
 		elf_end(img->elf);
-	if (img->fd >= 0)
+	if (img->owned && img->fd >= 0)
 		close(img->fd);
 	free(img->calls);
 	free(img);

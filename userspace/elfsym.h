@@ -13,6 +13,13 @@
 struct elf_image;
 
 struct elf_image *elf_image_open(const char *path, char *err, size_t errlen);
+
+/* The same from a descriptor the caller keeps (and closes after elf_image_close):
+ * `name` only says which file in errors. */
+struct elf_image *elf_image_open_fd(int fd, const char *name, char *err, size_t errlen);
+
+/* The descriptor the image reads (pread): the very file that was examined. */
+int elf_image_fd(const struct elf_image *img);
 void elf_image_close(struct elf_image *img);
 
 /* Address of a function defined in the file (.symtab, else .dynsym); 0 if absent. */

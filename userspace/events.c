@@ -714,3 +714,21 @@ void events_discovery_timeout(struct daemon *d, uint32_t pid, const char comm[16
 	json_raw(j, "wait_ms", file);
 	emit(d);
 }
+
+void events_library_changed(struct daemon *d, const char *library, const char *path, uint64_t dev,
+			    uint64_t ino, size_t probes, const char *attached)
+{
+	struct json *j = &d->j;
+
+	begin(d, "library_changed", events_now_unix_ns());
+	json_str(j, "library", library);
+	json_str(j, "path", path);
+	json_uint(j, "device", dev);
+	json_uint(j, "inode", ino);
+	json_uint(j, "probes_removed", probes);
+	if (attached)
+		json_str(j, "attached", attached);
+	else
+		json_null(j, "attached");
+	emit(d);
+}

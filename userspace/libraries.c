@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "ldcache.h"
 #include "libraries.h"
@@ -11,43 +12,57 @@ const struct tls_library *const tls_libraries[] = {
 	&tls_openssl, &tls_boringssl, &tls_gnutls, &tls_nss, &tls_go, &tls_node, NULL,
 };
 
-int library_attach_file(struct pinwarden_bpf *skel, struct attach_set *set, const char *path,
-			char *err, size_t errlen)
+int library_attach_fd(struct pinwarden_bpf *skel, struct attach_set *set, int fd, const char *path,
+		      char *err, size_t errlen)
 {
 	const struct tls_library *const *t;
 	struct attached_lib *lib;
 	struct elf_image *img;
-	struct stat st;
+	struct file_id id;
 	int rc = 0;
 
-	if (stat(path, &st)) {
+	if (fileid_of(fd, &id)) {
 		snprintf(err, errlen, "%s: cannot stat", path);
 		return -1;
 	}
-	if (attach_set_find(set, st.st_dev, st.st_ino))
+	if (attach_set_find(set, id.dev, id.ino))
 		return 0;
-	img = elf_image_open(path, err, errlen);
+	img = elf_image_open_fd(fd, path, err, errlen);
 	if (!img)
 		return -1;
 	for (t = tls_libraries; *t; t++) {
 		if (!(*t)->match(img, path))
 			continue;
-		lib = attach_set_add(set, (*t)->name, path, err, errlen);
+		lib = attach_set_add(set, (*t)->name, fd, path, err, errlen);
 		if (!lib) {
 			rc = -1;
 			break;
 		}
-		if ((*t)->attach(skel, lib, img, err, errlen)) {
-			attached_lib_detach(lib);
-			set->n--;
+		if ((*t)->attach(skel, lib, img, err, errlen) || attach_verify(lib, err, errlen)) {
+			attach_set_remove(set, lib);
 			rc = -1;
 			break;
 		}
-		log_debug("%s: %s, %zu probes", path, (*t)->name, lib->nlinks);
+		log_debug("%s: %s, %zu probes through %s", path, (*t)->name, lib->nlinks,
+			  lib->probe_path);
 		rc = 1;
 		break;
 	}
 	elf_image_close(img);
+	return rc;
+}
+
+int library_attach_file(struct pinwarden_bpf *skel, struct attach_set *set, const char *path,
+			char *err, size_t errlen)
+{
+	struct file_id id;
+	int fd, rc;
+
+	fd = fileid_open(path, FILEID_ANY, 0, &id, err, errlen);
+	if (fd < 0)
+		return -1;
+	rc = library_attach_fd(skel, set, fd, path, err, errlen);
+	close(fd);
 	return rc;
 }
 

@@ -51,12 +51,18 @@ int x509_verified_sites(struct elf_image *img, uint64_t *sites, int max);
 extern const struct tls_library *const tls_libraries[];
 
 /*
- * Attach whichever family `path` is an instance of, once per (device, inode).
+ * Attach whichever family `path` is an instance of, once per (device, inode):
+ * opened once, examined and probed through that descriptor.
  * Returns 1 if attached now, 0 if already attached or not a TLS library, -1 on
  * error (err says why; nothing of it stays attached).
  */
 int library_attach_file(struct pinwarden_bpf *skel, struct attach_set *set, const char *path,
 			char *err, size_t errlen);
+
+/* The same for the file open as `fd` (examined and attached through it); `path`
+ * names it in logs and finds its companions (companion.h). */
+int library_attach_fd(struct pinwarden_bpf *skel, struct attach_set *set, int fd, const char *path,
+		      char *err, size_t errlen);
 
 /* Attach every known soname the dynamic linker would load on this host. */
 int libraries_attach_host(struct pinwarden_bpf *skel, struct attach_set *set);

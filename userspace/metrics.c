@@ -283,6 +283,13 @@ void metrics_format(const struct daemon *d, FILE *f)
 	fprintf(f, "pinwarden_discovery_longest_stop_seconds %.6f\n", d->disc.stop_max_ns / 1e9);
 	single(f, "counter", "libraries_discovered_total",
 	       "TLS libraries attached by discovery after start.", d->discovered);
+	single(f, "counter", "discovery_remapped_total",
+	       "Mappings that named another file when the daemon opened them than when it "
+	       "listed them (mapped over meanwhile): not examined, nothing attached.",
+	       d->disc.remapped);
+	single(f, "counter", "libraries_changed_total",
+	       "Attached files rewritten in place: their probes detached, the file examined "
+	       "again (library_changed events).", d->disc.changed);
 }
 
 /* 0, or -1 with errno set */

@@ -54,10 +54,11 @@ struct code {
 	csh cs;
 };
 
-static int code_open(struct code *c, const char *path, struct elf_image *img)
+static int code_open(struct code *c, struct elf_image *img)
 {
 	memset(c, 0, sizeof(*c));
-	c->fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* the file the image was read from, not its path again */
+	c->fd = fcntl(elf_image_fd(img), F_DUPFD_CLOEXEC, 0);
 	if (c->fd < 0)
 		return -1;
 	c->img = img;
@@ -335,7 +336,7 @@ static int osfd_offset(const char *ssl_path, uint32_t *off)
 	if (!img)
 		return -1;
 	v = elf_func_vaddr(img, "PR_FileDesc2NativeHandle");
-	if (!v || code_open(&c, path, img)) {
+	if (!v || code_open(&c, img)) {
 		elf_image_close(img);
 		return -1;
 	}
@@ -463,7 +464,7 @@ static int nss_attach(struct pinwarden_bpf *skel, struct attached_lib *lib,
 			 NSS_LAYOUTS_MAX);
 		return -1;
 	}
-	if (code_open(&c, lib->path, img)) {
+	if (code_open(&c, img)) {
 		snprintf(err, errlen, "%s: %s", lib->path, strerror(errno));
 		return -1;
 	}
