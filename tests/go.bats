@@ -169,7 +169,7 @@ go_event() {
 			[ "$(event_field "$ev" .rule)" = null ]
 		done
 	done
-	[ "$(_events_count '.event == "tls_chain" and .library == "go"')" -eq 12 ]
+	[ "$(_events_count '.event == "tls_chain" and .library == "go"')" -eq 16 ]
 	events_lint
 }
 

@@ -443,8 +443,9 @@ raw_start() {
 		--out "$D/h.pem" >/dev/null
 	cat "$D/h.pem" "$PKI/legit-ec/int.pem" >"$D/chain.pem"
 	server_start hostile --cert "$D/chain.pem" --key "$D/h.key" --reply
-	policy "" "
-  - { host: pin.test, pinset: legit }
+	# pinned by the leaf's own key: it counts whether the client verifies or not
+	policy "  own: { pins: [ $(spki_of "$D/h.pem"), $(cat "$PKI/backup.spki") ] }" "
+  - { host: pin.test, pinset: own }
   - { host: audit.pin.test, pinset: backup, mode: audit }"
 	pw_start --policy "$POLICY"
 

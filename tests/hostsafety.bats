@@ -97,14 +97,27 @@ fresh_copies() {
 	# that kills find processes stopped
 	storm_start storm tcp "$TCP_PORT" 0 4 "$FRESHLIB"
 	local i delay pid t0 t worst=0 kills=0 stopped stops=0 n st=$BATS_TEST_TMPDIR/st.json pids=()
+	local startup
+	# how long start-up takes here (the verifier's work: seconds, more on a busy host), so
+	# that the random moments cover start-up and the running daemon alike
+	t0=$(now_ms)
+	pw_start
+	startup=$(($(now_ms) - t0))
+	pw_stop
+	echo "start-up took $startup ms"
 	for i in $(seq 50); do
 		rm -f "$st"
 		"$PW" run --log "$BATS_TEST_TMPDIR/events.$i.jsonl" --status "$st" \
 			--dedup 0 3>&- >/dev/null 2>>"$BATS_TEST_TMPDIR/daemon.err" &
 		pid=$!
 		pids+=("$pid")
-		# a random moment: start-up takes about 2 s, so some kills hit it
-		delay=$((RANDOM % 3000))
+		# a random moment: one kill in five during start-up, the others within a
+		# second of the daemon running (where it holds processes)
+		if [ $((i % 5)) -eq 0 ]; then
+			delay=$(((RANDOM * 32768 + RANDOM) % startup))
+		else
+			delay=$((startup + RANDOM % 1000))
+		fi
 		sleep "$((delay / 1000)).$(printf '%03d' $((delay % 1000)))"
 		# the kernel's count of stops at the gate, as of the daemon's last status (1 s)
 		n=$(jq .counters.discovery_stops "$st" 2>/dev/null) || n=0
