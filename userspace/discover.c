@@ -85,7 +85,7 @@ static int ldso_hook(struct daemon *d, struct elf_image *img, const char *path,
 	/* the cookie: from the probed instruction to _r_debug */
 	if (attach_uprobe_cookie(lib, d->skel->progs.pw_ldso_brk, off, rdebug - brk, err,
 				 sizeof(err))) {
-		log_warnx("discovery: NOT watching the libraries %s loads: %s", display, err);
+		events_library_uncovered(d, "ld.so", display, uncovered_reason_of(err), err);
 		attached_lib_detach(lib);
 		d->libs.n--;
 		return -1;
@@ -109,7 +109,8 @@ static void examine(struct daemon *d, const char *path, const char *display)
 		return;
 	r = library_attach_file(d->skel, &d->libs, path, err, sizeof(err));
 	if (r < 0) {
-		log_warnx("%s: TLS library NOT covered: %s", display, err);
+		events_library_uncovered(d, d->libs.failed_library, display, d->libs.failed_reason,
+					 err);
 	} else if (r > 0) {
 		lib = attach_set_find(&d->libs, st.st_dev, st.st_ino);
 		if (lib)

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -11,6 +12,39 @@ const struct tls_library *const tls_libraries[] = {
 	&tls_openssl, &tls_boringssl, &tls_gnutls, &tls_nss, &tls_go, &tls_node, NULL,
 };
 
+const char *const uncovered_reason_names[UNCOVERED_MAX] = {
+	[UNCOVERED_FILE_LIMIT] = "file_limit",
+	[UNCOVERED_TABLE_FULL] = "table_full",
+	[UNCOVERED_BUDGET] = "budget",
+	[UNCOVERED_FAILED] = "attach_failed",
+};
+
+/* tls_libraries' names, then the dynamic linker's hook, then anything else */
+const char *const uncovered_library_names[UNCOVERED_LIBS] = {
+	"openssl", "boringssl", "gnutls", "nss", "go", "node", "ld.so", "unknown",
+};
+
+unsigned library_index(const char *name)
+{
+	unsigned i;
+
+	for (i = 0; name && i < UNCOVERED_LIBS - 1; i++)
+		if (!strcmp(uncovered_library_names[i], name))
+			return i;
+	return UNCOVERED_LIBS - 1;
+}
+
+/* The errors say what failed; the reason is what an operator can act on. */
+unsigned uncovered_reason_of(const char *err)
+{
+	/* strerror(ENFILE) ("... in system") starts with strerror(EMFILE) */
+	if (strstr(err, strerror(EMFILE)))
+		return UNCOVERED_FILE_LIMIT;
+	if (strstr(err, "table is full"))
+		return UNCOVERED_TABLE_FULL;
+	return UNCOVERED_FAILED;
+}
+
 int library_attach_file(struct pinwarden_bpf *skel, struct attach_set *set, const char *path,
 			char *err, size_t errlen)
 {
@@ -20,6 +54,8 @@ int library_attach_file(struct pinwarden_bpf *skel, struct attach_set *set, cons
 	struct stat st;
 	int rc = 0;
 
+	set->failed_library = NULL;
+	set->failed_reason = UNCOVERED_FAILED;
 	if (stat(path, &st)) {
 		snprintf(err, errlen, "%s: cannot stat", path);
 		return -1;
@@ -27,8 +63,10 @@ int library_attach_file(struct pinwarden_bpf *skel, struct attach_set *set, cons
 	if (attach_set_find(set, st.st_dev, st.st_ino))
 		return 0;
 	img = elf_image_open(path, err, errlen);
-	if (!img)
+	if (!img) {
+		set->failed_reason = errno == EFBIG ? UNCOVERED_BUDGET : uncovered_reason_of(err);
 		return -1;
+	}
 	for (t = tls_libraries; *t; t++) {
 		if (!(*t)->match(img, path))
 			continue;
@@ -47,11 +85,28 @@ int library_attach_file(struct pinwarden_bpf *skel, struct attach_set *set, cons
 		rc = 1;
 		break;
 	}
+	if (rc < 0) {
+		set->failed_library = (*t)->name;
+		set->failed_reason = uncovered_reason_of(err);
+	}
+	/* a budget spent, anywhere: whatever was decided was decided on part of the file */
+	if (elf_image_budget_spent(img)) {
+		if (rc > 0) {
+			attached_lib_detach(lib);
+			set->n--;
+		}
+		snprintf(err, errlen, "%s: %s", path, elf_image_budget_spent(img));
+		set->failed_library = *t ? (*t)->name : NULL;
+		set->failed_reason = UNCOVERED_BUDGET;
+		rc = -1;
+	}
 	elf_image_close(img);
 	return rc;
 }
 
-int libraries_attach_host(struct pinwarden_bpf *skel, struct attach_set *set)
+int libraries_attach_host(struct pinwarden_bpf *skel, struct attach_set *set,
+			  void (*uncovered)(void *ctx, const char *path, const char *err),
+			  void *ctx)
 {
 	const struct tls_library *const *t;
 	const char *const *so;
@@ -64,8 +119,11 @@ int libraries_attach_host(struct pinwarden_bpf *skel, struct attach_set *set)
 			for (i = 0; i < n; i++) {
 				int r = library_attach_file(skel, set, paths[i], err, sizeof(err));
 
-				if (r < 0)
-					log_warnx("%s NOT covered: %s", (*t)->name, err);
+				if (r < 0) {
+					if (!set->failed_library)
+						set->failed_library = (*t)->name;
+					uncovered(ctx, paths[i], err);
+				}
 				else if (r == 0 && !attach_set_find_path(set, paths[i]))
 					log_warnx("%s: not recognised as %s: NOT covered", paths[i],
 						  (*t)->name);
