@@ -630,7 +630,7 @@ static void nofile_raise(struct daemon *d)
 		}
 	}
 	d->nofile = rl.rlim_cur;
-	if (d->nofile < 65536)
+	if (d->nofile < 4096)
 		log_warnx("open files limit %llu: some %llu libraries can be attached (set "
 			  "LimitNOFILE= or ulimit -Hn higher)", (unsigned long long)d->nofile,
 			  (unsigned long long)d->nofile / 16);

@@ -44,11 +44,12 @@ struct elf_image {
 
 static int elf_ready;
 
-static uint64_t mono_ns(void)
+/* CPU time, not the clock: a busy host must not make a real file over budget */
+static uint64_t cpu_ns(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
@@ -72,7 +73,7 @@ int elf_image_charge(struct elf_image *img, uint64_t units)
 	if (img->work > ELF_WORK_MAX)
 		return spend(img, "more work than a file may take");
 	/* the clock now and then: a unit is cheap, the deadline a backstop */
-	if ((img->work ^ (img->work - units)) >> 16 && mono_ns() > img->deadline_ns)
+	if ((img->work ^ (img->work - units)) >> 16 && cpu_ns() > img->deadline_ns)
 		return spend(img, "more time than a file may take");
 	return 0;
 }
@@ -182,7 +183,7 @@ struct elf_image *elf_image_open(const char *path, char *err, size_t errlen)
 		errno = EFBIG;
 		return NULL;
 	}
-	img->deadline_ns = mono_ns() + ELF_TIME_MAX_MS * 1000000ULL;
+	img->deadline_ns = cpu_ns() + ELF_TIME_MAX_MS * 1000000ULL;
 	/*
 	 * read(2), never mmap: the kernel writes uprobe breakpoints (int3) into
 	 * every mapping of a probed file, ours included, and the disassembler
@@ -192,11 +193,13 @@ struct elf_image *elf_image_open(const char *path, char *err, size_t errlen)
 	if (!img->elf || elf_kind(img->elf) != ELF_K_ELF || !gelf_getehdr(img->elf, &eh)) {
 		snprintf(err, errlen, "%s: not an ELF file", path);
 		elf_image_close(img);
+		errno = ENOEXEC;
 		return NULL;
 	}
 	if (eh.e_machine != EM_X86_64) {
 		snprintf(err, errlen, "%s: not an x86-64 ELF file", path);
 		elf_image_close(img);
+		errno = ENOEXEC;
 		return NULL;
 	}
 	if (image_index(img, path, err, errlen)) {

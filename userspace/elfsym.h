@@ -18,7 +18,7 @@ struct elf_image;
  * A file over ELF_FILE_MAX or with more than ELF_SECTIONS_MAX sections is
  * refused at open (errno EFBIG); past ELF_WORK_MAX units of work (a symbol or
  * relocation compared, an instruction decoded, a table entry read) or
- * ELF_TIME_MAX_MS, every lookup fails from then on and elf_image_budget_spent
+ * ELF_TIME_MAX_MS of CPU time, every lookup fails from then on and elf_image_budget_spent
  * says why.
  */
 #define ELF_FILE_MAX		(512ull << 20)
@@ -28,6 +28,7 @@ struct elf_image;
 #define ELF_WORK_MAX		(64u << 20)
 #define ELF_TIME_MAX_MS		500
 
+/* NULL with err (errno EFBIG: over a budget; ENOEXEC: not an x86-64 ELF file) */
 struct elf_image *elf_image_open(const char *path, char *err, size_t errlen);
 void elf_image_close(struct elf_image *img);
 

@@ -63,6 +63,8 @@ int library_attach_file(struct pinwarden_bpf *skel, struct attach_set *set, cons
 	if (attach_set_find(set, st.st_dev, st.st_ino))
 		return 0;
 	img = elf_image_open(path, err, errlen);
+	if (!img && errno == ENOEXEC)
+		return 0;	/* not an x86-64 ELF file: no TLS library of ours */
 	if (!img) {
 		set->failed_reason = errno == EFBIG ? UNCOVERED_BUDGET : uncovered_reason_of(err);
 		return -1;

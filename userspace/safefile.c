@@ -121,6 +121,20 @@ fail:
 	return -1;
 }
 
+/* What is at name now: 0 if nothing or a file the daemon may replace. */
+static int target_ok(int dfd, const char *name, const char *path, char *why, size_t whylen)
+{
+	struct stat st;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW)) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(why, whylen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	return file_ok(&st, path, why, whylen);
+}
+
 int safefile_append(const char *path, mode_t mode, char *why, size_t whylen)
 {
 	char name[NAME_MAX + 1];
@@ -131,6 +145,12 @@ int safefile_append(const char *path, mode_t mode, char *why, size_t whylen)
 	dfd = dir_open(path, false, name, sizeof(name), why, whylen);
 	if (dfd < 0)
 		return -1;
+	/* what is there now, said plainly (protected_symlinks would say EACCES); then
+	 * checked again on the descriptor, whatever was swapped in between */
+	if (target_ok(dfd, name, path, why, whylen)) {
+		close(dfd);
+		return -1;
+	}
 	/* O_NONBLOCK: a FIFO planted there fails (ENXIO) or is refused below, never waited on */
 	fd = openat(dfd, name, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
 			       O_CLOEXEC, mode);
@@ -152,20 +172,6 @@ int safefile_append(const char *path, mode_t mode, char *why, size_t whylen)
 		return -1;
 	}
 	return fd;
-}
-
-/* What is at name now: 0 if nothing or a file the daemon may replace. */
-static int target_ok(int dfd, const char *name, const char *path, char *why, size_t whylen)
-{
-	struct stat st;
-
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW)) {
-		if (errno == ENOENT)
-			return 0;
-		snprintf(why, whylen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	return file_ok(&st, path, why, whylen);
 }
 
 int safefile_check(const char *path, bool mkdir_last, char *why, size_t whylen)
