@@ -29,6 +29,9 @@ struct attached_lib {
 struct attach_set {
 	struct attached_lib *v;
 	size_t n;
+	/* the last file that could not be attached: its family and why (enum uncovered_reason) */
+	const char *failed_library;
+	unsigned failed_reason;
 };
 
 /* Uprobe `prog` at file offset `off` of lib's file (lib->probe_path); the link is kept in lib. */

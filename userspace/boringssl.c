@@ -41,14 +41,18 @@ struct code {
 	const uint8_t *p;
 	size_t left;
 	uint64_t addr;
+	struct elf_image *img;	/* charged for the work */
+	uint64_t n;		/* instructions decoded */
 };
 
 /* Disassemble [vaddr, vaddr + len) of the file, with operand details. */
 static int code_open(struct code *c, struct elf_image *img, uint64_t vaddr, uint64_t len)
 {
 	memset(c, 0, sizeof(*c));
-	if (!len || len > (64u << 20))
+	/* decoded with operand details: the file's budget pays per instruction (code_next) */
+	if (!len || len > ELF_SWEEP_MAX || elf_image_charge(img, 0))
 		return -1;
+	c->img = img;
 	c->buf = malloc(len);
 	if (!c->buf || elf_read_vaddr(img, vaddr, c->buf, len))
 		goto fail;
@@ -70,6 +74,8 @@ fail:
 static const cs_insn *code_next(struct code *c)
 {
 	while (c->left) {
+		if (++c->n % 1024 == 0 && elf_image_charge(c->img, 1024 * 4))
+			return NULL;
 		if (cs_disasm_iter(c->h, &c->p, &c->left, &c->addr, c->in))
 			return c->in;
 		c->p++;

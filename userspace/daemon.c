@@ -15,9 +15,12 @@
 #include <linux/capability.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +36,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "outq.h"
+#include "safefile.h"
 #include "stops.h"
 #include "watchdog.h"
 #include "pinwarden.skel.h"
@@ -272,34 +276,19 @@ static void purge_old(struct daemon *d)
 /* What `pinwarden status` reads: written atomically, 0600, every tick. */
 static void status_write(struct daemon *d)
 {
+	char why[512];
 	struct json j;
-	char tmp[4096 + 8], dir[4096], *slash;
 	size_t i;
-	int fd, k;
+	int k;
 
 	if (!d->status_path || !d->status_path[0])
 		return;
-	snprintf(dir, sizeof(dir), "%s", d->status_path);
-	slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = 0;
-		mkdir(dir, 0700);
-	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp", d->status_path);
-	/* root's only: it names every library probed and what was killed; and a fresh
-	 * file, never one planted there */
-	unlink(tmp);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		if (!d->status_errors++)
-			log_warn("cannot write the status file %s", tmp);
-		return;
-	}
 	json_init(&j);
 	json_obj_begin(&j, NULL);
 	json_str(&j, "version", PW_VERSION);
 	json_uint(&j, "pid", getpid());
 	json_uint(&j, "started_unix_ns", d->started_unix_ns);
+	json_uint(&j, "open_files_limit", d->nofile);
 	json_uint(&j, "updated_unix_ns", events_now_unix_ns());
 	json_str(&j, "log", d->log_path);
 	json_obj_begin(&j, "policy");
@@ -350,13 +339,27 @@ static void status_write(struct daemon *d)
 	json_uint(&j, "watchdog_pid", d->disc.wd_pid);
 	json_uint(&j, "watchdog_restarts", d->disc.wd_restarts);
 	json_obj_end(&j);
+	json_obj_begin(&j, "uncovered");
+	for (k = 0; k < UNCOVERED_MAX; k++) {
+		uint64_t n = 0;
+
+		for (i = 0; i < UNCOVERED_LIBS; i++)
+			n += d->uncovered[i][k];
+		json_uint(&j, uncovered_reason_names[k], n);
+	}
 	json_obj_end(&j);
-	if (!j.oom && write(fd, j.buf, j.len) == (ssize_t)j.len && write(fd, "\n", 1) == 1 &&
-	    rename(tmp, d->status_path) == 0)
+	json_obj_end(&j);
+	if (j.oom) {
+		json_free(&j);
+		return;
+	}
+	j.buf[j.len] = '\n';	/* the writer keeps room for its NUL */
+	/* root's only: it names every library probed and what was killed; and a fresh
+	 * file, never one planted there */
+	if (!safefile_replace(d->status_path, j.buf, j.len + 1, 0600, true, why, sizeof(why)))
 		d->status_written = true;
-	else
-		unlink(tmp);
-	close(fd);
+	else if (!d->status_errors++)
+		log_warnx("cannot write the status file: %s", why);
 	json_free(&j);
 }
 
@@ -433,16 +436,56 @@ static void usage_run(FILE *f)
 		   "[--log-buffer KIB] [--attach PATH]... [--session-quota N] [-v]\n");
 }
 
+/*
+ * The kernel side sees every pid as the host's (the initial PID namespace's),
+ * and discovery reads /proc/PID of those: from any other namespace it would
+ * stop, continue and kill the wrong processes. Compared with /proc/1/ns/pid, a
+ * container with its own /proc would agree with itself; the initial namespace
+ * is the only one with the fixed inode PROC_PID_INIT_INO, and the descriptor's
+ * file system tells a real namespace file (nsfs) from anything mounted there.
+ */
+#define PROC_PID_INIT_INO 0xEFFFFFFCU	/* include/linux/proc_ns.h, fixed since 3.8 */
+
+static int host_pidns_check(void)
+{
+	struct statfs sf;
+	struct stat st;
+	int fd = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		log_warn("cannot open /proc/self/ns/pid to check the PID namespace");
+		return -1;
+	}
+	if (fstat(fd, &st) || fstatfs(fd, &sf)) {
+		log_warn("cannot check the PID namespace");
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	if (sf.f_type != NSFS_MAGIC || st.st_ino != PROC_PID_INIT_INO) {
+		log_warnx("not in the host's PID namespace (pid namespace inode %llu, the host's is "
+			  "%u): pinwarden judges and stops processes by their host pids; run it on "
+			  "the host, or in a container with the host's (docker --pid=host, "
+			  "Kubernetes hostPID: true)", (unsigned long long)st.st_ino,
+			  PROC_PID_INIT_INO);
+		return -1;
+	}
+	return 0;
+}
+
 static int open_log(const char *path)
 {
+	char why[512];
 	int fd;
 
 	if (!path || !strcmp(path, "-"))
 		return dup(STDOUT_FILENO);
-	/* never follow a symlink planted where the log goes: the daemon is root */
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (!strcmp(path, "/dev/null"))	/* learn's default: the events are not wanted */
+		return open(path, O_WRONLY | O_CLOEXEC);
+	/* the daemon is root: nothing planted where the log goes is written through */
+	fd = safefile_append(path, 0640, why, sizeof(why));
 	if (fd < 0)
-		fatal("cannot open the event log %s", path);
+		fatalx("cannot open the event log: %s", why);
 	return fd;
 }
 
@@ -561,6 +604,41 @@ static int attach_explicit(struct daemon *d)
 	return 0;
 }
 
+static void host_uncovered(void *ctx, const char *path, const char *err)
+{
+	struct daemon *d = ctx;
+
+	events_library_uncovered(d, d->libs.failed_library, path, d->libs.failed_reason, err);
+}
+
+/*
+ * Two descriptors per uprobe: a soft limit of 1024 ends coverage after some 60
+ * libraries. Take all the hard limit gives (systemd: LimitNOFILE=); past it,
+ * each file left out says so (library_uncovered, reason file_limit).
+ */
+static void nofile_raise(struct daemon *d)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t was = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl)) {
+			log_warn("cannot raise the open files limit from %llu to %llu",
+				 (unsigned long long)was, (unsigned long long)rl.rlim_max);
+			getrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+	d->nofile = rl.rlim_cur;
+	if (d->nofile < 4096)
+		log_warnx("open files limit %llu: some %llu libraries can be attached (set "
+			  "LimitNOFILE= or ulimit -Hn higher)", (unsigned long long)d->nofile,
+			  (unsigned long long)d->nofile / 16);
+}
+
 /* The heartbeat the kernel checks before it stops anyone (with the watchdog's). */
 static void beat(struct daemon *d)
 {
@@ -630,6 +708,7 @@ int daemon_run(struct daemon *dp)
 	unsigned ticks = 0;
 	uint64_t next_tick;
 	int c, err, rc = 1, ncpu, epfd = -1;
+	char why[512];
 
 	umask(027);
 	if (!d.log_path)
@@ -656,12 +735,22 @@ int daemon_run(struct daemon *dp)
 		log_warnx("run needs root (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN); try sudo");
 		return 1;
 	}
+	if (host_pidns_check())
+		return 1;
+	nofile_raise(&d);
 	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
 		log_warnx("this kernel has no BTF (/sys/kernel/btf/vmlinux): pinwarden needs "
 			  "CONFIG_DEBUG_INFO_BTF=y");
 		return 1;
 	}
 	libbpf_set_print(libbpf_print);
+	/* the files the daemon replaces every second: refused now rather than in silence */
+	if ((d.status_path && d.status_path[0] &&
+	     safefile_check(d.status_path, true, why, sizeof(why))) ||
+	    (d.metrics_path && safefile_check(d.metrics_path, false, why, sizeof(why)))) {
+		log_warnx("%s", why);
+		return 1;
+	}
 	d.log_fd = open_log(d.log_path[0] && strcmp(d.log_path, "stdout") ? d.log_path : NULL);
 	d.outq = outq_new(d.log_fd, d.log_buffer ? d.log_buffer : OUTQ_BYTES, d.log_path);
 	if (!d.outq)
@@ -729,7 +818,7 @@ int daemon_run(struct daemon *dp)
 	tcp_link = bpf_program__attach(d.skel->progs.pw_tcp_connect);
 	if (!tcp_link)
 		log_warn("cannot attach the connect tracker: peers of custom-BIO clients will be unknown");
-	libraries_attach_host(d.skel, &d.libs);
+	libraries_attach_host(d.skel, &d.libs, host_uncovered, &d);
 	if (attach_explicit(&d))
 		goto cleanup;
 	if (!d.no_discover) {

@@ -10,6 +10,7 @@
 #include "certcache.h"
 #include "discover.h"
 #include "json.h"
+#include "libraries.h"
 #include "pinwarden.h"
 #include "policy.h"
 #include "reset.h"
@@ -80,6 +81,9 @@ struct daemon {
 	uint64_t cert_id_key[2];	/* SipHash key of certificate names (random per run) */
 	struct sessions sessions;	/* the sweep of the kernel's session table */
 	uint64_t session_quota;		/* --session-quota: session entries per uid */
+	uint64_t events_truncated;	/* chain events cut to their size cap (events.c) */
+	uint64_t nofile;		/* RLIMIT_NOFILE in force: raised to the hard limit at start */
+	uint64_t uncovered[UNCOVERED_LIBS][UNCOVERED_MAX];	/* files left without probes */
 	struct json j;
 };
 
@@ -97,6 +101,9 @@ void events_discovery_timeout(struct daemon *d, uint32_t pid, const char comm[16
 void events_library_changed(struct daemon *d, const char *library, const char *path, uint64_t dev,
 			    uint64_t ino, size_t probes, const char *attached);
 void events_flush_repeats(struct daemon *d, bool all);	/* closed dedup windows */
+/* A TLS library file left without probes (library NULL: which family is unknown). */
+void events_library_uncovered(struct daemon *d, const char *library, const char *path,
+			      unsigned reason, const char *err);
 uint64_t events_now_unix_ns(void);
 const char *events_verdict_name(unsigned verdict);	/* "match", ... */
 const char *events_action_name(unsigned done);		/* "none", "killed", ... */

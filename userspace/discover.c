@@ -103,7 +103,7 @@ static int ldso_hook(struct daemon *d, struct elf_image *img, const char *path,
 	if (attach_uprobe_cookie(lib, d->skel->progs.pw_ldso_brk, off, rdebug - brk, err,
 				 sizeof(err)) ||
 	    attach_verify(lib, err, sizeof(err))) {
-		log_warnx("discovery: NOT watching the libraries %s loads: %s", display, err);
+		events_library_uncovered(d, "ld.so", display, uncovered_reason_of(err), err);
 		attach_set_remove(&d->libs, lib);
 		return -1;
 	}
@@ -123,7 +123,8 @@ static const char *examine_fd(struct daemon *d, int fd, const struct file_id *id
 
 	r = library_attach_fd(d->skel, &d->libs, fd, path, err, sizeof(err));
 	if (r < 0) {
-		log_warnx("%s: TLS library NOT covered: %s", display, err);
+		events_library_uncovered(d, d->libs.failed_library, display, d->libs.failed_reason,
+					 err);
 	} else if (r > 0) {
 		lib = attach_set_find(&d->libs, id->dev, id->ino);
 		if (lib)

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "elfsym.h"
@@ -18,21 +20,140 @@ struct call {
 	int indirect;
 };
 
+/* A section header, read once at open with its name. */
+struct sec {
+	const char *name;
+	GElf_Shdr sh;
+	Elf_Scn *scn;
+};
+
 struct elf_image {
 	int fd;
 	bool owned;		/* opened here (elf_image_open), closed here */
 	Elf *elf;
+	struct sec *secs;	/* every section, in header order */
+	size_t nsecs;
+	struct sec **by_addr;	/* allocated sections with file bytes, by address */
+	size_t nby_addr;
+	GElf_Phdr *loads;	/* the PT_LOAD segments */
+	size_t nloads;
 	struct call *calls;	/* every direct and RIP-relative call, swept once */
 	size_t ncalls;
 	int swept;
+	uint64_t work, swept_bytes, deadline_ns;
+	char spent[160];	/* why a budget ran out; "" while none has */
 };
 
 static int elf_ready;
+
+/* CPU time, not the clock: a busy host must not make a real file over budget */
+static uint64_t cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+const char *elf_image_budget_spent(const struct elf_image *img)
+{
+	return img->spent[0] ? img->spent : NULL;
+}
+
+static int spend(struct elf_image *img, const char *why)
+{
+	if (!img->spent[0])
+		snprintf(img->spent, sizeof(img->spent), "examination budget spent: %s", why);
+	return -1;
+}
+
+int elf_image_charge(struct elf_image *img, uint64_t units)
+{
+	if (img->spent[0])
+		return -1;
+	img->work += units;
+	if (img->work > ELF_WORK_MAX)
+		return spend(img, "more work than a file may take");
+	/* the clock now and then: a unit is cheap, the deadline a backstop */
+	if ((img->work ^ (img->work - units)) >> 16 && cpu_ns() > img->deadline_ns)
+		return spend(img, "more time than a file may take");
+	return 0;
+}
+
+static int by_addr_cmp(const void *a, const void *b)
+{
+	const struct sec *x = *(struct sec *const *)a, *y = *(struct sec *const *)b;
+
+	return x->sh.sh_addr < y->sh.sh_addr ? -1 : x->sh.sh_addr > y->sh.sh_addr;
+}
+
+/* Section headers and load segments, once: every lookup after is a walk of these. */
+static int image_index(struct elf_image *img, const char *path, char *err, size_t errlen)
+{
+	size_t n, shstrndx, i;
+	Elf_Scn *scn = NULL;
+
+	if (elf_getshdrnum(img->elf, &n) || elf_getshdrstrndx(img->elf, &shstrndx)) {
+		snprintf(err, errlen, "%s: no section headers", path);
+		return -1;
+	}
+	if (n > ELF_SECTIONS_MAX) {
+		snprintf(err, errlen, "%s: %zu sections, more than a file may have (%d): not examined",
+			 path, n, ELF_SECTIONS_MAX);
+		errno = EFBIG;
+		return -1;
+	}
+	img->secs = calloc(n ? n : 1, sizeof(*img->secs));
+	img->by_addr = calloc(n ? n : 1, sizeof(*img->by_addr));
+	if (!img->secs || !img->by_addr) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	/* by section index: sh_link and st_shndx name them so */
+	img->nsecs = n;
+	while ((scn = elf_nextscn(img->elf, scn))) {
+		size_t ndx = elf_ndxscn(scn);
+		struct sec *s;
+
+		if (ndx >= n)
+			break;
+		s = &img->secs[ndx];
+		if (!gelf_getshdr(scn, &s->sh))
+			continue;
+		s->scn = scn;
+		s->name = elf_strptr(img->elf, shstrndx, s->sh.sh_name);
+		if ((s->sh.sh_flags & SHF_ALLOC) && s->sh.sh_type != SHT_NOBITS && s->sh.sh_size)
+			img->by_addr[img->nby_addr++] = s;
+	}
+	for (i = 0; i < n; i++)
+		if (!img->secs[i].name)
+			img->secs[i].name = "";
+	qsort(img->by_addr, img->nby_addr, sizeof(*img->by_addr), by_addr_cmp);
+	if (elf_getphdrnum(img->elf, &n))
+		n = 0;
+	if (n > ELF_SECTIONS_MAX) {
+		snprintf(err, errlen, "%s: %zu program headers, more than a file may have (%d): not "
+			 "examined", path, n, ELF_SECTIONS_MAX);
+		errno = EFBIG;
+		return -1;
+	}
+	img->loads = calloc(n ? n : 1, sizeof(*img->loads));
+	if (!img->loads) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		if (gelf_getphdr(img->elf, i, &img->loads[img->nloads]) &&
+		    img->loads[img->nloads].p_type == PT_LOAD)
+			img->nloads++;
+	return 0;
+}
 
 static struct elf_image *image_begin(int fd, bool owned, const char *name, char *err,
 				     size_t errlen)
 {
 	struct elf_image *img;
+	struct stat st;
 	GElf_Ehdr eh;
 
 	if (!elf_ready) {
@@ -53,6 +174,19 @@ static struct elf_image *image_begin(int fd, bool owned, const char *name, char 
 	}
 	img->fd = fd;
 	img->owned = owned;
+	if (fstat(img->fd, &st) || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", name);
+		elf_image_close(img);
+		return NULL;
+	}
+	if ((uint64_t)st.st_size > ELF_FILE_MAX) {
+		snprintf(err, errlen, "%s: %llu MiB, larger than a file may be (%llu MiB): not examined",
+			 name, (unsigned long long)st.st_size >> 20, ELF_FILE_MAX >> 20);
+		elf_image_close(img);
+		errno = EFBIG;
+		return NULL;
+	}
+	img->deadline_ns = cpu_ns() + ELF_TIME_MAX_MS * 1000000ULL;
 	/*
 	 * read(2), never mmap: the kernel writes uprobe breakpoints (int3) into
 	 * every mapping of a probed file, ours included, and the disassembler
@@ -62,11 +196,20 @@ static struct elf_image *image_begin(int fd, bool owned, const char *name, char 
 	if (!img->elf || elf_kind(img->elf) != ELF_K_ELF || !gelf_getehdr(img->elf, &eh)) {
 		snprintf(err, errlen, "%s: not an ELF file", name);
 		elf_image_close(img);
+		errno = ENOEXEC;
 		return NULL;
 	}
 	if (eh.e_machine != EM_X86_64) {
 		snprintf(err, errlen, "%s: not an x86-64 ELF file", name);
 		elf_image_close(img);
+		errno = ENOEXEC;
+		return NULL;
+	}
+	if (image_index(img, name, err, errlen)) {
+		int e = errno;
+
+		elf_image_close(img);
+		errno = e;
 		return NULL;
 	}
 	return img;
@@ -102,47 +245,69 @@ void elf_image_close(struct elf_image *img)
 	if (img->owned && img->fd >= 0)
 		close(img->fd);
 	free(img->calls);
+	free(img->secs);
+	free(img->by_addr);
+	free(img->loads);
 	free(img);
 }
 
 static Elf_Scn *section_by_name(struct elf_image *img, const char *name, GElf_Shdr *sh)
 {
-	Elf_Scn *scn = NULL;
-	size_t shstrndx;
+	size_t i;
 
-	if (elf_getshdrstrndx(img->elf, &shstrndx))
-		return NULL;
-	while ((scn = elf_nextscn(img->elf, scn))) {
-		const char *n;
-
-		if (!gelf_getshdr(scn, sh))
-			continue;
-		n = elf_strptr(img->elf, shstrndx, sh->sh_name);
-		if (n && !strcmp(n, name))
-			return scn;
+	for (i = 0; i < img->nsecs; i++) {
+		if (!strcmp(img->secs[i].name, name)) {
+			*sh = img->secs[i].sh;
+			return img->secs[i].scn;
+		}
 	}
 	return NULL;
+}
+
+/* The allocated section with file bytes that holds vaddr: a binary search. */
+static const struct sec *section_at(struct elf_image *img, uint64_t vaddr)
+{
+	size_t lo = 0, hi = img->nby_addr;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (img->by_addr[mid]->sh.sh_addr <= vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo && vaddr - img->by_addr[lo - 1]->sh.sh_addr < img->by_addr[lo - 1]->sh.sh_size)
+		return img->by_addr[lo - 1];
+	return NULL;
+}
+
+/* A section's bytes, read once by libelf, if reading them stays within the file's budget. */
+static Elf_Data *section_data(struct elf_image *img, Elf_Scn *scn, const GElf_Shdr *sh)
+{
+	/* a section's size is the header's word: its bytes count as work once read */
+	if (sh->sh_type != SHT_NOBITS && sh->sh_size > ELF_FILE_MAX)
+		return NULL;
+	return elf_getdata(scn, NULL);
 }
 
 const uint8_t *elf_section(struct elf_image *img, const char *name, uint64_t vaddr,
 			   uint64_t *addr, size_t *size)
 {
+	const struct sec *s = NULL;
 	Elf_Scn *scn = NULL;
 	Elf_Data *d;
 	GElf_Shdr sh;
 
 	if (name) {
 		scn = section_by_name(img, name, &sh);
-	} else {
-		while ((scn = elf_nextscn(img->elf, scn))) {
-			if (gelf_getshdr(scn, &sh) && (sh.sh_flags & SHF_ALLOC) &&
-			    vaddr >= sh.sh_addr && vaddr < sh.sh_addr + sh.sh_size)
-				break;
-		}
+	} else if ((s = section_at(img, vaddr))) {
+		scn = s->scn;
+		sh = s->sh;
 	}
 	if (!scn || sh.sh_type == SHT_NOBITS)
 		return NULL;
-	d = elf_getdata(scn, NULL);
+	d = section_data(img, scn, &sh);
 	if (!d || !d->d_buf || d->d_size != sh.sh_size)
 		return NULL;
 	*addr = sh.sh_addr;
@@ -153,19 +318,21 @@ const uint8_t *elf_section(struct elf_image *img, const char *name, uint64_t vad
 static uint64_t symtab_find(struct elf_image *img, Elf64_Word type, const char *name, int functions,
 			   uint64_t *size)
 {
-	Elf_Scn *scn = NULL;
-	GElf_Shdr sh;
+	size_t k;
 
-	while ((scn = elf_nextscn(img->elf, scn))) {
+	for (k = 0; k < img->nsecs; k++) {
+		const GElf_Shdr sh = img->secs[k].sh;
 		Elf_Data *d;
 		size_t i, n;
 
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != type || !sh.sh_entsize)
-			continue;
-		d = elf_getdata(scn, NULL);
-		if (!d)
+		if (sh.sh_type != type || !sh.sh_entsize)
 			continue;
 		n = sh.sh_size / sh.sh_entsize;
+		if (elf_image_charge(img, n))
+			return 0;
+		d = section_data(img, img->secs[k].scn, &sh);
+		if (!d)
+			continue;
 		for (i = 0; i < n; i++) {
 			GElf_Sym sym;
 			const char *sn;
@@ -235,16 +402,12 @@ int elf_section_range(struct elf_image *img, const char *name, uint64_t *vaddr, 
 
 int64_t elf_vaddr_to_offset(struct elf_image *img, uint64_t vaddr)
 {
-	size_t i, n;
+	size_t i;
 
-	if (elf_getphdrnum(img->elf, &n))
-		return -1;
-	for (i = 0; i < n; i++) {
-		GElf_Phdr ph;
+	for (i = 0; i < img->nloads; i++) {
+		const GElf_Phdr ph = img->loads[i];
 
-		if (!gelf_getphdr(img->elf, i, &ph) || ph.p_type != PT_LOAD)
-			continue;
-		if (vaddr >= ph.p_vaddr && vaddr < ph.p_vaddr + ph.p_filesz)
+		if (vaddr >= ph.p_vaddr && vaddr - ph.p_vaddr < ph.p_filesz)
 			return (int64_t)(vaddr - ph.p_vaddr + ph.p_offset);
 	}
 	return -1;
@@ -253,27 +416,26 @@ int64_t elf_vaddr_to_offset(struct elf_image *img, uint64_t vaddr)
 /* GOT slot of an imported function, from .rela.plt (JUMP_SLOT) or .rela.dyn (GLOB_DAT). */
 static int got_slots(struct elf_image *img, const char *name, uint64_t *slots, int max)
 {
-	Elf_Scn *scn = NULL;
-	GElf_Shdr sh;
+	size_t k;
 	int n = 0;
 
-	while ((scn = elf_nextscn(img->elf, scn))) {
-		Elf_Data *d;
-		Elf_Scn *symscn;
+	for (k = 0; k < img->nsecs; k++) {
+		const GElf_Shdr sh = img->secs[k].sh;
+		Elf_Data *d, *symd;
 		GElf_Shdr symsh;
-		Elf_Data *symd;
 		size_t i, cnt;
 
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_RELA || !sh.sh_entsize)
-			continue;
-		d = elf_getdata(scn, NULL);
-		symscn = elf_getscn(img->elf, sh.sh_link);
-		if (!d || !symscn || !gelf_getshdr(symscn, &symsh))
-			continue;
-		symd = elf_getdata(symscn, NULL);
-		if (!symd)
+		if (sh.sh_type != SHT_RELA || !sh.sh_entsize || sh.sh_link >= img->nsecs ||
+		    !img->secs[sh.sh_link].scn)
 			continue;
 		cnt = sh.sh_size / sh.sh_entsize;
+		if (elf_image_charge(img, cnt))
+			return -1;
+		symsh = img->secs[sh.sh_link].sh;
+		d = section_data(img, img->secs[k].scn, &sh);
+		symd = d ? section_data(img, img->secs[sh.sh_link].scn, &symsh) : NULL;
+		if (!d || !symd)
+			continue;
 		for (i = 0; i < cnt && n < max; i++) {
 			GElf_Rela r;
 			GElf_Sym sym;
@@ -313,13 +475,18 @@ static const uint8_t *opcode(const cs_insn *in, size_t *left)
 static int sweep(struct elf_image *img, Elf_Scn *scn, const GElf_Shdr *sh,
 		 void (*fn)(struct elf_image *, const cs_insn *, void *), void *arg)
 {
-	Elf_Data *d = elf_getdata(scn, NULL);
 	const uint8_t *code;
 	size_t size;
-	uint64_t addr;
+	uint64_t addr, n = 0;
 	cs_insn *in;
+	Elf_Data *d;
 	csh h;
 
+	/* the bytes are read whole and decoded one by one: the costliest thing done to a file */
+	if (sh->sh_size > ELF_SWEEP_MAX - img->swept_bytes || img->spent[0])
+		return spend(img, "more code to disassemble than a file may have");
+	img->swept_bytes += sh->sh_size;
+	d = section_data(img, scn, sh);
 	if (!d || !d->d_buf)
 		return -1;
 	if (cs_open(CS_ARCH_X86, CS_MODE_64, &h) != CS_ERR_OK)
@@ -329,6 +496,8 @@ static int sweep(struct elf_image *img, Elf_Scn *scn, const GElf_Shdr *sh,
 	size = d->d_size;
 	addr = sh->sh_addr;
 	while (size) {
+		if (++n % 4096 == 0 && elf_image_charge(img, 4096))
+			break;
 		if (!cs_disasm_iter(h, &code, &size, &addr, in)) {
 			/* padding or data: resynchronise on the next byte */
 			code++;
@@ -340,7 +509,7 @@ static int sweep(struct elf_image *img, Elf_Scn *scn, const GElf_Shdr *sh,
 	}
 	cs_free(in, 1);
 	cs_close(&h);
-	return 0;
+	return img->spent[0] ? -1 : 0;
 }
 
 static void collect_call(struct elf_image *img, const cs_insn *in, void *arg)
@@ -360,6 +529,10 @@ static void collect_call(struct elf_image *img, const cs_insn *in, void *arg)
 	} else {
 		return;
 	}
+	if (img->ncalls >= ELF_CALLS_MAX) {
+		spend(img, "more calls than a file may have");
+		return;
+	}
 	if (img->ncalls % 4096 == 0) {
 		struct call *nc = realloc(img->calls, (img->ncalls + 4096) * sizeof(*nc));
 
@@ -377,24 +550,17 @@ static int is_plt(const char *name)
 
 static int sweep_calls(struct elf_image *img)
 {
-	Elf_Scn *scn = NULL;
-	size_t shstrndx;
-	GElf_Shdr sh;
+	size_t k;
 
 	if (img->swept)
 		return 0;
-	if (elf_getshdrstrndx(img->elf, &shstrndx))
-		return -1;
-	while ((scn = elf_nextscn(img->elf, scn))) {
-		const char *n;
+	for (k = 0; k < img->nsecs; k++) {
+		const struct sec *sc = &img->secs[k];
 
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
-		    !(sh.sh_flags & SHF_EXECINSTR))
+		if (sc->sh.sh_type != SHT_PROGBITS || !(sc->sh.sh_flags & SHF_EXECINSTR) ||
+		    is_plt(sc->name))
 			continue;
-		n = elf_strptr(img->elf, shstrndx, sh.sh_name);
-		if (!n || is_plt(n))
-			continue;
-		if (sweep(img, scn, &sh, collect_call, NULL))
+		if (sweep(img, sc->scn, &sc->sh, collect_call, NULL))
 			return -1;
 	}
 	img->swept = 1;
@@ -441,7 +607,7 @@ int elf_import_call_sites(struct elf_image *img, const char *name, uint64_t *sit
 
 	ss.nslots = got_slots(img, name, slots, 8);
 	if (ss.nslots <= 0)
-		return 0;
+		return ss.nslots;
 	ss.slots = slots;
 	for (i = 0; i < sizeof(plts) / sizeof(plts[0]); i++) {
 		GElf_Shdr sh;
@@ -475,34 +641,23 @@ int elf_import_call_sites(struct elf_image *img, const char *name, uint64_t *sit
 
 uint64_t elf_probe_point(struct elf_image *img, uint64_t func)
 {
-	Elf_Scn *scn = NULL;
-	GElf_Shdr sh;
-	csh h;
-	cs_insn *in;
-	const uint8_t *code;
+	const struct sec *sc = section_at(img, func);
+	uint8_t buf[48], b[3][4] = {};
+	uint64_t addr = func, pts[3] = {};
+	const uint8_t *code = buf;
 	size_t size;
-	uint64_t addr, pts[3] = {};
-	uint8_t b[3][4] = {};
+	cs_insn *in;
 	int n = 0;
+	csh h;
 
-	while ((scn = elf_nextscn(img->elf, scn))) {
-		if (gelf_getshdr(scn, &sh) && (sh.sh_flags & SHF_EXECINSTR) &&
-		    sh.sh_type == SHT_PROGBITS && func >= sh.sh_addr && func < sh.sh_addr + sh.sh_size)
-			break;
-	}
-	if (!scn || cs_open(CS_ARCH_X86, CS_MODE_64, &h) != CS_ERR_OK)
+	if (!sc || sc->sh.sh_type != SHT_PROGBITS || !(sc->sh.sh_flags & SHF_EXECINSTR))
 		return func;
-	{
-		Elf_Data *d = elf_getdata(scn, NULL);
-
-		if (!d || !d->d_buf) {
-			cs_close(&h);
-			return func;
-		}
-		code = (const uint8_t *)d->d_buf + (func - sh.sh_addr);
-		size = sh.sh_addr + sh.sh_size - func;
-	}
-	addr = func;
+	/* the first three instructions only: never the whole section */
+	size = sc->sh.sh_addr + sc->sh.sh_size - func;
+	if (size > sizeof(buf))
+		size = sizeof(buf);
+	if (elf_read_vaddr(img, func, buf, size) || cs_open(CS_ARCH_X86, CS_MODE_64, &h) != CS_ERR_OK)
+		return func;
 	in = cs_malloc(h);
 	while (n < 3 && cs_disasm_iter(h, &code, &size, &addr, in)) {
 		pts[n] = in->address;
@@ -537,7 +692,7 @@ int elf_direct_call_sites(struct elf_image *img, const char *caller, const char 
 	from = elf_func_vaddr_size(img, caller, &size);
 	if (!from || !to || !size)
 		return 0;
-	if (size > (16u << 20))
+	if (size > (16u << 20) || elf_image_charge(img, size / 4))
 		return -1;
 	buf = malloc(size);
 	if (!buf)
@@ -855,17 +1010,18 @@ int elf_field_offset(struct elf_image *img, const char *func, enum elf_access ac
 
 int elf_needed(struct elf_image *img, const char *prefix, char *out, size_t len)
 {
-	Elf_Scn *scn = NULL;
-	GElf_Shdr sh;
+	size_t k;
 
-	while ((scn = elf_nextscn(img->elf, scn))) {
+	for (k = 0; k < img->nsecs; k++) {
+		const GElf_Shdr sh = img->secs[k].sh;
 		Elf_Data *d;
 		size_t i, n;
 
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNAMIC || !sh.sh_entsize ||
-		    !(d = elf_getdata(scn, NULL)))
+		if (sh.sh_type != SHT_DYNAMIC || !sh.sh_entsize)
 			continue;
 		n = sh.sh_size / sh.sh_entsize;
+		if (elf_image_charge(img, n) || !(d = section_data(img, img->secs[k].scn, &sh)))
+			continue;
 		for (i = 0; i < n; i++) {
 			GElf_Dyn dyn;
 			const char *name;

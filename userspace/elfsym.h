@@ -12,6 +12,23 @@
 
 struct elf_image;
 
+/*
+ * What examining one file may cost, whoever made it: a daemon that examines
+ * every file a process maps cannot let a crafted one take seconds or gigabytes.
+ * A file over ELF_FILE_MAX or with more than ELF_SECTIONS_MAX sections is
+ * refused at open (errno EFBIG); past ELF_WORK_MAX units of work (a symbol or
+ * relocation compared, an instruction decoded, a table entry read) or
+ * ELF_TIME_MAX_MS of CPU time, every lookup fails from then on and elf_image_budget_spent
+ * says why.
+ */
+#define ELF_FILE_MAX		(512ull << 20)
+#define ELF_SECTIONS_MAX	4096
+#define ELF_SWEEP_MAX		(32u << 20)	/* bytes of code disassembled whole */
+#define ELF_CALLS_MAX		(1u << 20)	/* call instructions kept from them */
+#define ELF_WORK_MAX		(64u << 20)
+#define ELF_TIME_MAX_MS		500
+
+/* NULL with err (errno EFBIG: over a budget; ENOEXEC: not an x86-64 ELF file) */
 struct elf_image *elf_image_open(const char *path, char *err, size_t errlen);
 
 /* The same from a descriptor the caller keeps (and closes after elf_image_close):
@@ -21,6 +38,12 @@ struct elf_image *elf_image_open_fd(int fd, const char *name, char *err, size_t 
 /* The descriptor the image reads (pread): the very file that was examined. */
 int elf_image_fd(const struct elf_image *img);
 void elf_image_close(struct elf_image *img);
+
+/* Why a budget ran out while examining img, or NULL. */
+const char *elf_image_budget_spent(const struct elf_image *img);
+
+/* Charge `units` of work to img: 0, or -1 once a budget is spent. */
+int elf_image_charge(struct elf_image *img, uint64_t units);
 
 /* Address of a function defined in the file (.symtab, else .dynsym); 0 if absent. */
 uint64_t elf_func_vaddr(struct elf_image *img, const char *name);

@@ -25,6 +25,17 @@
 #include "dedup.h"
 
 static const char *const library_names[PW_LIB_MAX] = PW_LIBRARY_NAMES;
+
+/*
+ * A chain event stays under EVENT_MAX_BYTES whatever the peer sends (32
+ * certificates of 32 KiB, each with thousands of SANs, would make megabytes):
+ * certificates' explanations (subject, SANs) stop at EVENT_EXPLAIN_BYTES, a
+ * mismatch report's PEM copies at EVENT_MAX_BYTES less a reserve for the rest;
+ * what is left out is counted in "truncated" (the hashes are always there).
+ */
+#define EVENT_MAX_BYTES		(256u << 10)
+#define EVENT_EXPLAIN_BYTES	(128u << 10)
+#define EVENT_TAIL_BYTES	(16u << 10)
 static const char *const verdict_names[PW_NVERDICTS] = { "unpinned", "match", "mismatch",
 							  "expired", "resumed" };
 static const char *const done_names[PW_NDONE] = { "none", "killed", "reset", "would-kill",
@@ -159,6 +170,14 @@ static const char *cert_error(uint32_t f)
 	return NULL;
 }
 
+/* Bytes pem_of adds, at most (base64 lines, armour, JSON escapes of the newlines). */
+static size_t pem_bytes(size_t der_len)
+{
+	size_t b64 = 4 * ((der_len + 2) / 3);
+
+	return b64 + 2 * (b64 / 64 + 1) + 64 + 8;
+}
+
 static void pem_of(const uint8_t *der, size_t len, struct json *j)
 {
 	size_t b64len = 4 * ((len + 2) / 3), i, o = 0;
@@ -187,7 +206,7 @@ static void pem_of(const uint8_t *der, size_t len, struct json *j)
 }
 
 static void report_member(struct daemon *d, const struct pw_chain_rec *r, const struct pw_policy *p,
-			  uint64_t unix_ns, const char *host)
+			  uint64_t unix_ns, const char *host, unsigned *truncated)
 {
 	struct json *j = &d->j;
 	const struct pw_rule *rule = NULL;
@@ -227,8 +246,13 @@ static void report_member(struct daemon *d, const struct pw_chain_rec *r, const 
 				     !(c->flags & PW_CERT_VALIDATED)))
 				continue;
 			ci = certcache_get(d->cc, c->id, c->der_len);
-			if (ci && ci->der)
-				pem_of(ci->der, ci->der_len, j);
+			if (!ci || !ci->der)
+				continue;
+			if (j->len + pem_bytes(ci->der_len) > EVENT_MAX_BYTES - EVENT_TAIL_BYTES) {
+				(*truncated)++;
+				continue;
+			}
+			pem_of(ci->der, ci->der_len, j);
 		}
 		json_arr_end(j);
 	}
@@ -401,7 +425,7 @@ static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 	uint64_t unix_ns = r->ts_boot_ns + d->boot_to_unix_ns;
 	struct json *j = &d->j;
 	char peer[80], host[PW_HOST_MAX + 1];
-	unsigned i;
+	unsigned i, truncated = 0;
 
 	d->chains++;
 	if (r->library < PW_LIB_MAX && r->verdict < PW_NVERDICTS && r->done < PW_NDONE)
@@ -430,7 +454,10 @@ static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 		json_obj_begin(j, NULL);
 		if (c->flags & PW_CERT_ID)
 			ci = certcache_get(d->cc, c->id, c->der_len);
-		if (ci && ci->json && ci->json[0])
+		if (ci && ci->json && ci->json[0] &&
+		    j->len + strlen(ci->json) > EVENT_EXPLAIN_BYTES)
+			truncated++;	/* its hashes follow: enough to tell it */
+		else if (ci && ci->json && ci->json[0])
 			json_raw(j, NULL, ci->json);	/* subject, issuer, sans, not_after */
 		else if (c->flags & PW_CERT_ID)
 			json_str(j, "error", "certificate not explained: its DER was lost on the way");
@@ -542,7 +569,12 @@ static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 			snprintf(name, sizeof(name), "%.*s", (int)(strrchr(peer, ':') - peer), peer);
 		else
 			name[0] = 0;
-		report_member(d, r, p, unix_ns, name[0] ? name : NULL);
+		report_member(d, r, p, unix_ns, name[0] ? name : NULL, &truncated);
+	}
+	if (truncated) {
+		/* explanations and PEM copies left out to keep the line bounded */
+		json_uint(j, "truncated", truncated);
+		d->events_truncated++;
 	}
 	emit(d);
 }
@@ -581,6 +613,7 @@ void events_ready(struct daemon *d)
 	begin(d, "ready", events_now_unix_ns());
 	json_str(j, "version", PW_VERSION);
 	json_uint(j, "daemon_pid", getpid());
+	json_uint(j, "open_files_limit", d->nofile);
 	json_arr_begin(j, "libraries");
 	for (i = 0; i < d->libs.n; i++) {
 		const struct attached_lib *l = &d->libs.v[i];
@@ -730,5 +763,25 @@ void events_library_changed(struct daemon *d, const char *library, const char *p
 		json_str(j, "attached", attached);
 	else
 		json_null(j, "attached");
+	emit(d);
+}
+
+void events_library_uncovered(struct daemon *d, const char *library, const char *path,
+			      unsigned reason, const char *err)
+{
+	struct json *j = &d->j;
+
+	if (reason >= UNCOVERED_MAX)
+		reason = UNCOVERED_FAILED;
+	d->uncovered[library_index(library)][reason]++;
+	log_warnx("%s: %s NOT covered (%s): %s", path, library ? library : "TLS library",
+		  uncovered_reason_names[reason], err);
+	begin(d, "library_uncovered", events_now_unix_ns());
+	json_str(j, "library", uncovered_library_names[library_index(library)]);
+	json_str(j, "path", path);
+	json_str(j, "reason", uncovered_reason_names[reason]);
+	json_str(j, "error", err);
+	if (reason == UNCOVERED_FILE_LIMIT)
+		json_uint(j, "open_files_limit", d->nofile);
 	emit(d);
 }

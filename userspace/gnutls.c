@@ -326,7 +326,7 @@ static int gnutls_attach(struct pinwarden_bpf *skel, struct attached_lib *lib,
 	}
 	idx = layout_index(skel, &l);
 	if (idx < 0) {
-		snprintf(err, errlen, "%s: too many distinct GnuTLS builds (%d)", lib->path,
+		snprintf(err, errlen, "%s: the GnuTLS layout table is full (%d distinct builds)", lib->path,
 			 PW_GNUTLS_LAYOUTS);
 		return -1;
 	}

@@ -201,6 +201,8 @@ static int go_tcpconn_hash(struct elf_image *img, uint32_t *hash)
 		uint64_t itab;
 		uint32_t h;
 
+		if (i % 8192 == 0 && elf_image_charge(img, 1024))
+			return -1;
 		memcpy(&itab, links + i, 8);
 		/* itab: inter, _type, hash */
 		if (read_vaddr(img, itab + 16, &h, sizeof(h)))
@@ -222,6 +224,11 @@ static int go_attach_func(struct elf_image *img, struct attached_lib *lib, const
 	uint64_t entry, end, pc, flags;
 	int64_t off;
 
+	/* a linear search of the table: charged before, whatever its claimed size */
+	if (elf_image_charge(img, t->nfunc)) {
+		snprintf(err, errlen, "%s: %s", lib->path, elf_image_budget_spent(img));
+		return -1;
+	}
 	if (gopclntab__find(t, func, &entry, &end)) {
 		snprintf(err, errlen, "%s: %s not found (inlined by this Go version?); not a Go build "
 			 "this version of pinwarden knows", lib->path, func);

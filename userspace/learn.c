@@ -16,6 +16,7 @@
 #include "certcache.h"
 #include "daemon.h"
 #include "log.h"
+#include "safefile.h"
 
 #define LEARN_HOSTS	4096
 #define LEARN_PINS	16
@@ -218,7 +219,8 @@ int cmd_learn(int argc, char **argv)
 	struct daemon d = { .log_fd = -1, .log_path = "/dev/null" };
 	const char *output = NULL;
 	unsigned long secs = 60;
-	char *end;
+	char *end, *buf = NULL, why[512] = "";
+	size_t len = 0;
 	FILE *f;
 	int c, rc, verbose = 0;
 
@@ -248,18 +250,25 @@ int cmd_learn(int argc, char **argv)
 	if (!d.learn)
 		fatalx("out of memory");
 	d.learn_seconds = secs;
+	/* refused before the watching, not after it */
+	if (output && safefile_check(output, false, why, sizeof(why))) {
+		log_warnx("--output: %s", why);
+		learn_free(d.learn);
+		return 1;
+	}
 	rc = daemon_run(&d);
-	if (rc == 0) {
-		f = output ? fopen(output, "we") : stdout;
-		if (!f) {
-			log_warn("%s", output);
+	if (rc == 0 && !output) {
+		if (learn_write(d.learn, stdout, secs))
 			rc = 1;
-		} else {
-			if (learn_write(d.learn, f, secs))
-				rc = 1;
-			if (output && fclose(f))
-				rc = 1;
+	} else if (rc == 0) {
+		/* written whole and fresh, then renamed into place */
+		f = open_memstream(&buf, &len);
+		if (!f || learn_write(d.learn, f, secs) || fclose(f) ||
+		    safefile_replace(output, buf, len, 0640, false, why, sizeof(why))) {
+			log_warnx("--output: %s", why[0] ? why : "out of memory");
+			rc = 1;
 		}
+		free(buf);
 	}
 	learn_free(d.learn);
 	return rc;

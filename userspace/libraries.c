@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,6 +16,64 @@ const struct tls_library *const tls_libraries[] = {
 	&tls_openssl, &tls_boringssl, &tls_gnutls, &tls_nss, &tls_go, &tls_node, NULL,
 };
 
+const char *const uncovered_reason_names[UNCOVERED_MAX] = {
+	[UNCOVERED_FILE_LIMIT] = "file_limit",
+	[UNCOVERED_TABLE_FULL] = "table_full",
+	[UNCOVERED_BUDGET] = "budget",
+	[UNCOVERED_FAILED] = "attach_failed",
+};
+
+/* tls_libraries' names, then the dynamic linker's hook, then anything else */
+const char *const uncovered_library_names[UNCOVERED_LIBS] = {
+	"openssl", "boringssl", "gnutls", "nss", "go", "node", "ld.so", "unknown",
+};
+
+unsigned library_index(const char *name)
+{
+	unsigned i;
+
+	for (i = 0; name && i < UNCOVERED_LIBS - 1; i++)
+		if (!strcmp(uncovered_library_names[i], name))
+			return i;
+	return UNCOVERED_LIBS - 1;
+}
+
+/* The errors say what failed; the reason is what an operator can act on. */
+unsigned uncovered_reason_of(const char *err)
+{
+	/* strerror(ENFILE) ("... in system") starts with strerror(EMFILE) */
+	if (strstr(err, strerror(EMFILE)))
+		return UNCOVERED_FILE_LIMIT;
+	if (strstr(err, "table is full"))
+		return UNCOVERED_TABLE_FULL;
+	return UNCOVERED_FAILED;
+}
+
+/*
+ * Probes take descriptors (two each) until the open files limit: stop attaching
+ * while FD_RESERVE are left, so that the daemon can still write its status and
+ * metrics, read /proc and say what it left out. Descriptors are handed out lowest
+ * first: the lowest free one tells how many are in use, or more (holes).
+ */
+#define FD_RESERVE 64
+
+static bool fds_short(char *err, size_t errlen, const char *path)
+{
+	struct rlimit rl;
+	int fd = open("/", O_PATH | O_CLOEXEC);
+
+	if (fd >= 0)
+		close(fd);
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY)
+		return false;
+	if (fd >= 0 && (rlim_t)fd + FD_RESERVE < rl.rlim_cur)
+		return false;
+	snprintf(err, errlen, "%s: attaching would leave fewer than %d of the daemon's %llu "
+		 "descriptors for its own files: %s", path, FD_RESERVE,
+		 (unsigned long long)rl.rlim_cur, strerror(EMFILE));
+	return true;
+}
+
 int library_attach_fd(struct pinwarden_bpf *skel, struct attach_set *set, int fd, const char *path,
 		      char *err, size_t errlen)
 {
@@ -21,6 +83,8 @@ int library_attach_fd(struct pinwarden_bpf *skel, struct attach_set *set, int fd
 	struct file_id id;
 	int rc = 0;
 
+	set->failed_library = NULL;
+	set->failed_reason = UNCOVERED_FAILED;
 	if (fileid_of(fd, &id)) {
 		snprintf(err, errlen, "%s: cannot stat", path);
 		return -1;
@@ -28,11 +92,19 @@ int library_attach_fd(struct pinwarden_bpf *skel, struct attach_set *set, int fd
 	if (attach_set_find(set, id.dev, id.ino))
 		return 0;
 	img = elf_image_open_fd(fd, path, err, errlen);
-	if (!img)
+	if (!img && errno == ENOEXEC)
+		return 0;	/* not an x86-64 ELF file: no TLS library of ours */
+	if (!img) {
+		set->failed_reason = errno == EFBIG ? UNCOVERED_BUDGET : uncovered_reason_of(err);
 		return -1;
+	}
 	for (t = tls_libraries; *t; t++) {
 		if (!(*t)->match(img, path))
 			continue;
+		if (fds_short(err, errlen, path)) {
+			rc = -1;
+			break;
+		}
 		lib = attach_set_add(set, (*t)->name, fd, path, err, errlen);
 		if (!lib) {
 			rc = -1;
@@ -48,6 +120,21 @@ int library_attach_fd(struct pinwarden_bpf *skel, struct attach_set *set, int fd
 		rc = 1;
 		break;
 	}
+	if (rc < 0) {
+		set->failed_library = (*t)->name;
+		set->failed_reason = uncovered_reason_of(err);
+	}
+	/* a budget spent, anywhere: whatever was decided was decided on part of the file */
+	if (elf_image_budget_spent(img)) {
+		if (rc > 0) {
+			attached_lib_detach(lib);
+			set->n--;
+		}
+		snprintf(err, errlen, "%s: %s", path, elf_image_budget_spent(img));
+		set->failed_library = *t ? (*t)->name : NULL;
+		set->failed_reason = UNCOVERED_BUDGET;
+		rc = -1;
+	}
 	elf_image_close(img);
 	return rc;
 }
@@ -58,6 +145,8 @@ int library_attach_file(struct pinwarden_bpf *skel, struct attach_set *set, cons
 	struct file_id id;
 	int fd, rc;
 
+	set->failed_library = NULL;
+	set->failed_reason = UNCOVERED_FAILED;
 	fd = fileid_open(path, FILEID_ANY, 0, &id, err, errlen);
 	if (fd < 0)
 		return -1;
@@ -66,7 +155,9 @@ int library_attach_file(struct pinwarden_bpf *skel, struct attach_set *set, cons
 	return rc;
 }
 
-int libraries_attach_host(struct pinwarden_bpf *skel, struct attach_set *set)
+int libraries_attach_host(struct pinwarden_bpf *skel, struct attach_set *set,
+			  void (*uncovered)(void *ctx, const char *path, const char *err),
+			  void *ctx)
 {
 	const struct tls_library *const *t;
 	const char *const *so;
@@ -79,8 +170,11 @@ int libraries_attach_host(struct pinwarden_bpf *skel, struct attach_set *set)
 			for (i = 0; i < n; i++) {
 				int r = library_attach_file(skel, set, paths[i], err, sizeof(err));
 
-				if (r < 0)
-					log_warnx("%s NOT covered: %s", (*t)->name, err);
+				if (r < 0) {
+					if (!set->failed_library)
+						set->failed_library = (*t)->name;
+					uncovered(ctx, paths[i], err);
+				}
 				else if (r == 0 && !attach_set_find_path(set, paths[i]))
 					log_warnx("%s: not recognised as %s: NOT covered", paths[i],
 						  (*t)->name);

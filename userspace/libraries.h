@@ -47,6 +47,25 @@ uint64_t libssl_verify_cookie(struct elf_image *ssl, const char *path, bool by_k
  */
 int x509_verified_sites(struct elf_image *img, uint64_t *sites, int max);
 
+/* Why a TLS library file is left without probes (pinwarden_libraries_uncovered{reason}). */
+enum uncovered_reason {
+	UNCOVERED_FILE_LIMIT,	/* EMFILE/ENFILE: the daemon's RLIMIT_NOFILE or the system's */
+	UNCOVERED_TABLE_FULL,	/* a table of the daemon's is full (NSS layouts) */
+	UNCOVERED_BUDGET,	/* examining it would cost more than a file may (elfsym.h) */
+	UNCOVERED_FAILED,	/* anything else: the error says what */
+	UNCOVERED_MAX,
+};
+
+extern const char *const uncovered_reason_names[UNCOVERED_MAX];
+
+/* The reason an attach error (err) stands for. */
+unsigned uncovered_reason_of(const char *err);
+
+/* Index of a family's name ("openssl", "ld.so", anything else: "unknown") for counters. */
+#define UNCOVERED_LIBS 8
+unsigned library_index(const char *name);
+extern const char *const uncovered_library_names[UNCOVERED_LIBS];
+
 /* Every family, in the order match() is tried. */
 extern const struct tls_library *const tls_libraries[];
 
@@ -64,7 +83,12 @@ int library_attach_file(struct pinwarden_bpf *skel, struct attach_set *set, cons
 int library_attach_fd(struct pinwarden_bpf *skel, struct attach_set *set, int fd, const char *path,
 		      char *err, size_t errlen);
 
-/* Attach every known soname the dynamic linker would load on this host. */
-int libraries_attach_host(struct pinwarden_bpf *skel, struct attach_set *set);
+/*
+ * Attach every known soname the dynamic linker would load on this host; each
+ * file that cannot be is handed to `uncovered` (set->failed_library, _reason).
+ */
+int libraries_attach_host(struct pinwarden_bpf *skel, struct attach_set *set,
+			  void (*uncovered)(void *ctx, const char *path, const char *err),
+			  void *ctx);
 
 #endif /* PW_LIBRARIES_H */

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "outq.h"
+#include "safefile.h"
 
 /* What the kernel counts (enum pw_counter): activity, or a reason it failed. */
 const struct kernel_counter kernel_counters[PW_CNT_MAX] = {
@@ -185,6 +186,31 @@ static void libraries(const struct daemon *d, FILE *f)
 	}
 }
 
+/* Files left without probes: every reason written, at 0 too, so that increase() sees the first. */
+static void uncovered(const struct daemon *d, FILE *f)
+{
+	unsigned lib, r;
+
+	family(f, "libraries_uncovered", "gauge",
+	       "TLS library files left without probes, by library and reason: file_limit (the "
+	       "daemon's open files limit or the system's), table_full (a table of the daemon's), "
+	       "budget (examining the file would cost more than a file may), attach_failed.");
+	for (r = 0; r < UNCOVERED_MAX; r++) {
+		uint64_t any = 0;
+
+		for (lib = 0; lib < UNCOVERED_LIBS; lib++) {
+			any += d->uncovered[lib][r];
+			if (d->uncovered[lib][r])
+				fprintf(f, "pinwarden_libraries_uncovered{library=\"%s\",reason=\"%s\"} "
+					"%llu\n", uncovered_library_names[lib], uncovered_reason_names[r],
+					(unsigned long long)d->uncovered[lib][r]);
+		}
+		if (!any)
+			fprintf(f, "pinwarden_libraries_uncovered{library=\"unknown\",reason=\"%s\"} 0\n",
+				uncovered_reason_names[r]);
+	}
+}
+
 void metrics_format(const struct daemon *d, FILE *f)
 {
 	struct certcache_stats cs = {};
@@ -290,31 +316,20 @@ void metrics_format(const struct daemon *d, FILE *f)
 	single(f, "counter", "libraries_changed_total",
 	       "Attached files rewritten in place: their probes detached, the file examined "
 	       "again (library_changed events).", d->disc.changed);
-}
-
-/* 0, or -1 with errno set */
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= n;
-	}
-	return 0;
+	uncovered(d, f);
+	single(f, "gauge", "open_files_limit",
+	       "The daemon's open files limit (RLIMIT_NOFILE, raised to the hard limit at start).",
+	       d->nofile);
+	single(f, "counter", "events_truncated_total",
+	       "Chain events whose certificate explanations or PEM copies were left out to keep "
+	       "the line under its size cap.", d->events_truncated);
 }
 
 void metrics_write(struct daemon *d)
 {
-	char tmp[4096 + 8], *buf = NULL;
+	char *buf = NULL, why[512];
 	size_t len = 0;
-	bool ok;
 	FILE *mem;
-	int fd;
 
 	if (!d->metrics_path)
 		return;
@@ -326,18 +341,9 @@ void metrics_write(struct daemon *d)
 		free(buf);
 		return;
 	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp", d->metrics_path);
-	/* a fresh file, never one planted there: the daemon is root */
-	unlink(tmp);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	/* node_exporter reads it as another user: readable by all, whatever the umask */
-	ok = fd >= 0 && !fchmod(fd, 0644) && !write_all(fd, buf, len);
-	if (fd >= 0 && close(fd))
-		ok = false;
-	if (!ok || rename(tmp, d->metrics_path)) {
-		if (!d->metrics_errors++)
-			log_warn("cannot update the metrics file %s", d->metrics_path);
-		unlink(tmp);
-	}
+	/* a fresh file, renamed over the old one; node_exporter reads it as another user */
+	if (safefile_replace(d->metrics_path, buf, len, 0644, false, why, sizeof(why)) &&
+	    !d->metrics_errors++)
+		log_warnx("cannot update the metrics file: %s", why);
 	free(buf);
 }

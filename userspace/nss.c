@@ -99,9 +99,11 @@ static uint64_t func_size(struct code *c, const char *name)
 		size_t i, n;
 
 		if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) ||
-		    !sh.sh_entsize || !(d = elf_getdata(scn, NULL)))
+		    !sh.sh_entsize)
 			continue;
 		n = sh.sh_size / sh.sh_entsize;
+		if (elf_image_charge(c->img, n) || !(d = elf_getdata(scn, NULL)))
+			return 0;
 		for (i = 0; i < n; i++) {
 			GElf_Sym sym;
 			const char *sn;
@@ -460,8 +462,8 @@ static int nss_attach(struct pinwarden_bpf *skel, struct attached_lib *lib,
 	struct code c;
 
 	if (idx >= NSS_LAYOUTS_MAX) {
-		snprintf(err, errlen, "%s: more than %d NSS builds attached", lib->path,
-			 NSS_LAYOUTS_MAX);
+		snprintf(err, errlen, "%s: the NSS layout table is full (%d builds attached)",
+			 lib->path, NSS_LAYOUTS_MAX);
 		return -1;
 	}
 	if (code_open(&c, img)) {

@@ -158,10 +158,13 @@ static void test_write(void)
 	metrics_write(d);
 	ASSERT_TRUE(stat(victim, &st) == 0 && st.st_size == 4);
 	ASSERT_TRUE(stat(path, &st) == 0 && (st.st_mode & 07777) == 0644);
-	ASSERT_TRUE(access(tmp, F_OK) != 0);
+	/* the temporary file has a name nobody can guess: what was planted stays as it was */
+	ASSERT_TRUE(stat(tmp, &st) == 0 && st.st_nlink == 2);
+	ASSERT_TRUE(unlink(tmp) == 0);
 	ASSERT_TRUE(symlink(victim, tmp) == 0);
 	metrics_write(d);
 	ASSERT_TRUE(stat(victim, &st) == 0 && st.st_size == 4);
+	ASSERT_TRUE(unlink(tmp) == 0);
 	/* what was written is what metrics_format says, whole */
 	want = format(d);
 	fd = open(path, O_RDONLY);
@@ -169,6 +172,27 @@ static void test_write(void)
 	close(fd);
 	ASSERT_TRUE(n == (ssize_t)strlen(want) && !memcmp(got, want, n));
 	ASSERT_TRUE(d->metrics_errors == 0);
+	/* a symlink or a hard link where the file itself goes: refused, the victim untouched */
+	{
+		int fd2 = dup(STDERR_FILENO);
+
+		ASSERT_TRUE(freopen("/dev/null", "w", stderr) != NULL);
+		unlink(path);
+		ASSERT_TRUE(symlink(victim, path) == 0);
+		metrics_write(d);
+		ASSERT_TRUE(lstat(path, &st) == 0 && S_ISLNK(st.st_mode));
+		unlink(path);
+		ASSERT_TRUE(link(victim, path) == 0);
+		metrics_write(d);
+		fflush(stderr);
+		dup2(fd2, STDERR_FILENO);
+		close(fd2);
+		setvbuf(stderr, NULL, _IONBF, 0);
+		ASSERT_TRUE(stat(victim, &st) == 0 && st.st_size == 4);
+		ASSERT_TRUE(d->metrics_errors == 2);
+		d->metrics_errors = 0;
+		unlink(path);
+	}
 	/* a directory that is gone: counted, nothing else happens */
 	unlink(path);
 	unlink(victim);
