@@ -147,7 +147,16 @@ fresh_copies() {
 	[ "$(($(awk '$1 == "stopped_processes" { print $2 }' "$STORM_DIR/stops") + stops))" -gt 0 ]
 	# and no watchdog outlived its daemon by more than a second
 	sleep 1
-	[ -z "$(pgrep -x pw-watchdog)" ]
+	local w mine=()
+	for w in $(pgrep -x pw-watchdog); do
+		# `pinwarden watchdog BOUND DAEMON`: ours if DAEMON is one of the killed daemons
+		read -r -a argv < <(tr '\0' ' ' <"/proc/$w/cmdline" 2>/dev/null)
+		if [[ " ${pids[*]} " == *" ${argv[3]:-none} "* ]]; then
+			mine+=("$w (daemon ${argv[3]})")
+		fi
+	done
+	echo "watchdogs left of the killed daemons: ${mine[*]:-none}"
+	[ "${#mine[@]}" -eq 0 ]
 }
 
 @test "the daemon stopped (SIGSTOP) for 5 s: fresh TLS clients run, none stopped longer than the bound" {
