@@ -13,6 +13,9 @@
 #ifndef SIGSTOP
 #define SIGSTOP		19
 #endif
+#ifndef SIGCONT
+#define SIGCONT		18
+#endif
 
 static __always_inline __u64 proc_start(struct task_struct *t)
 {

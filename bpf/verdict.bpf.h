@@ -146,6 +146,7 @@ static __always_inline void peer_find(const struct pw_chain_acc *acc, const stru
 static __always_inline int reset_hold(struct task_struct *t, __u32 tgid, __u64 start)
 {
 	struct pw_stop s = { .start = start, .dev = PW_STOP_RESET };
+	struct pw_stop *old;
 
 	s.stopped_ns = bpf_ktime_get_ns();
 	if (tgid == daemon_tgid || tgid == watchdog_tgid || BPF_CORE_READ(t, ptrace) ||
@@ -153,9 +154,20 @@ static __always_inline int reset_hold(struct task_struct *t, __u32 tgid, __u64 s
 		return 0;
 	bpf_get_current_comm(s.comm, sizeof(s.comm));
 	if (bpf_map_update_elem(&stops, &tgid, &s, BPF_NOEXIST)) {
-		/* a stop of this process is recorded already (discovery's, or another
-		 * thread's reset): its end could come before this socket is destroyed,
-		 * so this connection is not held (its egress is dropped all the same) */
+		/* A stop of this process is recorded already. Discovery's could end before
+		 * this socket is destroyed: not held (its egress is dropped all the same).
+		 * Another thread's reset: this thread stops too, bounded by that entry;
+		 * the daemon ends it only once no mark is PW_MARK_PENDING, and should the
+		 * watchdog end it meanwhile, the stop just sent is taken back (a SIGCONT
+		 * discards a pending SIGSTOP), so that no stop is ever unrecorded. */
+		old = bpf_map_lookup_elem(&stops, &tgid);
+		if (!old || old->start != start || old->dev != PW_STOP_RESET ||
+		    bpf_send_signal_thread(SIGSTOP))
+			return 0;
+		old = bpf_map_lookup_elem(&stops, &tgid);
+		if (old && old->start == start && old->dev == PW_STOP_RESET)
+			return 1;
+		bpf_send_signal_thread(SIGCONT);
 		return 0;
 	}
 	__sync_fetch_and_add(&stopped_procs, 1);

@@ -11,7 +11,8 @@ setup() {
 	requires bpf
 	pki
 	pin_test_servers
-	LEGIT=$(cat "$PKI/legit-ec/int.spki")
+	# the leaf's key: its pin counts whether the client verifies or not (these clients do not)
+	LEGIT=$(cat "$PKI/legit-ec/leaf.spki")
 	EVIL=$(cat "$PKI/evil/leaf.spki")
 	BACKUP=$(cat "$PKI/backup.spki")
 }
