@@ -53,5 +53,7 @@ setup() {
 	grep -q -- "- $(cat "$PKI/legit-ec/int.spki")    # intermediate" "$out"
 	chmod 0644 "$out"
 	run "$PW" check "$out"
+	echo "$output"
+	cat "$out"
 	[ "$status" -eq 0 ]
 }

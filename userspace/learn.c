@@ -167,7 +167,7 @@ int learn_write(const struct learn *l, FILE *f, uint64_t seconds)
 	char t[32], pin[64];
 	time_t now = time(NULL);
 	struct tm tm;
-	size_t i, j;
+	size_t i, j, kept;
 
 	gmtime_r(&now, &tm);
 	strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -179,10 +179,20 @@ int learn_write(const struct learn *l, FILE *f, uint64_t seconds)
 	if (l->dropped_hosts)
 		fprintf(f, "# %llu chains for more than %d hosts were not recorded.\n",
 			(unsigned long long)l->dropped_hosts, LEARN_HOSTS);
-	fprintf(f, "mode: audit\naction: kill\nlog: all\npinsets:%s\n", l->n ? "" : " {}");
+	for (i = kept = 0; i < l->n; i++) {
+		if (l->v[i].npins)
+			kept++;
+		else	/* a pinset is never empty: such a host gets no rule */
+			fprintf(f, "# %s: %llu chains, none with a key to pin (resumed sessions, "
+				   "certificates lost or not parsed): no rule\n", l->v[i].host,
+				(unsigned long long)l->v[i].chains);
+	}
+	fprintf(f, "mode: audit\naction: kill\nlog: all\npinsets:%s\n", kept ? "" : " {}");
 	for (i = 0; i < l->n; i++) {
 		const struct learned_host *lh = &l->v[i];
 
+		if (!lh->npins)
+			continue;
 		fprintf(f, "  h%zu:    # %s, %llu chains\n    pins:\n", i + 1, lh->host,
 			(unsigned long long)lh->chains);
 		for (j = 0; j < lh->npins; j++) {
@@ -195,9 +205,10 @@ int learn_write(const struct learn *l, FILE *f, uint64_t seconds)
 		if (lh->more_pins)
 			fprintf(f, "      # more keys were seen than are listed here\n");
 	}
-	fprintf(f, "rules:%s\n", l->n ? "" : " []");
+	fprintf(f, "rules:%s\n", kept ? "" : " []");
 	for (i = 0; i < l->n; i++)
-		fprintf(f, "  - host: \"%s\"\n    pinset: h%zu\n", l->v[i].host, i + 1);
+		if (l->v[i].npins)
+			fprintf(f, "  - host: \"%s\"\n    pinset: h%zu\n", l->v[i].host, i + 1);
 	return ferror(f) ? -1 : 0;
 }
 

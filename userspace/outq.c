@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,11 +24,29 @@ struct outq {
 	char *buf;
 	size_t cap, head, len;	/* bytes [head, head + len) mod cap wait */
 	size_t writing;		/* bytes the writer has taken, still counted in len */
+	size_t touched;		/* bytes of buf written to since it was last given back */
 	bool stop;
 	int fd;
 	const char *name;
 	uint64_t dropped, write_errors;
 };
+
+#define OUTQ_KEEP	(1u << 20)	/* kept resident once touched; the rest given back */
+
+/* Drained after a burst: give the pages past OUTQ_KEEP back to the kernel, so that
+ * the daemon's memory follows its backlog, not the largest burst it ever saw. */
+static void release(struct outq *q)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t from = ((uintptr_t)q->buf + OUTQ_KEEP + page - 1) & ~(page - 1);
+	uintptr_t to = ((uintptr_t)q->buf + q->touched) & ~(page - 1);
+
+	if (q->touched <= OUTQ_KEEP)
+		return;
+	if (to > from)
+		madvise((void *)from, to - from, MADV_DONTNEED);
+	q->touched = OUTQ_KEEP;
+}
 
 static void *writer(void *arg)
 {
@@ -63,6 +82,7 @@ static void *writer(void *arg)
 		if (!q->len) {
 			/* start over at the front: memory in use follows the backlog, not the cap */
 			q->head = 0;
+			release(q);
 			pthread_cond_broadcast(&q->drained);
 		}
 	}
@@ -116,6 +136,10 @@ int outq_push(struct outq *q, const char *line, size_t len)
 	first = q->cap - tail < len ? q->cap - tail : len;
 	memcpy(q->buf + tail, line, first);
 	memcpy(q->buf, line + first, len - first);
+	if (first < len)
+		q->touched = q->cap;
+	else if (tail + len > q->touched)
+		q->touched = tail + len;
 	q->len += len;
 	pthread_cond_signal(&q->more);
 	pthread_mutex_unlock(&q->lock);
