@@ -111,13 +111,9 @@ fresh_copies() {
 			--dedup 0 3>&- >/dev/null 2>>"$BATS_TEST_TMPDIR/daemon.err" &
 		pid=$!
 		pids+=("$pid")
-		# a random moment: one kill in five during start-up, the others within a
-		# second of the daemon running (where it holds processes)
-		if [ $((i % 5)) -eq 0 ]; then
-			delay=$(((RANDOM * 32768 + RANDOM) % startup))
-		else
-			delay=$((startup + RANDOM % 1000))
-		fi
+		# a random moment of start-up or of the daemon's first second running (where
+		# it holds processes)
+		delay=$(((RANDOM * 32768 + RANDOM) % (startup + 1000)))
 		sleep "$((delay / 1000)).$(printf '%03d' $((delay % 1000)))"
 		# the kernel's count of stops at the gate, as of the daemon's last status (1 s)
 		n=$(jq .counters.discovery_stops "$st" 2>/dev/null) || n=0
@@ -150,7 +146,7 @@ fresh_copies() {
 	local w mine=()
 	for w in $(pgrep -x pw-watchdog); do
 		# `pinwarden watchdog BOUND DAEMON`: ours if DAEMON is one of the killed daemons
-		read -r -a argv < <(tr '\0' ' ' <"/proc/$w/cmdline" 2>/dev/null)
+		read -r -a argv < <(tr '\0' ' ' <"/proc/$w/cmdline" 2>/dev/null) || true
 		if [[ " ${pids[*]} " == *" ${argv[3]:-none} "* ]]; then
 			mine+=("$w (daemon ${argv[3]})")
 		fi
