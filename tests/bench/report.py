@@ -483,7 +483,10 @@ def main():
     w(f"- pinwarden: {meta.get('label') or 'commit ' + str(meta.get('commit'))}, binary sha256 "
       f"{meta.get('binary')}…")
     w(f"- run: {meta.get('date')}, {meta.get('duration')} s of measurements; load average "
-      f"{meta.get('load_start')} at the start, {meta.get('load_end')} at the end")
+      f"{meta.get('load_start')} at the start, {meta.get('load_end')} at the end"
+      + (f"; over the run the host's CPUs were busy {meta['host_busy_pct']} % of the time "
+         f"(this benchmark and anything else), and the hypervisor took "
+         f"{meta['host_steal_pct']} % (steal)" if meta.get("host_busy_pct") else ""))
     fo, ch = int(meta.get("foreign", 0)), int(meta.get("checks", 0))
     if meta.get("bpf_stats") == "1":
         w(f"- uprobes of other processes (another pinwarden, a tracer) present in {fo} of {ch} "

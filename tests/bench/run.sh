@@ -549,6 +549,12 @@ BPF_STATS=0
 [ -n "$STATS_ORIG" ] && BPF_STATS=1
 T_START=$(date +%s)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+# the host's CPU ticks (all CPUs: busy, steal, total) over the run: how shared it was
+cpu_ticks() {
+	awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i
+		print $2 + $3 + $4 + $7 + $8, $9, t }' /proc/stat
+}
+read -r -a TICKS_START <<<"$(cpu_ticks)"
 say "== $ROUNDS rounds x ${CONFIGS[*]}: ${HS_SECONDS}s per handshake run, $STARTS starts," \
 	"$BULK_RUNS x 1 GiB"
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -697,6 +703,10 @@ META=$WORK/meta.env
 	echo "label=${BENCH_LABEL:-}"
 	echo "load_start=$LOAD_START"
 	echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)"
+	read -r -a ticks <<<"$(cpu_ticks)"
+	awk -v b=$((ticks[0] - TICKS_START[0])) -v s=$((ticks[1] - TICKS_START[1])) \
+		-v t=$((ticks[2] - TICKS_START[2])) 'BEGIN { if (t) {
+			printf "host_busy_pct=%.1f\nhost_steal_pct=%.1f\n", 100 * b / t, 100 * s / t } }'
 	echo "duration=$((T_END - T_START))"
 } >"$META"
 # the raw results stay next to the tools, so the report can be rebuilt from them
