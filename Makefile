@@ -153,6 +153,10 @@ test: all unit fuzz-short ## run the unit tests, a short fuzzing pass and the BA
 bench: all ## benchmark with and without pinwarden, side by side; writes BENCHMARKS.md
 	tests/bench/run.sh
 
+.PHONY: bench-before
+bench-before: ## the handshake rounds of bench on an older commit (BENCH_BEFORE_REV, default b0d3b03); then make bench BENCH_BEFORE=build/bench-before
+	tests/bench/before.sh
+
 .PHONY: run
 run: all ## run the daemon with the built-in default policy (audit everything)
 	./$(OUT)/pinwarden run

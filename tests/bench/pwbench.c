@@ -6,11 +6,14 @@
  *   pwbench server --cert CHAIN --key KEY [--port N] [--workers N] [--bulk BYTES]
  *	TLS 1.3 server on 127.0.0.1, no session tickets, no session cache: every
  *	handshake is a full one. Prints "port=N" once it listens; SIGTERM stops it
- *	and its workers. With --bulk it sends BYTES after each handshake.
+ *	and its workers. With --bulk it sends BYTES after each handshake. Then
+ *	"pids=P,W1,W2,..." (itself and its workers, whose CPU time run.sh reads).
  *   pwbench hs --port N --ca ROOT [--sni NAME] [--procs N] [--seconds S] [--rate R]
  *	full TLS 1.3 handshakes in a loop from N processes for S seconds (at most
  *	R per second in all when --rate is given); verifies the chain and the name,
- *	refuses any resumed session. Prints one line of key=value results.
+ *	refuses any resumed session. Prints one line of key=value results,
+ *	cpu_ns the CPU time (user + system) of the client processes over the
+ *	measured window (CLOCK_PROCESS_CPUTIME_ID: their set-up and exit excluded).
  *   pwbench bulk --port N --ca ROOT [--sni NAME]
  *	one connection; reads until the server closes; prints bytes and MB/s.
  *   pwbench spawn --count N -- PROGRAM [ARGS...]
@@ -49,6 +52,15 @@ static double now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* CPU time of this process, all its threads, in ns (the scheduler's, not ticks) */
+static uint64_t cpu_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static void die(const char *what)
@@ -185,7 +197,10 @@ static int cmd_server(int argc, char **argv)
 			_exit(0);
 		}
 	}
-	printf("port=%d\n", ntohs(sa.sin_port));
+	printf("port=%d\npids=%d", ntohs(sa.sin_port), (int)getpid());
+	for (i = 0; i < workers; i++)
+		printf(",%d", (int)kids[i]);
+	printf("\n");
 	fflush(stdout);
 	while (!stop)
 		pause();
@@ -265,7 +280,7 @@ fail:
 }
 
 struct hs_result {
-	uint64_t ok, errors, resumed;
+	uint64_t ok, errors, resumed, cpu_ns;
 	double t_end;
 	char why[96];
 };
@@ -274,6 +289,7 @@ static void hs_worker(SSL_CTX *ctx, const struct client_opts *o, double t0, doub
 		      double rate, struct hs_result *r)
 {
 	double deadline = t0 + seconds, next = t0;
+	uint64_t cpu0 = cpu_now_ns();
 	char buf[256];
 
 	while (now() < deadline) {
@@ -313,6 +329,7 @@ static void hs_worker(SSL_CTX *ctx, const struct client_opts *o, double t0, doub
 		close(fd);
 	}
 	r->t_end = now();
+	r->cpu_ns = cpu_now_ns() - cpu0;
 }
 
 static int cmd_hs(int argc, char **argv)
@@ -381,6 +398,7 @@ static int cmd_hs(int argc, char **argv)
 		sum.ok += r.ok;
 		sum.errors += r.errors;
 		sum.resumed += r.resumed;
+		sum.cpu_ns += r.cpu_ns;
 		if (r.t_end > t_end)
 			t_end = r.t_end;
 		if (r.errors && !sum.why[0])
@@ -392,9 +410,11 @@ static int cmd_hs(int argc, char **argv)
 		fprintf(stderr, "pwbench hs: %d of %d client processes died\n", failed, procs);
 		return 1;
 	}
-	printf("handshakes=%llu errors=%llu resumed=%llu procs=%d seconds=%.3f rate=%.1f\n",
+	printf("handshakes=%llu errors=%llu resumed=%llu procs=%d seconds=%.3f rate=%.1f "
+	       "cpu_ns=%llu\n",
 	       (unsigned long long)sum.ok, (unsigned long long)sum.errors,
-	       (unsigned long long)sum.resumed, procs, t_end - t0, sum.ok / (t_end - t0));
+	       (unsigned long long)sum.resumed, procs, t_end - t0, sum.ok / (t_end - t0),
+	       (unsigned long long)sum.cpu_ns);
 	if (sum.errors)
 		fprintf(stderr, "pwbench hs: %llu handshakes failed, the first: %s\n",
 			(unsigned long long)sum.errors, sum.why);

@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-"""report.py RESULTS.tsv META.env OUT.md: BENCHMARKS.md from one run of tests/bench/run.sh.
+"""report.py RESULTS.tsv META.env OUT.md [BEFORE_DIR]: BENCHMARKS.md from one run of
+tests/bench/run.sh; BEFORE_DIR holds results.tsv and meta.env of an earlier run (another
+binary, BENCH_PARTS=hs) whose BPF time per handshake is set beside this run's.
 
 Only arithmetic on what run.sh measured; nothing here is timed. A summary goes to stdout.
 """
+import os
 import statistics
 import sys
 from collections import defaultdict
@@ -130,6 +133,312 @@ def daemon_cpu_per_event(res, metric, c):
     return (cpu / ev / 1000) if ev else float("nan")
 
 
+HS_METRICS = ("hs_ec_1", "hs_ec_n", "hs_rsa_1", "hs_rsa_n")
+
+
+def hs_titles(ncpu):
+    return {"hs_ec_1": "EC P-256, 1 client process",
+            "hs_ec_n": f"EC P-256, {ncpu} client processes",
+            "hs_rsa_1": "RSA-2048, 1 client process",
+            "hs_rsa_n": f"RSA-2048, {ncpu} client processes"}
+
+
+def cpu_rounds(res, metric, c):
+    """round -> (client, server, daemon, bpf, total) µs per handshake, from the cpu:METRIC rows.
+
+    Client and server CPU include the BPF programs (they run in those processes, at their
+    uprobes); the total is client + server + daemon, BPF counted once."""
+    out = {}
+    for _, r, vals in res.extra("cpu:" + metric, c):
+        n, cl, sv, dm, bpf = (float(x) for x in vals[:5])
+        if n > 0:
+            per = [cl / n / 1000, sv / n / 1000, dm / n / 1000, bpf / n / 1000]
+            out[r] = tuple(per + [per[0] + per[1] + per[2]])
+    return out
+
+
+def spread(xs):
+    """Round-to-round spread of one series: (max − min) / median, in %."""
+    m = med(xs)
+    return 100 * (max(xs) - min(xs)) / m if xs and m else float("nan")
+
+
+def paired(num, den):
+    """Per-round ratios num[r] / den[r] for the rounds both have."""
+    return [num[r] / den[r] for r in sorted(num) if r in den and den[r]]
+
+
+def bpf_by_program(res, metrics=HS_METRICS):
+    """config -> program -> [runs, ns, handshakes] summed over the rounds and METRICS
+    (bpfhs:METRIC:PROGRAM rows); and config -> handshakes over the same windows."""
+    prog = defaultdict(lambda: defaultdict(lambda: [0.0, 0.0]))
+    hs = defaultdict(float)
+    for m, c, r, vals in res.rows:
+        if m.startswith("bpfhs:") and m.split(":")[1] in metrics:
+            p = prog[c][m.split(":", 2)[2]]
+            p[0] += float(vals[0])
+            p[1] += float(vals[1])
+    for m in metrics:
+        for c in DAEMONS:
+            for _, _, vals in res.extra("cpu:" + m, c):
+                hs[c] += float(vals[0])
+    return prog, hs
+
+
+def is_openssl(name):
+    return name.startswith("ossl_")
+
+
+def bpf_rounds(res, c, pick):
+    """Per round, the ns per handshake of the programs PICK selects, over the four runs."""
+    ns, hs = defaultdict(float), defaultdict(float)
+    for m, cc, r, vals in res.rows:
+        if cc == c and m.startswith("bpfhs:") and pick(m.split(":", 2)[2]):
+            ns[r] += float(vals[1])
+        if cc == c and m.startswith("cpu:") and m[4:] in HS_METRICS:
+            hs[r] += float(vals[0])
+    return [ns[r] / hs[r] for r in sorted(hs) if hs[r]]
+
+
+def mm(xs):
+    return f"{min(xs):,.0f} – {max(xs):,.0f}" if xs else "–"
+
+
+def cpu_section(res, meta, w, ncpu):
+    """Section 1b: CPU time per full handshake, split; returns {metric: {config: ratio}}
+    and the steadiness rows for the summary."""
+    titles = hs_titles(ncpu)
+    ratios = {}
+    steady = []
+    if not any(res.extra("cpu:" + m) for m in HS_METRICS):
+        return ratios, steady
+    w("## 1b. CPU time per full handshake")
+    w("")
+    w("The same handshake runs as section 1, measured in CPU time instead of wall time: the "
+      "client processes (their `CLOCK_PROCESS_CPUTIME_ID` over the measured window), the "
+      "server's processes (parent and pre-forked workers) and the daemon's (every thread, "
+      "and its watchdog), both from `/proc/PID/task/TID/schedstat` before and after the "
+      "window, divided by the handshakes done. **BPF** is the run time of the daemon's own "
+      "BPF programs over the same window (`run_time_ns` in `/proc/DAEMON/fdinfo` of each "
+      "program it holds, `kernel.bpf_stats_enabled=1` for the whole run, every "
+      "configuration): it runs inside the client and server processes, at their uprobes, "
+      "so it is already part of their CPU time and counted once in the total "
+      "(client + server + daemon). The uprobe traps themselves are in client and server too, "
+      "not in BPF. Values are medians over the rounds of each round's CPU per handshake; "
+      "the ratio is configuration / none (1.030 = 3 % more CPU per handshake).")
+    w("")
+    for metric in HS_METRICS:
+        rounds = {c: cpu_rounds(res, metric, c) for c in CONFIGS}
+        if not rounds["none"]:
+            continue
+        w(f"### {titles[metric]}")
+        w("")
+        w("| configuration | client | server | daemon | total | of which BPF | "
+          "total vs none | per-round ratios: median (min – max) |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|")
+        base_tot = {r: v[4] for r, v in rounds["none"].items()}
+        base = med(list(base_tot.values()))
+        ratios[metric] = {}
+        for c in CONFIGS:
+            rs = rounds[c]
+            if not rs:
+                continue
+            cols = [med([v[i] for v in rs.values()]) for i in range(5)]
+            tot = {r: v[4] for r, v in rs.items()}
+            if c == "none":
+                rtxt, ptxt = "1 (baseline)", ""
+            else:
+                ratio = cols[4] / base if base else float("nan")
+                ratios[metric][c] = ratio
+                pr = paired(tot, base_tot)
+                rtxt = ratio_s(ratio)
+                ptxt = f"{med(pr):.3f} ({min(pr):.3f} – {max(pr):.3f})" if pr else "–"
+            w(f"| {c} | {cols[0]:,.1f} µs | {cols[1]:,.1f} µs | {cols[2]:,.1f} µs "
+              f"| **{cols[4]:,.1f} µs** | {cols[3]:,.2f} µs | {rtxt} | {ptxt} |")
+            # steadiness: the same rounds, wall-clock rate vs CPU per handshake
+            rate = res.per_round(metric, c)
+            row = {"metric": metric, "config": c,
+                   "rate_spread": spread(list(rate.values())),
+                   "cpu_spread": spread(list(tot.values()))}
+            if c != "none":
+                row["rate_pr"] = paired(rate, res.per_round(metric, "none"))
+                row["cpu_pr"] = paired(tot, base_tot)
+            steady.append(row)
+        w("")
+        added = []
+        for c in DAEMONS:
+            if rounds[c]:
+                col = [med([v[i] for v in rounds[c].values()]) for i in range(5)]
+                add = col[4] - base
+                added.append(f"{c} {add:+,.1f} µs (BPF programs {col[3]:,.1f}, daemon "
+                             f"{col[2]:,.1f}, the rest — uprobe traps, noise — "
+                             f"{add - col[3] - col[2]:+,.1f})")
+        if added:
+            w("Added CPU per handshake (median total − median total of none): "
+              + "; ".join(added) + ".")
+            w("")
+
+    # ---- which figure is steadier
+    w("### CPU per handshake or handshakes per second: which is steadier here")
+    w("")
+    w("Spread = (max − min) / median of one configuration's values over the rounds; the "
+      "per-round ratio ranges pair each round with the none run of the same round (rate: "
+      "configuration / none, higher is better; CPU: configuration / none, lower is better). "
+      "The narrower range is the steadier figure.")
+    w("")
+    w("| handshakes | configuration | handshakes/s: spread | CPU/handshake: spread "
+      "| handshakes/s ratio vs none, per round | CPU/handshake ratio vs none, per round |")
+    w("|---|---|---:|---:|---:|---:|")
+
+    def rng(xs):
+        return f"{min(xs):.3f} – {max(xs):.3f} (width {max(xs) - min(xs):.3f})" if xs else ""
+
+    for row in steady:
+        w(f"| {titles[row['metric']]} | {row['config']} | {row['rate_spread']:.1f} % "
+          f"| {row['cpu_spread']:.1f} % | {rng(row.get('rate_pr', []))} "
+          f"| {rng(row.get('cpu_pr', []))} |")
+    w("")
+    rs = [x["rate_spread"] for x in steady if x["rate_spread"] == x["rate_spread"]]
+    cs = [x["cpu_spread"] for x in steady if x["cpu_spread"] == x["cpu_spread"]]
+    rw = [max(x["rate_pr"]) - min(x["rate_pr"]) for x in steady if x.get("rate_pr")]
+    cw = [max(x["cpu_pr"]) - min(x["cpu_pr"]) for x in steady if x.get("cpu_pr")]
+    if rs and cs and int(meta.get("rounds", "1")) > 1:
+        # steadier only if both measures say so: the spread of the raw values and the width
+        # of the paired ratios, which is what a comparison with none rests on
+        cpu_votes = [med(cs) < med(rs)] + ([med(cw) < med(rw)] if rw and cw else [])
+        if all(cpu_votes):
+            verdict = "**CPU per handshake** is the steadier figure"
+        elif not any(cpu_votes):
+            verdict = "**handshakes per second** is the steadier figure"
+        else:
+            verdict = "**neither is clearly steadier** (the two measures disagree)"
+        w(f"Over these {len(steady)} series: median spread {med(rs):.1f} % for handshakes/s, "
+          f"{med(cs):.1f} % for CPU per handshake"
+          + (f"; median width of the per-round ratio ranges {med(rw):.3f} for handshakes/s, "
+             f"{med(cw):.3f} for CPU per handshake" if rw and cw else "")
+          + f": in this run {verdict}.")
+        w("")
+    return ratios, steady
+
+
+def bpf_section(res, w, before=None, before_meta=None):
+    """Section 1c: the daemon's BPF programs per handshake, by program; before/after when an
+    earlier run's results are given. Returns {config: (before_ns, after_ns)} for the
+    OpenSSL programs, per handshake."""
+    prog, hs = bpf_by_program(res)
+    if not any(prog.values()):
+        return {}
+    bprog, bhs = bpf_by_program(before) if before else ({}, {})
+    w("## 1c. The daemon's BPF programs per handshake")
+    w("")
+    w("Over the handshake runs of section 1 (all four, every round): each program's runs and "
+      "run time (`run_time_ns`) divided by the handshakes done in the same windows. "
+      "`ossl_*` are the OpenSSL probes, which fire in the client (and, for the socket, SNI "
+      "and `SSL_free`, in the server); the others follow every process or connection on "
+      "the host (exec, exit, the loader, TCP state changes), so they count here too.")
+    if before:
+        label = (before_meta or {}).get("label") or (before_meta or {}).get("commit", "?")
+        w("")
+        w(f"**Before / after**: *before* is {label} — the pre-issue-11 design, which hashed "
+          f"and judged every presented certificate when the chain was complete "
+          f"(`X509_STORE_CTX_set_default`); *after* is this run's binary, which judges the "
+          f"chain OpenSSL verified, read at `X509_STORE_CTX_get_error` inside "
+          f"`ssl_verify_cert_chain` (`ossl_verified`). Same script, same host, "
+          f"run {(before_meta or {}).get('date', '?')} (rounds: "
+          f"{(before_meta or {}).get('rounds', '?')}, handshakes only; its report: "
+          f"`build/bench-before/BENCHMARKS.md` when made with `make bench-before`).")
+    w("")
+    out = {}
+    if before:
+        w("| configuration | program | before: runs / handshake | before: per handshake "
+          "| after: runs / handshake | after: per handshake | after / before |")
+        w("|---|---|---:|---:|---:|---:|---:|")
+    else:
+        w("| configuration | program | runs per handshake | mean run time | per handshake |")
+        w("|---|---|---:|---:|---:|")
+    for c in DAEMONS:
+        if not prog.get(c):
+            continue
+        names = sorted(set(prog[c]) | set(bprog.get(c, {})),
+                       key=lambda n: (not is_openssl(n), n))
+        sub = {"ossl": [0.0, 0.0], "all": [0.0, 0.0]}
+        for n in names:
+            a_runs, a_ns = prog[c].get(n, [0.0, 0.0])
+            a_per = a_ns / hs[c] if hs[c] else float("nan")
+            b_runs, b_ns = bprog.get(c, {}).get(n, [0.0, 0.0])
+            b_per = b_ns / bhs[c] if bhs.get(c) else float("nan")
+            for k in ("ossl", "all"):
+                if k == "all" or is_openssl(n):
+                    sub[k][0] += b_per if b_per == b_per else 0
+                    sub[k][1] += a_per if a_per == a_per else 0
+            if before:
+                def cell(runs, per, n_hs):
+                    if not runs or not n_hs:
+                        return "– | –"
+                    return f"{runs / n_hs:.2f} | {per:,.0f} ns"
+
+                w(f"| {c} | `{n}` | {cell(b_runs, b_per, bhs.get(c))} "
+                  f"| {cell(a_runs, a_per, hs[c])} "
+                  f"| {ratio_s(a_per / b_per) if b_per and a_runs else '–'} |")
+            else:
+                w(f"| {c} | `{n}` | {a_runs / hs[c] if hs[c] else 0:.2f} "
+                  f"| {a_ns / a_runs if a_runs else 0:,.0f} ns | {a_per:,.0f} ns |")
+        for k, label in (("ossl", "OpenSSL probes (`ossl_*`)"), ("all", "all programs")):
+            b, a = sub[k]
+            if before:
+                pick = is_openssl if k == "ossl" else (lambda n: True)
+                w(f"| {c} | **{label}** (rounds: min – max) "
+                  f"| ({mm(bpf_rounds(before, c, pick))}) | **{b:,.0f} ns** "
+                  f"| ({mm(bpf_rounds(res, c, pick))}) | **{a:,.0f} ns** "
+                  f"| **{ratio_s(a / b) if b else '–'}** |")
+            else:
+                w(f"| {c} | **{label}** | | | **{a:,.0f} ns** |")
+        out[c] = (sub["ossl"][0] if before else float("nan"), sub["ossl"][1],
+                  sub["all"][0] if before else float("nan"), sub["all"][1])
+    w("")
+    if before:
+        # the verdict hook itself: ossl_verify judged before; after, ossl_verify notes the
+        # store context and ossl_verified judges the verified chain
+        hooks = []
+        for c in DAEMONS:
+            if prog.get(c) and bhs.get(c) and hs.get(c):
+                b = bprog[c].get("ossl_verify", [0, 0])[1] / bhs[c]
+                a = sum(prog[c].get(n, [0, 0])[1]
+                        for n in ("ossl_verify", "ossl_verified")) / hs[c]
+                hooks.append(f"{c} {b:,.0f} ns before, {a:,.0f} ns after "
+                             f"({ratio_s(a / b) if b else '–'})")
+                out[c] = out[c] + (b, a)
+        if hooks:
+            w("The verdict hook itself (before: `ossl_verify`, which judged the presented "
+              "chain; after: `ossl_verify`, which now only notes the store context, + "
+              "`ossl_verified`, which judges the verified chain), per handshake: "
+              + "; ".join(hooks) + ". The certificate probe `ossl_cert` (which now also "
+              "notes each certificate's `X509` object) is the other large part.")
+            w("")
+    if before:
+        w("Each program's run time is wall time inside the program, so a busier host makes it "
+          "longer: the two runs follow each other on the same host, and the per-round ranges "
+          "in the subtotal rows show how far one round's figure moves.")
+        w("")
+        # the whole CPU per handshake, each run against its own none: comparable across runs
+        titles = hs_titles(before_meta.get("ncpu", "?"))
+        parts = []
+        for metric in HS_METRICS:
+            rr = []
+            for run in (before, res):
+                tot = {c: med([v[4] for v in cpu_rounds(run, metric, c).values()])
+                       for c in CONFIGS}
+                rr.append(tot["enforce"] / tot["none"] if tot["none"] == tot["none"]
+                          and tot["none"] else float("nan"))
+            if rr[0] == rr[0] or rr[1] == rr[1]:
+                parts.append(f"{titles[metric]}: {ratio_s(rr[0])} before, {ratio_s(rr[1])} after")
+        if parts:
+            w("Total CPU per handshake, enforce / none, each run against its own none: "
+              + "; ".join(parts) + ".")
+            w("")
+    return out
+
+
 def met(ok):
     return "**met**" if ok else "**not met**"
 
@@ -139,6 +448,11 @@ def main():
     meta = load_meta(sys.argv[2])
     out_path = sys.argv[3]
     res = Results(rows)
+    before = before_meta = None
+    if len(sys.argv) > 4:
+        before = Results(load(os.path.join(sys.argv[4], "results.tsv")))
+        before_meta = load_meta(os.path.join(sys.argv[4], "meta.env"))
+    hs_only = meta.get("parts") == "hs"
     ncpu = meta.get("ncpu", "?")
     md = []
     summary = []
@@ -148,11 +462,17 @@ def main():
     w("# pinwarden benchmarks")
     w("")
     w("Regenerated by `make bench` (`tests/bench/run.sh`); do not edit by hand. "
-      "Every number below comes from the one run described here.")
+      "Every number below comes from the one run described here"
+      + (" (but for the *before* columns of section 1c, from the earlier run named there)."
+         if before else "."))
     if meta.get("quick") == "1":
         w("")
         w("> **Smoke run (`BENCH_QUICK=1`)**: one short round; the numbers are not fit to "
           "judge the targets.")
+    if hs_only:
+        w("")
+        w("> **Handshakes only (`BENCH_PARTS=hs`)**: sections 1 to 1c; no bulk, process "
+          "start, exec, rate or ceiling measurements.")
     w("")
     w("## Machine and run")
     w("")
@@ -160,10 +480,13 @@ def main():
       + (f", virtualised ({meta['virt']})" if meta.get("virt") else ""))
     w(f"- OS: {meta.get('distro')}, kernel {meta.get('kernel')}")
     w(f"- OpenSSL: {meta.get('openssl')}")
-    w(f"- pinwarden: commit {meta.get('commit')}, `build/pinwarden` sha256 "
+    w(f"- pinwarden: {meta.get('label') or 'commit ' + str(meta.get('commit'))}, binary sha256 "
       f"{meta.get('binary')}…")
     w(f"- run: {meta.get('date')}, {meta.get('duration')} s of measurements; load average "
-      f"{meta.get('load_start')} at the start, {meta.get('load_end')} at the end")
+      f"{meta.get('load_start')} at the start, {meta.get('load_end')} at the end"
+      + (f"; over the run the host's CPUs were busy {meta['host_busy_pct']} % of the time "
+         f"(this benchmark and anything else), and the hypervisor took "
+         f"{meta['host_steal_pct']} % (steal)" if meta.get("host_busy_pct") else ""))
     fo, ch = int(meta.get("foreign", 0)), int(meta.get("checks", 0))
     if meta.get("bpf_stats") == "1":
         w(f"- uprobes of other processes (another pinwarden, a tracer) present in {fo} of {ch} "
@@ -204,7 +527,9 @@ def main():
       f"processes for {meta.get('hs_seconds')} s each, every connection a new TCP "
       f"connection and a full handshake (SNI `pin.test`, chain and name verified against the "
       f"test root, close_notify both ways); any resumed session aborts the run. With the "
-      f"daemon, the event log is checked to hold one `tls_chain` event per handshake.")
+      f"daemon, the event log is checked to hold one `tls_chain` event per handshake. The "
+      f"same runs give the CPU time per handshake (section 1b) and the BPF programs' run "
+      f"time per handshake (1c).")
     w(f"- **Bulk**: one connection, the server sends 1 GiB in 64 KiB `SSL_write`s, the client "
       f"reads it all; MB/s = 10^6 bytes per second, timed from the end of the handshake to "
       f"the server's close_notify; {meta.get('bulk_runs')} per configuration per round.")
@@ -225,8 +550,8 @@ def main():
     w(f"- **Ceiling**: {meta.get('flood_procs')} client processes at full speed against the EC "
       f"server for {meta.get('ceil_seconds')} s ({meta.get('ceil_trials')} trials per daemon "
       f"configuration): events logged vs handshakes, loss, the daemon's CPU per event, and "
-      f"(with `kernel.bpf_stats_enabled=1` for this phase only) each BPF program's own run "
-      f"time. **Past the ceiling**: the same flood with the daemon stopped (`SIGSTOP`) for "
+      f"each BPF program's own run time (`kernel.bpf_stats_enabled=1` for the whole run). "
+      f"**Past the ceiling**: the same flood with the daemon stopped (`SIGSTOP`) for "
       f"{meta.get('stall_seconds')} s — a consumer slower than any real one — then resumed.")
     w("- Ratios are median(configuration) / median(none) for rates, median(none) / "
       "median(configuration) for times, so that 1.000 means no cost and 0.970 means 3 % "
@@ -260,27 +585,36 @@ def main():
         w("")
         summary.append((title, "/s", ratios, res, metric))
 
+    # ---- 1b, 1c. CPU per handshake, BPF per handshake
+    cpu_ratios, steady = cpu_section(res, meta, w, ncpu)
+    bpf_ba = bpf_section(res, w, before, before_meta)
+
     # ---- 2. bulk
-    w("## 2. Bulk throughput, one TLS connection moving 1 GiB")
-    w("")
-    table, bulk_ratios = throughput_table(res, "bulk", "MB/s", 0)
-    md.extend(table)
-    w("")
-    summary.append(("bulk 1 GiB", "MB/s", bulk_ratios, res, "bulk"))
+    bulk_ratios, start_ratios = {}, {}
+    if res.samples("bulk", "none"):
+        w("## 2. Bulk throughput, one TLS connection moving 1 GiB")
+        w("")
+        table, bulk_ratios = throughput_table(res, "bulk", "MB/s", 0)
+        md.extend(table)
+        w("")
+        summary.append(("bulk 1 GiB", "MB/s", bulk_ratios, res, "bulk"))
 
     # ---- 3. process start
-    w("## 3. Process start with a default SSL context and the CA bundle")
-    w("")
-    table, start_ratios = throughput_table(res, "start", "µs", 0, higher_better=False)
-    md.extend(table)
-    w("")
-    cpu_med = {c: med(res.samples("start_cpu", c)) for c in CONFIGS}
-    w("CPU per start (user + system of the child): "
-      + ", ".join(f"{c} {fmt(cpu_med[c])} µs" for c in CONFIGS if cpu_med[c] == cpu_med[c]))
-    w("")
-    summary.append(("process start", "µs", start_ratios, res, "start"))
+    if res.samples("start", "none"):
+        w("## 3. Process start with a default SSL context and the CA bundle")
+        w("")
+        table, start_ratios = throughput_table(res, "start", "µs", 0, higher_better=False)
+        md.extend(table)
+        w("")
+        cpu_med = {c: med(res.samples("start_cpu", c)) for c in CONFIGS}
+        w("CPU per start (user + system of the child): "
+          + ", ".join(f"{c} {fmt(cpu_med[c])} µs" for c in CONFIGS
+                      if cpu_med[c] == cpu_med[c]))
+        w("")
+        summary.append(("process start", "µs", start_ratios, res, "start"))
 
     # ---- 3b. process exec
+    mark = len(md)
     w(f"## 3b. Process exec: first exec of {meta.get('execs')} fresh executables, and of a "
       f"known one")
     w("")
@@ -432,12 +766,16 @@ def main():
         w(f"- {ln}")
     w("")
 
+    if hs_only:
+        # a handshakes-only run (BENCH_PARTS=hs) has nothing for sections 3b to 5
+        del md[mark:]
+
     # ---- targets
     def tgt(metric_ratios, c, thr):
         r = metric_ratios.get(c, float("nan"))
         return r, (r == r and r >= thr)
 
-    w("## Targets (issue 5)")
+    w("## Targets (issues 5 and 11)")
     w("")
     if fo:
         w(f"> **Skewed run**: uprobes of other processes were attached during {fo} of {ch} "
@@ -452,14 +790,34 @@ def main():
                                ("hs_rsa_n", f"RSA, {ncpu} clients", 0.95)):
         r, ok = tgt(hs_ratios[metric], "enforce", thr)
         ra = hs_ratios[metric].get("audit", float("nan"))
+        cr = cpu_ratios.get(metric, {})
         rows_t.append((f"handshakes/s enforce vs none, {label}: ≥ {thr}",
-                       f"{ratio4(r)} (audit {ratio4(ra)})", ok))
-    r, ok = tgt(bulk_ratios, "enforce", 0.99)
-    rows_t.append(("bulk throughput enforce vs none: ≥ 0.99",
-                   f"{ratio4(r)} (audit {ratio4(bulk_ratios.get('audit', float('nan')))})", ok))
-    r, ok = tgt(start_ratios, "enforce", 0.98)
-    rows_t.append(("process start with CA bundle, enforce vs none: ≥ 0.98",
-                   f"{ratio4(r)} (audit {ratio4(start_ratios.get('audit', float('nan')))})", ok))
+                       f"{ratio4(r)} (audit {ratio4(ra)})"
+                       + (f"; CPU per handshake enforce / none {ratio4(cr['enforce'])} (audit "
+                          f"{ratio4(cr.get('audit', float('nan')))}), section 1b"
+                          if "enforce" in cr else ""), ok))
+    if bulk_ratios:
+        r, ok = tgt(bulk_ratios, "enforce", 0.99)
+        rows_t.append(("bulk throughput enforce vs none: ≥ 0.99",
+                       f"{ratio4(r)} (audit {ratio4(bulk_ratios.get('audit', float('nan')))})",
+                       ok))
+    if start_ratios:
+        r, ok = tgt(start_ratios, "enforce", 0.98)
+        rows_t.append(("process start with CA bundle, enforce vs none: ≥ 0.98",
+                       f"{ratio4(r)} (audit {ratio4(start_ratios.get('audit', float('nan')))})",
+                       ok))
+    b_e = bpf_ba.get("enforce")
+    if b_e and b_e[0] == b_e[0]:
+        b_a = bpf_ba.get("audit", (float("nan"),) * 4)
+        rows_t.append(("the validated-chain hook costs no more than the one it replaces: "
+                       "BPF run time per handshake of the OpenSSL probes, after ≤ before",
+                       f"enforce {b_e[1]:,.0f} ns after, {b_e[0]:,.0f} ns before "
+                       f"({ratio4(b_e[1] / b_e[0]) if b_e[0] else '–'}); audit {b_a[1]:,.0f} "
+                       f"ns / {b_a[0]:,.0f} ns; all programs, enforce: {b_e[3]:,.0f} ns / "
+                       f"{b_e[2]:,.0f} ns"
+                       + (f"; the verdict hook alone, enforce: {b_e[5]:,.0f} ns / {b_e[4]:,.0f} ns"
+                          if len(b_e) > 5 else "") + " (section 1c)",
+                       b_e[1] <= b_e[0] and (b_a[1] != b_a[1] or b_a[1] <= b_a[0])))
     if "enforce" in exec_added:
         a50, a99, kr = exec_added["enforce"]
         rows_t.append(("exec of a known executable, enforce vs none: ≥ 0.99", ratio4(kr),
@@ -496,7 +854,9 @@ def main():
       "up to it. Differences of a few percent are at the scale of this machine's noise: read "
       "them with the per-round ranges above. To rebuild this file from the same run: "
       "`python3 tests/bench/report.py build/bench/results.tsv build/bench/meta.env "
-      "BENCHMARKS.md`.")
+      "BENCHMARKS.md" + (" build/bench-before" if before else "") + "`"
+      + (" (section 1c's *before*: `make bench-before`, then `make bench "
+         "BENCH_BEFORE=build/bench-before`)" if before else "") + ".")
     w("")
 
     with open(out_path, "w") as f:
@@ -515,6 +875,18 @@ def main():
         print(f"{title + ' (' + unit + ')':<30} " + " ".join(f"{x:>22}" for x in cells)
               + f" {ratio_s(ratios.get('audit', float('nan'))):>6}"
               f" {ratio_s(ratios.get('enforce', float('nan'))):>6}")
+    titles = hs_titles(ncpu)
+    for metric in HS_METRICS:
+        tot = {c: [v[4] for v in cpu_rounds(res, metric, c).values()] for c in CONFIGS}
+        if not tot["none"]:
+            continue
+        cells = [f"{med(tot[c]):,.0f} [{min(tot[c]):,.0f}-{max(tot[c]):,.0f}]" if tot[c] else "–"
+                 for c in CONFIGS]
+        short = titles[metric].replace(" processes", "s").replace(" process", "")
+        print(f"{'CPU/hs ' + short + ' (µs)':<30} "
+              + " ".join(f"{x:>22}" for x in cells)
+              + "".join(f" {ratio_s(cpu_ratios.get(metric, {}).get(c, float('nan'))):>6}"
+                        for c in DAEMONS))
     for c in DAEMONS:
         cpu, rss = res.samples("rate_cpu", c), res.samples("rate_rss", c)
         if cpu:

@@ -8,7 +8,11 @@
 # and each round measures, per configuration:
 #   1. full TLS 1.3 handshakes per second, EC P-256 and RSA-2048 servers, 1 and nproc
 #      client processes (SNI pin.test; every handshake checked to be full and, with the
-#      daemon, to have produced exactly one tls_chain event);
+#      daemon, to have produced exactly one tls_chain event); and the CPU time per
+#      handshake over the same window: the client processes (their own clock), the
+#      server's processes and the daemon's (schedstat, every thread, the watchdog too),
+#      and the daemon's BPF programs (run_time_ns of each program the daemon holds,
+#      kernel.bpf_stats_enabled=1 for the whole run), which run inside client and server;
 #   2. one TLS connection moving 1 GiB, MB/s;
 #   3. process start with a default SSL context and the CA bundle, time per start;
 #   6. process exec: the first exec of EXECS distinct fresh executables (copies: new
@@ -25,13 +29,21 @@
 #
 # Environment: BENCH_QUICK=1 a short smoke run (about a minute); BENCH_ROUNDS,
 # BENCH_HS_SECONDS, BENCH_STARTS override the counts; BENCH_KEEP=1 keeps the work
-# directory (logs, raw results); BENCH_OUT names the report (default BENCHMARKS.md).
+# directory (logs, raw results); BENCH_OUT names the report (default BENCHMARKS.md);
+# BENCH_PARTS=hs measures the handshakes only (no bulk, start, exec, rate, ceiling);
+# BENCH_RESULTS the directory for results.tsv and meta.env (default build/bench);
+# BENCH_LABEL names the binary in the report (default: the commit of this tree);
+# BENCH_BEFORE the BENCH_RESULTS of an earlier run (say, PW= a build of an older commit,
+# BENCH_PARTS=hs) whose BPF time per handshake the report sets beside this run's.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BENCH_DIR=$ROOT/tests/bench
 PW=${PW:-$ROOT/build/pinwarden}
 OUT=$ROOT/build/bench
+RESULTS_DIR=${BENCH_RESULTS:-$OUT}
+PARTS=${BENCH_PARTS:-all}
+BEFORE=${BENCH_BEFORE:-}
 REPORT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
 PYTHON=${PYTHON:-$(command -v /usr/bin/python3 || command -v python3 || true)}
 NCPU=$(nproc)
@@ -80,6 +92,10 @@ for t in gcc pkg-config openssl awk; do
 done
 HAVE_BPFTOOL=0
 command -v bpftool >/dev/null && command -v jq >/dev/null && HAVE_BPFTOOL=1
+case $PARTS in all | hs) ;; *) die "BENCH_PARTS is all or hs, not '$PARTS'" ;; esac
+if [ -n "$BEFORE" ] && [ ! -f "$BEFORE/results.tsv" ]; then
+	die "BENCH_BEFORE=$BEFORE: no results.tsv there"
+fi
 
 # ---------------------------------------------------------------- cleanup
 # Every pinwarden daemon judges every process on the host: hold the lock the BATS
@@ -172,18 +188,22 @@ chmod 0644 "$POLICY"
 "$PW" check "$POLICY" >/dev/null || die "the enforcing policy does not pass 'pinwarden check'"
 
 # ---------------------------------------------------------------- servers
-start_server() { # start_server NAME ARGS...: sets PORT_<NAME>
-	local name=$1 out=$WORK/server-$1.out i port=
+start_server() { # start_server NAME ARGS...: sets PORT_<NAME>, TREE_<NAME> (its pids)
+	local name=$1 out=$WORK/server-$1.out i port='' pids=''
 	shift
 	"$PWB" server "$@" >"$out" 2>&1 &
 	SERVER_PIDS+=($!)
 	for ((i = 0; i < 50; i++)); do
-		port=$(sed -n 's/^port=//p' "$out")
-		[ -n "$port" ] && break
+		pids=$(sed -n 's/^pids=//p' "$out")
+		[ -n "$pids" ] && break
 		sleep 0.1
 	done
-	[ -n "$port" ] || die "server $name did not start: $(cat "$out")"
+	port=$(sed -n 's/^port=//p' "$out")
+	if [ -z "$port" ] || [ -z "$pids" ]; then
+		die "server $name did not start: $(cat "$out")"
+	fi
 	printf -v "PORT_$name" '%s' "$port"
+	printf -v "TREE_$name" '%s' "${pids//,/ }"
 }
 start_server ec --cert "$PKI/legit-ec/chain.pem" --key "$PKI/legit-ec/leaf.key" \
 	--workers "$HS_WORKERS"
@@ -242,6 +262,7 @@ foreign_probes() { # foreign_probes METRIC CONFIG ROUND
 }
 # ---------------------------------------------------------------- the daemon
 DAEMON_LOG=
+DAEMON_TREE=()
 DAEMON_STARTS_FAILED=0
 daemon_start() { # daemon_start audit|enforce
 	local cfg=$1 attempt i rc args t0
@@ -256,6 +277,9 @@ daemon_start() { # daemon_start audit|enforce
 		for ((i = 0; i < 600; i++)); do
 			if grep -q '"event":"ready"' "$DAEMON_LOG" 2>/dev/null; then
 				rec ready "$cfg" 0 $((($(date +%s%N) - t0) / 1000000))
+				# its CPU: every thread of it and of its children (the watchdog)
+				mapfile -t DAEMON_TREE < <(echo "$DAEMON_PID"; pgrep -P "$DAEMON_PID")
+				bpf_names
 				return 0
 			fi
 			kill -0 "$DAEMON_PID" 2>/dev/null || break
@@ -293,6 +317,7 @@ daemon_stop() {
 	fi
 	wait "$DAEMON_PID" || rc=$?
 	DAEMON_PID=
+	DAEMON_TREE=()
 	[ $rc -eq 0 ] || die "the daemon exited with status $rc on SIGTERM: $(tail -5 "$WORK/daemon.err")"
 	rm -f "$DAEMON_LOG"
 }
@@ -330,6 +355,50 @@ cpu_ns() { # cpu_ns PID: CPU time on /proc/PID/schedstat (ns) and stat utime+sti
 	echo "$s $t"
 }
 
+tree_cpu_ns() { # tree_cpu_ns PID...: CPU (ns) of every thread of these processes, from
+	# /proc/PID/task/TID/schedstat (the scheduler's clock, not 10 ms ticks); read with bash
+	# builtins only, so that reading it runs no program in the measured window
+	local p t l sum=0
+	for p in "$@"; do
+		for t in /proc/"$p"/task/*/schedstat; do
+			read -r l 2>/dev/null <"$t" || continue
+			sum=$((sum + ${l%% *}))
+		done
+	done
+	echo "$sum"
+}
+
+# The daemon's BPF programs and their counters, from its own descriptors
+# (/proc/PID/fdinfo of a program: prog_id, run_time_ns, run_cnt), so that only its
+# programs count, whatever else is loaded on the host. Names from bpftool, once per
+# start and again when a program appears that was not there then.
+PROG_NAMES=
+bpf_names() {
+	[ $HAVE_BPFTOOL = 1 ] || return 0
+	PROG_NAMES=$WORK/prog-names.tsv
+	bpftool -j prog show 2>/dev/null | jq -r '.[] | "\(.id)\t\(.name // "?")"' \
+		>"$PROG_NAMES" 2>/dev/null || true
+}
+bpf_snap() { # bpf_snap FILE: "prog_id run_cnt run_time_ns" per program of the daemon
+	awk 'FNR == 1 { id = "" } /^prog_id:/ { id = $2 } /^run_time_ns:/ { ns = $2 }
+	     /^run_cnt:/ && id != "" && !(id in seen) { seen[id]; print id, $2, ns }' \
+		/proc/"$DAEMON_PID"/fdinfo/* >"$1" 2>/dev/null || true
+}
+bpf_delta() { # bpf_delta BEFORE AFTER: "name runs ns" per program name that ran
+	local f
+	f=$(awk 'NR == FNR { c[$1] = $2; n[$1] = $3; next }
+		 !($1 in c) { print $1 }' "$1" "$2" | head -1)
+	if [ -n "$PROG_NAMES" ] && [ -n "$f" ] && ! grep -q "^$f	" "$PROG_NAMES"; then
+		bpf_names
+	fi
+	awk -v names="${PROG_NAMES:-/dev/null}" '
+		BEGIN { while ((getline l < names) > 0) { split(l, a, "\t"); nm[a[1]] = a[2] } }
+		NR == FNR { c[$1] = $2; n[$1] = $3; next }
+		{ dc = $2 - c[$1]; dn = $3 - n[$1]
+		  if (dc > 0) { k = ($1 in nm) ? nm[$1] : "prog" $1; rc[k] += dc; rn[k] += dn } }
+		END { for (k in rc) print k, rc[k], rn[k] }' "$1" "$2"
+}
+
 verdict_of() { [ "$1" = enforce ] && echo match || echo unpinned; }
 
 # ---------------------------------------------------------------- metrics
@@ -340,14 +409,19 @@ client_failed() { # client_failed METRIC CONFIG
 	die "$1 ($2): the TLS client failed$who"
 }
 
-# hs METRIC CONFIG ROUND SERVER CA PROCS
+# hs METRIC CONFIG ROUND SERVER(ec|rsa) CA PROCS
 hs_metric() {
-	local m=$1 cfg=$2 r=$3 port=$4 ca=$5 procs=$6 line n ev=() before=() cpu0 cpu1
+	local m=$1 cfg=$2 r=$3 srv=$4 ca=$5 procs=$6 line n ev=() before=() tree port
+	local d0=0 d1=0 s0 s1 bpf_ns=0 name runs ns cpu_line
+	port=PORT_$srv tree=TREE_$srv
+	read -r -a tree <<<"${!tree}"
 	if [ "$cfg" != none ]; then
 		read -r -a before <<<"$(log_counts "$(verdict_of "$cfg")")"
-		read -r -a cpu0 <<<"$(cpu_ns "$DAEMON_PID")"
+		bpf_snap "$WORK/bpf0"
+		d0=$(tree_cpu_ns "${DAEMON_TREE[@]}")
 	fi
-	line=$("$PWB" hs --port "$port" --ca "$ca" --procs "$procs" --seconds "$HS_SECONDS") ||
+	s0=$(tree_cpu_ns "${tree[@]}")
+	line=$("$PWB" hs --port "${!port}" --ca "$ca" --procs "$procs" --seconds "$HS_SECONDS") ||
 		client_failed "$m" "$cfg"
 	foreign_probes "$m" "$cfg" "$r"
 	n=$(kv handshakes "$line")
@@ -355,15 +429,32 @@ hs_metric() {
 	rec "$m" "$cfg" "$r" "$(kv rate "$line")"
 	if [ "$cfg" != none ]; then
 		read -r -a ev <<<"$(wait_chains "$(verdict_of "$cfg")" $((before[0] + n)))"
-		read -r -a cpu1 <<<"$(cpu_ns "$DAEMON_PID")"
+		d1=$(tree_cpu_ns "${DAEMON_TREE[@]}")
+	fi
+	s1=$(tree_cpu_ns "${tree[@]}")
+	if [ "$cfg" != none ]; then
+		bpf_snap "$WORK/bpf1"
+		while read -r name runs ns; do
+			rec "bpfhs:$m:$name" "$cfg" "$r" "$runs" "$ns" "$n"
+			bpf_ns=$((bpf_ns + ns))
+		done < <(bpf_delta "$WORK/bpf0" "$WORK/bpf1")
 		# check: handshakes, tls_chain events, events with the expected verdict, lost chains
 		rec "check:$m" "$cfg" "$r" "$n" $((ev[0] - before[0])) $((ev[1] - before[1])) \
 			$((ev[2] - before[2])) "$(kv errors "$line")"
-		rec "dcpu:$m" "$cfg" "$r" $((cpu1[0] - cpu0[0])) $((ev[0] - before[0]))
-		printf '   %-9s %-8s %8s/s  events %s/%s\n' "$m" "$cfg" "$(kv rate "$line")" \
-			$((ev[0] - before[0])) "$n"
+		rec "dcpu:$m" "$cfg" "$r" $((d1 - d0)) $((ev[0] - before[0]))
+	fi
+	# CPU over the window: handshakes, client, server, daemon, BPF (inside client + server)
+	rec "cpu:$m" "$cfg" "$r" "$n" "$(kv cpu_ns "$line")" $((s1 - s0)) $((d1 - d0)) "$bpf_ns"
+	printf -v cpu_line 'CPU/handshake: client %s server %s daemon %s (BPF %s) us' \
+		"$(awk -v a="$(kv cpu_ns "$line")" -v n="$n" 'BEGIN {printf "%.0f", a / n / 1000}')" \
+		"$(awk -v a=$((s1 - s0)) -v n="$n" 'BEGIN {printf "%.0f", a / n / 1000}')" \
+		"$(awk -v a=$((d1 - d0)) -v n="$n" 'BEGIN {printf "%.1f", a / n / 1000}')" \
+		"$(awk -v a="$bpf_ns" -v n="$n" 'BEGIN {printf "%.1f", a / n / 1000}')"
+	if [ "$cfg" != none ]; then
+		printf '   %-9s %-8s %8s/s  events %s/%s  %s\n' "$m" "$cfg" "$(kv rate "$line")" \
+			$((ev[0] - before[0])) "$n" "$cpu_line"
 	else
-		printf '   %-9s %-8s %8s/s\n' "$m" "$cfg" "$(kv rate "$line")"
+		printf '   %-9s %-8s %8s/s  %s\n' "$m" "$cfg" "$(kv rate "$line")" "$cpu_line"
 	fi
 }
 
@@ -447,8 +538,23 @@ if [ $HAVE_BPFTOOL = 1 ] && [ "$(foreign_count)" -gt 0 ]; then
 	done
 	[ "$(foreign_count)" -gt 0 ] && warn "still there: the results will be flagged as skewed"
 fi
+# the BPF programs' run time (run_time_ns) is counted only while this is on: the whole run,
+# every configuration alike (its own cost, a clock read per program run, is in the figures)
+STATS_ORIG=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || true)
+if [ -n "$STATS_ORIG" ] && ! sysctl -q -w kernel.bpf_stats_enabled=1 >/dev/null 2>&1; then
+	STATS_ORIG=
+	warn "cannot set kernel.bpf_stats_enabled=1: no BPF run time in the report"
+fi
+BPF_STATS=0
+[ -n "$STATS_ORIG" ] && BPF_STATS=1
 T_START=$(date +%s)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+# the host's CPU ticks (all CPUs: busy, steal, total) over the run: how shared it was
+cpu_ticks() {
+	awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i
+		print $2 + $3 + $4 + $7 + $8, $9, t }' /proc/stat
+}
+read -r -a TICKS_START <<<"$(cpu_ticks)"
 say "== $ROUNDS rounds x ${CONFIGS[*]}: ${HS_SECONDS}s per handshake run, $STARTS starts," \
 	"$BULK_RUNS x 1 GiB"
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -457,109 +563,104 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		say "-- round $r/$ROUNDS: $cfg"
 		[ "$cfg" = none ] || daemon_start "$cfg"
 		foreign_probes begin "$cfg" "$r"
-		hs_metric hs_ec_1 "$cfg" "$r" "$PORT_ec" "$PKI/legit-ec/root.pem" 1
-		hs_metric hs_ec_n "$cfg" "$r" "$PORT_ec" "$PKI/legit-ec/root.pem" "$NCPU"
-		hs_metric hs_rsa_1 "$cfg" "$r" "$PORT_rsa" "$PKI/legit-rsa/root.pem" 1
-		hs_metric hs_rsa_n "$cfg" "$r" "$PORT_rsa" "$PKI/legit-rsa/root.pem" "$NCPU"
-		bulk_metric "$cfg" "$r"
-		start_metric "$cfg" "$r"
-		exec_metric "$cfg" "$r"
-		[ "$cfg" = none ] || rate_metric "$cfg" "$r"
+		hs_metric hs_ec_1 "$cfg" "$r" ec "$PKI/legit-ec/root.pem" 1
+		hs_metric hs_ec_n "$cfg" "$r" ec "$PKI/legit-ec/root.pem" "$NCPU"
+		hs_metric hs_rsa_1 "$cfg" "$r" rsa "$PKI/legit-rsa/root.pem" 1
+		hs_metric hs_rsa_n "$cfg" "$r" rsa "$PKI/legit-rsa/root.pem" "$NCPU"
+		if [ "$PARTS" = all ]; then
+			bulk_metric "$cfg" "$r"
+			start_metric "$cfg" "$r"
+			exec_metric "$cfg" "$r"
+			[ "$cfg" = none ] || rate_metric "$cfg" "$r"
+		fi
 		daemon_stop
 	done
 done
 
 # ---------------------------------------------------------------- the ceiling
 bpf_prog_stats() { # bpf_prog_stats CONFIG TRIAL: per BPF program of our daemon, runs and ns
-	[ $HAVE_BPFTOOL = 1 ] && [ -n "$STATS_ORIG" ] || return 0
-	local ids
-	# this bpftool may not know which process holds a program: ask the perf events
-	ids=$(bpftool -j perf show 2>/dev/null |
-		jq -c --argjson me "$DAEMON_PID" '[.[] | select(.pid == $me) | .prog_id] | unique')
-	bpftool -j prog show 2>/dev/null | jq -r --argjson ids "${ids:-[]}" \
-		'.[] | select(.id as $i | $ids | any(. == $i)) | select((.run_cnt // 0) > 0)
-		     | "\(.name)\t\(.run_cnt)\t\(.run_time_ns)"' |
-		while IFS=$'\t' read -r name cnt ns; do
-			rec "bpf:$name" "$1" "$2" "$cnt" "$ns"
+	local name cnt ns
+	[ -n "$STATS_ORIG" ] || return 0
+	: >"$WORK/bpf-none"
+	bpf_snap "$WORK/bpf1"
+	while read -r name cnt ns; do
+		rec "bpf:$name" "$1" "$2" "$cnt" "$ns"
+	done < <(bpf_delta "$WORK/bpf-none" "$WORK/bpf1")
+}
+
+ceiling_and_stall() {
+	say "== the daemon's ceiling: $FLOOD_PROCS handshake clients at full speed, ${CEIL_SECONDS}s"
+	for ((t = 1; t <= CEIL_TRIALS; t++)); do
+		order=(audit enforce)
+		if [ $((t % 2)) = 0 ]; then
+			order=(enforce audit)
+		fi
+		for cfg in "${order[@]}"; do
+			daemon_start "$cfg"
+			foreign_probes ceiling "$cfg" "$t"
+			read -r -a cpu0 <<<"$(cpu_ns "$DAEMON_PID")"
+			line=$("$PWB" hs --port "$PORT_ec" --ca "$PKI/legit-ec/root.pem" \
+				--procs "$FLOOD_PROCS" --seconds "$CEIL_SECONDS") || client_failed flood "$cfg"
+			foreign_probes ceiling "$cfg" "$t"
+			n=$(kv handshakes "$line")
+			secs=$(kv seconds "$line")
+			read -r -a ev <<<"$(wait_chains "$(verdict_of "$cfg")" "$n" 10)"
+			read -r -a cpu1 <<<"$(cpu_ns "$DAEMON_PID")"
+			bpf_prog_stats "$cfg" "$t"
+			rec ceil "$cfg" "$t" "$n" "${ev[0]}" "${ev[1]}" "${ev[2]}" "${ev[3]}" "$secs" \
+				$((cpu1[0] - cpu0[0])) $((cpu1[1] - cpu0[1])) "$(kv errors "$line")"
+			printf '   %-8s %s handshakes in %ss, %s events, %s lost, daemon CPU %s ms\n' "$cfg" \
+				"$n" "$secs" "${ev[0]}" "${ev[2]}" $(((cpu1[0] - cpu0[0]) / 1000000))
+			daemon_stop
 		done
-}
-
-say "== the daemon's ceiling: $FLOOD_PROCS handshake clients at full speed, ${CEIL_SECONDS}s"
-if [ $HAVE_BPFTOOL = 1 ]; then
-	STATS_ORIG=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || true)
-	if [ -n "$STATS_ORIG" ] && ! sysctl -q -w kernel.bpf_stats_enabled=1 >/dev/null 2>&1; then
-		STATS_ORIG=
-	fi
-fi
-for ((t = 1; t <= CEIL_TRIALS; t++)); do
-	order=(audit enforce)
-	if [ $((t % 2)) = 0 ]; then
-		order=(enforce audit)
-	fi
-	for cfg in "${order[@]}"; do
-		daemon_start "$cfg"
-		foreign_probes ceiling "$cfg" "$t"
-		read -r -a cpu0 <<<"$(cpu_ns "$DAEMON_PID")"
-		line=$("$PWB" hs --port "$PORT_ec" --ca "$PKI/legit-ec/root.pem" \
-			--procs "$FLOOD_PROCS" --seconds "$CEIL_SECONDS") || client_failed flood "$cfg"
-		foreign_probes ceiling "$cfg" "$t"
-		n=$(kv handshakes "$line")
-		secs=$(kv seconds "$line")
-		read -r -a ev <<<"$(wait_chains "$(verdict_of "$cfg")" "$n" 10)"
-		read -r -a cpu1 <<<"$(cpu_ns "$DAEMON_PID")"
-		bpf_prog_stats "$cfg" "$t"
-		rec ceil "$cfg" "$t" "$n" "${ev[0]}" "${ev[1]}" "${ev[2]}" "${ev[3]}" "$secs" \
-			$((cpu1[0] - cpu0[0])) $((cpu1[1] - cpu0[1])) "$(kv errors "$line")"
-		printf '   %-8s %s handshakes in %ss, %s events, %s lost, daemon CPU %s ms\n' "$cfg" \
-			"$n" "$secs" "${ev[0]}" "${ev[2]}" $(((cpu1[0] - cpu0[0]) / 1000000))
-		daemon_stop
 	done
-done
 
-say "== past the ceiling: the same flood, the daemon stopped (SIGSTOP) for ${STALL_SECONDS}s in the middle"
-flood() { # flood SECONDS: prints "handshakes rate"
-	local line
-	line=$("$PWB" hs --port "$PORT_ec" --ca "$PKI/legit-ec/root.pem" --procs "$FLOOD_PROCS" \
-		--seconds "$1") || client_failed flood audit
-	echo "$(kv handshakes "$line") $(kv rate "$line")"
-}
-daemon_start audit
-foreign_probes stall audit 1
-read -r n_before rate_before <<<"$(flood "$STALL_SECONDS")"
-read -r -a ev <<<"$(wait_chains unpinned "$n_before" 10)"
-kill -STOP "$DAEMON_PID"
-read -r n_stop rate_stop <<<"$(flood "$STALL_SECONDS")"
-# what a full ring buffer costs the daemon to drain, with no client competing for the CPU
-read -r -a cpu0 <<<"$(cpu_ns "$DAEMON_PID")"
-kill -CONT "$DAEMON_PID"
-last=-1
-for ((i = 0; i < 100; i++)); do
-	sleep 0.2
-	read -r -a c <<<"$(log_counts unpinned)"
-	[ "${c[0]}" = "$last" ] && break
-	last=${c[0]}
-done
-read -r -a cpu1 <<<"$(cpu_ns "$DAEMON_PID")"
-drained=$((c[0] - ev[0]))
-rec drain audit 1 "$drained" $((cpu1[0] - cpu0[0]))
-read -r n_after rate_after <<<"$(flood "$STALL_SECONDS")"
-total=$((n_before + n_stop + n_after))
-# the daemon drains what the ring buffer kept, then reports the loss on its next tick
-for ((i = 0; i < 100; i++)); do
+	say "== past the ceiling: the same flood, the daemon stopped (SIGSTOP) for ${STALL_SECONDS}s in the middle"
+	flood() { # flood SECONDS: prints "handshakes rate"
+		local line
+		line=$("$PWB" hs --port "$PORT_ec" --ca "$PKI/legit-ec/root.pem" --procs "$FLOOD_PROCS" \
+			--seconds "$1") || client_failed flood audit
+		echo "$(kv handshakes "$line") $(kv rate "$line")"
+	}
+	daemon_start audit
+	foreign_probes stall audit 1
+	read -r n_before rate_before <<<"$(flood "$STALL_SECONDS")"
+	read -r -a ev <<<"$(wait_chains unpinned "$n_before" 10)"
+	kill -STOP "$DAEMON_PID"
+	read -r n_stop rate_stop <<<"$(flood "$STALL_SECONDS")"
+	# what a full ring buffer costs the daemon to drain, with no client competing for the CPU
+	read -r -a cpu0 <<<"$(cpu_ns "$DAEMON_PID")"
+	kill -CONT "$DAEMON_PID"
+	last=-1
+	for ((i = 0; i < 100; i++)); do
+		sleep 0.2
+		read -r -a c <<<"$(log_counts unpinned)"
+		[ "${c[0]}" = "$last" ] && break
+		last=${c[0]}
+	done
+	read -r -a cpu1 <<<"$(cpu_ns "$DAEMON_PID")"
+	drained=$((c[0] - ev[0]))
+	rec drain audit 1 "$drained" $((cpu1[0] - cpu0[0]))
+	read -r n_after rate_after <<<"$(flood "$STALL_SECONDS")"
+	total=$((n_before + n_stop + n_after))
+	# the daemon drains what the ring buffer kept, then reports the loss on its next tick
+	for ((i = 0; i < 100; i++)); do
+		read -r -a ev <<<"$(log_counts unpinned)"
+		[ $((ev[0] + ev[2])) -ge $total ] && break
+		sleep 0.1
+	done
+	sleep 1.5
 	read -r -a ev <<<"$(log_counts unpinned)"
-	[ $((ev[0] + ev[2])) -ge $total ] && break
-	sleep 0.1
-done
-sleep 1.5
-read -r -a ev <<<"$(log_counts unpinned)"
-lost_events=$(grep -c '"event":"lost"' "$DAEMON_LOG" || true)
-rec stall audit 1 "$n_before" "$rate_before" "$n_stop" "$rate_stop" "$n_after" "$rate_after" \
-	"${ev[0]}" "${ev[2]}" "${ev[3]}" "$lost_events" "$STALL_SECONDS"
-printf '   %s/s running, %s/s stopped, %s/s running again; %s handshakes -> %s events + %s chains reported lost (%s lost events)\n' \
-	"$rate_before" "$rate_stop" "$rate_after" $total "${ev[0]}" "${ev[2]}" "$lost_events"
-printf '   the daemon drained %s buffered events in %s ms of CPU\n' "$drained" \
-	$(((cpu1[0] - cpu0[0]) / 1000000))
-daemon_stop
+	lost_events=$(grep -c '"event":"lost"' "$DAEMON_LOG" || true)
+	rec stall audit 1 "$n_before" "$rate_before" "$n_stop" "$rate_stop" "$n_after" "$rate_after" \
+		"${ev[0]}" "${ev[2]}" "${ev[3]}" "$lost_events" "$STALL_SECONDS"
+	printf '   %s/s running, %s/s stopped, %s/s running again; %s handshakes -> %s events + %s chains reported lost (%s lost events)\n' \
+		"$rate_before" "$rate_stop" "$rate_after" $total "${ev[0]}" "${ev[2]}" "$lost_events"
+	printf '   the daemon drained %s buffered events in %s ms of CPU\n' "$drained" \
+		$(((cpu1[0] - cpu0[0]) / 1000000))
+	daemon_stop
+}
+[ "$PARTS" = all ] && ceiling_and_stall
 if [ -n "$STATS_ORIG" ]; then
 	sysctl -q -w kernel.bpf_stats_enabled="$STATS_ORIG" >/dev/null 2>&1 || true
 	STATS_ORIG=
@@ -597,12 +698,20 @@ META=$WORK/meta.env
 	echo "checks=$CHECKS"
 	echo "daemon_starts_failed=$DAEMON_STARTS_FAILED"
 	echo "bpf_stats=$([ $HAVE_BPFTOOL = 1 ] && echo 1 || echo 0)"
+	echo "bpf_run_time=$BPF_STATS"
+	echo "parts=$PARTS"
+	echo "label=${BENCH_LABEL:-}"
 	echo "load_start=$LOAD_START"
 	echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)"
+	read -r -a ticks <<<"$(cpu_ticks)"
+	awk -v b=$((ticks[0] - TICKS_START[0])) -v s=$((ticks[1] - TICKS_START[1])) \
+		-v t=$((ticks[2] - TICKS_START[2])) 'BEGIN { if (t) {
+			printf "host_busy_pct=%.1f\nhost_steal_pct=%.1f\n", 100 * b / t, 100 * s / t } }'
 	echo "duration=$((T_END - T_START))"
 } >"$META"
 # the raw results stay next to the tools, so the report can be rebuilt from them
-cp "$RESULTS" "$META" "$OUT/"
-"$PYTHON" "$BENCH_DIR/report.py" "$OUT/results.tsv" "$OUT/meta.env" "$REPORT" ||
-	die "cannot write the report"
+mkdir -p "$RESULTS_DIR"
+cp "$RESULTS" "$META" "$RESULTS_DIR/"
+"$PYTHON" "$BENCH_DIR/report.py" "$RESULTS_DIR/results.tsv" "$RESULTS_DIR/meta.env" "$REPORT" \
+	${BEFORE:+"$BEFORE"} || die "cannot write the report"
 say "== wrote $REPORT ($((T_END - T_START)) s of measurements)"
