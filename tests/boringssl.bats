@@ -13,7 +13,10 @@ load helpers
 bssl_paths() {
 	BSSL_INC=${BSSL_INC:-/usr/include/android}
 	BSSL_LIBDIR=${BSSL_LIBDIR:-/usr/lib/x86_64-linux-gnu/android}
-	[ -e "$BSSL_INC/openssl/is_boringssl.h" ] && [ -e "$BSSL_LIBDIR/libssl.so" ]
+	# a predicate, not an assertion: its status is the function's
+	if [ ! -e "$BSSL_INC/openssl/is_boringssl.h" ] || [ ! -e "$BSSL_LIBDIR/libssl.so" ]; then
+		return 1
+	fi
 }
 
 setup_file() {

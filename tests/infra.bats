@@ -258,7 +258,7 @@ fake_daemon() {
 	cat >"$PW" <<-EOF
 		#!/bin/bash
 		# fake-pinwarden run --log FILE ...
-		[ "\$1" = run ] && [ "\$2" = --log ] || exit 2
+		if [ "\$1" != run ] || [ "\$2" != --log ]; then exit 2; fi
 		echo "fake daemon: \$*" >&2
 		$1
 		trap 'echo "{\"time\":\"now\",\"event\":\"bye\"}" >>"\$3"; exit 0' TERM

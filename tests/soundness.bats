@@ -133,7 +133,10 @@ setup_file() {
 bssl_paths() {
 	BSSL_INC=${BSSL_INC:-/usr/include/android}
 	BSSL_LIBDIR=${BSSL_LIBDIR:-/usr/lib/x86_64-linux-gnu/android}
-	[ -e "$BSSL_INC/openssl/is_boringssl.h" ] && [ -e "$BSSL_LIBDIR/libssl.so" ]
+	# a predicate, not an assertion: its status is the function's
+	if [ ! -e "$BSSL_INC/openssl/is_boringssl.h" ] || [ ! -e "$BSSL_LIBDIR/libssl.so" ]; then
+		return 1
+	fi
 }
 
 setup() {
@@ -399,8 +402,10 @@ expect() {
 	for ((i = 0; i < n; i++)); do
 		c=${chain[i]}
 		local p=true v=false pinned=false m=false
-		[ "$validation" = verified ] && [ "$c" != "$anchor" ] &&
-			[[ " ${builds[*]} " == *" $c "* ]] && v=true
+		if [ "$validation" = verified ] && [ "$c" != "$anchor" ] &&
+			[[ " ${builds[*]} " == *" $c "* ]]; then
+			v=true
+		fi
 		[ "$c" = "legit-ec/$pin" ] && pinned=true
 		# a pin counts on the leaf, or on a certificate of the verified chain
 		if [ "$pinned" = true ] && { [ "$i" -eq 0 ] || [ "$v" = true ]; }; then
@@ -413,8 +418,9 @@ expect() {
 		lines+=("chain$n	$anchor presented=false validated=true pinned=false matched=false")
 		n=$((n + 1))
 	fi
-	[ "${BY_KEY[${FAMILY[$client]}]:-}" = yes ] && [ "$validation" = verified ] &&
+	if [ "${BY_KEY[${FAMILY[$client]}]:-}" = yes ] && [ "$validation" = verified ]; then
 		expect_by_key "$anchor"
+	fi
 	local verdict mode=enforce action reason=null outcome bytes
 	[ "$act" = audit ] && mode=audit
 	if [ "$matched" = true ]; then
