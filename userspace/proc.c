@@ -3,11 +3,13 @@
  * Signals to a process a verdict named by its pid: through a pidfd, once its
  * start time says it is still that process.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -25,30 +27,62 @@ const char *proc_kill_name(int kill)
 	return kill >= 0 && kill < PROC_KILL_MAX ? kill_names[kill] : "none";
 }
 
-uint64_t proc_start_ns(pid_t pid)
+int proc_stat_parse(const char *line, struct proc_stat *st)
 {
-	char path[64], buf[1024], *p;
-	unsigned long long ticks;
-	long hz = sysconf(_SC_CLK_TCK);
+	/* the command may hold anything, even ") 1 2": its last ')' ends it */
+	const char *p = strrchr(line, ')');
+	unsigned long long v;
+	char *end;
+	int field;
+
+	if (!p || p[1] != ' ' || !p[2] || p[2] == ' ' || p[3] != ' ')
+		return -1;
+	st->state = p[2];
+	p += 3;
+	/* fields 4 to 22, each a number followed by a space: a line cut short, even
+	 * inside the start time, is refused rather than misread */
+	for (field = 4; field <= 22; field++) {
+		if (*p++ != ' ' || !isdigit((unsigned char)p[*p == '-']))	/* tpgid may be -1 */
+			return -1;
+		errno = 0;
+		v = strtoull(p, &end, 10);
+		if (errno || *end != ' ')
+			return -1;
+		if (field == 9)
+			st->flags = v;
+		else if (field == 22)
+			st->start_ticks = v;
+		p = end;
+	}
+	return 0;
+}
+
+int proc_stat_read(pid_t pid, struct proc_stat *st)
+{
+	char path[64], buf[1024];
 	ssize_t n;
-	int fd, i;
+	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
+		return -1;
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
-	if (n <= 0 || hz <= 0)
-		return 0;
+	if (n <= 0)
+		return -1;
 	buf[n] = 0;
-	/* after the command, which may hold anything: field 22 is the start time */
-	p = strrchr(buf, ')');
-	for (i = 2; p && i < 22; i++)
-		p = strchr(p + 1, ' ');
-	if (!p || sscanf(p + 1, "%llu", &ticks) != 1)
+	return proc_stat_parse(buf, st);
+}
+
+uint64_t proc_start_ns(pid_t pid)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+	struct proc_stat st;
+
+	if (hz <= 0 || proc_stat_read(pid, &st))
 		return 0;
-	return ticks * (1000000000ULL / hz);
+	return st.start_ticks * (1000000000ULL / hz);
 }
 
 uint32_t proc_uid(pid_t pid)

@@ -25,6 +25,23 @@ enum proc_kill {
 
 const char *proc_kill_name(int kill);	/* "killed", ...; "none" */
 
+/* What pinwarden reads of /proc/PID/stat. */
+struct proc_stat {
+	char state;			/* field 3: R, S, D, T (stopped), t, Z, X, ... */
+	unsigned long flags;		/* field 9: the kernel's PF_* flags */
+	unsigned long long start_ticks;	/* field 22: start time, clock ticks since boot */
+};
+
+/*
+ * Parse a /proc/PID/stat line. The command (field 2) may hold spaces and ')':
+ * the fields are counted from its last ')'. 0, or -1 if the line is not one
+ * (cut short before the start time's end included).
+ */
+int proc_stat_parse(const char *line, struct proc_stat *st);
+
+/* Read /proc/PID/stat and parse it: 0, or -1 (gone, or unreadable). */
+int proc_stat_read(pid_t pid, struct proc_stat *st);
+
 /* When process `pid` started, in boot ns rounded down to a clock tick (as
  * /proc/PID/stat gives it); 0 if it cannot be read. */
 uint64_t proc_start_ns(pid_t pid);

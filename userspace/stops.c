@@ -20,6 +20,7 @@
 
 #include <bpf/bpf.h>
 
+#include "proc.h"
 #include "stops.h"
 
 #ifndef BPF_FS_MAGIC
@@ -35,52 +36,28 @@ uint64_t stops_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-/* /proc/PID/stat: the state letter and the start time (clock ticks since boot) */
-static int proc_stat(pid_t pid, char *state, unsigned long long *starttime)
-{
-	char path[64], buf[1024], *p;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	/* the command name may hold anything, even ") ": the state follows the last ')' */
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
-			 "%*d %*d %*d %*d %llu", state, starttime) != 2)
-		return -1;
-	return 0;
-}
-
 int proc_started_at(pid_t pid, uint64_t start)
 {
-	unsigned long long st;
 	long hz = sysconf(_SC_CLK_TCK);
-	char state;
+	struct proc_stat st;
 
-	if (hz <= 0 || proc_stat(pid, &state, &st))
+	if (hz <= 0 || proc_stat_read(pid, &st))
 		return 0;
-	return st == start / (1000000000ULL / (uint64_t)hz);
+	return st.start_ticks == start / (1000000000ULL / (uint64_t)hz);
 }
 
 /* Has the SIGSTOP the kernel sent reached the process (stopped, or pending)? */
 static int stop_landed(pid_t pid)
 {
-	unsigned long long st, mask;
-	char path[64], line[256], state;
+	unsigned long long mask;
+	struct proc_stat st;
+	char path[64], line[256];
 	FILE *f;
 	int landed = 0;
 
-	if (proc_stat(pid, &state, &st))
+	if (proc_stat_read(pid, &st))
 		return 1;	/* gone: nothing will land any more */
-	if (state == 'T' || state == 't')
+	if (st.state == 'T' || st.state == 't')
 		return 1;
 	snprintf(path, sizeof(path), "/proc/%d/status", pid);
 	f = fopen(path, "re");

@@ -32,6 +32,7 @@
 #include "daemon.h"
 #include "discover.h"
 #include "log.h"
+#include "proc.h"
 #include "stops.h"
 #include "watchdog.h"
 #include "pinwarden.skel.h"
@@ -163,25 +164,13 @@ static int wd_out = WD_FD_PIPE;
  */
 static int daemon_ending(pid_t pid)
 {
-	char path[64], buf[512], *p, state;
-	unsigned long flags;
-	ssize_t n;
-	int fd;
+	struct proc_stat st;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (proc_stat_read(pid, &st))
 		return 1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 1;
-	buf[n] = 0;
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) != 2)
-		return 1;
-	return state == 'Z' || state == 'X' || (flags & PF_EXITING);
+	return st.state == 'Z' || st.state == 'X' || (st.flags & PF_EXITING);
 }
+
 static uint32_t wd_why;
 
 static void wd_report(void *ctx, pid_t pid, const struct pw_stop *s)
