@@ -100,32 +100,33 @@ static __always_inline void rec_fill(struct pw_discover_rec *rec, __u32 type, __
 	bpf_get_current_comm(rec->comm, sizeof(rec->comm));
 }
 
-/* Stop the current process for the daemon: recorded first, then signalled. */
+/*
+ * Stop the current process for the daemon (bpf/hold.bpf.h), told by a record
+ * reserved first: a stop the daemon would not hear of lasts to the bound.
+ */
 static __always_inline int gate_stop(__u32 tgid, __u64 start, __u64 now, struct pw_file_key *f)
 {
 	struct pw_stop s = { .start = start, .stopped_ns = now, .dev = f->dev, .ino = f->ino };
-	struct pw_discover_rec *rec;
+	struct pw_discover_rec *rec = bpf_ringbuf_reserve(&discovery, sizeof(*rec), 0);
+	struct pw_stop *old;
+	int r;
 
-	bpf_get_current_comm(s.comm, sizeof(s.comm));
-	if (bpf_map_update_elem(&stops, &tgid, &s, BPF_NOEXIST)) {
-		struct pw_stop *old = bpf_map_lookup_elem(&stops, &tgid);
-
-		/* another thread of it stopped it a moment ago: the group stop holds us too */
-		return old && old->start == start ? 0 : PW_UNGATED_FULL;
-	}
-	__sync_fetch_and_add(&stopped_procs, 1);
-	rec = bpf_ringbuf_reserve(&discovery, sizeof(*rec), 0);
-	if (rec && !bpf_send_signal(SIGSTOP)) {
-		rec_fill(rec, PW_REC_STOP, tgid, f->dev, f->ino, start, now);
-		count(PW_CNT_DISCOVERY_STOPS);
-		bpf_ringbuf_submit(rec, BPF_RB_FORCE_WAKEUP);
-		return 0;
-	}
-	if (rec)
+	if (rec) {
+		r = hold_stop(tgid, &s, HOLD_PROCESS);
+		if (r == HOLD_SENT) {
+			rec_fill(rec, PW_REC_STOP, tgid, f->dev, f->ino, start, now);
+			count(PW_CNT_DISCOVERY_STOPS);
+			bpf_ringbuf_submit(rec, BPF_RB_FORCE_WAKEUP);
+			return 0;
+		}
 		bpf_ringbuf_discard(rec, 0);
-	if (!bpf_map_delete_elem(&stops, &tgid))
-		__sync_fetch_and_add(&stopped_procs, -1);
-	return PW_UNGATED_FULL;
+		if (r == HOLD_FAILED)
+			return PW_UNGATED_FULL;
+	}
+	/* not stopped by us (no room for the record, or a stop of it is recorded):
+	 * if another thread of it stopped it a moment ago, the group stop holds us too */
+	old = bpf_map_lookup_elem(&stops, &tgid);
+	return old && old->start == start ? 0 : PW_UNGATED_FULL;
 }
 
 /*
@@ -144,15 +145,8 @@ static __always_inline void hold(struct task_struct *t, __u32 tgid, struct pw_pe
 		return;
 	now = bpf_ktime_get_ns();
 	start = proc_start(t);
-	if (BPF_CORE_READ(t, ptrace))
-		reason = PW_UNGATED_TRACED;
-	else if (terminal_job(t))
-		reason = PW_UNGATED_TERMINAL;
-	else if (!beats_fresh(now))
-		reason = PW_UNGATED_UNRESPONSIVE;
-	else if (stopped_procs >= stops_max)
-		reason = PW_UNGATED_BUSY;
-	else
+	reason = hold_refused(t, now);
+	if (!reason)
 		reason = gate_stop(tgid, start, now, f);
 	if (!reason)
 		return;

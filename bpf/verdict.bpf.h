@@ -147,34 +147,28 @@ static __always_inline int reset_hold(struct task_struct *t, __u32 tgid, __u64 s
 {
 	struct pw_stop s = { .start = start, .dev = PW_STOP_RESET };
 	struct pw_stop *old;
+	int r;
 
 	s.stopped_ns = bpf_ktime_get_ns();
-	if (tgid == daemon_tgid || tgid == watchdog_tgid || BPF_CORE_READ(t, ptrace) ||
-	    terminal_job(t) || !beats_fresh(s.stopped_ns) || stopped_procs >= stops_max)
+	if (tgid == daemon_tgid || tgid == watchdog_tgid || hold_refused(t, s.stopped_ns))
 		return 0;
-	bpf_get_current_comm(s.comm, sizeof(s.comm));
-	if (bpf_map_update_elem(&stops, &tgid, &s, BPF_NOEXIST)) {
-		/* A stop of this process is recorded already. Discovery's could end before
-		 * this socket is destroyed: not held (its egress is dropped all the same).
-		 * Another thread's reset: this thread stops too, bounded by that entry;
-		 * the daemon ends it only once no mark is PW_MARK_PENDING, and should the
-		 * watchdog end it meanwhile, the stop just sent is taken back (a SIGCONT
-		 * discards a pending SIGSTOP), so that no stop is ever unrecorded. */
-		old = bpf_map_lookup_elem(&stops, &tgid);
-		if (!old || old->start != start || old->dev != PW_STOP_RESET ||
-		    bpf_send_signal_thread(SIGSTOP))
-			return 0;
-		old = bpf_map_lookup_elem(&stops, &tgid);
-		if (old && old->start == start && old->dev == PW_STOP_RESET)
-			return 1;
-		bpf_send_signal_thread(SIGCONT);
+	r = hold_stop(tgid, &s, HOLD_THREAD);
+	if (r != HOLD_NOT_RECORDED)
+		return r == HOLD_SENT;
+	/* A stop of this process is recorded already. Discovery's could end before
+	 * this socket is destroyed: not held (its egress is dropped all the same).
+	 * Another thread's reset: this thread stops too, bounded by that entry;
+	 * the daemon ends it only once no mark is PW_MARK_PENDING, and should the
+	 * watchdog end it meanwhile, the stop just sent is taken back (a SIGCONT
+	 * discards a pending SIGSTOP), so that no stop is ever unrecorded. */
+	old = bpf_map_lookup_elem(&stops, &tgid);
+	if (!old || old->start != start || old->dev != PW_STOP_RESET ||
+	    bpf_send_signal_thread(SIGSTOP))
 		return 0;
-	}
-	__sync_fetch_and_add(&stopped_procs, 1);
-	if (bpf_send_signal_thread(SIGSTOP) == 0)
+	old = bpf_map_lookup_elem(&stops, &tgid);
+	if (old && old->start == start && old->dev == PW_STOP_RESET)
 		return 1;
-	if (!bpf_map_delete_elem(&stops, &tgid))
-		__sync_fetch_and_add(&stopped_procs, -1);
+	bpf_send_signal_thread(SIGCONT);
 	return 0;
 }
 #define PW_MARK_NO_SOCK	(-1)	/* the connection's socket is unknown */
