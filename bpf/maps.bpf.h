@@ -172,32 +172,27 @@ PW_SHARED struct {
 	__type(value, struct pw_ssl_state);
 } ssl_state SEC(".maps");
 
-/* entries of ssl_state per uid */
-PW_SHARED struct {
+/*
+ * The shape of the session tables keyed by a uid or a tgid, of one number: one
+ * definition for three tables. They stay three: a loss is marked by uid only
+ * when the tgid table is full, and in a shared table it would find no room.
+ */
+struct pw_session_ids {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 65536);
 	__type(key, __u32);
 	__type(value, __u64);
-} session_uids SEC(".maps");
+};
+
+/* entries of ssl_state per uid: uid -> count */
+PW_SHARED struct pw_session_ids session_uids SEC(".maps");
 
 /* processes that could not keep a connection's state (quota or table full): tgid -> start */
-PW_SHARED struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 65536);
-	__type(key, __u32);
-	__type(value, __u64);
-} session_lost SEC(".maps");
+PW_SHARED struct pw_session_ids session_lost SEC(".maps");
 
 /* ... and, when that table is full, their uids: uid -> boot ns of the last loss */
-PW_SHARED struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 65536);
-	__type(key, __u32);
-	__type(value, __u64);
-} session_lost_uid SEC(".maps");
+PW_SHARED struct pw_session_ids session_lost_uid SEC(".maps");
 
 /* policy, keyed by generation: a reload fills a new generation, then flips active_gen */
 PW_SHARED struct {
