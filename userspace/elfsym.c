@@ -315,23 +315,33 @@ const uint8_t *elf_section(struct elf_image *img, const char *name, uint64_t vad
 	return d->d_buf;
 }
 
+/*
+ * The entries of section k if it is a table of `type` (SHT_SYMTAB, SHT_DYNAMIC):
+ * their count in *n, charged to the budget. NULL if it is not one, the budget
+ * is spent, or its bytes are out of reach.
+ */
+static Elf_Data *table_at(struct elf_image *img, size_t k, Elf64_Word type, size_t *n)
+{
+	const GElf_Shdr *sh = &img->secs[k].sh;
+
+	if (sh->sh_type != type || !sh->sh_entsize)
+		return NULL;
+	*n = sh->sh_size / sh->sh_entsize;
+	if (elf_image_charge(img, *n))
+		return NULL;
+	return section_data(img, img->secs[k].scn, sh);
+}
+
 static uint64_t symtab_find(struct elf_image *img, Elf64_Word type, const char *name, int functions,
 			   uint64_t *size)
 {
 	size_t k;
 
 	for (k = 0; k < img->nsecs; k++) {
-		const GElf_Shdr sh = img->secs[k].sh;
 		Elf_Data *d;
 		size_t i, n;
 
-		if (sh.sh_type != type || !sh.sh_entsize)
-			continue;
-		n = sh.sh_size / sh.sh_entsize;
-		if (elf_image_charge(img, n))
-			return 0;
-		d = section_data(img, img->secs[k].scn, &sh);
-		if (!d)
+		if (!(d = table_at(img, k, type, &n)))
 			continue;
 		for (i = 0; i < n; i++) {
 			GElf_Sym sym;
@@ -342,7 +352,7 @@ static uint64_t symtab_find(struct elf_image *img, Elf64_Word type, const char *
 			if (functions ? GELF_ST_TYPE(sym.st_info) != STT_FUNC :
 					GELF_ST_TYPE(sym.st_info) != STT_OBJECT)
 				continue;
-			sn = elf_strptr(img->elf, sh.sh_link, sym.st_name);
+			sn = elf_strptr(img->elf, img->secs[k].sh.sh_link, sym.st_name);
 			if (sn && !strcmp(sn, name)) {
 				if (size)
 					*size = sym.st_size;
@@ -353,25 +363,27 @@ static uint64_t symtab_find(struct elf_image *img, Elf64_Word type, const char *
 	return 0;
 }
 
+/* A function (or a data object) defined in the file: .symtab, else .dynsym. */
+static uint64_t symbol_vaddr(struct elf_image *img, const char *name, int functions, uint64_t *size)
+{
+	uint64_t v = symtab_find(img, SHT_SYMTAB, name, functions, size);
+
+	return v ? v : symtab_find(img, SHT_DYNSYM, name, functions, size);
+}
+
 uint64_t elf_func_vaddr(struct elf_image *img, const char *name)
 {
-	uint64_t v = symtab_find(img, SHT_SYMTAB, name, 1, NULL);
-
-	return v ? v : symtab_find(img, SHT_DYNSYM, name, 1, NULL);
+	return symbol_vaddr(img, name, 1, NULL);
 }
 
 uint64_t elf_object_vaddr(struct elf_image *img, const char *name)
 {
-	uint64_t v = symtab_find(img, SHT_SYMTAB, name, 0, NULL);
-
-	return v ? v : symtab_find(img, SHT_DYNSYM, name, 0, NULL);
+	return symbol_vaddr(img, name, 0, NULL);
 }
 
 uint64_t elf_func_vaddr_size(struct elf_image *img, const char *name, uint64_t *size)
 {
-	uint64_t v = symtab_find(img, SHT_SYMTAB, name, 1, size);
-
-	return v ? v : symtab_find(img, SHT_DYNSYM, name, 1, size);
+	return symbol_vaddr(img, name, 1, size);
 }
 
 /*
@@ -1013,14 +1025,10 @@ int elf_needed(struct elf_image *img, const char *prefix, char *out, size_t len)
 	size_t k;
 
 	for (k = 0; k < img->nsecs; k++) {
-		const GElf_Shdr sh = img->secs[k].sh;
 		Elf_Data *d;
 		size_t i, n;
 
-		if (sh.sh_type != SHT_DYNAMIC || !sh.sh_entsize)
-			continue;
-		n = sh.sh_size / sh.sh_entsize;
-		if (elf_image_charge(img, n) || !(d = section_data(img, img->secs[k].scn, &sh)))
+		if (!(d = table_at(img, k, SHT_DYNAMIC, &n)))
 			continue;
 		for (i = 0; i < n; i++) {
 			GElf_Dyn dyn;
@@ -1028,7 +1036,7 @@ int elf_needed(struct elf_image *img, const char *prefix, char *out, size_t len)
 
 			if (!gelf_getdyn(d, i, &dyn) || dyn.d_tag != DT_NEEDED)
 				continue;
-			name = elf_strptr(img->elf, sh.sh_link, dyn.d_un.d_val);
+			name = elf_strptr(img->elf, img->secs[k].sh.sh_link, dyn.d_un.d_val);
 			if (name && !strncmp(name, prefix, strlen(prefix)) &&
 			    (size_t)snprintf(out, len, "%s", name) < len)
 				return 0;

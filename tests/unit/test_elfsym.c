@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * Unit tests of the ELF helpers that place probes in statically linked code
- * (userspace/elfsym.c: elf_func_vaddr_size, elf_read_vaddr, elf_section_range,
+ * (userspace/elfsym.c: elf_func_vaddr_size, elf_object_vaddr, elf_read_vaddr, elf_section_range,
  * elf_direct_call_sites, elf_accessor_offset, elf_field_offset, elf_needed), on this very test
  * program: its functions are known,
  * and its machine code is also in memory to compare with what was read from
@@ -39,6 +39,9 @@ __attribute__((noinline, used)) int pw_test_other(int x)
 	return x + 5;
 }
 
+/* A data object (STT_OBJECT) with file bytes, for elf_object_vaddr. */
+__attribute__((used)) const char pw_test_object[] = "pinwarden elfsym object";
+
 /* Field accessors as OpenSSL 3.0 compiles SSL_session_reused and SSL_is_server. */
 __asm__(".globl pw_test_get32\n.type pw_test_get32, @function\npw_test_get32:\n"
 	"\tmov 0x4d0(%rdi), %eax\n\txor %edi, %edi\n\tret\n.size pw_test_get32, .-pw_test_get32\n"
@@ -75,8 +78,8 @@ __asm__(".globl pw_test_sknum\n.type pw_test_sknum, @function\npw_test_sknum:\n"
 
 int main(void)
 {
-	uint64_t sites[8], caller, callee, size = 0, text, text_size;
-	uint8_t code[4096], b[5];
+	uint64_t sites[8], caller, callee, size = 0, text, text_size, obj;
+	uint8_t code[4096], b[5], objbuf[sizeof(pw_test_object)];
 	char err[256];
 	struct elf_image *img;
 	int n, i;
@@ -100,6 +103,15 @@ int main(void)
 	ASSERT_TRUE(caller >= text && caller + size <= text + text_size);
 	ASSERT_EQ(elf_read_vaddr(img, 0x7fffffff0000ULL, b, sizeof(b)), -1);
 	ASSERT_EQ(elf_section_range(img, ".no-such-section", &text, &text_size), -1);
+
+	/* functions and data objects are looked up apart */
+	obj = elf_object_vaddr(img, "pw_test_object");
+	ASSERT_TRUE(obj != 0);
+	ASSERT_EQ(elf_read_vaddr(img, obj, objbuf, sizeof(pw_test_object)), 0);
+	ASSERT_TRUE(!memcmp(objbuf, pw_test_object, sizeof(pw_test_object)));
+	ASSERT_EQ(elf_object_vaddr(img, "pw_test_caller"), 0);
+	ASSERT_EQ(elf_func_vaddr(img, "pw_test_object"), 0);
+	ASSERT_EQ(elf_func_vaddr(img, "pw_test_no_such_function"), 0);
 
 	/* both calls, each a call rel32 to the callee */
 	n = elf_direct_call_sites(img, "pw_test_caller", "pw_test_callee", sites, 8);
