@@ -259,17 +259,18 @@ int BPF_KPROBE(gnutls_vcrt, void *list, void *cert_list, __u32 size)
 {
 	struct pw_chain_acc *acc;
 	__u64 objs[PW_CHAIN_MAX] = {}, vout = 0;
-	__u32 n, i;
+	__u32 n, i, bytes;
 
 	acc = bpf_task_storage_get(&chains, bpf_get_current_task_btf(), 0, 0);
 	if (!acc || acc->vstage != GNUTLS_IN_PEERS)
 		return 0;
 	n = acc->ncerts;
+	bytes = n * sizeof(objs[0]);
 	/* not the peer's list (an OCSP signer's, say): leave the wait as it is */
-	if (size != n || n > PW_CHAIN_MAX || !cert_list)
+	if (size != n || !bytes || bytes > sizeof(objs) || !cert_list)
 		return 0;
 	if (bpf_probe_read_user(&vout, sizeof(vout), (const void *)(PT_REGS_SP(ctx) + 8)) || !vout ||
-	    bpf_probe_read_user(objs, n * sizeof(objs[0]) & (sizeof(objs) - 8), cert_list))
+	    bpf_probe_read_user(objs, bytes, cert_list))
 		return 0;
 	for (i = 0; i < PW_CHAIN_MAX; i++)
 		acc->objs[i] = i < n ? objs[i] : 0;

@@ -451,8 +451,9 @@ static int gnutls_attach(struct pinwarden_bpf *skel, struct attached_lib *lib,
 		return -1;
 	}
 	log_debug("%s: session layout: entity %#x, auth_info %#x (type %#x), transport %#x; "
-		  "peers %#x, count %#x", lib->path, l.entity, l.auth_info, l.auth_info_type,
-		  l.transport, l.peers, l.npeers);
+		  "peers %#x, count %#x; certificate: modified %#x, spki %#x", lib->path, l.entity,
+		  l.auth_info, l.auth_info_type, l.transport, l.peers, l.npeers, l.crt_modified,
+		  l.crt_spki);
 	/* first what ends a wait, then what starts one */
 	defer = gnutls_attach_verification(skel, lib, img, idx, crt_known, err, errlen);
 	if (defer < 0)
