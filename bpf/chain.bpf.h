@@ -98,6 +98,8 @@ static __always_inline void chain_reset(struct pw_chain_acc *acc)
 	acc->vctx = 0;
 	acc->read_fd = -1;
 	acc->vby_key = 0;
+	acc->vstage = 0;
+	acc->vout = 0;
 }
 
 /*

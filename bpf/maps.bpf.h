@@ -113,8 +113,10 @@ struct pw_chain_acc {
 	__u8 side;			/* enum pw_side, while a verification is in progress */
 	__s32 read_fd;			/* the thread's last read when the chain was complete, or -1 */
 	__u8 vby_key;			/* validated anchors name presented certificates by key */
-	__u8 pad3[7];
+	__u8 vstage;			/* a chain waiting for its library's verification (GnuTLS) */
+	__u8 pad3[6];
 	__u64 vctx;			/* the library's verification context, while in progress */
+	__u64 vout;			/* where the library writes its verification result */
 	__u64 objs[PW_CHAIN_MAX];	/* the library's object of each presented certificate, or 0 */
 	struct pw_anchor_src anchors[PW_ANCHORS_MAX];
 	struct pw_chain_cert certs[PW_CHAIN_MAX];

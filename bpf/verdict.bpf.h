@@ -899,7 +899,7 @@ __noinline int pw_anchors_hash(void)
  * (no socket is known to reset), and a bare record says so. Out of line:
  * its paths do not multiply the caller's.
  */
-__noinline int pw_verdict_no_acc(__u8 library, __u8 side)
+__noinline int pw_verdict_no_acc(__u8 library, __u8 side, __u32 why)
 {
 	__u32 gen = active_gen, zero = 0, f;
 	struct pw_config *cfg = bpf_map_lookup_elem(&configs, &gen);
@@ -907,7 +907,7 @@ __noinline int pw_verdict_no_acc(__u8 library, __u8 side)
 	int server = side == PW_SIDE_SERVER;
 	__u8 mode = PW_MODE_AUDIT, done = PW_DONE_WOULD_KILL;
 
-	count(PW_CNT_ACC_FULL);
+	count(why == PW_CHAIN_PENDING_LOST ? PW_CNT_PENDING_LOST : PW_CNT_ACC_FULL);
 	if (!cfg || !(cfg->flags & (server ? PW_CFG_RULES_SERVER : PW_CFG_RULES_CLIENT)))
 		return 0;
 	f = cfg->flags;
@@ -927,7 +927,8 @@ __noinline int pw_verdict_no_acc(__u8 library, __u8 side)
 	if (!rec)
 		return 0;
 	rec->type = PW_REC_CHAIN;
-	rec->flags = PW_CHAIN_NO_CERTS | PW_CHAIN_RULE_UNKNOWN | PW_CHAIN_ACC_UNAVAILABLE;
+	rec->flags = PW_CHAIN_NO_CERTS | PW_CHAIN_RULE_UNKNOWN |
+		     (why == PW_CHAIN_PENDING_LOST ? PW_CHAIN_PENDING_LOST : PW_CHAIN_ACC_UNAVAILABLE);
 	rec->ts_boot_ns = bpf_ktime_get_boot_ns();
 	rec->cgroup_id = bpf_get_current_cgroup_id();
 	rec->pid = bpf_get_current_pid_tgid() >> 32;
@@ -951,12 +952,18 @@ __noinline int pw_verdict_no_acc(__u8 library, __u8 side)
 #else
 extern int pw_exe_path(void);
 extern int pw_anchors_hash(void);
-extern int pw_verdict_no_acc(__u8 library, __u8 side);
+extern int pw_verdict_no_acc(__u8 library, __u8 side, __u32 why);
 #endif /* PW_DEFINE_VERDICT */
 
 static __always_inline void verdict_no_acc(__u8 library, __u8 side)
 {
-	pw_verdict_no_acc(library, side);
+	pw_verdict_no_acc(library, side, PW_CHAIN_ACC_UNAVAILABLE);
+}
+
+/* A chain that waited for its library's verification is gone: fail closed as above. */
+static __always_inline void verdict_pending_lost(__u8 library, __u8 side)
+{
+	pw_verdict_no_acc(library, side, PW_CHAIN_PENDING_LOST);
 }
 
 static __always_inline void verdict_judge(struct pw_chain_acc *acc, __u8 library, __u8 side)

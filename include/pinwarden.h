@@ -139,6 +139,7 @@ enum pw_pin_type {
 #define PW_CHAIN_ADDR_UNKNOWN	(1u << 19) /* no SNI, and the address IP rules need is unknown */
 #define PW_CHAIN_RULE_UNKNOWN	(1u << 20) /* a rule could cover it, but cannot be found: failed closed */
 #define PW_CHAIN_ACC_UNAVAILABLE (1u << 21) /* no accumulator: nothing was captured */
+#define PW_CHAIN_PENDING_LOST	(1u << 22) /* waited for the library's verification, then lost */
 /* enforcement flags, from bit 24 down */
 #define PW_CHAIN_RESET_FULL	(1u << 24) /* reset asked, but reset_conns is full: killed instead */
 /* a chain the kernel could not judge in full: under enforce, fail closed */
@@ -178,6 +179,7 @@ enum pw_counter {
 	PW_CNT_RESET_RST_PASSED,	/* RSTs of marked connections let out (no payload) */
 	PW_CNT_DISCOVERY_NOTED,	/* new files noted for the daemon (the process ran on) */
 	PW_CNT_DISCOVERY_UNGATED, /* processes that went past the gate unexamined, not stopped */
+	PW_CNT_PENDING_LOST,	/* a chain waiting for its library's verification was lost: failed closed */
 	PW_CNT_MAX,
 };
 
@@ -282,6 +284,7 @@ struct pw_ssl_state {
 _Static_assert(sizeof(struct pw_ssl_state) == 280, "pw_ssl_state layout");
 
 #define PW_SESSION_HOST_UNREADABLE	(1u << 0) /* an SNI was set that could not be read */
+#define PW_SESSION_CHAIN_PENDING	(1u << 1) /* its chain waits for the library's verification */
 
 /* ---- ring buffer records ------------------------------------------------- */
 

@@ -28,18 +28,6 @@ port() {
 	echo "${!var}"
 }
 
-# in_pin_ns NAME CMD...: run CMD (at most 20 s) with NAME resolving to 127.0.0.1, through
-# a private /etc/hosts bind-mounted in a mount namespace of its own: the host's file is
-# untouched, and wget has no --resolve. CMD is exec'ed: its status (137: killed) is ours.
-in_pin_ns() {
-	local name=$1
-	shift
-	printf '127.0.0.1 %s\n' "$name" >"$BATS_TEST_TMPDIR/hosts"
-	# shellcheck disable=SC2016
-	timeout 20 unshare --mount sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' \
-		"$BATS_TEST_TMPDIR/hosts" "$@"
-}
-
 # wget_pin NAME PORT [wget args...]: GET https://NAME:PORT/, the body on stdout.
 wget_pin() {
 	local name=$1 port=$2
@@ -394,14 +382,19 @@ rules:
 	[ "$(_events_count ".event == \"tls_chain\" and .peer == \"127.0.0.1:$legit13_PORT\"")" -eq 1 ]
 }
 
+# gtls_build: GTLS, our GnuTLS tool (tools/gnutls/gtls.c), compiled once per file
+gtls_build() {
+	GTLS=$BATS_FILE_TMPDIR/gtls
+	[ -x "$GTLS" ] || cc -O2 -Wall -pthread -o "$GTLS" "$TOOLS/gnutls/gtls.c" -lgnutls
+}
+
 # gtls_start NAME [gtls server args...]: our GnuTLS server (tools/gnutls/gtls.c) on an
 # ephemeral port of 127.0.0.1; exports NAME_PORT, NAME_PID, NAME_RECORD; stopped by pid
 # in teardown like the others.
 gtls_start() {
 	local name=$1 base=$BATS_TEST_TMPDIR/$1 pid deadline=$((SECONDS + 10))
 	shift
-	GTLS=$BATS_FILE_TMPDIR/gtls
-	[ -x "$GTLS" ] || cc -O2 -Wall -o "$GTLS" "$TOOLS/gnutls/gtls.c" -lgnutls
+	gtls_build
 	: >"$base.record"
 	rm -f "$base.port"	# a server of the same name may have run before in this test
 	"$GTLS" server --port-file "$base.port" --record "$base.record" "$@" 3>&- </dev/null \
@@ -472,32 +465,99 @@ rules:
 }
 
 # run_cnt of pinwarden's GnuTLS programs (needs kernel.bpf_stats_enabled=1)
-prog_runs() {
-	bpftool -j prog show | jq '[.[] | select(.name | test("^gnutls_")) | .run_cnt // 0] | add // 0'
+# runs_of CMD...: RUNS[prog]=runs of each GnuTLS program while CMD ran (its status: ours)
+runs_of() {
+	local -A before=()
+	local p n rc=0
+	while read -r p n; do before[$p]=$n; done < <(bpftool -j prog show |
+		jq -r '.[] | select(.name | test("^gnutls_")) | "\(.name) \(.run_cnt // 0)"')
+	"$@" || rc=$?
+	RUNS=()
+	while read -r p n; do RUNS[$p]=$((n - ${before[$p]:-0})); done < <(bpftool -j prog show |
+		jq -r '.[] | select(.name | test("^gnutls_")) | "\(.name) \(.run_cnt // 0)"')
+	declare -p RUNS
+	return "$rc"
 }
 
-@test "cost: GnuTLS loading CA bundles fires no probe; a handshake fires three (SNI, verdict, deinit) and judges one chain" {
-	local old before after i
+@test "cost: GnuTLS loading and verifying with a CA bundle reads no chain; a verifying handshake fires a fixed set of probes and judges one chain" {
+	local old ev
+	declare -gA RUNS
 	old=$(sysctl -n kernel.bpf_stats_enabled)
 	sysctl -qw kernel.bpf_stats_enabled=1
 	pw_start --metrics "$BATS_TEST_TMPDIR/metrics.prom"
-	before=$(prog_runs)
-	for i in $(seq 10); do
-		# GnuTLS parses every certificate of the system bundle
-		certtool --verify --load-ca-certificate /etc/ssl/certs/ca-certificates.crt \
-			--infile "$PKI/legit-ec/root.pem" >/dev/null 2>&1 || true
-	done
-	after=$(prog_runs)
-	echo "probe runs during 10 CA bundle loads: $((after - before))"
-	[ "$((after - before))" -eq 0 ]
-	before=$(prog_runs)
-	run bash -c "printf 'GET / HTTP/1.0\r\n\r\n' | timeout 20 gnutls-cli --port $legit13_PORT \
-		--sni-hostname pin.test --x509cafile '$PKI/legit-ec/root.pem' 127.0.0.1"
-	after=$(prog_runs)
+	bundle_verify() {
+		local i
+		for i in $(seq 10); do
+			# GnuTLS parses every certificate of the system bundle, then verifies one
+			certtool --verify --load-ca-certificate /etc/ssl/certs/ca-certificates.crt \
+				--infile "$PKI/legit-ec/root.pem" >/dev/null 2>&1 || true
+		done
+	}
+	runs_of bundle_verify
+	# no session: nothing read, no SNI, no verification of a session's peers; the
+	# probes of the trust list's verification return at once (no session waits)
+	[ "${RUNS[gnutls_sni]}" -eq 0 ]
+	[ "${RUNS[gnutls_vpeers]}" -eq 0 ]
+	[ "${RUNS[gnutls_vissuer]}" -eq 0 ]
+	[ "${RUNS[gnutls_vcrt]}" -le 10 ]
+	[ "${RUNS[gnutls_verify]}" -le 10 ]
+	one_handshake() {
+		printf 'GET / HTTP/1.0\r\n\r\n' | timeout 20 gnutls-cli --port "$legit13_PORT" \
+			--sni-hostname pin.test --x509cafile "$PKI/legit-ec/root.pem" 127.0.0.1 || true
+	}
+	runs_of one_handshake
 	sysctl -qw kernel.bpf_stats_enabled="$old"
-	echo "probe runs for one gnutls-cli handshake: $((after - before))"
-	[ "$((after - before))" -eq 3 ]
+	# SNI; GnuTLS's verification of the session's peers (leaf + intermediate): its
+	# entry, the trust list's entry, one pass, two issuers (the intermediate and the
+	# root); the verdict program at the runner, at the trust list's return, at deinit
+	# and at each record sent or received (the reply: a few)
+	[ "${RUNS[gnutls_sni]}" -eq 1 ]
+	[ "${RUNS[gnutls_vpeers]}" -eq 1 ]
+	[ "${RUNS[gnutls_vcrt]}" -eq 1 ]
+	[ "${RUNS[gnutls_vpass]}" -eq 1 ]
+	[ "${RUNS[gnutls_vissuer]}" -eq 2 ]
+	[ "${RUNS[gnutls_verify]}" -ge 4 ]
+	[ "${RUNS[gnutls_verify]}" -le 12 ]
 	retry 30 0.1 grep -q '^pinwarden_chains_judged_total 1$' "$BATS_TEST_TMPDIR/metrics.prom"
 	grep -q '^pinwarden_certificates_captured_total 2$' "$BATS_TEST_TMPDIR/metrics.prom"
 	grep -q '^pinwarden_orphan_certificates_total 0$' "$BATS_TEST_TMPDIR/metrics.prom"
+	ev=$(events_wait '.event == "tls_chain" and .comm == "gnutls-cli"')
+	echo "$ev" | jq -e '.validation == "verified" and ([.chain[] | .validated] == [true, true])'
+}
+
+@test "a connection handed to another thread before GnuTLS verified its chain fails closed: killed before its secret leaves, and said so (TLS 1.2 and 1.3)" {
+	# only the intermediate is pinned: the verdict needs GnuTLS's verification, which
+	# this client never asks for; its handshake thread hands the session to another
+	# thread, which sends at once: the chain kept on the first thread is out of reach
+	policy "
+mode: enforce
+action: kill
+pinsets:
+  int: { pins: [ $(cat "$PKI/legit-ec/int.spki") ] }
+rules:
+  - host: pin.test
+    pinset: int"
+	pw_start --policy "$POLICY" --metrics "$BATS_TEST_TMPDIR/metrics.prom"
+	gtls_build
+	local v port ev n=0 sel='.event == "tls_chain" and .comm == "gtls"'
+	for v in 12 13; do
+		port=$(port "legit$v")
+		run timeout 20 "$GTLS" handoff --port "$port" --sni pin.test --secret handoff-secret \
+			--tls "${v:0:1}.${v:1}"
+		echo "TLS $v: status $status: $output"
+		[ "$status" -eq 137 ]
+		n=$((n + 1))
+		retry 30 0.1 events_count_ge "$n" "$sel"
+		ev=$(_events_select "$sel" | tail -n 1)
+		echo "$ev" | jq -c .
+		echo "$ev" | jq -e '.verdict == "mismatch" and .action == "killed"'
+		echo "$ev" | jq -e '.errors | any(test("gone when the connection was used"))'
+	done
+	local r
+	for r in "$legit12_RECORD" "$legit13_RECORD"; do
+		run grep -c handoff-secret "$r"
+		[ "$output" = 0 ]
+	done
+	retry 30 0.1 grep -q '^pinwarden_kernel_failures_total{reason="pending_chain_lost"} 2$' \
+		"$BATS_TEST_TMPDIR/metrics.prom"
 }

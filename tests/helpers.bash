@@ -336,3 +336,15 @@ pin_test_servers() {
 	server_start legit --cert "$PKI/legit-ec/chain.pem" --key "$PKI/legit-ec/leaf.key" --reply
 	server_start evil --cert "$PKI/evil/chain.pem" --key "$PKI/evil/leaf.key" --reply
 }
+
+# in_pin_ns NAME CMD...: run CMD (at most 20 s) with NAME resolving to 127.0.0.1, through
+# a private /etc/hosts bind-mounted in a mount namespace of its own: the host's file is
+# untouched, and wget has no --resolve. CMD is exec'ed: its status (137: killed) is ours.
+in_pin_ns() {
+	local name=$1
+	shift
+	printf '127.0.0.1 %s\n' "$name" >"$BATS_TEST_TMPDIR/hosts"
+	# shellcheck disable=SC2016
+	timeout 20 unshare --mount sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' \
+		"$BATS_TEST_TMPDIR/hosts" "$@"
+}

@@ -29,12 +29,13 @@ teardown() {
 	pw_teardown
 }
 
-# "INODE OFFSET" for each uprobe the daemon holds, its file found through the
-# daemon's own descriptor; "BAD NAME" for one not placed through a descriptor
+# "INODE OFFSET" for each uprobe (or uretprobe) the daemon holds, its file found
+# through the daemon's own descriptor; "BAD NAME" for one not placed through a descriptor
 daemon_uprobes() {
 	local f off
 	bpftool perf -j | jq -r --argjson p "$PW_PID" \
-		'.[] | select(.pid == $p and .fd_type == "uprobe") | "\(.filename) \(.offset)"' |
+		'.[] | select(.pid == $p and (.fd_type == "uprobe" or .fd_type == "uretprobe")) |
+		"\(.filename) \(.offset)"' |
 		while read -r f off; do
 			if [[ $f =~ ^/proc/self/fd/([0-9]+)$ ]]; then
 				echo "$(stat -L -c %i "/proc/$PW_PID/fd/${BASH_REMATCH[1]}") $off"
@@ -116,8 +117,9 @@ attached_inodes() {
 	probes=$(jq --argjson i "$ino" '.libraries[] | select(.inode == $i) | .probes' "$STATUS")
 	[ "$probes" -gt 0 ]
 	[ "$(daemon_uprobes | awk -v i="$ino" '$1 == i' | wc -l)" -eq "$probes" ]
-	# where the breakpoints are is exactly where the daemon's probes on it are
-	diff <(daemon_uprobes | awk -v i="$ino" '$1 == i { print $2 }' | sort -n) \
+	# where the breakpoints are is exactly where the daemon's probes on it are (a
+	# function's entry and return probes share one)
+	diff <(daemon_uprobes | awk -v i="$ino" '$1 == i { print $2 }' | sort -nu) \
 		<("$MAPCMP" -v "$dir/libssl.so.3" | sort -n)
 	[ "$(jq .discovery.libraries_changed "$STATUS")" -ge 1 ]
 	events_lint

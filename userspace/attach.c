@@ -20,18 +20,19 @@ int attach_uprobe(struct attached_lib *lib, struct bpf_program *prog, uint64_t o
 	return attach_uprobe_cookie(lib, prog, off, 0, err, errlen);
 }
 
-int attach_uprobe_cookie(struct attached_lib *lib, struct bpf_program *prog, uint64_t off,
-			 uint64_t cookie, char *err, size_t errlen)
+static int attach_probe(struct attached_lib *lib, struct bpf_program *prog, uint64_t off,
+			uint64_t cookie, bool retprobe, char *err, size_t errlen)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie);
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie, .retprobe = retprobe);
 	struct bpf_link *link, **nl;
 	uint64_t *no;
 
 	/* never lib->path: another process may map something else there by now */
 	link = bpf_program__attach_uprobe_opts(prog, -1, lib->probe_path, off, &opts);
 	if (!link) {
-		snprintf(err, errlen, "%s: uprobe %s at 0x%llx: %s", lib->path,
-			 bpf_program__name(prog), (unsigned long long)off, strerror(errno));
+		snprintf(err, errlen, "%s: %s %s at 0x%llx: %s", lib->path,
+			 retprobe ? "uretprobe" : "uprobe", bpf_program__name(prog),
+			 (unsigned long long)off, strerror(errno));
 		return -1;
 	}
 	nl = realloc(lib->links, (lib->nlinks + 1) * sizeof(*nl));
@@ -49,12 +50,19 @@ int attach_uprobe_cookie(struct attached_lib *lib, struct bpf_program *prog, uin
 	return 0;
 }
 
+int attach_uprobe_cookie(struct attached_lib *lib, struct bpf_program *prog, uint64_t off,
+			 uint64_t cookie, char *err, size_t errlen)
+{
+	return attach_probe(lib, prog, off, cookie, false, err, errlen);
+}
+
 /*
  * struct bpf_link_info of a perf event link as kernels since 6.6 fill it (the
  * installed uapi header is older; the ABI is stable): a uprobe's file name as
  * it was given to perf_event_open, and its offset.
  */
 #define LINK_PERF_EVENT_UPROBE	1	/* enum bpf_perf_event_type */
+#define LINK_PERF_EVENT_URETPROBE 2
 
 struct link_info_perf_uprobe {
 	uint32_t type, id, prog_id, pad;
@@ -79,7 +87,8 @@ static int link_verify(struct bpf_link *link, const char *path, uint64_t off, ch
 		return 0;	/* a perf event fd of an older kernel: nothing to read back */
 	if (info.type != BPF_LINK_TYPE_PERF_EVENT || len < sizeof(info) || !info.file_name)
 		return 0;
-	if (info.perf_type != LINK_PERF_EVENT_UPROBE || strncmp(name, path, sizeof(name)) ||
+	if ((info.perf_type != LINK_PERF_EVENT_UPROBE && info.perf_type != LINK_PERF_EVENT_URETPROBE) ||
+	    strncmp(name, path, sizeof(name)) ||
 	    info.offset != off) {
 		snprintf(err, errlen, "link %u: a probe on %.64s+0x%x, not on %s+0x%llx", info.id,
 			 name, info.offset, path, (unsigned long long)off);
@@ -279,4 +288,21 @@ int attach_entry_cookie(struct elf_image *img, struct attached_lib *lib, const c
 	log_debug("%s: %s at 0x%llx (%s)", lib->path, bpf_program__name(prog),
 		  (unsigned long long)off, func);
 	return attach_uprobe_cookie(lib, prog, off, cookie, err, errlen);
+}
+
+int attach_return_cookie(struct elf_image *img, struct attached_lib *lib, const char *func,
+			 struct bpf_program *prog, uint64_t cookie, char *err, size_t errlen)
+{
+	uint64_t v = elf_func_vaddr(img, func);
+	int64_t off = v ? elf_vaddr_to_offset(img, v) : -1;
+
+	/* the function's first instruction: the return address is where the stack points */
+	if (off < 0) {
+		snprintf(err, errlen, "%s: %s %s", lib->path, func,
+			 v ? "is outside the file" : "not found");
+		return -1;
+	}
+	log_debug("%s: %s at the return of %s (0x%llx)", lib->path, bpf_program__name(prog), func,
+		  (unsigned long long)off);
+	return attach_probe(lib, prog, off, cookie, true, err, errlen);
 }

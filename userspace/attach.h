@@ -90,4 +90,8 @@ int attach_entry(struct elf_image *img, struct attached_lib *lib, const char *fu
 int attach_entry_cookie(struct elf_image *img, struct attached_lib *lib, const char *func,
 			struct bpf_program *prog, uint64_t cookie, char *err, size_t errlen);
 
+/* Probe the returns of a function by name (a uretprobe at its first instruction). */
+int attach_return_cookie(struct elf_image *img, struct attached_lib *lib, const char *func,
+			 struct bpf_program *prog, uint64_t cookie, char *err, size_t errlen);
+
 #endif /* PW_ATTACH_H */

@@ -517,6 +517,10 @@ static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 		if (r->flags & PW_CHAIN_ACC_UNAVAILABLE)
 			json_str(j, NULL, "the kernel could not allocate this thread's chain "
 					  "accumulator: nothing was captured");
+		if (r->flags & PW_CHAIN_PENDING_LOST)
+			json_str(j, NULL, "the chain, kept on the handshake's thread until the "
+					  "library verified it, was gone when the connection was used "
+					  "(another thread, or another chain on that thread)");
 		if (r->flags & PW_CHAIN_PORT_UNKNOWN)
 			json_str(j, NULL, "the port rules need is unknown");
 		if (r->flags & PW_CHAIN_ADDR_UNKNOWN)

@@ -302,12 +302,130 @@ static int runner_sites(struct elf_image *img, struct site *out, int max)
 	return k;
 }
 
+/*
+ * gnutls_x509_crt_get_raw_dn(cert, out) and ..._get_raw_issuer_dn, which
+ * return a cached copy when the certificate is not modified:
+ *   mov e.., dword [rdi + CACHED + 8]     (the cached datum's size)
+ *   mov e.., dword [rdi + MODIFIED]
+ *   mov r.., qword [rdi + CACHED]         (its data)
+ * The cached raw_dn, raw_issuer_dn and raw_spki datums follow each other
+ * (lib/x509/x509_int.h, 3.5 to 3.8): the certificate's SPKI, which a trust
+ * anchor's pin is judged by, is the datum after raw_issuer_dn.
+ */
+static int64_t cached_datum(struct elf_image *img, const char *func, int64_t *modified)
+{
+	int64_t size_off = -1, data_off = -1, mod_off = -1, disp;
+	struct disasm d;
+	x86_reg base, r;
+	uint8_t size;
+	size_t i;
+
+	if (disasm_func(img, func, &d))
+		return -1;
+	/* both branches: the cached copy comes after the fallback's tail call */
+	for (i = 0; i < d.n && i < 24 && data_off < 0; i++) {
+		const cs_insn *in = &d.insn[i];
+
+		if (in->id != X86_INS_MOV || !is_reg(in, 0, &r) ||
+		    !mem_base(in, 1, &base, &disp, &size) || base != X86_REG_RDI)
+			continue;
+		if (size == 4 && size_off < 0)
+			size_off = disp;
+		else if (size == 4 && mod_off < 0)
+			mod_off = disp;
+		else if (size == 8 && disp && data_off < 0)
+			data_off = disp;
+	}
+	disasm_free(&d);
+	if (!sane(data_off, 4096) || size_off != data_off + 8 || !sane(mod_off, 4096) ||
+	    (*modified >= 0 && *modified != mod_off))
+		return -1;
+	*modified = mod_off;
+	return data_off;
+}
+
+static int layout_crt(struct elf_image *img, struct pw_gnutls_layout *l)
+{
+	int64_t modified = -1, dn, idn;
+
+	dn = cached_datum(img, "gnutls_x509_crt_get_raw_dn", &modified);
+	idn = dn < 0 ? -1 : cached_datum(img, "gnutls_x509_crt_get_raw_issuer_dn", &modified);
+	if (dn < 0 || idn != dn + 16)
+		return -1;
+	l->crt_modified = modified;
+	l->crt_spki = idn + 16;
+	return 0;
+}
+
+/* ---- GnuTLS's own verification ------------------------------------------ */
+
+/* where a connection is first used, or freed: a chain still waiting is judged there */
+static const char *const io_funcs[] = {
+	"gnutls_record_send2", "gnutls_record_send", "gnutls_record_send_range",
+	"gnutls_record_recv", "gnutls_record_recv_seq", "gnutls_record_recv_packet", NULL,
+};
+
+/*
+ * Probe GnuTLS's verification of a session's peer chain (bpf/gnutls.bpf.c:
+ * gnutls_vpeers, gnutls_vcrt and its return, gnutls_vissuer) and the first use
+ * of a connection. Returns 1 when the verdict may wait for the verification,
+ * 0 when this build lacks one of the functions (the verdict is then taken at
+ * the runner, only the leaf counting for pins), -1 on error.
+ */
+static int gnutls_attach_verification(struct pinwarden_bpf *skel, struct attached_lib *lib,
+				      struct elf_image *img, int idx, bool crt_known, char *err,
+				      size_t errlen)
+{
+	static const char *const needed[] = {
+		"gnutls_certificate_verify_peers", "gnutls_x509_trust_list_verify_crt2",
+		"gnutls_x509_crt_get_name_constraints", "gnutls_record_send2", "gnutls_record_recv",
+		"gnutls_deinit", "gnutls_x509_name_constraints_init", NULL,
+	};
+	int i;
+
+	for (i = 0; needed[i] || !crt_known; i++) {
+		if (!needed[i] || !elf_func_vaddr(img, needed[i])) {
+			log_warnx("%s: %s%s: pins on certificates other than the leaf cannot count "
+				 "for this GnuTLS (its verification is not seen)", lib->path,
+				 needed[i] ? "no " : "the certificate layout cannot be read out of "
+				 "gnutls_x509_crt_get_raw_dn", needed[i] ? needed[i] : "");
+			return attach_entry_cookie(img, lib, "gnutls_deinit", skel->progs.gnutls_verify,
+						   PW_GNUTLS_CK(idx, PW_GNUTLS_FREE, 0), err,
+						   errlen) ? -1 : 0;
+		}
+	}
+	for (i = 0; io_funcs[i]; i++) {
+		/* gnutls_record_send calls gnutls_record_send2: one probe is enough there */
+		if (!elf_func_vaddr(img, io_funcs[i]) || !strcmp(io_funcs[i], "gnutls_record_send"))
+			continue;
+		if (attach_entry_cookie(img, lib, io_funcs[i], skel->progs.gnutls_verify,
+					PW_GNUTLS_CK(idx, PW_GNUTLS_IO, 1), err, errlen))
+			return -1;
+	}
+	if (attach_entry_cookie(img, lib, "gnutls_deinit", skel->progs.gnutls_verify,
+				PW_GNUTLS_CK(idx, PW_GNUTLS_FREE, 1), err, errlen) ||
+	    attach_return_cookie(img, lib, "gnutls_x509_trust_list_verify_crt2",
+				 skel->progs.gnutls_verify, PW_GNUTLS_CK(idx, PW_GNUTLS_VERIFIED, 1),
+				 err, errlen) ||
+	    attach_entry_cookie(img, lib, "gnutls_x509_crt_get_name_constraints",
+				skel->progs.gnutls_vissuer, idx, err, errlen) ||
+	    attach_entry(img, lib, "gnutls_x509_name_constraints_init", skel->progs.gnutls_vpass,
+			 err, errlen) ||
+	    attach_entry(img, lib, "gnutls_x509_trust_list_verify_crt2", skel->progs.gnutls_vcrt,
+			 err, errlen) ||
+	    attach_entry(img, lib, "gnutls_certificate_verify_peers", skel->progs.gnutls_vpeers,
+			 err, errlen))
+		return -1;
+	return 1;
+}
+
 static int gnutls_attach(struct pinwarden_bpf *skel, struct attached_lib *lib,
 			 struct elf_image *img, char *err, size_t errlen)
 {
 	struct pw_gnutls_layout l;
 	struct site sites[MAX_SITES];
-	int n, i, idx;
+	int n, i, idx, defer;
+	bool crt_known;
 
 	memset(&l, 0, sizeof(l));
 	if (layout_entity(img, &l) || layout_transport(img, &l) || layout_peers(img, &l)) {
@@ -324,6 +442,8 @@ static int gnutls_attach(struct pinwarden_bpf *skel, struct attached_lib *lib,
 			 "build this version of pinwarden knows", lib->path);
 		return -1;
 	}
+	/* where a certificate keeps its SPKI: for the trust anchors GnuTLS verifies with */
+	crt_known = layout_crt(img, &l) == 0;
 	idx = layout_index(skel, &l);
 	if (idx < 0) {
 		snprintf(err, errlen, "%s: the GnuTLS layout table is full (%d distinct builds)", lib->path,
@@ -331,8 +451,13 @@ static int gnutls_attach(struct pinwarden_bpf *skel, struct attached_lib *lib,
 		return -1;
 	}
 	log_debug("%s: session layout: entity %#x, auth_info %#x (type %#x), transport %#x; "
-		  "peers %#x, count %#x", lib->path, l.entity, l.auth_info, l.auth_info_type,
-		  l.transport, l.peers, l.npeers);
+		  "peers %#x, count %#x; certificate: modified %#x, spki %#x", lib->path, l.entity,
+		  l.auth_info, l.auth_info_type, l.transport, l.peers, l.npeers, l.crt_modified,
+		  l.crt_spki);
+	/* first what ends a wait, then what starts one */
+	defer = gnutls_attach_verification(skel, lib, img, idx, crt_known, err, errlen);
+	if (defer < 0)
+		return -1;
 	for (i = 0; i < n; i++) {
 		int64_t off = elf_vaddr_to_offset(img, sites[i].at);
 
@@ -341,14 +466,14 @@ static int gnutls_attach(struct pinwarden_bpf *skel, struct attached_lib *lib,
 				 (unsigned long long)sites[i].at);
 			return -1;
 		}
-		if (attach_uprobe_cookie(lib, skel->progs.gnutls_verify, off, idx, err, errlen))
+		if (attach_uprobe_cookie(lib, skel->progs.gnutls_verify, off,
+					 PW_GNUTLS_CK(idx, PW_GNUTLS_RUNNER, defer), err, errlen))
 			return -1;
 		log_debug("%s: gnutls_verify at 0x%llx (call to gnutls_auth_%s_get_type in the "
 			  "function at 0x%llx)", lib->path, (unsigned long long)off,
 			  sites[i].server ? "server" : "client", (unsigned long long)sites[i].func);
 	}
-	if (attach_entry(img, lib, "gnutls_server_name_set", skel->progs.gnutls_sni, err, errlen) ||
-	    attach_entry(img, lib, "gnutls_deinit", skel->progs.gnutls_deinit, err, errlen))
+	if (attach_entry(img, lib, "gnutls_server_name_set", skel->progs.gnutls_sni, err, errlen))
 		return -1;
 	return 0;
 }

@@ -14,12 +14,18 @@
  *   gtls bench --port N --count N [--tls 1.2|1.3] [--sni NAME]
  *       N full handshakes one after another (no verification, new session
  *       each time), then prints "handshakes N median_us X mean_us Y".
+ *   gtls handoff --port N --sni NAME --secret S [--tls 1.2|1.3]
+ *       one handshake on the main thread (no verification), then another
+ *       thread sends an HTTP request carrying S on that session and prints the
+ *       reply: the hand-off of a connection between threads that event loops
+ *       and thread pools do.
  */
 #define _GNU_SOURCE	/* memmem */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <gnutls/gnutls.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,6 +219,66 @@ static int bench(int argc, char **argv)
 	return 0;
 }
 
+struct handoff_job {
+	gnutls_session_t s;
+	const char *secret;
+	int rc;
+};
+
+static void *handoff_thread(void *arg)
+{
+	struct handoff_job *job = arg;
+	char req[512], buf[4096];
+	ssize_t n;
+
+	snprintf(req, sizeof(req), "GET / HTTP/1.0\r\nX-Secret: %s\r\n\r\n", job->secret);
+	if (gnutls_record_send(job->s, req, strlen(req)) < 0) {
+		job->rc = 1;
+		return NULL;
+	}
+	while ((n = gnutls_record_recv(job->s, buf, sizeof(buf))) > 0)
+		fwrite(buf, 1, n, stdout);
+	job->rc = 0;
+	return NULL;
+}
+
+static int handoff(int argc, char **argv)
+{
+	int port = atoi(opt(argc, argv, "--port", "0")), fd, ret;
+	const char *prio = priority(opt(argc, argv, "--tls", NULL));
+	const char *sni = opt(argc, argv, "--sni", "pin.test");
+	struct handoff_job job = { .secret = opt(argc, argv, "--secret", "s"), .rc = 1 };
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	gnutls_certificate_credentials_t cred;
+	pthread_t th;
+
+	if (port <= 0) {
+		fprintf(stderr, "gtls handoff: --port is required\n");
+		return 2;
+	}
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	check(gnutls_certificate_allocate_credentials(&cred), "credentials");
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		perror("gtls handoff: connect");
+		return 1;
+	}
+	check(gnutls_init(&job.s, GNUTLS_CLIENT), "init");
+	check(gnutls_priority_set_direct(job.s, prio, NULL), "priority");
+	check(gnutls_credentials_set(job.s, GNUTLS_CRD_CERTIFICATE, cred), "credentials");
+	check(gnutls_server_name_set(job.s, GNUTLS_NAME_DNS, sni, strlen(sni)), "sni");
+	gnutls_transport_set_int(job.s, fd);
+	do {
+		ret = gnutls_handshake(job.s);
+	} while (ret < 0 && !gnutls_error_is_fatal(ret));
+	check(ret, "handshake");
+	if (pthread_create(&th, NULL, handoff_thread, &job) || pthread_join(th, NULL))
+		return 1;
+	gnutls_deinit(job.s);
+	close(fd);
+	return job.rc;
+}
+
 int main(int argc, char **argv)
 {
 	check(gnutls_global_init(), "global init");
@@ -220,6 +286,8 @@ int main(int argc, char **argv)
 		return serve(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], "bench"))
 		return bench(argc, argv);
-	fprintf(stderr, "usage: gtls server|bench ... (see the top of gtls.c)\n");
+	if (argc >= 2 && !strcmp(argv[1], "handoff"))
+		return handoff(argc, argv);
+	fprintf(stderr, "usage: gtls server|bench|handoff ... (see the top of gtls.c)\n");
 	return 2;
 }
