@@ -124,3 +124,50 @@ attached_inodes() {
 	[ "$(jq .discovery.libraries_changed "$STATUS")" -ge 1 ]
 	events_lint
 }
+
+@test "a user's process that maps a root-owned libssl beside a libcrypto of its own does not choose where the daemon reads libcrypto's offsets" {
+	pin_test_servers
+	# only the intermediate is pinned: the verdict needs the chain OpenSSL verified,
+	# read at offsets taken from the libcrypto beside the libssl
+	policy "
+mode: enforce
+action: kill
+pinsets:
+  int: { pins: [ $(cat "$PKI/legit-ec/int.spki") ] }
+rules:
+  - host: pin.test
+    pinset: int"
+	local sys=$UDIR/sys own=$UDIR/own tool=$UDIR/companion trigger=$UDIR/trigger.so ev
+	# a root-owned copy of the system's OpenSSL, seen by no other process
+	mkdir -m 0755 "$sys"
+	cp "$LIBDIR/libssl.so.3" "$LIBDIR/libcrypto.so.3" "$sys/"
+	chmod 0644 "$sys"/*
+	# the user's own "libcrypto.so.3": an empty library (no offsets in it)
+	mkdir "$own"
+	cc -shared -fPIC -O2 -Wall -Werror -o "$own/libcrypto.so.3" "$BATS_TEST_DIRNAME/tools/hostsafety/freshlib.c"
+	cc -shared -fPIC -O2 -Wall -Werror -o "$trigger" "$BATS_TEST_DIRNAME/tools/hostsafety/freshlib.c"
+	cc -O2 -Wall -Werror -o "$tool" "$RT/companion.c" -ldl
+	chown -R nobody:nogroup "$own"
+	STATUS=$BATS_TEST_TMPDIR/status.json
+	pw_start --policy "$POLICY" --status "$STATUS"
+	# the user's process is the first to map that libssl: the daemon examines it there
+	run setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		"$tool" "$sys/libssl.so.3" "$own/libcrypto.so.3" "$trigger" 2
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = mapped ]
+	retry 30 0.1 jq -e --arg p "$sys/libssl.so.3" '.libraries[] | select(.path == $p)' "$STATUS"
+	run grep "only leaf pins count" "$PW_ERR"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	# root's client of that libssl: the chain OpenSSL verified is read, the pinned
+	# intermediate in it counts
+	run env LD_LIBRARY_PATH="$sys" "$PYTHON" "$TLS_CLIENT" --host pin.test --port "$legit_PORT" \
+		--cafile "$PKI/legit-ec/root.pem" --secret companion-secret
+	echo "$output"
+	[ "$status" -eq 0 ]
+	ev=$(events_wait ".event == \"tls_chain\" and .peer == \"127.0.0.1:$legit_PORT\"")
+	echo "$ev" | jq -c '{verdict, validation, action}'
+	echo "$ev" | jq -e '.verdict == "match" and .validation == "verified"'
+	grep -q companion-secret "$legit_RECORD"
+}

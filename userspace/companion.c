@@ -1,54 +1,105 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "companion.h"
-#include "ldcache.h"
 
-/* The first mapping of a file named `soname` in process `pid`, as a map_files path. */
-static int mapped_path(int pid, const char *soname, char *out, size_t len)
+static int openat2_fd(int dirfd, const char *path, int flags, __u64 resolve)
 {
-	char path[64], line[4096 + 256];
-	int rc = -1;
-	FILE *f;
+	struct open_how how = { .flags = (__u64)(flags | O_CLOEXEC), .resolve = resolve };
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (rc && fgets(line, sizeof(line), f)) {
-		unsigned long long lo, hi, ino;
-		char file[4096] = "", *base;
-
-		if (sscanf(line, "%llx-%llx %*s %*s %*s %llu %4095[^\n]", &lo, &hi, &ino, file) < 4 ||
-		    !ino || file[0] != '/')
-			continue;
-		base = strrchr(file, '/') + 1;
-		if (strcmp(base, soname))
-			continue;
-		/* map_files names carry no leading zeros */
-		if ((size_t)snprintf(out, len, "/proc/%d/map_files/%llx-%llx", pid, lo, hi) < len)
-			rc = 0;
-	}
-	fclose(f);
-	return rc;
+	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
 }
 
-int companion_path(const char *lib_path, const char *soname, char *out, size_t len)
+/* Only root can change it: owned by root, writable by no one else. */
+static bool root_only(const struct stat *st)
 {
-	char hits[LDCACHE_MAX_HITS][4096];
-	const char *slash;
-	int pid;
+	return st->st_uid == 0 && !(st->st_mode & (S_IWGRP | S_IWOTH));
+}
 
-	if (sscanf(lib_path, "/proc/%d/map_files/", &pid) == 1)
-		return mapped_path(pid, soname, out, len);
-	slash = strrchr(lib_path, '/');
-	if (slash && (size_t)snprintf(out, len, "%.*s/%s", (int)(slash - lib_path), lib_path, soname) < len &&
-	    access(out, R_OK) == 0)
-		return 0;
-	if (ldcache_find("", soname, hits, LDCACHE_MAX_HITS) > 0 &&
-	    (size_t)snprintf(out, len, "%s", hits[0]) < len)
-		return 0;
-	return -1;
+/*
+ * The directory `dir` under `root` (resolved as if `root` were /), if it holds
+ * the library itself (`base`, the same device and inode as `lib`): an O_PATH
+ * descriptor, or -1.
+ */
+static int library_dir(const char *root, const char *dir, const char *base, const struct stat *lib)
+{
+	struct stat st;
+	int rfd, dfd;
+
+	rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rfd < 0)
+		return -1;
+	dfd = openat2_fd(rfd, dir, O_PATH | O_DIRECTORY, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+	close(rfd);
+	if (dfd < 0)
+		return -1;
+	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) || st.st_dev != lib->st_dev ||
+	    st.st_ino != lib->st_ino) {
+		close(dfd);
+		return -1;
+	}
+	return dfd;
+}
+
+int companion_open(int lib_fd, const char *lib_path, const char *soname, char *err, size_t errlen)
+{
+	char self[64], name[4096], dirbuf[4096], basebuf[4096], root[64];
+	const char *roots[2] = { "/", NULL };
+	struct stat lib, st;
+	ssize_t n;
+	int pid, i, dfd = -1, fd;
+
+	if (!soname[0] || strchr(soname, '/')) {
+		snprintf(err, errlen, "a companion named '%s' is not a file name", soname);
+		return -1;
+	}
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", lib_fd);
+	n = readlink(self, name, sizeof(name) - 1);
+	if (fstat(lib_fd, &lib) || n <= 0 || name[0] != '/') {
+		snprintf(err, errlen, "%s: its own path cannot be read", lib_path);
+		return -1;
+	}
+	name[n] = 0;
+	if (lib.st_nlink == 0) {
+		snprintf(err, errlen, "%s: deleted: its directory is gone", lib_path);
+		return -1;
+	}
+	/* the path the kernel gives is the file's own: in our root, or, for a file of
+	 * another mount namespace, in that process's root */
+	if (sscanf(lib_path, "/proc/%d/map_files/", &pid) == 1) {
+		snprintf(root, sizeof(root), "/proc/%d/root", pid);
+		roots[1] = root;
+	}
+	snprintf(dirbuf, sizeof(dirbuf), "%s", name);
+	snprintf(basebuf, sizeof(basebuf), "%s", name);
+	for (i = 0; i < 2 && roots[i] && dfd < 0; i++)
+		dfd = library_dir(roots[i], dirname(dirbuf), basename(basebuf), &lib);
+	if (dfd < 0) {
+		snprintf(err, errlen, "%s: the directory that holds it cannot be opened", name);
+		return -1;
+	}
+	/* beside it, never elsewhere: a symbolic link may only stay in the directory */
+	fd = openat2_fd(dfd, soname, O_RDONLY | O_NOCTTY | O_NONBLOCK,
+			RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
+	close(dfd);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: no %s beside it: %s", name, soname, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_dev != lib.st_dev ||
+	    (root_only(&lib) && !root_only(&st))) {
+		snprintf(err, errlen, "%s: the %s beside it is not a regular file on its device "
+			 "that only root can change, as the library is", name, soname);
+		close(fd);
+		return -1;
+	}
+	return fd;
 }

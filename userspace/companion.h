@@ -1,17 +1,27 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * The library a TLS library loads beside it (OpenSSL's libssl and its
- * libcrypto, NSS's libssl3 and libnspr4), found the way that process found
- * it: for a file reached as /proc/PID/map_files/..., the same process's
- * mapping of that soname; for a host path, the same directory, then
- * /etc/ld.so.cache.
+ * The library a TLS library loads beside it (OpenSSL's and BoringSSL's libssl
+ * and their libcrypto), read for the offsets the verdict needs. It is the file
+ * of that name in the library's own directory, never the one a process chose
+ * to map (LD_LIBRARY_PATH, or an mmap of its own): the process may belong to
+ * anyone, and what is read from the companion applies to every process that
+ * maps the library.
  */
 #ifndef PW_COMPANION_H
 #define PW_COMPANION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
-/* A path to open for `soname`, the companion of the library at `lib_path`: 0, or -1. */
-int companion_path(const char *lib_path, const char *soname, char *out, size_t len);
+/*
+ * Open `soname` beside the examined library `lib_fd` (reached as `lib_path`,
+ * /proc/PID/map_files/... for a file of process PID): the directory is the one
+ * that holds that very file (same device and inode), found in the daemon's root
+ * or in the process's (/proc/PID/root); a symbolic link may not leave it; the
+ * companion must be a regular file on the library's device and, beside a
+ * library only root can change, one only root can change. An open descriptor,
+ * or -1 with err.
+ */
+int companion_open(int lib_fd, const char *lib_path, const char *soname, char *err, size_t errlen);
 
 #endif /* PW_COMPANION_H */

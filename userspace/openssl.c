@@ -7,6 +7,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <bpf/libbpf.h>
 
@@ -94,25 +95,32 @@ uint64_t openssl_verify_cookie(struct elf_image *crypto, const char *where, bool
 	return ck;
 }
 
-/* The verdict cookie from the libcrypto this libssl loads; 0 if it cannot be read. */
+/* The verdict cookie from the libcrypto beside this libssl; 0 if it cannot be read. */
 uint64_t libssl_verify_cookie(struct elf_image *img, const char *path, bool by_key)
 {
-	char soname[256], cpath[4096], err[512];
+	char soname[256], err[512];
 	struct elf_image *crypto;
 	uint64_t ck;
+	int fd;
 
-	if (elf_needed(img, "libcrypto", soname, sizeof(soname)) ||
-	    companion_path(path, soname, cpath, sizeof(cpath))) {
-		log_warnx("%s: its libcrypto was not found: only leaf pins count", path);
+	if (elf_needed(img, "libcrypto", soname, sizeof(soname))) {
+		log_warnx("%s: it loads no libcrypto: only leaf pins count", path);
 		return 0;
 	}
-	crypto = elf_image_open(cpath, err, sizeof(err));
+	fd = companion_open(elf_image_fd(img), path, soname, err, sizeof(err));
+	if (fd < 0) {
+		log_warnx("%s: only leaf pins count", err);
+		return 0;
+	}
+	crypto = elf_image_open_fd(fd, soname, err, sizeof(err));
 	if (!crypto) {
 		log_warnx("%s: %s: only leaf pins count", path, err);
+		close(fd);
 		return 0;
 	}
-	ck = openssl_verify_cookie(crypto, cpath, by_key);
+	ck = openssl_verify_cookie(crypto, soname, by_key);
 	elf_image_close(crypto);
+	close(fd);
 	return ck;
 }
 
