@@ -529,14 +529,7 @@ runs_of() {
 	# only the intermediate is pinned: the verdict needs GnuTLS's verification, which
 	# this client never asks for; its handshake thread hands the session to another
 	# thread, which sends at once: the chain kept on the first thread is out of reach
-	policy "
-mode: enforce
-action: kill
-pinsets:
-  int: { pins: [ $(cat "$PKI/legit-ec/int.spki") ] }
-rules:
-  - host: pin.test
-    pinset: int"
+	pin_int_policy enforce kill
 	pw_start --policy "$POLICY" --metrics "$BATS_TEST_TMPDIR/metrics.prom"
 	gtls_build
 	local v port ev n=0 sel='.event == "tls_chain" and .comm == "gtls"'

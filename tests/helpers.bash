@@ -330,6 +330,19 @@ rules:
     pinset: legit"
 }
 
+# pin_int_policy [MODE] [ACTION]: POLICY with only the legitimate intermediate pinned for
+# pin.test: a verdict that needs the chain the library verified
+pin_int_policy() {
+	policy "
+mode: ${1:-enforce}
+action: ${2:-kill}
+pinsets:
+  int: { pins: [ $(cat "$PKI/legit-ec/int.spki") ] }
+rules:
+  - host: pin.test
+    pinset: int"
+}
+
 # pin_test_servers: the legitimate (EC) and the impostor's server for pin.test, both
 # answering; exports legit_PORT, evil_PORT and the rest (server_start).
 pin_test_servers() {

@@ -129,14 +129,7 @@ attached_inodes() {
 	pin_test_servers
 	# only the intermediate is pinned: the verdict needs the chain OpenSSL verified,
 	# read at offsets taken from the libcrypto beside the libssl
-	policy "
-mode: enforce
-action: kill
-pinsets:
-  int: { pins: [ $(cat "$PKI/legit-ec/int.spki") ] }
-rules:
-  - host: pin.test
-    pinset: int"
+	pin_int_policy enforce kill
 	local sys=$UDIR/sys own=$UDIR/own tool=$UDIR/companion trigger=$UDIR/trigger.so ev
 	# a root-owned copy of the system's OpenSSL, seen by no other process
 	mkdir -m 0755 "$sys"
