@@ -126,6 +126,12 @@ struct pw_chain_acc {
 	struct pw_decision dec;
 	char pathbuf[3 * PW_PATH_MAX];	/* the executable's path, built right to left */
 	char exe[PW_PATH_MAX];		/* ... and as read, NUL-padded */
+	/* which executable acc->exe is the path of, kept across this thread's verdicts:
+	 * the mm's exe_file, its inode and device (an exec changes them) */
+	__u64 exe_file;
+	__u64 exe_file_ino;
+	__u32 exe_file_dev;
+	__u32 exe_file_flags;		/* exe_path()'s flags for it */
 };
 
 PW_SHARED struct {

@@ -870,16 +870,34 @@ static long anchor_cb(__u32 k, void *data)
 	return 0;
 }
 
-/* The executable's path into acc->exe, once per verdict (scopes, the record). */
+/*
+ * The executable's path into acc->exe, once per verdict (scopes, the record),
+ * walked only when the thread runs another executable than at its last
+ * verdict (the mm's exe_file, its inode and device: an exec changes them).
+ */
 __noinline int pw_exe_path(void)
 {
+	struct task_struct *t = bpf_get_current_task_btf();
 	struct pw_chain_acc *acc;
+	struct file *exe;
+	__u64 ino;
+	__u32 dev;
 
-	acc = bpf_task_storage_get(&chains, bpf_get_current_task_btf(), 0, 0);
+	acc = bpf_task_storage_get(&chains, t, 0, 0);
 	if (!acc || acc->rs.exe_path_read)
 		return 0;
-	__builtin_memset(acc->exe, 0, sizeof(acc->exe));
-	acc->rs.exe_path_flags = exe_path(acc, acc->exe);
+	exe = BPF_CORE_READ(t, mm, exe_file);
+	ino = BPF_CORE_READ(exe, f_inode, i_ino);
+	dev = BPF_CORE_READ(exe, f_inode, i_sb, s_dev);
+	if (!exe || (__u64)exe != acc->exe_file || ino != acc->exe_file_ino ||
+	    dev != acc->exe_file_dev) {
+		__builtin_memset(acc->exe, 0, sizeof(acc->exe));
+		acc->exe_file_flags = exe_path(acc, acc->exe);
+		acc->exe_file = (__u64)exe;
+		acc->exe_file_ino = ino;
+		acc->exe_file_dev = dev;
+	}
+	acc->rs.exe_path_flags = acc->exe_file_flags;
 	acc->rs.exe_path_read = 1;
 	return 0;
 }

@@ -578,3 +578,27 @@ rules:
 	retry 50 0.1 grep -q "CONNECTION CLOSED" "$dir/sserver.out"
 	wait "$S_PID" 2>/dev/null || true
 }
+
+@test "the executable in events follows an exec: one thread judged as python, then, having exec'd curl, as curl" {
+	pw_start
+	# the same task (thread) makes a handshake as python, then execs curl, which
+	# makes another: the kernel keeps the path of the thread's executable between
+	# its verdicts and must see the exec
+	"$PYTHON" -c '
+import os, socket, ssl, sys
+port, ca = sys.argv[1], sys.argv[2]
+c = ssl.create_default_context(cafile=ca)
+s = c.wrap_socket(socket.create_connection(("127.0.0.1", int(port))), server_hostname="pin.test")
+s.close()
+os.execv("/usr/bin/curl", ["curl", "--silent", "--max-time", "20", "--cacert", ca, "--resolve",
+	"exec.pin.test:%s:127.0.0.1" % port, "https://exec.pin.test:%s/" % port])
+' "$legit_PORT" "$PKI/legit-ec/root.pem" >/dev/null
+	local py cu
+	py=$(events_wait '.event == "tls_chain" and .host == "pin.test"')
+	cu=$(events_wait '.event == "tls_chain" and .host == "exec.pin.test"')
+	echo "$py" | jq -c '{comm, pid, tid, exe}'
+	echo "$cu" | jq -c '{comm, pid, tid, exe}'
+	[ "$(jq .tid <<<"$py")" = "$(jq .tid <<<"$cu")" ]
+	[ "$(jq -r .exe <<<"$py")" = "$(readlink -f "$PYTHON")" ]
+	[ "$(jq -r .exe <<<"$cu")" = /usr/bin/curl ]
+}
