@@ -70,6 +70,11 @@ time.sleep(120)' "$MNT/lib.so" 3>&- &
 	MAPPER_PID=$!
 	retry 100 0.05 test -e "$FS_STATE/hung"
 	t0=$(now_ms)
+	# the process that maps it is not frozen with it: held at its dynamic linker at most
+	# the bound, then continued by the watchdog (its file examined later, or never)
+	ev=$(events_wait ".event == \"discovery_timeout\" and .pid == $MAPPER_PID" 5)
+	[ "$(event_field "$ev" .reason)" = bound ]
+	[ "$(awk '{ print $3 }' "/proc/$MAPPER_PID/stat")" = S ]
 	# meanwhile: a private libssl in a mount namespace is examined, attached and judged
 	# before its first handshake (the impostor's server: killed, nothing sent)
 	mkdir -p "$BATS_TEST_TMPDIR/ns"
