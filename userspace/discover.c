@@ -494,7 +494,7 @@ void discover_examine_stop(struct daemon *d)
 	size_t i;
 
 	examine_pool_stop(d->disc.pool);
-	d->disc.pool = NULL;	/* kept for the workers that may still come back */
+	d->disc.pool = NULL;	/* freed, or kept for the workers that may still come back */
 	for (i = 0; i < d->disc.nwaiters; i++) {
 		free(d->disc.waiters[i]->keys);
 		free(d->disc.waiters[i]);

@@ -47,6 +47,7 @@ struct worker {
 struct examine_pool {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
+	pthread_cond_t gone;		/* a worker ended (examine_pool_stop waits for them) */
 	struct job *queue, **queue_tail, *done;
 	struct worker *workers;		/* live and abandoned */
 	uint64_t bound_ns;
@@ -199,6 +200,7 @@ static void *worker_main(void *arg)
 	}
 	if (!w->abandoned)
 		p->st.workers--;
+	pthread_cond_broadcast(&p->gone);
 	pthread_mutex_unlock(&p->mu);
 	free(w);
 	return NULL;
@@ -240,6 +242,7 @@ struct examine_pool *examine_pool_new(uint64_t bound_ns)
 		return NULL;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
+	pthread_cond_init(&p->gone, NULL);
 	p->queue_tail = &p->queue;
 	p->bound_ns = bound_ns;
 	p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -447,7 +450,9 @@ void examine_stats(struct examine_pool *p, struct examine_stats *s)
 
 void examine_pool_stop(struct examine_pool *p)
 {
+	struct timespec until;
 	struct job *j;
+	bool idle;
 
 	if (!p)
 		return;
@@ -463,5 +468,24 @@ void examine_pool_stop(struct examine_pool *p)
 		p->done = j->next;
 		job_free(j);
 	}
+	/* live workers end once their file is read: a second at most, then they are left;
+	 * abandoned ones are not waited for */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec++;
+	while (p->st.workers && pthread_cond_timedwait(&p->gone, &p->mu, &until) == 0)
+		;
+	idle = !p->workers;
+	while ((j = p->done)) {
+		p->done = j->next;
+		job_free(j);
+	}
 	pthread_mutex_unlock(&p->mu);
+	/* nothing can come back to it: freed; else the process's exit takes it */
+	if (idle) {
+		close(p->efd);
+		pthread_cond_destroy(&p->gone);
+		pthread_cond_destroy(&p->cv);
+		pthread_mutex_destroy(&p->mu);
+		free(p);
+	}
 }

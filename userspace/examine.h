@@ -66,7 +66,9 @@ unsigned examine_pending(struct examine_pool *p);
 
 void examine_stats(struct examine_pool *p, struct examine_stats *s);
 
-/* Stop the workers; abandoned ones are left to the process's exit. */
+/* Stop the workers (waiting a second at most for the ones reading); the pool is
+ * freed unless a worker is still blocked, abandoned or not: the process's exit
+ * takes it then. */
 void examine_pool_stop(struct examine_pool *p);
 
 #endif /* PW_EXAMINE_H */
