@@ -105,6 +105,12 @@ time.sleep(120)' "$MNT/lib.so" 3>&- &
 	[ "$(event_field "$ev" .library)" = unknown ]
 	retry 30 0.1 grep -q '^pinwarden_libraries_uncovered{library="unknown",reason="timeout"} 1$' "$met"
 	retry 30 0.1 grep -q '^pinwarden_examine_workers_stuck 1$' "$met"
+	# the metrics file stays valid (promcheck: prometheus_client's parser and more)
+	run "$PYTHON" "$TOOLS/promcheck.py" "$met" pinwarden_examine_timeouts_total \
+		'pinwarden_libraries_uncovered{reason=timeout}'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[*]}" = "1 1" ]
 	retry 30 0.1 bash -c "[ \$(jq .discovery.examination.workers_stuck '$st') -eq 1 ]"
 	# a fresh worker took the stuck one's place
 	[ "$(jq .discovery.examination.workers "$st")" -eq 4 ]
