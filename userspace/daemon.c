@@ -30,6 +30,7 @@
 #include "compile.h"
 #include "daemon.h"
 #include "discover.h"
+#include "examine.h"
 #include "libraries.h"
 #include "reset.h"
 #include "dedup.h"
@@ -338,6 +339,22 @@ static void status_write(struct daemon *d)
 	json_obj_end(&j);
 	json_uint(&j, "watchdog_pid", d->disc.wd_pid);
 	json_uint(&j, "watchdog_restarts", d->disc.wd_restarts);
+	if (d->disc.pool) {
+		struct examine_stats es;
+
+		examine_stats(d->disc.pool, &es);
+		json_obj_begin(&j, "examination");
+		json_uint(&j, "timeout_ms", d->disc.examine_timeout_ns / 1000000);
+		json_uint(&j, "workers", es.workers);
+		json_uint(&j, "workers_stuck", es.stuck);
+		json_uint(&j, "workers_stuck_max", es.stuck_max);
+		json_uint(&j, "workers_returned", es.stuck_returned);
+		json_uint(&j, "files", es.submitted);
+		json_uint(&j, "timeouts", es.timeouts);
+		json_uint(&j, "refused", es.refused);
+		json_uint(&j, "longest_read_us", d->disc.examine_max_ns / 1000);
+		json_obj_end(&j);
+	}
 	json_obj_end(&j);
 	json_obj_begin(&j, "uncovered");
 	for (k = 0; k < UNCOVERED_MAX; k++) {
@@ -432,7 +449,8 @@ static int caps_drop(void)
 static void usage_run(FILE *f)
 {
 	fprintf(f, "usage: pinwarden run [--policy FILE] [--log FILE] [--metrics FILE] "
-		   "[--status FILE] [--no-discover] [--discover-timeout MS] [--dedup SECS] "
+		   "[--status FILE] [--no-discover] [--discover-timeout MS] [--examine-timeout MS] "
+		   "[--dedup SECS] "
 		   "[--log-buffer KIB] [--attach PATH]... [--session-quota N] [-v]\n");
 }
 
@@ -489,6 +507,20 @@ static int open_log(const char *path)
 	return fd;
 }
 
+/* A duration option in milliseconds, 10 to max, into *ns; -1 (said why) if not one. */
+static int option_ms(const char *arg, const char *name, unsigned long long max, uint64_t *ns)
+{
+	char *end;
+	unsigned long long ms = strtoull(arg, &end, 10);
+
+	if (*end || ms < 10 || ms > max) {
+		fprintf(stderr, "pinwarden: %s: milliseconds, 10 to %llu\n", name, max);
+		return -1;
+	}
+	*ns = ms * 1000000ULL;
+	return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -498,6 +530,7 @@ int cmd_run(int argc, char **argv)
 		{ "status", required_argument, NULL, 's' },
 		{ "no-discover", no_argument, NULL, 'D' },
 		{ "discover-timeout", required_argument, NULL, 'T' },
+		{ "examine-timeout", required_argument, NULL, 'E' },
 		{ "log-buffer", required_argument, NULL, 'B' },
 		{ "dedup", required_argument, NULL, 'R' },
 		{ "attach", required_argument, NULL, 'a' },
@@ -524,16 +557,14 @@ int cmd_run(int argc, char **argv)
 		case 'm': d.metrics_path = optarg; break;
 		case 's': d.status_path = optarg; break;
 		case 'D': d.no_discover = true; break;
-		case 'T': {
-			unsigned long long ms = strtoull(optarg, &end, 10);
-
-			if (*end || ms < 10 || ms > 60000) {
-				fprintf(stderr, "pinwarden: --discover-timeout: milliseconds, 10 to 60000\n");
+		case 'T':
+			if (option_ms(optarg, "--discover-timeout", 60000, &d.disc.timeout_ns))
 				return 2;
-			}
-			d.disc.timeout_ns = ms * 1000000ULL;
 			break;
-		}
+		case 'E':
+			if (option_ms(optarg, "--examine-timeout", 600000, &d.disc.examine_timeout_ns))
+				return 2;
+			break;
 		case 'B': {
 			unsigned long long kib = strtoull(optarg, &end, 10);
 
@@ -652,6 +683,7 @@ static void serve_discovery(struct daemon *d)
 	if (d->rb_disc)
 		ring_buffer__consume(d->rb_disc);
 	watchdog_drain(d);
+	discover_collect(d);
 	if (d->disc.nretry)
 		discover_retry(d);
 }
@@ -694,6 +726,7 @@ static void discovery_end(struct daemon *d)
 	discover_release_all(d);
 	watchdog_drain(d);
 	discover_unpin(d);
+	discover_examine_stop(d);
 }
 
 int daemon_run(struct daemon *dp)
@@ -799,6 +832,13 @@ int daemon_run(struct daemon *dp)
 	}
 	d.skel->bss->daemon_tgid = getpid();
 	if (!d.no_discover) {
+		int efd = discover_examine_start(&d);
+
+		if (efd < 0)
+			log_warnx("discovery: no examination workers: files are read on the loop, "
+				  "where a file system that does not answer blocks it");
+		else if (epoll_ctl(epfd, EPOLL_CTL_ADD, efd, &ev))
+			log_warn("discovery: epoll");
 		discover_pin(&d);
 		/* without it, nobody is ever stopped (its heartbeat is what the kernel checks) */
 		if (watchdog_start(&d))
@@ -841,6 +881,11 @@ int daemon_run(struct daemon *dp)
 		/* answering the kernel between processes: the scan takes seconds */
 		discover_scan_all(&d, serve_discovery);
 		serve_discovery(&d);
+		/* what the workers still read: each file within its bound */
+		while (discover_busy(&d) && !got_stop) {
+			epoll_wait(epfd, evs, 4, BEAT_MS);
+			serve_discovery(&d);
+		}
 	}
 	if (!d.libs.n) {
 		log_warnx("no TLS library could be attached: nothing to watch");

@@ -31,6 +31,7 @@
 #include "daemon.h"
 #include "discover.h"
 #include "elfsym.h"
+#include "examine.h"
 #include "fileid.h"
 #include "libraries.h"
 #include "log.h"
@@ -69,17 +70,20 @@ static void known_add(struct daemon *d, const struct file_id *id)
 static bool known_fresh(struct daemon *d, uint64_t kdev, uint64_t ino, const char *mf)
 {
 	struct pw_file_stamp s;
-	struct stat st;
+	struct statx st;
 
 	if (!known_stamp(d, kdev, ino, &s))
 		return false;
-	return stat(mf, &st) == 0 && fileid_kdev(st.st_dev) == kdev && st.st_ino == ino &&
-	       st.st_ctim.tv_sec == s.ctime_sec &&
-	       ((uint32_t)st.st_ctim.tv_nsec & PW_CTIME_NSEC_MASK) == s.ctime_nsec;
+	/* what the kernel has in memory: never a request to an NFS server or a FUSE
+	 * daemon (that may not answer) from the loop */
+	return statx(AT_FDCWD, mf, AT_STATX_DONT_SYNC, STATX_INO | STATX_CTIME, &st) == 0 &&
+	       ((uint64_t)st.stx_dev_major << 20 | st.stx_dev_minor) == kdev &&
+	       st.stx_ino == ino && st.stx_ctime.tv_sec == s.ctime_sec &&
+	       (st.stx_ctime.tv_nsec & PW_CTIME_NSEC_MASK) == s.ctime_nsec;
 }
 
 /* A glibc dynamic linker: hook its r_brk so that objects it maps later are seen. */
-static int ldso_hook(struct daemon *d, struct elf_image *img, const char *path,
+static int ldso_hook(struct daemon *d, struct elf_image *img, int fd, const char *path,
 		     const char *display)
 {
 	uint64_t brk = elf_func_vaddr(img, "_dl_debug_state");
@@ -93,7 +97,7 @@ static int ldso_hook(struct daemon *d, struct elf_image *img, const char *path,
 	off = elf_vaddr_to_offset(img, brk);
 	if (off < 0)
 		return 0;
-	lib = attach_set_add(&d->libs, "ld.so", elf_image_fd(img), path, err, sizeof(err));
+	lib = attach_set_add(&d->libs, "ld.so", fd, path, err, sizeof(err));
 	if (!lib) {
 		log_warnx("discovery: %s", err);
 		return -1;
@@ -111,17 +115,18 @@ static int ldso_hook(struct daemon *d, struct elf_image *img, const char *path,
 	return 1;
 }
 
-/* Examine the open file `fd` (it is `id`): a TLS library, a dynamic linker, or
- * neither; the library attached, or NULL. */
-static const char *examine_fd(struct daemon *d, int fd, const struct file_id *id, const char *path,
-			      const char *display)
+/* Examine the open file `fd` (it is `id`; its bytes are read from `image_fd`, a
+ * copy or itself): a TLS library, a dynamic linker, or neither; the library
+ * attached, or NULL. */
+static const char *examine_fd(struct daemon *d, int fd, int image_fd, const struct file_id *id,
+			      const char *path, const char *display)
 {
 	struct attached_lib *lib = NULL;
 	struct elf_image *img;
 	char err[512];
 	int r;
 
-	r = library_attach_fd(d->skel, &d->libs, fd, path, err, sizeof(err));
+	r = library_attach_image(d->skel, &d->libs, fd, image_fd, id, path, err, sizeof(err));
 	if (r < 0) {
 		events_library_uncovered(d, d->libs.failed_library, display, d->libs.failed_reason,
 					 err);
@@ -132,9 +137,9 @@ static const char *examine_fd(struct daemon *d, int fd, const struct file_id *id
 		d->discovered++;
 		log_info("attached %s (%s)", display, lib ? lib->library : "?");
 	} else {
-		img = elf_image_open_fd(fd, path, err, sizeof(err));
+		img = elf_image_open_fd(image_fd, path, err, sizeof(err));
 		if (img) {
-			if (ldso_hook(d, img, path, display) > 0)
+			if (ldso_hook(d, img, fd, path, display) > 0)
 				d->disc.new_ldso = true;
 			elf_image_close(img);
 		}
@@ -164,16 +169,37 @@ static void library_changed(struct daemon *d, struct attached_lib *lib, int fd,
 		  library, probes);
 	attach_set_remove(&d->libs, lib);
 	d->disc.changed++;
-	again = examine_fd(d, fd, now, path, display);
+	again = examine_fd(d, fd, fd, now, path, display);
 	events_library_changed(d, library, display, now->dev, now->ino, probes, again);
 }
 
-/* Examine one mapped file once: the one the kernel reported as (kdev, ino). */
-static void examine(struct daemon *d, const char *mf, uint64_t kdev, uint64_t ino,
-		    const char *display)
+/* One mapped file, opened as `fd` (it is `id`, the (kdev, ino) the kernel
+ * reported), its bytes in `image_fd`. */
+static void examine_opened(struct daemon *d, int fd, int image_fd, const struct file_id *id,
+			   const char *mf, const char *display)
 {
 	struct pw_file_stamp was, is;
 	struct attached_lib *lib;
+
+	fileid_stamp(id, &is);
+	lib = attach_set_find(&d->libs, id->dev, id->ino);
+	if (lib && !fileid_same_content(&lib->id, id)) {
+		library_changed(d, lib, fd, id);
+	} else if (lib) {
+		/* only its metadata changed (chmod, a new link): the probes stand */
+		lib->id = *id;
+		known_add(d, id);
+	} else if (!known_stamp(d, fileid_kdev(id->dev), id->ino, &was) ||
+		   memcmp(&was, &is, sizeof(is))) {
+		examine_fd(d, fd, image_fd, id, mf, display);
+	}
+}
+
+/* Examine one mapped file once, on the loop (no workers): the one the kernel
+ * reported as (kdev, ino). */
+static void examine_here(struct daemon *d, const char *mf, uint64_t kdev, uint64_t ino,
+			 const char *display)
+{
 	struct file_id id;
 	char err[512];
 	int fd;
@@ -187,22 +213,76 @@ static void examine(struct daemon *d, const char *mf, uint64_t kdev, uint64_t in
 	}
 	if (fd < 0)
 		return;
-	fileid_stamp(&id, &is);
-	lib = attach_set_find(&d->libs, id.dev, id.ino);
-	if (lib && !fileid_same_content(&lib->id, &id)) {
-		library_changed(d, lib, fd, &id);
-	} else if (lib) {
-		/* only its metadata changed (chmod, a new link): the probes stand */
-		lib->id = id;
-		known_add(d, &id);
-	} else if (!known_stamp(d, kdev, ino, &was) || memcmp(&was, &is, sizeof(is))) {
-		examine_fd(d, fd, &id, mf, display);
-	}
+	examine_opened(d, fd, fd, &id, mf, display);
 	close(fd);
 }
 
-/* Every executable file mapping of one process. */
-static int scan_process(struct daemon *d, pid_t pid)
+/* ---- examination by the workers (examine.h) --------------------------------
+ * A file goes to a worker once (d->disc.files, by tag); every record whose
+ * process maps it waits for it (a waiter, with the files it waits for). When
+ * a waiter has none left, its process's notes are done: the kernel is told and
+ * the process continued, as when files were examined on the spot. */
+
+static struct disc_file *file_find(struct daemon *d, uint64_t kdev, uint64_t ino)
+{
+	size_t i;
+
+	for (i = 0; i < d->disc.nfiles; i++)
+		if (d->disc.files[i].kdev == kdev && d->disc.files[i].ino == ino)
+			return &d->disc.files[i];
+	return NULL;
+}
+
+static int waiter_add(struct disc_waiter *w, uint64_t kdev, uint64_t ino)
+{
+	struct disc_key *k;
+	size_t i;
+
+	for (i = 0; i < w->n; i++)
+		if (w->keys[i].kdev == kdev && w->keys[i].ino == ino)
+			return 0;
+	k = realloc(w->keys, (w->n + 1) * sizeof(*k));
+	if (!k)
+		return -1;
+	w->keys = k;
+	w->keys[w->n].kdev = kdev;
+	w->keys[w->n++].ino = ino;
+	return 0;
+}
+
+/* Hand (kdev, ino) to a worker, or wait for the one that has it; 1 if w waits. */
+static int examine_later(struct daemon *d, struct disc_waiter *w, const char *mf, uint64_t kdev,
+			 uint64_t ino, const char *display)
+{
+	struct disc_file *f = file_find(d, kdev, ino), *nf;
+
+	if (!f) {
+		/* given up already, its worker still blocked in it: reported once */
+		if (examine_busy_with(d->disc.pool, kdev, ino))
+			return 0;
+		nf = realloc(d->disc.files, (d->disc.nfiles + 1) * sizeof(*nf));
+		if (!nf)
+			return 0;
+		d->disc.files = nf;
+		f = &nf[d->disc.nfiles];
+		memset(f, 0, sizeof(*f));
+		f->tag = ++d->disc.next_tag;
+		f->kdev = kdev;
+		f->ino = ino;
+		snprintf(f->mf, sizeof(f->mf), "%s", mf);
+		f->display = strdup(display);
+		if (!f->display || examine_submit(d->disc.pool, mf, kdev, ino, f->tag)) {
+			free(f->display);
+			return 0;
+		}
+		d->disc.nfiles++;
+	}
+	return w && !waiter_add(w, kdev, ino);
+}
+
+/* Every executable file mapping of one process: examined now (no workers), or
+ * handed to the workers with `w` waiting for them. */
+static int scan_process(struct daemon *d, pid_t pid, struct disc_waiter *w)
 {
 	char path[64], line[4096 + 256];
 	FILE *f;
@@ -236,7 +316,10 @@ static int scan_process(struct daemon *d, pid_t pid)
 		while (*name == ' ')
 			name++;
 		snprintf(display, sizeof(display), "%.4000s", name[0] ? name : mf);
-		examine(d, mf, kdev, ino, display);
+		if (d->disc.pool)
+			examine_later(d, w, mf, kdev, ino, display);
+		else
+			examine_here(d, mf, kdev, ino, display);
 		n++;
 	}
 	fclose(f);
@@ -274,18 +357,168 @@ void discover_check_attached(struct daemon *d)
 	}
 }
 
+static struct disc_waiter *waiter_new(struct daemon *d, pid_t pid, uint64_t start, uint64_t seq,
+				      bool record)
+{
+	struct disc_waiter *w = calloc(1, sizeof(*w)), **nv;
+
+	if (!w)
+		return NULL;
+	nv = realloc(d->disc.waiters, (d->disc.nwaiters + 1) * sizeof(*nv));
+	if (!nv) {
+		free(w);
+		return NULL;
+	}
+	d->disc.waiters = nv;
+	w->pid = pid;
+	w->start = start;
+	w->seq = seq;
+	w->record = record;
+	nv[d->disc.nwaiters++] = w;
+	return w;
+}
+
+static int pending_done(struct daemon *d, __u32 pid, uint64_t start, uint64_t seq);
+static void stop_continue(struct daemon *d, pid_t pid);
+
 /*
- * A dynamic linker hooked just now may have mapped objects before its hook was
- * in place, unseen: look again, so that nothing mapped before the hook escapes.
+ * Waiters with no file left: their processes' notes are done. A dynamic linker
+ * hooked meanwhile may have mapped objects before its hook was in place,
+ * unseen: look again, once, so that nothing mapped before the hook escapes.
  */
-int discover_process(struct daemon *d, pid_t pid)
+static void waiters_settle(struct daemon *d)
+{
+	size_t i = 0;
+
+	while (i < d->disc.nwaiters) {
+		struct disc_waiter *w = d->disc.waiters[i];
+
+		if (w->n) {
+			i++;
+			continue;
+		}
+		if (w->ldso && !w->rescanned) {
+			w->rescanned = true;
+			scan_process(d, w->pid, w);
+			if (w->n) {
+				i++;
+				continue;
+			}
+		}
+		d->disc.waiters[i] = d->disc.waiters[--d->disc.nwaiters];
+		if (w->record && pending_done(d, w->pid, w->start, w->seq))
+			stop_continue(d, w->pid);
+		free(w->keys);
+		free(w);
+	}
+}
+
+/* A worker is done with a file (or was given up): examine its copy, wake its waiters. */
+static void on_examined(void *ctx, struct examine_result *r)
+{
+	struct daemon *d = ctx;
+	struct disc_file *f = NULL;
+	char *display = NULL, mf[128] = "";
+	size_t i, k;
+
+	for (i = 0; i < d->disc.nfiles; i++)
+		if (d->disc.files[i].tag == r->tag) {
+			f = &d->disc.files[i];
+			break;
+		}
+	if (f) {
+		display = f->display;
+		memcpy(mf, f->mf, sizeof(mf));
+		d->disc.files[i] = d->disc.files[--d->disc.nfiles];
+	}
+	if (r->status != EXAMINE_TIMEOUT && r->wall_ns > d->disc.examine_max_ns)
+		d->disc.examine_max_ns = r->wall_ns;
+	d->disc.new_ldso = false;
+	switch (r->status) {
+	case 0:
+		examine_opened(d, r->fd, r->copy_fd, &r->id, mf, display ? display : mf);
+		break;
+	case FILEID_OTHER:
+		/* mapped over since /proc/PID/maps was read: not what was reported */
+		d->disc.remapped++;
+		log_debug("discovery: %s", r->err);
+		break;
+	case EXAMINE_TIMEOUT:
+		d->disc.examine_timeouts++;
+		log_warnx("discovery: %s: NOT covered", r->err);
+		events_library_uncovered(d, NULL, display ? display : mf, UNCOVERED_TIMEOUT, r->err);
+		break;
+	default:
+		log_debug("discovery: %s", r->err);
+	}
+	for (i = 0; i < d->disc.nwaiters; i++) {
+		struct disc_waiter *w = d->disc.waiters[i];
+
+		for (k = 0; k < w->n; k++) {
+			if (w->keys[k].kdev != r->kdev || w->keys[k].ino != r->ino)
+				continue;
+			w->keys[k] = w->keys[--w->n];
+			w->ldso |= d->disc.new_ldso;
+			break;
+		}
+	}
+	free(display);
+}
+
+int discover_collect(struct daemon *d)
 {
 	int n;
 
+	if (!d->disc.pool)
+		return 0;
+	n = examine_collect(d->disc.pool, on_examined, d);
+	waiters_settle(d);
+	return n;
+}
+
+bool discover_busy(struct daemon *d)
+{
+	return d->disc.nwaiters || (d->disc.pool && examine_pending(d->disc.pool));
+}
+
+int discover_examine_start(struct daemon *d)
+{
+	if (!d->disc.examine_timeout_ns)
+		d->disc.examine_timeout_ns = EXAMINE_TIMEOUT_MS * 1000000ULL;
+	d->disc.pool = examine_pool_new(d->disc.examine_timeout_ns);
+	return d->disc.pool ? examine_pool_fd(d->disc.pool) : -1;
+}
+
+void discover_examine_stop(struct daemon *d)
+{
+	size_t i;
+
+	examine_pool_stop(d->disc.pool);
+	d->disc.pool = NULL;	/* freed, or kept for the workers that may still come back */
+	for (i = 0; i < d->disc.nwaiters; i++) {
+		free(d->disc.waiters[i]->keys);
+		free(d->disc.waiters[i]);
+	}
+	free(d->disc.waiters);
+	d->disc.waiters = NULL;
+	d->disc.nwaiters = 0;
+	for (i = 0; i < d->disc.nfiles; i++)
+		free(d->disc.files[i].display);
+	free(d->disc.files);
+	d->disc.files = NULL;
+	d->disc.nfiles = 0;
+}
+
+int discover_process(struct daemon *d, pid_t pid)
+{
+	struct disc_waiter *w = d->disc.pool ? waiter_new(d, pid, 0, 0, false) : NULL;
+	int n;
+
 	d->disc.new_ldso = false;
-	n = scan_process(d, pid);
-	if (n > 0 && d->disc.new_ldso)
-		n += scan_process(d, pid);
+	n = scan_process(d, pid, w);
+	if (!d->disc.pool && n > 0 && d->disc.new_ldso)
+		n += scan_process(d, pid, NULL);
+	waiters_settle(d);
 	return n;
 }
 
@@ -409,7 +642,17 @@ int discover_on_record(void *ctx, void *data, size_t size)
 		log_debug("discovery: pid %u %s %llu:%llu", r->pid,
 			  r->type == PW_REC_EXEC ? "exec of" : "mapped", (unsigned long long)r->dev,
 			  (unsigned long long)r->ino);
-		/* its mappings now, examined: the file noted and whatever came with it */
+		/* its mappings now, examined: the file noted and whatever came with it;
+		 * by the workers, the process continued once they are done */
+		if (d->disc.pool) {
+			struct disc_waiter *w = waiter_new(d, r->pid, r->start, r->seq, true);
+
+			if (w) {
+				scan_process(d, (pid_t)r->pid, w);
+				waiters_settle(d);
+				break;
+			}
+		}
 		discover_process(d, (pid_t)r->pid);
 		if (pending_done(d, r->pid, r->start, r->seq))
 			stop_continue(d, (pid_t)r->pid);

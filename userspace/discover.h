@@ -13,8 +13,39 @@ struct daemon;
 
 #define DISCOVER_RETRY_MAX	64
 
+struct examine_pool;
+
+/* A record's process, waiting for the files the workers have (discover.c). */
+struct disc_key {
+	uint64_t kdev, ino;
+};
+
+struct disc_waiter {
+	pid_t pid;
+	bool record, ldso, rescanned;	/* from a record (kernel told when done); a linker hooked */
+	uint64_t start, seq;
+	struct disc_key *keys;		/* the files it waits for */
+	size_t n;
+};
+
+/* A file with a worker. */
+struct disc_file {
+	uint64_t tag, kdev, ino;
+	char mf[128];			/* /proc/PID/map_files/... it was reached by */
+	char *display;			/* the name the process maps it by */
+};
+
 /* The daemon's side of discovery (struct daemon's `disc`). */
 struct discover_state {
+	struct examine_pool *pool;	/* examination's workers (examine.h), or NULL */
+	uint64_t examine_timeout_ns;	/* run --examine-timeout: the bound on one file */
+	struct disc_waiter **waiters;
+	size_t nwaiters;
+	struct disc_file *files;
+	size_t nfiles;
+	uint64_t next_tag;
+	uint64_t examine_timeouts;	/* files given up past the bound: uncovered (timeout) */
+	uint64_t examine_max_ns;	/* longest a worker took with a file it finished */
 	uint64_t timeout_ns;		/* run --discover-timeout: the bound on every stop */
 	bool new_ldso;			/* a dynamic linker was hooked by this examination */
 	pid_t retry[DISCOVER_RETRY_MAX];/* stops to continue whose SIGSTOP had not landed yet */
@@ -38,6 +69,18 @@ int discover_scan_all(struct daemon *d, void (*between)(struct daemon *d));
 
 /* Examine one process's mappings; returns how many files were new, -1 if it is gone. */
 int discover_process(struct daemon *d, pid_t pid);
+
+/* Start examination's workers: the descriptor that wakes the loop when they have
+ * results, or -1 (files are then examined on the loop). */
+int discover_examine_start(struct daemon *d);
+void discover_examine_stop(struct daemon *d);
+
+/* Take the workers' results (and give up files past their bound): attach what
+ * they read, continue the processes whose files are all done. */
+int discover_collect(struct daemon *d);
+
+/* Files still with the workers, or processes waiting for them? */
+bool discover_busy(struct daemon *d);
 
 /* Every attached file still what was examined? One whose contents changed
  * (rewritten in place) is detached, reported and examined again (each tick). */

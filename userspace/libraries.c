@@ -21,6 +21,7 @@ const char *const uncovered_reason_names[UNCOVERED_MAX] = {
 	[UNCOVERED_TABLE_FULL] = "table_full",
 	[UNCOVERED_BUDGET] = "budget",
 	[UNCOVERED_FAILED] = "attach_failed",
+	[UNCOVERED_TIMEOUT] = "timeout",
 };
 
 /* tls_libraries' names, then the dynamic linker's hook, then anything else */
@@ -77,21 +78,31 @@ static bool fds_short(char *err, size_t errlen, const char *path)
 int library_attach_fd(struct pinwarden_bpf *skel, struct attach_set *set, int fd, const char *path,
 		      char *err, size_t errlen)
 {
-	const struct tls_library *const *t;
-	struct attached_lib *lib;
-	struct elf_image *img;
 	struct file_id id;
-	int rc = 0;
 
 	set->failed_library = NULL;
 	set->failed_reason = UNCOVERED_FAILED;
 	if (fileid_of(fd, &id)) {
-		snprintf(err, errlen, "%s: cannot stat", path);
+		snprintf(err, errlen, "%.400s: cannot stat", path);
 		return -1;
 	}
-	if (attach_set_find(set, id.dev, id.ino))
+	return library_attach_image(skel, set, fd, fd, &id, path, err, errlen);
+}
+
+int library_attach_image(struct pinwarden_bpf *skel, struct attach_set *set, int fd,
+			 int image_fd, const struct file_id *id, const char *path, char *err,
+			 size_t errlen)
+{
+	const struct tls_library *const *t;
+	struct attached_lib *lib;
+	struct elf_image *img;
+	int rc = 0;
+
+	set->failed_library = NULL;
+	set->failed_reason = UNCOVERED_FAILED;
+	if (attach_set_find(set, id->dev, id->ino))
 		return 0;
-	img = elf_image_open_fd(fd, path, err, errlen);
+	img = elf_image_open_fd(image_fd, path, err, errlen);
 	if (!img && errno == ENOEXEC)
 		return 0;	/* not an x86-64 ELF file: no TLS library of ours */
 	if (!img) {

@@ -53,6 +53,7 @@ enum uncovered_reason {
 	UNCOVERED_TABLE_FULL,	/* a table of the daemon's is full (NSS layouts) */
 	UNCOVERED_BUDGET,	/* examining it would cost more than a file may (elfsym.h) */
 	UNCOVERED_FAILED,	/* anything else: the error says what */
+	UNCOVERED_TIMEOUT,	/* not read within --examine-timeout (a hung mount?) */
 	UNCOVERED_MAX,
 };
 
@@ -82,6 +83,13 @@ int library_attach_file(struct pinwarden_bpf *skel, struct attach_set *set, cons
  * names it in logs and finds its companions (companion.h). */
 int library_attach_fd(struct pinwarden_bpf *skel, struct attach_set *set, int fd, const char *path,
 		      char *err, size_t errlen);
+
+/* The same, parsing a copy of its bytes (`image_fd`, a memfd the examination
+ * workers filled) and attaching through `fd`, known to be `id`: nothing here
+ * reads the file itself (examine.h). */
+int library_attach_image(struct pinwarden_bpf *skel, struct attach_set *set, int fd,
+			 int image_fd, const struct file_id *id, const char *path, char *err,
+			 size_t errlen);
 
 /*
  * Attach every known soname the dynamic linker would load on this host; each

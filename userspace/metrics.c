@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "examine.h"
 #include "log.h"
 #include "metrics.h"
 #include "outq.h"
@@ -195,7 +196,8 @@ static void uncovered(const struct daemon *d, FILE *f)
 	family(f, "libraries_uncovered", "gauge",
 	       "TLS library files left without probes, by library and reason: file_limit (the "
 	       "daemon's open files limit or the system's), table_full (a table of the daemon's), "
-	       "budget (examining the file would cost more than a file may), attach_failed.");
+	       "budget (examining the file would cost more than a file may), attach_failed, "
+	       "timeout (not read within --examine-timeout: a file system that does not answer).");
 	for (r = 0; r < UNCOVERED_MAX; r++) {
 		uint64_t any = 0;
 
@@ -304,6 +306,19 @@ void metrics_format(const struct daemon *d, FILE *f)
 	single(f, "counter", "discovery_timeouts_total",
 	       "Stops of discovery the watchdog ended at the bound (--discover-timeout): the "
 	       "process ran unexamined for now.", d->disc.timeouts);
+	if (d->disc.pool) {
+		struct examine_stats es;
+
+		examine_stats(d->disc.pool, &es);
+		single(f, "counter", "examine_timeouts_total",
+		       "Files not read within --examine-timeout: uncovered (reason timeout), "
+		       "their workers abandoned.", es.timeouts);
+		single(f, "counter", "examine_refused_total",
+		       "Files not even opened: on a device where a worker is stuck, or with "
+		       "every worker stuck (uncovered, reason timeout).", es.refused);
+		single(f, "gauge", "examine_workers_stuck",
+		       "Examination workers abandoned in a read that has not returned.", es.stuck);
+	}
 	single(f, "counter", "discovery_leftovers_total",
 	       "Processes an earlier daemon left stopped, continued at start.", d->disc.leftovers);
 	family(f, "discovery_longest_stop_seconds", "gauge", "The longest stop of discovery so far.");
