@@ -311,7 +311,7 @@ static int boringssl_attach(struct pinwarden_bpf *skel, struct attached_lib *lib
 {
 	/* the presented certificates reach libcrypto as buffers our probes never see as
 	 * X509 objects: the validated chain names them by their keys */
-	uint64_t vck = libssl_verify_cookie(img, lib->path, true), sites[8], sd[8];
+	uint64_t vck = libssl_verify_cookie(img, lib, true), sites[8], sd[8];
 	int nv = vck ? x509_verified_sites(img, sites, 8) : 0, nsd;
 
 	if (vck && nv <= 0) {

@@ -39,7 +39,7 @@ extern const struct tls_library tls_openssl, tls_gnutls, tls_nss, tls_go, tls_bo
 uint64_t openssl_verify_cookie(struct elf_image *crypto, const char *where, bool by_key);
 
 /* The verdict cookie of a libssl, from the libcrypto it loads (by_key: see above). */
-uint64_t libssl_verify_cookie(struct elf_image *ssl, const char *path, bool by_key);
+uint64_t libssl_verify_cookie(struct elf_image *ssl, const struct attached_lib *lib, bool by_key);
 
 /*
  * The calls of X509_STORE_CTX_get_error() in the function that calls

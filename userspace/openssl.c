@@ -96,8 +96,9 @@ uint64_t openssl_verify_cookie(struct elf_image *crypto, const char *where, bool
 }
 
 /* The verdict cookie from the libcrypto beside this libssl; 0 if it cannot be read. */
-uint64_t libssl_verify_cookie(struct elf_image *img, const char *path, bool by_key)
+uint64_t libssl_verify_cookie(struct elf_image *img, const struct attached_lib *lib, bool by_key)
 {
+	const char *path = lib->path;
 	char soname[256], err[512];
 	struct elf_image *crypto;
 	uint64_t ck;
@@ -107,7 +108,8 @@ uint64_t libssl_verify_cookie(struct elf_image *img, const char *path, bool by_k
 		log_warnx("%s: it loads no libcrypto: only leaf pins count", path);
 		return 0;
 	}
-	fd = companion_open(elf_image_fd(img), path, soname, err, sizeof(err));
+	/* the library's own file (the image may be a copy of its bytes) */
+	fd = companion_open(lib->fd, path, soname, err, sizeof(err));
 	if (fd < 0) {
 		log_warnx("%s: only leaf pins count", err);
 		return 0;
@@ -151,7 +153,7 @@ int x509_verified_sites(struct elf_image *img, uint64_t *sites, int max)
 static int openssl_attach(struct pinwarden_bpf *skel, struct attached_lib *lib,
 			  struct elf_image *img, char *err, size_t errlen)
 {
-	uint64_t vck = libssl_verify_cookie(img, lib->path, false), sites[SITES_MAX];
+	uint64_t vck = libssl_verify_cookie(img, lib, false), sites[SITES_MAX];
 	int nv = 0;
 
 	if (vck) {
