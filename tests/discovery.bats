@@ -138,3 +138,38 @@ s.sendall(b"late secret"); print(s.recv(100).decode().strip())
 	# it never reached the gate (no TCP receive): never stopped
 	! grep -q "stopped at the gate for [0-9]*:$ino\$" "$PW_ERR" || false
 }
+
+@test "a private libssl no process maps any more is detached after --detach-unmapped, not while mapped, and attached again before its next first handshake" {
+	local dir=$BATS_TEST_TMPDIR/lib ino fds_attached fds_detached sleeper
+	private_libssl "$dir"
+	ino=$(stat -c %i "$dir/libssl.so.3")
+	STATUS=$BATS_TEST_TMPDIR/status.json
+	pin_test_policy enforce
+	pw_start --policy "$POLICY" --status "$STATUS" --detach-unmapped 2
+	run env LD_LIBRARY_PATH="$dir" "$PYTHON" "$TLS_CLIENT" --host pin.test --port "$legit_PORT" \
+		--insecure --secret first
+	[ "$status" -eq 0 ]
+	retry 30 0.1 jq -e --argjson i "$ino" '.libraries[] | select(.inode == $i)' "$STATUS"
+	fds_attached=$(ls "/proc/$PW_PID/fd" | wc -l)
+	# a process that keeps it mapped keeps it attached, past the bound
+	env LD_LIBRARY_PATH="$dir" "$PYTHON" -c 'import ssl, time; time.sleep(6)' &
+	sleeper=$!
+	sleep 5
+	jq -e --argjson i "$ino" '.libraries[] | select(.inode == $i)' "$STATUS"
+	run _events_count ".event == \"library_detached\" and .inode == $ino"
+	[ "$output" -eq 0 ]
+	wait "$sleeper"
+	# then no process maps it: detached, its descriptors given back
+	events_wait ".event == \"library_detached\" and .inode == $ino and .library == \"openssl\"" 10
+	retry 30 0.1 bash -c "! jq -e --argjson i $ino '.libraries[] | select(.inode == \$i)' '$STATUS'"
+	fds_detached=$(ls "/proc/$PW_PID/fd" | wc -l)
+	echo "daemon descriptors: $fds_attached attached, $fds_detached detached"
+	[ "$fds_detached" -lt "$fds_attached" ]
+	[ "$(jq .discovery.libraries_detached "$STATUS")" -ge 1 ]
+	# its next client meets the impostor: attached again first, killed, nothing sent
+	run env LD_LIBRARY_PATH="$dir" "$PYTHON" "$TLS_CLIENT" --host pin.test --port "$evil_PORT" \
+		--insecure --secret second
+	[ "$status" -eq 137 ]
+	[ ! -s "$evil_RECORD" ]
+	retry 30 0.1 jq -e --argjson i "$ino" '.libraries[] | select(.inode == $i)' "$STATUS"
+}

@@ -24,6 +24,7 @@ struct attached_lib {
 	struct bpf_link **links;
 	uint64_t *offs;			/* each link's file offset, to verify it */
 	size_t nlinks;
+	uint64_t unmapped_since_ns;	/* no process mapped it at the last look since (0: mapped) */
 };
 
 struct attach_set {

@@ -330,6 +330,7 @@ static void status_write(struct daemon *d)
 	json_uint(&j, "leftovers_continued", d->disc.leftovers);
 	json_uint(&j, "remapped", d->disc.remapped);
 	json_uint(&j, "libraries_changed", d->disc.changed);
+	json_uint(&j, "libraries_detached", d->disc.detached);
 	json_uint(&j, "longest_stop_us", d->disc.stop_max_ns / 1000);
 	json_uint(&j, "stopped_now", d->skel && d->skel->bss ? d->skel->bss->stopped_procs : 0);
 	json_uint(&j, "pending_now", d->skel && d->skel->bss ? d->skel->bss->pending_procs : 0);
@@ -390,6 +391,7 @@ static void tick(struct daemon *d, unsigned n)
 	sessions_sweep(d, &d->sessions);
 	reset_sweep(d);	/* marks of lost records, sockets not yet destroyed */
 	discover_check_attached(d);	/* files rewritten in place since they were attached */
+	discover_sweep_unmapped(d);	/* libraries no process maps any more */
 	if (!d->no_discover)
 		watchdog_check(d);
 	events_flush_repeats(d, false);
@@ -450,6 +452,7 @@ static void usage_run(FILE *f)
 {
 	fprintf(f, "usage: pinwarden run [--policy FILE] [--log FILE] [--metrics FILE] "
 		   "[--status FILE] [--no-discover] [--discover-timeout MS] [--examine-timeout MS] "
+		   "[--detach-unmapped SECS] "
 		   "[--dedup SECS] "
 		   "[--log-buffer KIB] [--attach PATH]... [--session-quota N] [-v]\n");
 }
@@ -531,6 +534,7 @@ int cmd_run(int argc, char **argv)
 		{ "no-discover", no_argument, NULL, 'D' },
 		{ "discover-timeout", required_argument, NULL, 'T' },
 		{ "examine-timeout", required_argument, NULL, 'E' },
+		{ "detach-unmapped", required_argument, NULL, 'U' },
 		{ "log-buffer", required_argument, NULL, 'B' },
 		{ "dedup", required_argument, NULL, 'R' },
 		{ "attach", required_argument, NULL, 'a' },
@@ -540,7 +544,8 @@ int cmd_run(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon d = { .log_fd = -1, .status_path = PW_STATUS_FILE, .dedup_seconds = 60,
-			    .session_quota = PW_SESSION_QUOTA };
+			    .session_quota = PW_SESSION_QUOTA,
+			    .disc.detach_after_ns = PW_DETACH_UNMAPPED_S * 1000000000ULL };
 	int c, rc, verbose = 0;
 	char *end;
 
@@ -565,6 +570,17 @@ int cmd_run(int argc, char **argv)
 			if (option_ms(optarg, "--examine-timeout", 600000, &d.disc.examine_timeout_ns))
 				return 2;
 			break;
+		case 'U': {
+			unsigned long long secs = strtoull(optarg, &end, 10);
+
+			if (!*optarg || *end || secs > 86400 * 30) {
+				fprintf(stderr, "pinwarden: --detach-unmapped: seconds, 0 (never) to "
+						"2592000\n");
+				return 2;
+			}
+			d.disc.detach_after_ns = secs * 1000000000ULL;
+			break;
+		}
 		case 'B': {
 			unsigned long long kib = strtoull(optarg, &end, 10);
 

@@ -100,6 +100,8 @@ void events_discovery_timeout(struct daemon *d, uint32_t pid, const char comm[16
 			      uint64_t ino, const char *reason, bool stopped, uint64_t wait_ns);
 void events_library_changed(struct daemon *d, const char *library, const char *path, uint64_t dev,
 			    uint64_t ino, size_t probes, const char *attached);
+void events_library_detached(struct daemon *d, const char *library, const char *path, uint64_t dev,
+			     uint64_t ino, size_t probes);
 void events_flush_repeats(struct daemon *d, bool all);	/* closed dedup windows */
 /* A TLS library file left without probes (library NULL: which family is unknown). */
 void events_library_uncovered(struct daemon *d, const char *library, const char *path,

@@ -326,6 +326,152 @@ static int scan_process(struct daemon *d, pid_t pid, struct disc_waiter *w)
 	return n;
 }
 
+/* ---- libraries no process maps any more --------------------------------- */
+
+struct lib_key {
+	uint64_t kdev, ino;
+	size_t idx;			/* in d->libs */
+};
+
+static int lib_key_cmp(const void *a, const void *b)
+{
+	const struct lib_key *x = a, *y = b;
+
+	if (x->kdev != y->kdev)
+		return x->kdev < y->kdev ? -1 : 1;
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+/*
+ * Mark in `mapped` every library of `keys` that some process maps (any mapping,
+ * executable or not). -1 when a process's mappings could not be read whole
+ * (one that exited meanwhile aside): then none may be taken for unmapped.
+ */
+static int mark_mapped(const struct lib_key *keys, size_t n, bool *mapped)
+{
+	struct dirent *e;
+	DIR *dir = opendir("/proc");
+	int rc = 0;
+
+	if (!dir)
+		return -1;
+	while ((e = readdir(dir))) {
+		char path[64], line[4096 + 256];
+		unsigned long long ino;
+		unsigned maj, min;
+		struct lib_key k, *hit;
+		FILE *f;
+
+		if (!isdigit((unsigned char)e->d_name[0]))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%.16s/maps", e->d_name);
+		f = fopen(path, "re");
+		if (!f) {
+			if (errno != ENOENT && errno != ESRCH)
+				rc = -1;
+			continue;
+		}
+		errno = 0;
+		while (fgets(line, sizeof(line), f)) {
+			if (sscanf(line, "%*s %*s %*s %x:%x %llu", &maj, &min, &ino) != 3 || !ino)
+				continue;
+			k.kdev = (uint64_t)maj << 20 | min;
+			k.ino = ino;
+			hit = bsearch(&k, keys, n, sizeof(*keys), lib_key_cmp);
+			if (hit)
+				mapped[hit - keys] = true;
+		}
+		if (ferror(f) && errno != ESRCH && errno != ENOENT)
+			rc = -1;
+		fclose(f);
+	}
+	closedir(dir);
+	return rc;
+}
+
+static void known_forget(struct daemon *d, const struct attached_lib *lib)
+{
+	struct pw_file_key k = { .dev = fileid_kdev(lib->id.dev), .ino = lib->id.ino };
+
+	bpf_map_delete_elem(bpf_map__fd(d->skel->maps.known_files), &k);
+}
+
+void discover_sweep_unmapped(struct daemon *d)
+{
+	uint64_t now = stops_now_ns(), every;
+	struct lib_key *keys;
+	bool *mapped, *forgot;
+	size_t i, n = 0;
+
+	if (d->no_discover || !d->disc.detach_after_ns || !d->skel || now < d->disc.sweep_next_ns)
+		return;
+	every = d->disc.detach_after_ns / 4;
+	d->disc.sweep_next_ns = now + (every > 60000000000ULL ? 60000000000ULL : every);
+	keys = calloc(d->libs.n + 1, sizeof(*keys));
+	mapped = calloc(d->libs.n + 1, sizeof(*mapped));
+	forgot = calloc(d->libs.n + 1, sizeof(*forgot));
+	if (!keys || !mapped || !forgot)
+		goto out;
+	/* only what was found through a process: never --attach's or the host's own */
+	for (i = 0; i < d->libs.n; i++) {
+		if (strncmp(d->libs.v[i].path, "/proc/", 6))
+			continue;
+		keys[n].kdev = fileid_kdev(d->libs.v[i].id.dev);
+		keys[n].ino = d->libs.v[i].id.ino;
+		keys[n++].idx = i;
+	}
+	qsort(keys, n, sizeof(*keys), lib_key_cmp);
+	if (!n || mark_mapped(keys, n, mapped))
+		goto out;
+	for (i = 0; i < n; i++) {
+		struct attached_lib *lib = &d->libs.v[keys[i].idx];
+
+		if (mapped[i]) {
+			lib->unmapped_since_ns = 0;
+		} else if (!lib->unmapped_since_ns) {
+			lib->unmapped_since_ns = now;
+		} else if (now - lib->unmapped_since_ns >= d->disc.detach_after_ns) {
+			/* from here the kernel reports a new mapping of it as a new file */
+			known_forget(d, lib);
+			forgot[i] = true;
+		}
+	}
+	/* a second look: a mapping made before the kernel forgot it is seen here,
+	 * one made after is reported; a failed look keeps everything attached */
+	memset(mapped, 0, n * sizeof(*mapped));
+	if (mark_mapped(keys, n, mapped))
+		memset(mapped, 1, n * sizeof(*mapped));
+	for (i = 0; i < n; i++) {
+		struct attached_lib *lib = &d->libs.v[keys[i].idx];
+
+		if (!forgot[i])
+			continue;
+		if (mapped[i]) {
+			lib->unmapped_since_ns = 0;
+			known_add(d, &lib->id);
+		} else {
+			lib->unmapped_since_ns = UINT64_MAX;	/* detached below */
+		}
+	}
+	/* from the last entry down: a removal moves the entries above it */
+	for (i = d->libs.n; i-- > 0;) {
+		struct attached_lib *lib = &d->libs.v[i];
+
+		if (lib->unmapped_since_ns != UINT64_MAX)
+			continue;
+		log_info("%s (%s): no process maps it: its %zu probes detached", lib->display,
+			 lib->library, lib->nlinks);
+		events_library_detached(d, lib->library, lib->display, lib->id.dev, lib->id.ino,
+					lib->nlinks);
+		d->disc.detached++;
+		attach_set_remove(&d->libs, lib);
+	}
+out:
+	free(keys);
+	free(mapped);
+	free(forgot);
+}
+
 void discover_check_attached(struct daemon *d)
 {
 	struct file_id now;

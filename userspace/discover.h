@@ -36,6 +36,9 @@ struct disc_file {
 };
 
 /* The daemon's side of discovery (struct daemon's `disc`). */
+/* run --detach-unmapped: seconds a library found through a process may stay unmapped */
+#define PW_DETACH_UNMAPPED_S	600
+
 struct discover_state {
 	struct examine_pool *pool;	/* examination's workers (examine.h), or NULL */
 	uint64_t examine_timeout_ns;	/* run --examine-timeout: the bound on one file */
@@ -57,11 +60,24 @@ struct discover_state {
 	uint64_t clear_errors;
 	uint64_t remapped;		/* mappings that named another file when opened: refused */
 	uint64_t changed;		/* attached files rewritten: detached, examined again */
+	uint64_t detach_after_ns;	/* run --detach-unmapped: a library no process maps for
+					 * that long is detached (0: never) */
+	uint64_t sweep_next_ns;		/* the next look for unmapped libraries */
+	uint64_t detached;		/* libraries detached that way */
 	bool pinned;			/* the stops map is pinned (PW_STOPS_PIN) */
 	pid_t wd_pid;			/* the watchdog (userspace/watchdog.c) */
 	int wd_fd;			/* its reports (struct pw_expired), read end */
 	uint64_t wd_started_ns, wd_restarts;
 };
+
+/*
+ * Libraries found through a process that no process has mapped for
+ * --detach-unmapped: forget them in the kernel, look once more, and detach
+ * those still unmapped (a library_detached event each): their descriptors and
+ * probes go. A later mapping is reported by the kernel as a new file, examined
+ * and attached again before it is used, as any new file.
+ */
+void discover_sweep_unmapped(struct daemon *d);
 
 /* Examine every executable mapping of every process (at start); `between` runs
  * after each process, so that the daemon answers the kernel meanwhile. */

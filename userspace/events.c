@@ -770,6 +770,21 @@ void events_library_changed(struct daemon *d, const char *library, const char *p
 	emit(d);
 }
 
+void events_library_detached(struct daemon *d, const char *library, const char *path, uint64_t dev,
+			     uint64_t ino, size_t probes)
+{
+	struct json *j = &d->j;
+
+	begin(d, "library_detached", events_now_unix_ns());
+	json_str(j, "library", library);
+	json_str(j, "path", path);
+	json_uint(j, "device", dev);
+	json_uint(j, "inode", ino);
+	json_uint(j, "probes_removed", probes);
+	json_str(j, "reason", "unmapped");
+	emit(d);
+}
+
 void events_library_uncovered(struct daemon *d, const char *library, const char *path,
 			      unsigned reason, const char *err)
 {

@@ -332,6 +332,9 @@ void metrics_format(const struct daemon *d, FILE *f)
 	single(f, "counter", "libraries_changed_total",
 	       "Attached files rewritten in place: their probes detached, the file examined "
 	       "again (library_changed events).", d->disc.changed);
+	single(f, "counter", "libraries_detached_total",
+	       "Libraries found through a process that no process had mapped for "
+	       "--detach-unmapped: detached (library_detached events).", d->disc.detached);
 	uncovered(d, f);
 	single(f, "gauge", "open_files_limit",
 	       "The daemon's open files limit (RLIMIT_NOFILE, raised to the hard limit at start).",
