@@ -797,6 +797,7 @@ int BPF_KPROBE(nss_complete, const void *fd, int error)
 	struct pw_chain_acc *acc, *p = NULL;
 	struct nss_thread *t;
 	__u64 l = (__u64)fd, secret;
+	int bottom = 0;
 	__u8 side;
 
 	for (i = 0; i < NSS_LAYERS_MAX && l; i++) {
@@ -807,9 +808,16 @@ int BPF_KPROBE(nss_complete, const void *fd, int error)
 		p = secret ? bpf_map_lookup_elem(&nss_pending, &k) : NULL;
 		if (p || bpf_probe_read_user(&l, sizeof(l), (const void *)(l + NSPR_FD_LOWER)))
 			break;
+		bottom = !l;
 	}
-	if (!p)
-		return 0;	/* judged when the callback returned (no room to wait) */
+	if (!p) {
+		/* every layer looked at: judged when the callback returned (no room to
+		 * wait), or never deferred; else the socket could not be told, and a
+		 * chain of it may be waiting: fail closed */
+		if (!bottom)
+			verdict_no_acc(PW_LIB_NSS, PW_SIDE_CLIENT);
+		return 0;
+	}
 	side = p->side;
 	t = bpf_task_storage_get(&nss_threads, bpf_get_current_task_btf(), 0,
 				 BPF_LOCAL_STORAGE_GET_F_CREATE);
