@@ -68,6 +68,7 @@ struct rule_search {
 enum pw_anchor_kind {
 	PW_ANCHOR_TBS = 1,	/* a tbsCertificate: walk it to the SPKI */
 	PW_ANCHOR_SPKI = 2,	/* the SubjectPublicKeyInfo itself */
+	PW_ANCHOR_ENTRY = 3,	/* hashed already, while the library held it: certs[ptr] (NSS) */
 };
 
 /*

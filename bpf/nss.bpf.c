@@ -5,11 +5,37 @@
  * found by userspace/nss.c at attach time:
  *   CERT_NewTempCertificate(db, SECItem *der, ...) call sites: each certificate
  *       libssl3 parses, from the peer or not (session caches, resumption tokens)
+ *   ... and the instruction after each: the CERTCertificate it made
  *   SECKEY_UpdateCertPQG(peerCert) call sites: ssl3_CompleteHandleCertificate
  *       (TLS 1.2) and tls13_HandleCertificate have the whole chain and have not
- *       called the application's auth callback yet: the verdict.
- * The CA certificates of the NSS database are parsed by libnss3 itself and
- * never pass a probe.
+ *       called the application's auth callback yet: the chain is complete
+ *   SSL_AuthCertificate's calls of CERT_VerifyCert(handle, peerCert, checkSig,
+ *       usage, ...) and CERT_VerifyCertName(peerCert, ss->url), and the
+ *       instructions after them (nss_verify_ret: their results): NSS's own
+ *       verification
+ *   the instruction after ssl3_AuthCertificate's call of the application's
+ *       auth callback (ss->authCertificate): the verdict, on what NSS verified
+ *   SSL_AuthCertificateComplete(fd, error): the verdict, when the callback
+ *       deferred verification (SECWouldBlock: tstclnt by default, Firefox)
+ * and, in libnss3.so, cert_VerifyCertChainOld's CERT_VerifySignedData(
+ * &subject->signatureWrap, issuer, ...) call sites and the instruction after
+ * them: each signature verified, from the leaf up, is a link of the chain NSS
+ * built. The CA certificates of the NSS database are parsed by libnss3 itself
+ * and never pass a probe.
+ *
+ * The validated chain. The verdict waits for the application's decision (the
+ * auth callback's result, or, when it deferred, SSL_AuthCertificateComplete's
+ * error; still inside the handshake, before any application data): the chain
+ * counts as verified only if the thread's last SSL_AuthCertificate was of this
+ * socket's leaf, with signatures, for its side and (a client) its url, and
+ * succeeded, and the application accepted the chain (one that overrides a
+ * failed verification, as tstclnt -o does, is not verified). Its certificates
+ * are the issuers whose signature over the previous one verified, from the
+ * leaf; the last is the trust anchor, judged as the database's certificate
+ * (from its derPublicKey), never as one the peer presented. Without that hook
+ * (a build where the callback's call is not found), the verdict is taken at
+ * SECKEY_UpdateCertPQG, leaf only. A deferred chain waits in nss_pending; when
+ * that is full it is judged at once, leaf only (counted: vchain_unread).
  *
  * Which certificates form the chain. NSS parses each certificate in place
  * from the Certificate message; the message itself lies in the record it came
@@ -39,6 +65,8 @@
 
 #define NSS_TAIL	32	/* bytes of the leaf's end kept to recognise it at the verdict */
 #define NSS_LAYERS_MAX	8	/* NSPR I/O layers walked down to the OS socket */
+#define NSS_VCHAIN_MAX	8	/* issuers of a verified chain kept */
+#define NSS_SEC_WOULD_BLOCK	(-2)	/* SECWouldBlock */
 
 /* Filled by userspace/nss.c, one entry per attached libssl3.so. */
 struct {
@@ -62,6 +90,24 @@ struct nss_thread {
 	__u8 pad;
 	__u64 verdict_ss;	/* the sslSocket the verdict names (checked), or 0 */
 	char host[PW_HOST_MAX];
+	/* the certificate just appended, until CERT_NewTempCertificate returns its object */
+	__u64 cert_der;
+	__u32 cert_idx;		/* its index in the chain + 1, or 0 */
+	/* the thread's last SSL_AuthCertificate (the verdict checks it was of its chain) */
+	__u32 vstate;		/* enum nss_vstate */
+	__u64 vss;		/* the sslSocket whose chain is pending on this thread, or 0 */
+	__u64 vleaf;		/* the leaf verified (CERTCertificate *) */
+	__u64 vtip;		/* the last certificate of the chain verified so far */
+	__u64 vedge;		/* the issuer whose signature over vtip is being checked */
+	__u64 judged_ss;	/* the last sslSocket judged without waiting */
+	__u64 vurl;		/* the name CERT_VerifyCertName checked the leaf against */
+	__u32 vusage;		/* CERT_VerifyCert's certUsage */
+	__u32 vpad;
+	__u32 nv;		/* issuers in vobj[] */
+	__u32 voverflow;	/* more issuers than vobj[] holds */
+	__u64 vobj[NSS_VCHAIN_MAX];	/* the issuers verified, from the leaf's */
+	/* ... their keys, hashed at once: NSS may free an issuer once verification is over */
+	struct pw_chain_cert vcert[NSS_VCHAIN_MAX];
 };
 
 struct {
@@ -70,6 +116,20 @@ struct {
 	__type(key, int);
 	__type(value, struct nss_thread);
 } nss_threads SEC(".maps");
+
+/*
+ * Chains whose auth callback returned SECWouldBlock, by (tgid, sslSocket),
+ * until the application calls SSL_AuthCertificateComplete. Not LRU: an entry
+ * is never dropped unjudged; when the table is full the chain is judged at
+ * once, leaf only.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 16384);
+	__type(key, struct pw_ssl_key);
+	__type(value, struct pw_chain_acc);
+} nss_pending SEC(".maps");
 
 /* The register the cookie names. Read through a helper: clang turns the
  * switch into an offset added to ctx, which the verifier refuses. */
@@ -173,6 +233,7 @@ int BPF_KPROBE(nss_cert, void *handle, const void *item)
 				 BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!t)
 		return 0;
+	t->cert_idx = 0;
 	ss = nss_reg(ctx, NSS_COOKIE_REG(cookie));
 	if (ss) {
 		t->ss = ss;
@@ -197,7 +258,44 @@ int BPF_KPROBE(nss_cert, void *handle, const void *item)
 			bpf_probe_read_user(t->leaf_tail, NSS_TAIL, (const void *)(der + len - NSS_TAIL));
 	}
 	acc->form = form;
-	chain_append(acc, der, len, now);
+	kind = chain_append(acc, der, len, now);
+	t->cert_idx = kind >= 0 ? kind + 1 : 0;
+	t->cert_der = der;
+	return 0;
+}
+
+/*
+ * The instruction after a CERT_NewTempCertificate call: RAX is the object of
+ * the certificate just appended (the one NSS's verification will name it by).
+ * NSS hands back an existing object only for the very same encoding; its
+ * length and last bytes are checked all the same.
+ */
+SEC("uprobe")
+int nss_cert_ret(struct pt_regs *ctx)
+{
+	struct nss_thread *t = bpf_task_storage_get(&nss_threads, bpf_get_current_task_btf(), 0, 0);
+	__u8 a[NSS_TAIL], b[NSS_TAIL];
+	struct pw_chain_acc *acc;
+	__u64 obj = ctx->ax, data = 0;
+	__u32 idx, len = 0, i;
+
+	if (!t || !t->cert_idx)
+		return 0;
+	idx = t->cert_idx - 1;
+	t->cert_idx = 0;
+	acc = bpf_task_storage_get(&chains, bpf_get_current_task_btf(), 0, 0);
+	if (!acc || !obj || idx >= PW_CHAIN_MAX || idx >= acc->ncerts)
+		return 0;
+	if (bpf_probe_read_user(&data, sizeof(data), (const void *)(obj + NSS_CERT_DERCERT + NSS_SECITEM_DATA)) ||
+	    bpf_probe_read_user(&len, sizeof(len), (const void *)(obj + NSS_CERT_DERCERT + NSS_SECITEM_LEN)) ||
+	    !data || len < NSS_TAIL || len != acc->certs[idx].der_len ||
+	    bpf_probe_read_user(a, NSS_TAIL, (const void *)(data + len - NSS_TAIL)) ||
+	    bpf_probe_read_user(b, NSS_TAIL, (const void *)(t->cert_der + len - NSS_TAIL)))
+		return 0;
+	for (i = 0; i < NSS_TAIL; i++)
+		if (a[i] != b[i])
+			return 0;
+	acc->objs[idx] = obj;
 	return 0;
 }
 
@@ -320,21 +418,18 @@ static __always_inline __u8 nss_session_fill(struct nss_thread *t, __u64 ss,
 /*
  * Everything the verdict needs from NSS, left in map values (acc->ssl,
  * acc->flags, t->verdict_ss, t->side) rather than registers: the verifier then
- * reaches verdict_judge() in one state whatever path this took.
+ * reaches verdict_judge() in one state whatever path this took. `ss` is the
+ * sslSocket named at the probe (0: unknown), `cert` its peer certificate.
  */
-static __always_inline void nss_prepare(struct pt_regs *ctx, struct nss_thread *t,
-					struct pw_chain_acc *acc, const void *cert)
+static __always_inline void nss_prepare(struct nss_thread *t, struct pw_chain_acc *acc, __u64 ss,
+					__u32 idx, const void *cert)
 {
-	__u64 cookie = bpf_get_attach_cookie(ctx), ss, peer = 0;
 	struct nss_layout *lay;
-	__u32 idx = NSS_COOKIE_LAYOUT(cookie);
+	__u64 peer = 0;
 
 	t->verdict_ss = 0;
 	t->side = PW_SIDE_CLIENT;
 	acc->ssl = 0;
-	ss = nss_reg(ctx, NSS_COOKIE_REG(cookie));
-	if (!ss && t->layout == idx)
-		ss = t->ss;
 	if (acc->ncerts && !nss_leaf_is(t, acc, cert))
 		acc->flags |= PW_CHAIN_STALE;	/* not this handshake's chain: not judged */
 	lay = bpf_map_lookup_elem(&nss_layouts, &idx);
@@ -342,7 +437,7 @@ static __always_inline void nss_prepare(struct pt_regs *ctx, struct nss_thread *
 	 * unknown, and a chain a host rule could cover fails closed (verdict.bpf.h) */
 	if (!lay || !ss ||
 	    bpf_probe_read_user(&peer, sizeof(peer), (const void *)(ss + lay->peer_cert)) ||
-	    peer != (__u64)cert) {
+	    !peer || peer != (__u64)cert) {
 		acc->flags |= PW_CHAIN_HOST_LOST;
 		return;
 	}
@@ -351,10 +446,30 @@ static __always_inline void nss_prepare(struct pt_regs *ctx, struct nss_thread *
 	acc->ssl = ss;
 }
 
-/* SECKEY_UpdateCertPQG(ss->sec.peerCert), called by libssl3: the chain is complete */
+/* After the verdict: nothing pending on this thread any more. */
+static __always_inline void nss_done(struct nss_thread *t, struct pw_chain_acc *acc)
+{
+	chain_reset(acc);
+	if (t->verdict_ss)
+		session_forget(t->verdict_ss);
+	t->ss = 0;
+	t->vss = 0;
+	t->vstate = NSS_V_NONE;
+	t->vedge = 0;
+	t->nv = 0;
+}
+
+/*
+ * SECKEY_UpdateCertPQG(ss->sec.peerCert), called by libssl3: the chain is
+ * complete. With NSS_COOKIE_WAIT, the verdict waits for the auth callback
+ * (nss_auth_done); without, or when the sslSocket cannot be confirmed (then
+ * the chain fails closed anyway), it is taken now, leaf only.
+ */
 SEC("uprobe")
 int BPF_KPROBE(nss_chain_done, const void *cert)
 {
+	__u64 cookie = bpf_get_attach_cookie(ctx), ss;
+	__u32 idx = NSS_COOKIE_LAYOUT(cookie);
 	struct pw_chain_acc *acc;
 	struct nss_thread *t;
 
@@ -365,11 +480,360 @@ int BPF_KPROBE(nss_chain_done, const void *cert)
 		verdict_no_acc(PW_LIB_NSS, PW_SIDE_CLIENT);
 		return 0;
 	}
-	nss_prepare(ctx, t, acc, cert);
+	ss = nss_reg(ctx, NSS_COOKIE_REG(cookie));
+	if (!ss && t->layout == idx)
+		ss = t->ss;
+	nss_prepare(t, acc, ss, idx, cert);
+	if ((cookie & NSS_COOKIE_WAIT) && t->verdict_ss) {
+		acc->vctx = t->verdict_ss;
+		acc->side = t->side;
+		acc->validation = PW_VALIDATION_UNVERIFIED;
+		t->vss = t->verdict_ss;
+		t->vleaf = (__u64)cert;
+		t->vstate = NSS_V_NONE;
+		t->vedge = 0;
+		t->nv = 0;
+		t->voverflow = 0;
+		t->ss = 0;
+		return 0;
+	}
+	t->judged_ss = ss;
 	verdict_judge(acc, PW_LIB_NSS, t->side);
-	chain_reset(acc);
-	if (t->verdict_ss)
-		session_forget(t->verdict_ss);
-	t->ss = 0;
+	nss_done(t, acc);
+	return 0;
+}
+
+/* The thread's verification in progress, if it is at one of two states. */
+static __always_inline struct nss_thread *nss_verifying(__u32 s1, __u32 s2)
+{
+	struct nss_thread *t = bpf_task_storage_get(&nss_threads, bpf_get_current_task_btf(), 0, 0);
+
+	if (!t || (t->vstate != s1 && t->vstate != s2))
+		return NULL;
+	return t;
+}
+
+/*
+ * SSL_AuthCertificate's CERT_VerifyCert(handle, cert, checkSig, usage, t, wincx,
+ * log) call: NSS starts verifying a peer's leaf, with signatures or not, for a
+ * server (then the name follows) or for a client. The thread's last
+ * verification: the verdict checks that it was of its socket's leaf and name.
+ */
+SEC("uprobe")
+int BPF_KPROBE(nss_verify, void *handle, const void *cert, int check_sig, int usage)
+{
+	struct nss_thread *t;
+
+	t = bpf_task_storage_get(&nss_threads, bpf_get_current_task_btf(), 0,
+				 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!t)
+		return 0;
+	t->vleaf = (__u64)cert;
+	t->vtip = (__u64)cert;
+	t->vurl = 0;
+	t->vusage = usage;
+	t->nv = 0;
+	t->voverflow = 0;
+	t->vedge = 0;
+	if (!check_sig)
+		t->vstate = NSS_V_FAILED;	/* no signature checked: nothing but the leaf counts */
+	else if (usage == NSS_USAGE_SSL_SERVER)
+		t->vstate = NSS_V_CHAIN_NAME;
+	else if (usage == NSS_USAGE_SSL_CLIENT)
+		t->vstate = NSS_V_CHAIN;
+	else
+		t->vstate = NSS_V_FAILED;
+	return 0;
+}
+
+/* The instruction after it, and after CERT_VerifyCertName: the result of that step. */
+SEC("uprobe")
+int nss_verify_ret(struct pt_regs *ctx)
+{
+	struct nss_thread *t = bpf_task_storage_get(&nss_threads, bpf_get_current_task_btf(), 0, 0);
+	int ok = (__s32)ctx->ax == 0;
+
+	if (!t)
+		return 0;
+	if (t->vstate == NSS_V_CHAIN || t->vstate == NSS_V_NAME_CALLED)
+		t->vstate = ok ? NSS_V_OK : NSS_V_FAILED;
+	else if (t->vstate == NSS_V_CHAIN_NAME)
+		t->vstate = ok ? NSS_V_NAME : NSS_V_FAILED;
+	return 0;
+}
+
+/* SSL_AuthCertificate's CERT_VerifyCertName(cert, hostname): of the leaf just verified? */
+SEC("uprobe")
+int BPF_KPROBE(nss_name, const void *cert, const char *host)
+{
+	struct nss_thread *t = nss_verifying(NSS_V_NAME, NSS_V_NAME);
+
+	if (!t)
+		return 0;
+	t->vstate = NSS_V_FAILED;
+	if ((__u64)cert == t->vleaf && host) {
+		t->vurl = (__u64)host;
+		t->vstate = NSS_V_NAME_CALLED;
+	}
+	return 0;
+}
+
+/*
+ * libnss3's CERT_VerifySignedData(&subject->signatureWrap, issuer, t, wincx),
+ * while CERT_VerifyCert runs on the pending leaf: a link of the chain if the
+ * subject is the last certificate verified so far.
+ */
+SEC("uprobe")
+int BPF_KPROBE(nss_sig, const void *sd, const void *issuer)
+{
+	struct nss_thread *t = nss_verifying(NSS_V_CHAIN, NSS_V_CHAIN_NAME);
+
+	if (!t)
+		return 0;
+	t->vedge = 0;
+	if (issuer && (__u64)sd - NSS_CERT_SIGWRAP == t->vtip)
+		t->vedge = (__u64)issuer;
+	return 0;
+}
+
+/* The issuer's key (CERTCertificate.derPublicKey), hashed into vcert[n]; its flags say if it was. */
+static __always_inline void nss_issuer_key(struct nss_thread *t, __u64 issuer, __u32 n)
+{
+	struct pw_anchor_src src = { .kind = PW_ANCHOR_SPKI };
+	__u64 item[2] = {};	/* SECItem { type; data; len; }: data, len */
+
+	if (n >= NSS_VCHAIN_MAX)
+		return;
+	t->vcert[n].flags = 0;
+	if (bpf_probe_read_user(item, sizeof(item),
+				(const void *)(issuer + NSS_CERT_DERPUBKEY + NSS_SECITEM_DATA)) ||
+	    !item[0] || !(__u32)item[1])
+		return;
+	src.ptr = item[0];
+	src.len = (__u32)item[1];
+	anchor_capture(&src, &t->vcert[n]);
+}
+
+/* The instruction after it: that signature verified, its issuer joins the chain. */
+SEC("uprobe")
+int nss_sig_ret(struct pt_regs *ctx)
+{
+	struct nss_thread *t = nss_verifying(NSS_V_CHAIN, NSS_V_CHAIN_NAME);
+	__u64 issuer;
+	__u32 n;
+
+	if (!t || !t->vedge)
+		return 0;
+	issuer = t->vedge;
+	t->vedge = 0;
+	if ((__s32)ctx->ax != 0)
+		return 0;
+	n = t->nv;
+	if (n >= NSS_VCHAIN_MAX) {
+		t->voverflow = 1;
+		return 0;
+	}
+	t->vobj[n] = issuer;
+	t->nv = n + 1;
+	t->vtip = issuer;
+	nss_issuer_key(t, issuer, n);
+	return 0;
+}
+
+/*
+ * Issuer i of the chain NSS verified: a certificate the peer presented (by its
+ * object), or, for the last (the trust anchor, the database's certificate) and
+ * any the peer did not send, its key as hashed when it was verified, judged if
+ * a pin needs it.
+ */
+static long nss_vchain_cb(__u32 i, void *data)
+{
+	struct nss_thread *t = bpf_task_storage_get(&nss_threads, bpf_get_current_task_btf(), 0, 0);
+	struct pw_chain_acc *acc = bpf_task_storage_get(&chains, bpf_get_current_task_btf(), 0, 0);
+	__u32 j, n, slot;
+	__u64 obj;
+
+	if (!t || !acc || i >= t->nv || i >= NSS_VCHAIN_MAX)
+		return 1;
+	obj = t->vobj[i];
+	if (i + 1 < t->nv) {
+		n = acc->ncerts;
+		for (j = 1; j < PW_CHAIN_MAX; j++) {
+			if (j >= n)
+				break;
+			if (acc->objs[j] == obj) {
+				acc->validated |= 1u << j;
+				return 0;
+			}
+		}
+	}
+	/* its key, hashed when it was verified, stashed at the end of certs[] until a pin needs it */
+	n = acc->nanchors;
+	slot = PW_CHAIN_MAX - 1 - n;
+	if (n >= PW_ANCHORS_MAX || slot <= acc->ncerts ||
+	    !(t->vcert[i & (NSS_VCHAIN_MAX - 1)].flags & PW_CERT_SPKI_HASHED)) {
+		acc->flags |= PW_CHAIN_ANCHOR_ERROR;	/* in the chain, but cannot be judged */
+		return 0;
+	}
+	acc->certs[slot & (PW_CHAIN_MAX - 1)] = t->vcert[i & (NSS_VCHAIN_MAX - 1)];
+	acc->anchors[n & (PW_ANCHORS_MAX - 1)].ptr = slot;
+	acc->anchors[n & (PW_ANCHORS_MAX - 1)].len = 0;
+	acc->anchors[n & (PW_ANCHORS_MAX - 1)].kind = PW_ANCHOR_ENTRY;
+	acc->nanchors = n + 1;
+	return 0;
+}
+
+/*
+ * What NSS concluded of the chain of `ss`, given the application's verdict
+ * (`rv`: the auth callback's result, or SSL_AuthCertificateComplete's error):
+ * verified if the application accepted it and the thread's last verification
+ * was of this socket's leaf, with signatures, for its side and (a client) its
+ * url, and succeeded.
+ */
+static __always_inline void nss_validated(struct nss_thread *t, struct pw_chain_acc *acc, __u64 ss,
+					  __u32 idx, __s32 rv)
+{
+	struct nss_layout *lay = bpf_map_lookup_elem(&nss_layouts, &idx);
+	__u64 peer = 0, url = 0;
+
+	acc->validated = 0;
+	acc->validation = PW_VALIDATION_UNVERIFIED;
+	acc->verify_error = rv;
+	if (rv != 0)
+		return;
+	acc->verify_error = -1;		/* accepted without NSS's verification */
+	if (t->vstate != NSS_V_OK || !lay || !ss ||
+	    bpf_probe_read_user(&peer, sizeof(peer), (const void *)(ss + lay->peer_cert)) ||
+	    peer != t->vleaf)
+		return;
+	if (acc->side == PW_SIDE_SERVER) {
+		if (t->vusage != NSS_USAGE_SSL_CLIENT)
+			return;
+	} else if (t->vusage != NSS_USAGE_SSL_SERVER ||
+		   bpf_probe_read_user(&url, sizeof(url), (const void *)(ss + lay->url)) || !url ||
+		   url != t->vurl) {
+		return;
+	}
+	acc->verify_error = 0;
+	acc->validation = PW_VALIDATION_VERIFIED;
+	acc->validated = 1;
+	if (t->voverflow)
+		acc->flags |= PW_CHAIN_ANCHOR_ERROR;	/* the rest cannot be judged */
+	bpf_loop(NSS_VCHAIN_MAX, nss_vchain_cb, NULL, 0);
+}
+
+/*
+ * The instruction after ssl3_AuthCertificate's call of the application's auth
+ * callback: RAX its result, the cookie's register the sslSocket. The verdict
+ * on the pending chain of that socket; if this thread has none for it (it was
+ * lost to another socket's chain on this thread, or is pending on another
+ * thread), the socket is judged with nothing captured: it fails closed.
+ */
+SEC("uprobe")
+int nss_auth_done(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx), ss, cert = 0;
+	__u32 idx = NSS_COOKIE_LAYOUT(cookie);
+	struct pw_chain_acc *acc;
+	struct nss_thread *t;
+	struct nss_layout *lay;
+	__s32 rv = (__s32)ctx->ax;
+
+	barrier_var(rv);	/* read once, here: clang would otherwise read ctx at an offset */
+	ss = nss_reg(ctx, NSS_COOKIE_REG(cookie));
+	t = bpf_task_storage_get(&nss_threads, bpf_get_current_task_btf(), 0,
+				 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	acc = chain_acc_get();
+	if (!acc || !t) {
+		verdict_no_acc(PW_LIB_NSS, PW_SIDE_CLIENT);
+		return 0;
+	}
+	if (ss && acc->vctx == ss && t->vss == ss) {
+		t->verdict_ss = ss;
+		if (rv == NSS_SEC_WOULD_BLOCK) {
+			/* verified later: the verdict waits for SSL_AuthCertificateComplete */
+			struct pw_ssl_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .ssl = ss };
+
+			if (!bpf_map_update_elem(&nss_pending, &k, acc, BPF_ANY)) {
+				chain_reset(acc);
+				t->vss = 0;
+				t->ss = 0;
+				return 0;
+			}
+			count(PW_CNT_VCHAIN_UNREAD);	/* no room to wait: leaf only, now */
+		}
+		nss_validated(t, acc, ss, idx, rv);
+	} else {
+		if (ss && t->judged_ss == ss) {
+			t->judged_ss = 0;	/* judged at SECKEY_UpdateCertPQG already */
+			return 0;
+		}
+		if (acc->ncerts)
+			count(PW_CNT_ABANDONED);
+		chain_reset(acc);
+		lay = bpf_map_lookup_elem(&nss_layouts, &idx);
+		if (lay && ss)
+			bpf_probe_read_user(&cert, sizeof(cert), (const void *)(ss + lay->peer_cert));
+		nss_prepare(t, acc, ss, idx, (const void *)cert);
+		acc->side = t->side;
+	}
+	t->judged_ss = 0;
+	verdict_judge(acc, PW_LIB_NSS, acc->side);
+	nss_done(t, acc);
+	return 0;
+}
+
+/*
+ * SSL_AuthCertificateComplete(fd, error): the application has verified the
+ * chain its auth callback deferred (error 0: accepted). The verdict on the
+ * chain waiting for that socket, found through NSPR's layers (the SSL layer's
+ * secret is the sslSocket), before libssl3 resumes the handshake.
+ */
+SEC("uprobe")
+int BPF_KPROBE(nss_complete, const void *fd, int error)
+{
+	__u32 idx = NSS_COOKIE_LAYOUT(bpf_get_attach_cookie(ctx)), i;
+	struct pw_ssl_key k = { .tgid = bpf_get_current_pid_tgid() >> 32 };
+	struct pw_chain_acc *acc, *p = NULL;
+	struct nss_thread *t;
+	__u64 l = (__u64)fd, secret;
+	int bottom = 0;
+	__u8 side;
+
+	for (i = 0; i < NSS_LAYERS_MAX && l; i++) {
+		secret = 0;
+		if (bpf_probe_read_user(&secret, sizeof(secret), (const void *)(l + NSPR_FD_SECRET)))
+			break;
+		k.ssl = secret;
+		p = secret ? bpf_map_lookup_elem(&nss_pending, &k) : NULL;
+		if (p || bpf_probe_read_user(&l, sizeof(l), (const void *)(l + NSPR_FD_LOWER)))
+			break;
+		bottom = !l;
+	}
+	if (!p) {
+		/* every layer looked at: judged when the callback returned (no room to
+		 * wait), or never deferred; else the socket could not be told, and a
+		 * chain of it may be waiting: fail closed */
+		if (!bottom)
+			verdict_no_acc(PW_LIB_NSS, PW_SIDE_CLIENT);
+		return 0;
+	}
+	side = p->side;
+	t = bpf_task_storage_get(&nss_threads, bpf_get_current_task_btf(), 0,
+				 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	acc = chain_acc_get();
+	if (!acc || !t) {
+		bpf_map_delete_elem(&nss_pending, &k);
+		verdict_no_acc(PW_LIB_NSS, side);
+		return 0;
+	}
+	if (acc->ncerts)
+		count(PW_CNT_ABANDONED);
+	bpf_probe_read_kernel(acc, sizeof(*acc), p);
+	bpf_map_delete_elem(&nss_pending, &k);
+	t->verdict_ss = k.ssl;
+	nss_validated(t, acc, k.ssl, idx, error);
+	verdict_judge(acc, PW_LIB_NSS, acc->side);
+	nss_done(t, acc);
 	return 0;
 }

@@ -853,7 +853,19 @@ static long anchor_cb(__u32 k, void *data)
 		acc->flags |= PW_CHAIN_ANCHOR_ERROR;	/* no room left to judge it */
 		return 1;
 	}
-	anchor_capture(&acc->anchors[k & (PW_ANCHORS_MAX - 1)], &acc->certs[idx & (PW_CHAIN_MAX - 1)]);
+	if (acc->anchors[k & (PW_ANCHORS_MAX - 1)].kind == PW_ANCHOR_ENTRY) {
+		/* stashed past the entries, where nothing has been written since */
+		__u64 src = acc->anchors[k & (PW_ANCHORS_MAX - 1)].ptr;
+
+		if (src <= idx || src >= PW_CHAIN_MAX) {
+			acc->flags |= PW_CHAIN_ANCHOR_ERROR;
+			return 1;
+		}
+		acc->certs[idx & (PW_CHAIN_MAX - 1)] = acc->certs[src & (PW_CHAIN_MAX - 1)];
+	} else {
+		anchor_capture(&acc->anchors[k & (PW_ANCHORS_MAX - 1)],
+			       &acc->certs[idx & (PW_CHAIN_MAX - 1)]);
+	}
 	if (!(acc->certs[idx & (PW_CHAIN_MAX - 1)].flags & PW_CERT_SPKI_HASHED)) {
 		acc->flags |= PW_CHAIN_ANCHOR_ERROR;
 	} else if (acc->vby_key) {

@@ -40,15 +40,36 @@ enum nss_reg {
 	NSS_REG_R15,
 };
 
-/* cookie = layout index << 8 | enum nss_reg */
+/* cookie = flags | layout index << 8 | enum nss_reg */
 #define NSS_COOKIE(layout, reg)	((__u64)(layout) << 8 | (__u64)(reg))
 #define NSS_COOKIE_REG(c)	((__u32)(c) & 0xff)
-#define NSS_COOKIE_LAYOUT(c)	((__u32)((c) >> 8))
+#define NSS_COOKIE_LAYOUT(c)	((__u32)((c) >> 8) & 0xffff)
+/* on the SECKEY_UpdateCertPQG probes: the verdict waits for the application's
+ * auth callback to return (nss_auth_done is attached), where NSS's own
+ * verification of the chain is known; without it, it is taken there, leaf only */
+#define NSS_COOKIE_WAIT		(1ULL << 32)
+
+/* certUsage of CERT_VerifyCert (SECCertUsage, certt.h) */
+#define NSS_USAGE_SSL_CLIENT	0	/* a server verifying its client */
+#define NSS_USAGE_SSL_SERVER	1	/* a client verifying its server */
+
+/* What NSS's own verification of the pending chain has shown so far (bpf/nss.bpf.c). */
+enum nss_vstate {
+	NSS_V_NONE = 0,		/* SSL_AuthCertificate not seen (yet) */
+	NSS_V_CHAIN,		/* CERT_VerifyCert running, with signatures, no name to check */
+	NSS_V_CHAIN_NAME,	/* the same, the host name to check after */
+	NSS_V_NAME,		/* chain verified; CERT_VerifyCertName to come */
+	NSS_V_NAME_CALLED,	/* ... called on the leaf and the socket's url */
+	NSS_V_OK,		/* chain and name verified */
+	NSS_V_FAILED,		/* anything else: only the leaf counts (sticky) */
+};
 
 /* Public NSS/NSPR ABI (cert.h, secitem.h, prio.h): stable across NSS 3.x. */
 #define NSS_SECITEM_DATA	8	/* SECItem { type; unsigned char *data; unsigned int len; } */
 #define NSS_SECITEM_LEN		16
+#define NSS_CERT_SIGWRAP	24	/* CERTCertificate.signatureWrap (CERTSignedData) */
 #define NSS_CERT_DERCERT	120	/* CERTCertificate.derCert (a SECItem) */
+#define NSS_CERT_DERPUBKEY	192	/* CERTCertificate.derPublicKey: the SubjectPublicKeyInfo */
 #define NSPR_FD_SECRET		8	/* PRFileDesc.secret */
 #define NSPR_FD_LOWER		16	/* PRFileDesc.lower */
 #define NSPR_FD_IDENTITY	40	/* PRFileDesc.identity; 0 = PR_NSPR_IO_LAYER (the OS socket) */

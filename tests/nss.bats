@@ -56,14 +56,20 @@ check_chain() {
 	[ "$(event_field "$ev" '.chain[1].cert_sha256')" = "$(cat "$d/int.certsha")" ]
 }
 
-@test "nss: the daemon attaches the host's libssl3.so, not OpenSSL's libssl.so.3" {
+@test "nss: the daemon attaches the host's libssl3.so and libnss3.so, not OpenSSL's libssl.so.3" {
 	pw_start
 	local ev
 	ev=$(events_wait '.event == "ready"')
-	[ "$(jq '[.libraries[] | select(.library == "nss")] | length' <<<"$ev")" -eq 1 ]
-	[[ $(event_field "$ev" '.libraries[] | select(.library == "nss") | .path') == */libssl3.so ]]
-	[ "$(event_field "$ev" '.libraries[] | select(.library == "nss") | .probes')" -ge 4 ]
+	# libssl3 (the chain, the verdict) and libnss3 (the signature checks of its verification)
+	[ "$(jq '[.libraries[] | select(.library == "nss")] | length' <<<"$ev")" -eq 2 ]
+	[ "$(jq '[.libraries[] | select(.library == "nss") | .path | select(endswith("/libssl3.so"))] | length' <<<"$ev")" -eq 1 ]
+	[ "$(jq '[.libraries[] | select(.library == "nss") | .path | select(endswith("/libnss3.so"))] | length' <<<"$ev")" -eq 1 ]
+	# libssl3: certificates and their objects, the chain, the verification, the auth callback's return
+	[ "$(event_field "$ev" '.libraries[] | select(.path | endswith("/libssl3.so")) | .probes')" -ge 12 ]
+	[ "$(event_field "$ev" '.libraries[] | select(.path | endswith("/libnss3.so")) | .probes')" -ge 2 ]
 	[[ $(event_field "$ev" '.libraries[] | select(.library == "openssl") | .path') == */libssl.so.3 ]]
+	# the verdict waits for NSS's own verification: not left to leaf pins only
+	run ! grep -q "NSS's verification is not read" "$PW_ERR"
 }
 
 @test "nss audit, default policy: TLS 1.2 and 1.3 chains logged unpinned, with SNI, exact peer and the openssl CLI's hashes" {
@@ -185,31 +191,46 @@ rules:
 	[ "$(grep -c "$SECRET" "$legit_RECORD")" -eq 2 ]
 }
 
-@test "nss enforce: between reading the impostor's chain and the kill, tstclnt writes nothing (strace)" {
+@test "nss enforce: between reading the impostor's chain and the kill, tstclnt sends no application data, nothing at all when its callback verifies (strace)" {
 	command -v strace >/dev/null || skip "needs strace"
 	pin_test_policy enforce
 	pw_start --policy "$POLICY"
-	local v trace
+	local v mode trace fd opts only
 	for v in 1.2 1.3; do
-		trace=$BATS_TEST_TMPDIR/strace.$v
-		printf 'GET / HTTP/1.0\r\nX-Secret: %s\r\n\r\n' "$SECRET" >"$BATS_TEST_TMPDIR/request"
-		run strace -f -qq -xx -o "$trace" -e trace=network,read,write,writev,sendmsg,sendto,recvfrom \
-			tstclnt -h 127.0.0.1 -p "$evil_PORT" -a pin.test -V "tls$v:tls$v" -D -o \
-			-A "$BATS_TEST_TMPDIR/request"
-		[ "$status" -eq 137 ]
-		grep -q 'killed by SIGKILL' "$trace"
-		# the socket: the fd connect() was called on
-		local fd
-		fd=$(sed -n 's/.*connect(\([0-9]*\),.*/\1/p' "$trace" | head -n 1)
-		[ -n "$fd" ]
-		# the ClientHello went out, the server's flight came in...
-		grep -Eq "(write|sendto)\($fd, \"\\\\x16\\\\x03" "$trace"
-		grep -Eq "(read|recvfrom)\($fd, \"\\\\x16\\\\x03" "$trace"
-		# ... and after the first read of the server's flight, nothing was written to it
-		awk -v fd="$fd" '
-			$0 ~ "(read|recvfrom)\\(" fd ", \"\\\\x16" { seen = 1; next }
-			seen && $0 ~ "(write|writev|sendto|sendmsg)\\(" fd "," { print "written after the flight: " $0; bad = 1 }
-			END { exit bad }' "$trace"
+		for mode in deferred callback; do
+			trace=$BATS_TEST_TMPDIR/strace.$v.$mode
+			opts=(-D -o)
+			# what may be written after the server's flight: nothing when the verdict is
+			# taken as the auth callback returns (-O: tstclnt verifies in it); when
+			# tstclnt defers its verification (SSL_AuthCertificateComplete, the
+			# verdict), NSS sends TLS 1.2's second handshake flight meanwhile, never an
+			# application data record (type 0x17; awk -v unescapes it once, to the regex
+			# of the text strace -xx prints)
+			only='\\\\x17'
+			if [ "$mode" = callback ]; then
+				opts+=(-O)
+				only=''
+			fi
+			printf 'GET / HTTP/1.0\r\nX-Secret: %s\r\n\r\n' "$SECRET" >"$BATS_TEST_TMPDIR/request"
+			run strace -f -qq -xx -o "$trace" -e trace=network,read,write,writev,sendmsg,sendto,recvfrom \
+				tstclnt -h 127.0.0.1 -p "$evil_PORT" -a pin.test -V "tls$v:tls$v" "${opts[@]}" \
+				-A "$BATS_TEST_TMPDIR/request"
+			[ "$status" -eq 137 ]
+			grep -q 'killed by SIGKILL' "$trace"
+			# the socket: the fd connect() was called on
+			fd=$(sed -n 's/.*connect(\([0-9]*\),.*/\1/p' "$trace" | head -n 1)
+			[ -n "$fd" ]
+			# the ClientHello went out, the server's flight came in...
+			grep -Eq "(write|sendto)\($fd, \"\\\\x16\\\\x03" "$trace"
+			grep -Eq "(read|recvfrom)\($fd, \"\\\\x16\\\\x03" "$trace"
+			# ... and after the first read of the server's flight, nothing (of that type) was
+			# written to it
+			awk -v fd="$fd" -v only="$only" '
+				$0 ~ "(read|recvfrom)\\(" fd ", \"\\\\x16" { seen = 1; next }
+				seen && $0 ~ "(write|writev|sendto|sendmsg)\\(" fd ", \"" only {
+					print "written after the flight: " $0; bad = 1 }
+				END { exit bad }' "$trace"
+		done
 	done
 	[ ! -s "$evil_RECORD" ]
 }
@@ -231,7 +252,7 @@ rules:
 	spki=sha256/$(openssl x509 -in "$d/leaf.pem" -noout -pubkey | openssl pkey -pubin -outform der |
 		openssl dgst -sha256 -binary | base64)
 	server_start big --cert "$d/chain.pem" --key "$d/leaf.key" --reply
-	# the big leaf's own key: with NSS (validated chain not read) only the leaf counts
+	# the big leaf's own key: tstclnt does not verify here (-D -o), only the leaf counts
 	policy "
 mode: enforce
 pinsets:
@@ -250,10 +271,51 @@ rules:
 		[ "$(event_field "$ev" '.chain | length')" -eq 2 ]
 		[ "$(event_field "$ev" '.chain[0].cert_sha256')" = "$certsha" ]
 		[ "$(event_field "$ev" '.chain[0].matched')" = true ]
-		[ "$(event_field "$ev" .validation)" = unknown ]
+		[ "$(event_field "$ev" .validation)" = unverified ]
 		: >"$PW_LOG"
 	done
 	[ "$(grep -c "$SECRET" "$big_RECORD")" -eq 2 ]
+}
+
+@test "nss: an intermediate pin counts when NSS verified chain and name (callback or deferred); a name the leaf lacks, overridden (-o), is unverified" {
+	nssdb
+	policy "
+mode: audit
+pinsets:
+  int: { pins: [ $(cat "$PKI/legit-ec/int.spki"), $(cat "$PKI/backup.spki") ] }
+rules:
+  - { host: pin.test, pinset: int }
+  - { host: wrong.example, pinset: int }"
+	pw_start --policy "$POLICY"
+	local v mode ev opts
+	for v in 1.2 1.3; do
+		# tstclnt verifies after its callback deferred (SSL_AuthCertificateComplete), or
+		# in the callback itself (-O)
+		for mode in deferred callback; do
+			opts=(-d "sql:$NSSDB")
+			if [ "$mode" = callback ]; then
+				opts+=(-O)
+			fi
+			run nss_client "$v" pin.test "$legit_PORT" "${opts[@]}"
+			[ "$status" -eq 0 ]
+			ev=$(chain_event "$legit_PORT" '.host == "pin.test"')
+			[ "$(event_field "$ev" .validation)" = verified ]
+			[ "$(event_field "$ev" .verdict)" = match ]
+			[ "$(event_field "$ev" '.chain[0].validated')" = true ]
+			[ "$(event_field "$ev" '.chain[1].validated')" = true ]
+			[ "$(event_field "$ev" '.chain[1].matched')" = true ]
+			: >"$PW_LOG"
+		done
+		# the chain verifies, the name does not: tstclnt -o goes on regardless
+		run nss_client "$v" wrong.example "$legit_PORT" -d "sql:$NSSDB" -o
+		[ "$status" -eq 0 ]
+		ev=$(chain_event "$legit_PORT" '.host == "wrong.example"')
+		[ "$(event_field "$ev" .validation)" = unverified ]
+		[ "$(event_field "$ev" .verdict)" = mismatch ]
+		[ "$(event_field "$ev" '.chain[1].validated')" = false ]
+		[ "$(event_field "$ev" .reason)" = "pinned key only in certificates the client did not validate" ]
+		: >"$PW_LOG"
+	done
 }
 
 @test "nss: a URL that is an address sends no SNI: judged by the rule naming the address" {
@@ -286,7 +348,7 @@ nss_runs() {
 	bpftool -j prog show | jq '[.[] | select(.name | test("^nss_")) | .run_cnt // 0] | add // 0'
 }
 
-@test "nss: NSS database loads fire no probe; a handshake fires one per certificate plus the verdict" {
+@test "nss: NSS database loads fire no probe; a handshake fires one per certificate, NSS's verification and the verdict" {
 	nssdb
 	local old before after i
 	old=$(sysctl -n kernel.bpf_stats_enabled)
@@ -306,7 +368,11 @@ nss_runs() {
 	after=$(nss_runs)
 	sysctl -qw kernel.bpf_stats_enabled="$old"
 	echo "NSS probe runs for one TLS 1.3 handshake with a 2-certificate chain: $((after - before))"
-	[ "$((after - before))" -eq 3 ]
+	# each certificate and its object (4), the chain complete (1), the auth callback's
+	# return (1: tstclnt defers its verification), CERT_VerifyCert and its result (2), the
+	# name check and its result (2), the signatures of the leaf and the intermediate and
+	# their results in libnss3 (4), SSL_AuthCertificateComplete: the verdict (1)
+	[ "$((after - before))" -eq 15 ]
 	retry 30 0.1 grep -q '^pinwarden_chains_judged_total 1$' "$BATS_TEST_TMPDIR/metrics.prom"
 	grep -q '^pinwarden_orphan_certificates_total 0$' "$BATS_TEST_TMPDIR/metrics.prom"
 	grep -q '^pinwarden_certificates_captured_total 2$' "$BATS_TEST_TMPDIR/metrics.prom"

@@ -51,7 +51,7 @@ declare -gA VALIDATES=(
 	[node]=verified    # OpenSSL linked into node
 	[go]=verified      # the chains Go's Verify built (checkChainForKeyUsage)
 	[gnutls]=verified # the chain GnuTLS sorted and verified (issuers seen in its verify_crt)
-	[nss]=unknown
+	[nss]=verified    # the chain NSS verified in SSL_AuthCertificate (libnss3 signature checks)
 	[boringssl]=verified # the chain BoringSSL's X509 layer verified, told by key
 )
 

@@ -14,6 +14,15 @@
  * of the `mov off(%reg), %rdi` that loads the call's first argument from it.
  * A build where the required ones cannot be found is not attached (and the
  * daemon says so), never guessed at.
+ *
+ * NSS's own verification (bpf/nss.bpf.c): the verdict waits for the
+ * application's auth callback, whose call is found in ssl3_AuthCertificate
+ * (the first function libssl3 calls after SECKEY_UpdateCertPQG) as
+ * `call *off(%reg)`, off being where SSL_AuthCertificateHook stores the
+ * callback and %reg one the call preserves: the probe after it reads the
+ * sslSocket there. Without it the verdict is taken at SECKEY_UpdateCertPQG,
+ * only leaf pins counting. libnss3.so beside it (an instance of this family
+ * too) gets the CERT_VerifySignedData calls: the links of the chain NSS builds.
  */
 #include <capstone/capstone.h>
 #include <errno.h>
@@ -32,17 +41,29 @@
 #include "nss.h"
 #include "pinwarden.skel.h"
 
-static const char *const nss_sonames[] = { "libssl3.so", NULL };
+static const char *const nss_sonames[] = { "libssl3.so", "libnss3.so", NULL };
 
 #define MAX_SITES	32
-#define MAX_INSNS	256
+#define MAX_INSNS	1024
 #define PRE_WINDOW	96	/* bytes decoded before a call site */
 
 /* libssl3 itself: NSS's SSL API, not OpenSSL's (which has no SSL_ImportFD). */
-static bool nss_match(struct elf_image *img, const char *path)
+static bool nss_is_libssl3(struct elf_image *img)
 {
 	return elf_func_vaddr(img, "SSL_ImportFD") && elf_func_vaddr(img, "SSL_SetURL") &&
 	       elf_func_vaddr(img, "NSSSSL_GetVersion") && !elf_func_vaddr(img, "SSL_ctrl");
+}
+
+/* libnss3: NSS's certificate library, where the chain is verified. */
+static bool nss_is_libnss3(struct elf_image *img)
+{
+	return elf_func_vaddr(img, "CERT_VerifySignedData") && elf_func_vaddr(img, "CERT_VerifyCert") &&
+	       elf_func_vaddr(img, "NSS_GetVersion") && !elf_func_vaddr(img, "SSL_ImportFD");
+}
+
+static bool nss_match(struct elf_image *img, const char *path)
+{
+	return nss_is_libssl3(img) || nss_is_libnss3(img);
 }
 
 /* ---- reading code ------------------------------------------------------- */
@@ -212,17 +233,24 @@ static int mov_load(const cs_insn *in, x86_reg dst, x86_reg *base, int64_t *disp
 
 /* ---- offsets from exported functions ------------------------------------- */
 
+/* Disassemble the small exported function `func` (256 bytes when its size is unknown). */
+static int func_disasm(struct code *c, const char *func, cs_insn **in)
+{
+	uint64_t v = elf_func_vaddr(c->img, func), size = func_size(c, func);
+
+	if (!v)
+		return -1;
+	return code_disasm(c, v, size && size < 512 ? size : 256, in);
+}
+
 /* In `func`: after its first call, the displacement of the first 8-byte load
  * from %rax (the called function's result); the call's target in *callee. */
 static int load_after_first_call(struct code *c, const char *func, uint64_t *callee, uint32_t *off)
 {
-	uint64_t v = elf_func_vaddr(c->img, func), size = func_size(c, func);
 	cs_insn *in = NULL;
 	int n, i, called = 0, rc = -1;
 
-	if (!v)
-		return -1;
-	n = code_disasm(c, v, size && size < 512 ? size : 256, &in);
+	n = func_disasm(c, func, &in);
 	for (i = 0; i < n && rc; i++) {
 		x86_reg base;
 		int64_t disp;
@@ -413,8 +441,8 @@ static enum nss_reg site_register(struct code *c, uint64_t site, int64_t want_di
 }
 
 static int nss_attach_sites(struct code *c, struct attached_lib *lib, const char *import,
-			struct bpf_program *prog, uint32_t layout, int64_t want_disp, int *with_reg,
-			char *err, size_t errlen)
+			struct bpf_program *prog, uint32_t layout, uint64_t flags, int64_t want_disp,
+			int *with_reg, char *err, size_t errlen)
 {
 	uint64_t sites[MAX_SITES];
 	int n, i;
@@ -439,13 +467,214 @@ static int nss_attach_sites(struct code *c, struct attached_lib *lib, const char
 				 (unsigned long long)sites[i]);
 			return -1;
 		}
-		if (attach_uprobe_cookie(lib, prog, off, NSS_COOKIE(layout, reg), err, errlen))
+		if (attach_uprobe_cookie(lib, prog, off, NSS_COOKIE(layout, reg) | flags, err, errlen))
 			return -1;
 		*with_reg += reg != NSS_REG_NONE;
 		log_debug("%s: %s at 0x%llx (call to %s), sslSocket in register %d", lib->path,
 			  bpf_program__name(prog), (unsigned long long)off, import, reg);
 	}
 	return n;
+}
+
+/* ---- the application's auth callback ------------------------------------ */
+
+/* Size of the instruction at `vaddr`; 0 if it cannot be decoded. */
+static unsigned insn_size(struct code *c, uint64_t vaddr)
+{
+	cs_insn *in = NULL;
+	unsigned size = 0;
+	int n = code_disasm(c, vaddr, 16, &in);
+
+	if (n > 0) {
+		size = in[0].size;
+		cs_free(in, n);
+	}
+	return size;
+}
+
+/* SSL_AuthCertificateHook(fd, func, arg): `ss = ssl_FindSocket(fd); ss->authCertificate = func;`
+ * the displacement of the store of func (kept in a preserved register over the call). */
+static int auth_hook_offset(struct code *c, uint32_t *off)
+{
+	x86_reg func = X86_REG_RSI;
+	cs_insn *in = NULL;
+	int n, i, called = 0, rc = -1;
+
+	n = func_disasm(c, "SSL_AuthCertificateHook", &in);
+	for (i = 0; i < n && rc; i++) {
+		const cs_x86_op *d = op(&in[i], 0), *s = op(&in[i], 1);
+
+		if (in[i].id == X86_INS_RET || in[i].id == X86_INS_JMP)
+			break;
+		if (is_call(&in[i])) {
+			if (called)
+				break;
+			called = 1;
+			continue;
+		}
+		if (in[i].id != X86_INS_MOV || !d || !s || s->type != X86_OP_REG)
+			continue;
+		if (!called && d->type == X86_OP_REG && s->reg == func && d->size == 8) {
+			func = d->reg;
+			continue;
+		}
+		if (called && d->type == X86_OP_MEM && d->mem.base == X86_REG_RAX &&
+		    d->mem.index == X86_REG_INVALID && s->reg == func &&
+		    nss_reg_of(reg64(func)) != NSS_REG_NONE && d->mem.disp > 0 && d->mem.disp < 65536) {
+			*off = (uint32_t)d->mem.disp;
+			rc = 0;
+		}
+	}
+	if (n > 0)
+		cs_free(in, n);
+	return rc;
+}
+
+/* In the function at `fn`: its one `call *off(%reg)` with %reg preserved across calls. */
+static int auth_call_in(struct code *c, uint64_t fn, uint32_t off, uint64_t *site,
+			enum nss_reg *reg)
+{
+	uint64_t start, end;
+	cs_insn *in = NULL;
+	int n, i, hits = 0;
+
+	if (elf_func_range(c->img, fn, &start, &end) || start != fn || end - start > 4096)
+		return -1;
+	n = code_disasm(c, fn, end - fn, &in);
+	for (i = 0; i < n; i++) {
+		const cs_x86_op *t = op(&in[i], 0);
+
+		if (!is_call(&in[i]) || !t || t->type != X86_OP_MEM || t->mem.disp != off ||
+		    t->mem.index != X86_REG_INVALID || nss_reg_of(t->mem.base) == NSS_REG_NONE)
+			continue;
+		*site = in[i].address;
+		*reg = nss_reg_of(t->mem.base);
+		hits++;
+	}
+	if (n > 0)
+		cs_free(in, n);
+	return hits == 1 ? 0 : -1;
+}
+
+/*
+ * The call of the auth callback: in the first function libssl3 calls after
+ * each SECKEY_UpdateCertPQG (ssl3_AuthCertificate), the same for all of them.
+ * 0 with its address and the sslSocket's register, or -1.
+ */
+static int auth_call_site(struct code *c, const uint64_t *pqg, int npqg, uint32_t off,
+			  uint64_t *site, enum nss_reg *reg)
+{
+	int k, i, n;
+
+	*site = 0;
+	for (k = 0; k < npqg; k++) {
+		cs_insn *in = NULL;
+		uint64_t s = 0;
+		enum nss_reg r = NSS_REG_NONE;
+		int found = -1;
+
+		n = code_disasm(c, pqg[k], 64, &in);
+		for (i = 1; i < n && found; i++) {
+			const cs_x86_op *t = op(&in[i], 0);
+
+			if (in[i].id == X86_INS_RET)
+				break;
+			if (is_call(&in[i]) && t && t->type == X86_OP_IMM) {
+				found = auth_call_in(c, (uint64_t)t->imm, off, &s, &r);
+				break;
+			}
+		}
+		if (n > 0)
+			cs_free(in, n);
+		if (found || (*site && (s != *site || r != *reg)))
+			return -1;
+		*site = s;
+		*reg = r;
+	}
+	return *site ? 0 : -1;
+}
+
+/* Probe each call of `import` with `prog`, and the instruction after it with `ret`. */
+static int nss_attach_calls(struct code *c, struct attached_lib *lib, const char *import,
+			    struct bpf_program *prog, struct bpf_program *ret, uint64_t cookie,
+			    char *err, size_t errlen)
+{
+	uint64_t sites[MAX_SITES];
+	int n, i;
+
+	n = elf_import_call_sites(c->img, import, sites, MAX_SITES);
+	if (n <= 0) {
+		snprintf(err, errlen, "%s: no call to %s found", lib->path, import);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		unsigned size = insn_size(c, sites[i]);
+		int64_t off = elf_vaddr_to_offset(c->img, sites[i]);
+
+		if (!size || off < 0) {
+			snprintf(err, errlen, "%s: call to %s at 0x%llx cannot be probed", lib->path,
+				 import, (unsigned long long)sites[i]);
+			return -1;
+		}
+		if ((prog && attach_uprobe_cookie(lib, prog, off, cookie, err, errlen)) ||
+		    attach_uprobe_cookie(lib, ret, off + size, cookie, err, errlen))
+			return -1;
+		log_debug("%s: %s%s%s at 0x%llx (call to %s)", lib->path,
+			  prog ? bpf_program__name(prog) : "", prog ? ", " : "", bpf_program__name(ret),
+			  (unsigned long long)off, import);
+	}
+	return n;
+}
+
+/* libnss3: the signature checks of the chain it builds (bpf/nss.bpf.c nss_sig). */
+static int nss3_attach(struct pinwarden_bpf *skel, struct attached_lib *lib, struct code *c,
+		       char *err, size_t errlen)
+{
+	return nss_attach_calls(c, lib, "CERT_VerifySignedData", skel->progs.nss_sig,
+				skel->progs.nss_sig_ret, 0, err, errlen) < 0 ? -1 : 0;
+}
+
+/*
+ * libssl3: NSS's verification of the peer's chain; where the auth callback
+ * returns (nss_auth_done's offset and cookie, attached by the caller once the
+ * chain's probes wait for it). 0 when all is found and attached, -1 with err.
+ */
+static int nss_attach_verify(struct pinwarden_bpf *skel, struct attached_lib *lib,
+			     struct code *c, uint32_t layout, uint64_t *done_off,
+			     uint64_t *done_cookie, char *err, size_t errlen)
+{
+	uint64_t pqg[MAX_SITES], site;
+	enum nss_reg reg = NSS_REG_NONE;
+	uint32_t auth;
+	unsigned size;
+	int64_t off;
+	int n;
+
+	n = elf_import_call_sites(c->img, "SECKEY_UpdateCertPQG", pqg, MAX_SITES);
+	if (auth_hook_offset(c, &auth) || n <= 0 || auth_call_site(c, pqg, n, auth, &site, &reg)) {
+		snprintf(err, errlen, "the call of the auth callback (ss->authCertificate) was not found");
+		return -1;
+	}
+	size = insn_size(c, site);
+	off = elf_vaddr_to_offset(c->img, site);
+	if (!size || off < 0) {
+		snprintf(err, errlen, "the call of the auth callback cannot be probed");
+		return -1;
+	}
+	if (attach_entry_cookie(c->img, lib, "SSL_AuthCertificateComplete", skel->progs.nss_complete,
+				NSS_COOKIE(layout, 0), err, errlen) ||
+	    nss_attach_calls(c, lib, "CERT_NewTempCertificate", NULL, skel->progs.nss_cert_ret,
+			     NSS_COOKIE(layout, 0), err, errlen) < 0 ||
+	    nss_attach_calls(c, lib, "CERT_VerifyCert", skel->progs.nss_verify,
+			     skel->progs.nss_verify_ret, NSS_COOKIE(layout, 0), err, errlen) < 0 ||
+	    nss_attach_calls(c, lib, "CERT_VerifyCertName", skel->progs.nss_name,
+			     skel->progs.nss_verify_ret, NSS_COOKIE(layout, 0), err, errlen) < 0)
+		return -1;
+	*done_off = (uint64_t)off + size;
+	*done_cookie = NSS_COOKIE(layout, reg);
+	log_debug("%s: nss_auth_done at 0x%llx (after ss->authCertificate +0x%x), sslSocket in "
+		  "register %d", lib->path, (unsigned long long)*done_off, auth, reg);
+	return 0;
 }
 
 /* ---- attach ------------------------------------------------------------- */
@@ -456,11 +685,21 @@ static int nss_attach(struct pinwarden_bpf *skel, struct attached_lib *lib,
 		      struct elf_image *img, char *err, size_t errlen)
 {
 	struct nss_layout lay = { .role = NSS_OFF_UNKNOWN, .osfd = NSS_OFF_UNKNOWN };
-	uint64_t find_socket = 0, find_socket2 = 0;
+	uint64_t find_socket = 0, find_socket2 = 0, done_off = 0, done_cookie = 0, wait = 0;
 	uint32_t idx = nss_nlayouts;
 	int certs, certs_reg, done, done_reg, rc = -1;
+	char verr[256];
 	struct code c;
 
+	if (!nss_is_libssl3(img)) {
+		if (code_open(&c, img)) {
+			snprintf(err, errlen, "%s: %s", lib->path, strerror(errno));
+			return -1;
+		}
+		rc = nss3_attach(skel, lib, &c, err, errlen);
+		code_close(&c);
+		return rc;
+	}
 	if (idx >= NSS_LAYOUTS_MAX) {
 		snprintf(err, errlen, "%s: the NSS layout table is full (%d builds attached)",
 			 lib->path, NSS_LAYOUTS_MAX);
@@ -492,12 +731,17 @@ static int nss_attach(struct pinwarden_bpf *skel, struct attached_lib *lib,
 	log_debug("%s: sslSocket peerCert +0x%x url +0x%x fd +0x%x role +0x%x, NSPR osfd +0x%x",
 		  lib->path, lay.peer_cert, lay.url, lay.fd, lay.role, lay.osfd);
 
-	certs = nss_attach_sites(&c, lib, "CERT_NewTempCertificate", skel->progs.nss_cert, idx, -1,
-			     &certs_reg, err, errlen);
+	certs = nss_attach_sites(&c, lib, "CERT_NewTempCertificate", skel->progs.nss_cert, idx, 0,
+				 -1, &certs_reg, err, errlen);
 	if (certs < 0)
 		goto out;
+	if (nss_attach_verify(skel, lib, &c, idx, &done_off, &done_cookie, verr, sizeof(verr)))
+		log_warnx("%s: %s: NSS's verification is not read, only leaf pins count", lib->path,
+			  verr);
+	else
+		wait = NSS_COOKIE_WAIT;
 	done = nss_attach_sites(&c, lib, "SECKEY_UpdateCertPQG", skel->progs.nss_chain_done, idx,
-			    lay.peer_cert, &done_reg, err, errlen);
+				wait, lay.peer_cert, &done_reg, err, errlen);
 	if (done < 0)
 		goto out;
 	/* each verdict finds its sslSocket at the call itself or at the certificates */
@@ -505,6 +749,10 @@ static int nss_attach(struct pinwarden_bpf *skel, struct attached_lib *lib,
 		snprintf(err, errlen, "%s: no call site names its sslSocket", lib->path);
 		goto out;
 	}
+	/* last: until the chains wait for it, it would find none pending */
+	if (wait && attach_uprobe_cookie(lib, skel->progs.nss_auth_done, done_off, done_cookie, err,
+					 errlen))
+		goto out;
 	rc = 0;
 out:
 	code_close(&c);
