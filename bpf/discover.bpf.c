@@ -486,3 +486,35 @@ int BPF_KPROBE(pw_ldso_brk)
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/*
+ * Every file mapping of every process, as (device, inode) records, for the
+ * daemon's look for libraries no process maps any more (discover.c:
+ * discover_sweep_unmapped). Read through an iterator so that no process's
+ * mappings are out of sight (a /proc/PID/maps the daemon may not read).
+ * Consecutive mappings of one file are written once.
+ */
+SEC("iter/task_vma")
+int pw_vma_files(struct bpf_iter__task_vma *ctx)
+{
+	struct vm_area_struct *vma = ctx->vma;
+	struct seq_file *seq = ctx->meta->seq;
+	static struct pw_file_key last;
+	struct pw_file_key k = {};
+	struct file *file;
+
+	if (ctx->meta->seq_num == 0)
+		last.dev = last.ino = 0;	/* a new walk: nothing written yet */
+	if (!vma)
+		return 0;
+	file = BPF_CORE_READ(vma, vm_file);
+	if (!file)
+		return 0;
+	k.dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+	k.ino = BPF_CORE_READ(file, f_inode, i_ino);
+	if (k.dev == last.dev && k.ino == last.ino)
+		return 0;
+	last = k;
+	bpf_seq_write(seq, &k, sizeof(k));
+	return 0;
+}

@@ -344,48 +344,44 @@ static int lib_key_cmp(const void *a, const void *b)
 
 /*
  * Mark in `mapped` every library of `keys` that some process maps (any mapping,
- * executable or not). -1 when a process's mappings could not be read whole
- * (one that exited meanwhile aside): then none may be taken for unmapped.
+ * executable or not), from the kernel's own walk of every process's mappings
+ * (bpf/discover.bpf.c: pw_vma_files), which no process can hide from. -1 when
+ * the walk could not be made or read whole: then none may be taken for unmapped.
  */
-static int mark_mapped(const struct lib_key *keys, size_t n, bool *mapped)
+static int mark_mapped(struct daemon *d, const struct lib_key *keys, size_t n, bool *mapped)
 {
-	struct dirent *e;
-	DIR *dir = opendir("/proc");
-	int rc = 0;
+	struct pw_file_key recs[256];
+	struct lib_key k, *hit;
+	ssize_t got;
+	int fd, rc = 0;
+	size_t i;
 
-	if (!dir)
-		return -1;
-	while ((e = readdir(dir))) {
-		char path[64], line[4096 + 256];
-		unsigned long long ino;
-		unsigned maj, min;
-		struct lib_key k, *hit;
-		FILE *f;
-
-		if (!isdigit((unsigned char)e->d_name[0]))
-			continue;
-		snprintf(path, sizeof(path), "/proc/%.16s/maps", e->d_name);
-		f = fopen(path, "re");
-		if (!f) {
-			if (errno != ENOENT && errno != ESRCH)
-				rc = -1;
-			continue;
+	if (!d->disc.vma_iter) {
+		d->disc.vma_iter = bpf_program__attach_iter(d->skel->progs.pw_vma_files, NULL);
+		if (!d->disc.vma_iter) {
+			d->disc.vma_iter = NULL;
+			return -1;
 		}
-		errno = 0;
-		while (fgets(line, sizeof(line), f)) {
-			if (sscanf(line, "%*s %*s %*s %x:%x %llu", &maj, &min, &ino) != 3 || !ino)
-				continue;
-			k.kdev = (uint64_t)maj << 20 | min;
-			k.ino = ino;
+	}
+	fd = bpf_iter_create(bpf_link__fd(d->disc.vma_iter));
+	if (fd < 0)
+		return -1;
+	while ((got = read(fd, recs, sizeof(recs))) > 0) {
+		if (got % sizeof(recs[0])) {
+			rc = -1;
+			break;
+		}
+		for (i = 0; i < (size_t)got / sizeof(recs[0]); i++) {
+			k.kdev = recs[i].dev;
+			k.ino = recs[i].ino;
 			hit = bsearch(&k, keys, n, sizeof(*keys), lib_key_cmp);
 			if (hit)
 				mapped[hit - keys] = true;
 		}
-		if (ferror(f) && errno != ESRCH && errno != ENOENT)
-			rc = -1;
-		fclose(f);
 	}
-	closedir(dir);
+	if (got < 0)
+		rc = -1;
+	close(fd);
 	return rc;
 }
 
@@ -421,7 +417,7 @@ void discover_sweep_unmapped(struct daemon *d)
 		keys[n++].idx = i;
 	}
 	qsort(keys, n, sizeof(*keys), lib_key_cmp);
-	if (!n || mark_mapped(keys, n, mapped))
+	if (!n || mark_mapped(d, keys, n, mapped))
 		goto out;
 	for (i = 0; i < n; i++) {
 		struct attached_lib *lib = &d->libs.v[keys[i].idx];
@@ -439,7 +435,7 @@ void discover_sweep_unmapped(struct daemon *d)
 	/* a second look: a mapping made before the kernel forgot it is seen here,
 	 * one made after is reported; a failed look keeps everything attached */
 	memset(mapped, 0, n * sizeof(*mapped));
-	if (mark_mapped(keys, n, mapped))
+	if (mark_mapped(d, keys, n, mapped))
 		memset(mapped, 1, n * sizeof(*mapped));
 	for (i = 0; i < n; i++) {
 		struct attached_lib *lib = &d->libs.v[keys[i].idx];
@@ -641,6 +637,8 @@ void discover_examine_stop(struct daemon *d)
 
 	examine_pool_stop(d->disc.pool);
 	d->disc.pool = NULL;	/* freed, or kept for the workers that may still come back */
+	bpf_link__destroy(d->disc.vma_iter);
+	d->disc.vma_iter = NULL;
 	for (i = 0; i < d->disc.nwaiters; i++) {
 		free(d->disc.waiters[i]->keys);
 		free(d->disc.waiters[i]);

@@ -64,6 +64,7 @@ struct discover_state {
 					 * that long is detached (0: never) */
 	uint64_t sweep_next_ns;		/* the next look for unmapped libraries */
 	uint64_t detached;		/* libraries detached that way */
+	struct bpf_link *vma_iter;	/* the kernel's walk of every mapping (pw_vma_files) */
 	bool pinned;			/* the stops map is pinned (PW_STOPS_PIN) */
 	pid_t wd_pid;			/* the watchdog (userspace/watchdog.c) */
 	int wd_fd;			/* its reports (struct pw_expired), read end */
