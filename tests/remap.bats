@@ -164,3 +164,38 @@ attached_inodes() {
 	echo "$ev" | jq -e '.verdict == "match" and .validation == "verified"'
 	grep -q companion-secret "$legit_RECORD"
 }
+
+@test "inode reuse: a file examined as not TLS, deleted, its inode number taken by a libssl: examined again and attached before its first handshake" {
+	pin_test_servers
+	pin_test_policy enforce
+	STATUS=$BATS_TEST_TMPDIR/status.json
+	local dir=$UDIR/reuse ino i f=''
+	mkdir "$dir"
+	cc -shared -fPIC -O2 -Wall -Werror -o "$dir/plain.so" "$BATS_TEST_DIRNAME/tools/hostsafety/freshlib.c"
+	ino=$(stat -c %i "$dir/plain.so")
+	pw_start --policy "$POLICY" --status "$STATUS"
+	# examined (loaded by a process): known to the kernel as a file with no TLS in it
+	"$PYTHON" -c 'import ctypes, sys, time; ctypes.CDLL(sys.argv[1]); time.sleep(0.3)' "$dir/plain.so"
+	retry 20 0.1 bash -c "bpftool -j map dump name known_files | jq -e '.[] | select(.formatted.key.ino == $ino)'"
+	# the daemon done with it (no descriptor of it left), deleted: the file system
+	# hands its inode number to the next new file
+	retry 50 0.1 bash -c "! ls -l /proc/$PW_PID/fd | grep -qF '$dir/plain.so'"
+	rm "$dir/plain.so"
+	for i in $(seq 200); do
+		: >"$dir/f$i"
+		if [ "$(stat -c %i "$dir/f$i")" -eq "$ino" ]; then
+			f=$dir/f$i
+			break
+		fi
+	done
+	[ -n "$f" ] || skip "the file system did not reuse inode $ino within 200 new files"
+	cat "$LIBDIR/libssl.so.3" >"$f"
+	mv "$f" "$dir/libssl.so.3"
+	cp "$LIBDIR/libcrypto.so.3" "$dir/"
+	[ "$(stat -c %i "$dir/libssl.so.3")" -eq "$ino" ]
+	# the same (device, inode) as the known non-TLS file: a new file all the same
+	run env LD_LIBRARY_PATH="$dir" "$PYTHON" "$TLS_CLIENT" --host pin.test --port "$evil_PORT" --insecure
+	[ "$status" -eq 137 ]
+	[ ! -s "$evil_RECORD" ]
+	retry 20 0.1 jq -e --argjson i "$ino" '.libraries[] | select(.inode == $i and .library == "openssl")' "$STATUS"
+}
