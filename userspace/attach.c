@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +21,31 @@ int attach_uprobe(struct attached_lib *lib, struct bpf_program *prog, uint64_t o
 	return attach_uprobe_cookie(lib, prog, off, 0, err, errlen);
 }
 
+/*
+ * Probes take descriptors (two each) until the open files limit: stop attaching
+ * while FD_RESERVE are left, so that the daemon can still write its status and
+ * metrics, read /proc and say what it left out. Descriptors are handed out lowest
+ * first: the lowest free one tells how many are in use, or more (holes).
+ */
+#define FD_RESERVE 64
+
+bool attach_fds_short(char *err, size_t errlen, const char *path)
+{
+	struct rlimit rl;
+	int fd = open("/", O_PATH | O_CLOEXEC);
+
+	if (fd >= 0)
+		close(fd);
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY)
+		return false;
+	if (fd >= 0 && (rlim_t)fd + FD_RESERVE < rl.rlim_cur)
+		return false;
+	snprintf(err, errlen, "%s: attaching would leave fewer than %d of the daemon's %llu "
+		 "descriptors for its own files: %s", path, FD_RESERVE,
+		 (unsigned long long)rl.rlim_cur, strerror(EMFILE));
+	return true;
+}
+
 static int attach_probe(struct attached_lib *lib, struct bpf_program *prog, uint64_t off,
 			uint64_t cookie, bool retprobe, char *err, size_t errlen)
 {
@@ -27,6 +53,9 @@ static int attach_probe(struct attached_lib *lib, struct bpf_program *prog, uint
 	struct bpf_link *link, **nl;
 	uint64_t *no;
 
+	/* each probe, not only each library: one library's probes may be many */
+	if (attach_fds_short(err, errlen, lib->path))
+		return -1;
 	/* never lib->path: another process may map something else there by now */
 	link = bpf_program__attach_uprobe_opts(prog, -1, lib->probe_path, off, &opts);
 	if (!link) {

@@ -35,6 +35,10 @@ struct attach_set {
 	unsigned failed_reason;
 };
 
+/* Would one more probe eat into the descriptors the daemon keeps for its own
+ * files? Then true, with err saying so (strerror(EMFILE) in it). */
+bool attach_fds_short(char *err, size_t errlen, const char *path);
+
 /* Uprobe `prog` at file offset `off` of lib's file (lib->probe_path); the link is kept in lib. */
 int attach_uprobe(struct attached_lib *lib, struct bpf_program *prog, uint64_t off,
 		  char *err, size_t errlen);

@@ -680,10 +680,11 @@ static void nofile_raise(struct daemon *d)
 		}
 	}
 	d->nofile = rl.rlim_cur;
+	/* the programs and maps take some 100, and each library 2 per probe (up to 30) */
 	if (d->nofile < 4096)
 		log_warnx("open files limit %llu: some %llu libraries can be attached (set "
 			  "LimitNOFILE= or ulimit -Hn higher)", (unsigned long long)d->nofile,
-			  (unsigned long long)d->nofile / 16);
+			  (unsigned long long)(d->nofile > 228 ? (d->nofile - 164) / 32 : 0));
 }
 
 /* The heartbeat the kernel checks before it stops anyone (with the watchdog's). */

@@ -50,31 +50,6 @@ unsigned uncovered_reason_of(const char *err)
 	return UNCOVERED_FAILED;
 }
 
-/*
- * Probes take descriptors (two each) until the open files limit: stop attaching
- * while FD_RESERVE are left, so that the daemon can still write its status and
- * metrics, read /proc and say what it left out. Descriptors are handed out lowest
- * first: the lowest free one tells how many are in use, or more (holes).
- */
-#define FD_RESERVE 64
-
-static bool fds_short(char *err, size_t errlen, const char *path)
-{
-	struct rlimit rl;
-	int fd = open("/", O_PATH | O_CLOEXEC);
-
-	if (fd >= 0)
-		close(fd);
-	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY)
-		return false;
-	if (fd >= 0 && (rlim_t)fd + FD_RESERVE < rl.rlim_cur)
-		return false;
-	snprintf(err, errlen, "%s: attaching would leave fewer than %d of the daemon's %llu "
-		 "descriptors for its own files: %s", path, FD_RESERVE,
-		 (unsigned long long)rl.rlim_cur, strerror(EMFILE));
-	return true;
-}
-
 int library_attach_fd(struct pinwarden_bpf *skel, struct attach_set *set, int fd, const char *path,
 		      char *err, size_t errlen)
 {
@@ -112,7 +87,7 @@ int library_attach_image(struct pinwarden_bpf *skel, struct attach_set *set, int
 	for (t = tls_libraries; *t; t++) {
 		if (!(*t)->match(img, path))
 			continue;
-		if (fds_short(err, errlen, path)) {
+		if (attach_fds_short(err, errlen, path)) {
 			rc = -1;
 			break;
 		}
