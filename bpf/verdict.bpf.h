@@ -929,6 +929,7 @@ __noinline int pw_anchors_hash(void)
  * (no socket is known to reset), and a bare record says so. Out of line:
  * its paths do not multiply the caller's.
  */
+/* why: PW_CHAIN_ACC_UNAVAILABLE or PW_CHAIN_PENDING_LOST, the record's flag */
 __noinline int pw_verdict_no_acc(__u8 library, __u8 side, __u32 why)
 {
 	__u32 gen = active_gen, zero = 0, f;
@@ -957,8 +958,7 @@ __noinline int pw_verdict_no_acc(__u8 library, __u8 side, __u32 why)
 	if (!rec)
 		return 0;
 	rec->type = PW_REC_CHAIN;
-	rec->flags = PW_CHAIN_NO_CERTS | PW_CHAIN_RULE_UNKNOWN |
-		     (why == PW_CHAIN_PENDING_LOST ? PW_CHAIN_PENDING_LOST : PW_CHAIN_ACC_UNAVAILABLE);
+	rec->flags = PW_CHAIN_NO_CERTS | PW_CHAIN_RULE_UNKNOWN | why;
 	rec->ts_boot_ns = bpf_ktime_get_boot_ns();
 	rec->cgroup_id = bpf_get_current_cgroup_id();
 	rec->pid = bpf_get_current_pid_tgid() >> 32;

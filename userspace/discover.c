@@ -396,7 +396,7 @@ void discover_sweep_unmapped(struct daemon *d)
 {
 	uint64_t now = stops_now_ns(), every;
 	struct lib_key *keys;
-	bool *mapped, *forgot;
+	bool *mapped;
 	size_t i, n = 0;
 
 	if (d->no_discover || !d->disc.detach_after_ns || !d->skel || now < d->disc.sweep_next_ns)
@@ -405,8 +405,7 @@ void discover_sweep_unmapped(struct daemon *d)
 	d->disc.sweep_next_ns = now + (every > 60000000000ULL ? 60000000000ULL : every);
 	keys = calloc(d->libs.n + 1, sizeof(*keys));
 	mapped = calloc(d->libs.n + 1, sizeof(*mapped));
-	forgot = calloc(d->libs.n + 1, sizeof(*forgot));
-	if (!keys || !mapped || !forgot)
+	if (!keys || !mapped)
 		goto out;
 	/* only what was found through a process: never --attach's or the host's own */
 	for (i = 0; i < d->libs.n; i++) {
@@ -429,7 +428,7 @@ void discover_sweep_unmapped(struct daemon *d)
 		} else if (now - lib->unmapped_since_ns >= d->disc.detach_after_ns) {
 			/* from here the kernel reports a new mapping of it as a new file */
 			known_forget(d, lib);
-			forgot[i] = true;
+			lib->unmapped_since_ns = UINT64_MAX;	/* forgotten: detached below */
 		}
 	}
 	/* a second look: a mapping made before the kernel forgot it is seen here,
@@ -440,13 +439,9 @@ void discover_sweep_unmapped(struct daemon *d)
 	for (i = 0; i < n; i++) {
 		struct attached_lib *lib = &d->libs.v[keys[i].idx];
 
-		if (!forgot[i])
-			continue;
-		if (mapped[i]) {
-			lib->unmapped_since_ns = 0;
+		if (lib->unmapped_since_ns == UINT64_MAX && mapped[i]) {
+			lib->unmapped_since_ns = 0;	/* mapped meanwhile: known again, kept */
 			known_add(d, &lib->id);
-		} else {
-			lib->unmapped_since_ns = UINT64_MAX;	/* detached below */
 		}
 	}
 	/* from the last entry down: a removal moves the entries above it */
@@ -465,7 +460,6 @@ void discover_sweep_unmapped(struct daemon *d)
 out:
 	free(keys);
 	free(mapped);
-	free(forgot);
 }
 
 void discover_check_attached(struct daemon *d)

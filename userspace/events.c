@@ -752,36 +752,36 @@ void events_discovery_timeout(struct daemon *d, uint32_t pid, const char comm[16
 	emit(d);
 }
 
-void events_library_changed(struct daemon *d, const char *library, const char *path, uint64_t dev,
-			    uint64_t ino, size_t probes, const char *attached)
+/* The fields library_changed and library_detached share: a file whose probes went. */
+static void library_probes_gone(struct daemon *d, const char *event, const char *library,
+				const char *path, uint64_t dev, uint64_t ino, size_t probes)
 {
 	struct json *j = &d->j;
 
-	begin(d, "library_changed", events_now_unix_ns());
+	begin(d, event, events_now_unix_ns());
 	json_str(j, "library", library);
 	json_str(j, "path", path);
 	json_uint(j, "device", dev);
 	json_uint(j, "inode", ino);
 	json_uint(j, "probes_removed", probes);
+}
+
+void events_library_changed(struct daemon *d, const char *library, const char *path, uint64_t dev,
+			    uint64_t ino, size_t probes, const char *attached)
+{
+	library_probes_gone(d, "library_changed", library, path, dev, ino, probes);
 	if (attached)
-		json_str(j, "attached", attached);
+		json_str(&d->j, "attached", attached);
 	else
-		json_null(j, "attached");
+		json_null(&d->j, "attached");
 	emit(d);
 }
 
 void events_library_detached(struct daemon *d, const char *library, const char *path, uint64_t dev,
 			     uint64_t ino, size_t probes)
 {
-	struct json *j = &d->j;
-
-	begin(d, "library_detached", events_now_unix_ns());
-	json_str(j, "library", library);
-	json_str(j, "path", path);
-	json_uint(j, "device", dev);
-	json_uint(j, "inode", ino);
-	json_uint(j, "probes_removed", probes);
-	json_str(j, "reason", "unmapped");
+	library_probes_gone(d, "library_detached", library, path, dev, ino, probes);
+	json_str(&d->j, "reason", "unmapped");
 	emit(d);
 }
 
