@@ -299,8 +299,14 @@ int attach_entry(struct elf_image *img, struct attached_lib *lib, const char *fu
 	return attach_entry_cookie(img, lib, func, prog, 0, err, errlen);
 }
 
-int attach_entry_cookie(struct elf_image *img, struct attached_lib *lib, const char *func,
-			struct bpf_program *prog, uint64_t cookie, char *err, size_t errlen)
+/*
+ * Probe `func` at its entry (retprobe false: at a cheap point of it,
+ * elf_probe_point) or at its returns (retprobe true: its first instruction,
+ * where the stack holds the return address).
+ */
+static int attach_func(struct elf_image *img, struct attached_lib *lib, const char *func,
+		       struct bpf_program *prog, uint64_t cookie, bool retprobe, char *err,
+		       size_t errlen)
 {
 	uint64_t v = elf_func_vaddr(img, func);
 	int64_t off;
@@ -309,29 +315,24 @@ int attach_entry_cookie(struct elf_image *img, struct attached_lib *lib, const c
 		snprintf(err, errlen, "%s: %s not found", lib->path, func);
 		return -1;
 	}
-	off = elf_vaddr_to_offset(img, elf_probe_point(img, v));
+	off = elf_vaddr_to_offset(img, retprobe ? v : elf_probe_point(img, v));
 	if (off < 0) {
 		snprintf(err, errlen, "%s: %s is outside the file", lib->path, func);
 		return -1;
 	}
-	log_debug("%s: %s at 0x%llx (%s)", lib->path, bpf_program__name(prog),
-		  (unsigned long long)off, func);
-	return attach_uprobe_cookie(lib, prog, off, cookie, err, errlen);
+	log_debug("%s: %s at 0x%llx (%s%s)", lib->path, bpf_program__name(prog),
+		  (unsigned long long)off, retprobe ? "the returns of " : "", func);
+	return attach_probe(lib, prog, off, cookie, retprobe, err, errlen);
+}
+
+int attach_entry_cookie(struct elf_image *img, struct attached_lib *lib, const char *func,
+			struct bpf_program *prog, uint64_t cookie, char *err, size_t errlen)
+{
+	return attach_func(img, lib, func, prog, cookie, false, err, errlen);
 }
 
 int attach_return_cookie(struct elf_image *img, struct attached_lib *lib, const char *func,
 			 struct bpf_program *prog, uint64_t cookie, char *err, size_t errlen)
 {
-	uint64_t v = elf_func_vaddr(img, func);
-	int64_t off = v ? elf_vaddr_to_offset(img, v) : -1;
-
-	/* the function's first instruction: the return address is where the stack points */
-	if (off < 0) {
-		snprintf(err, errlen, "%s: %s %s", lib->path, func,
-			 v ? "is outside the file" : "not found");
-		return -1;
-	}
-	log_debug("%s: %s at the return of %s (0x%llx)", lib->path, bpf_program__name(prog), func,
-		  (unsigned long long)off);
-	return attach_probe(lib, prog, off, cookie, true, err, errlen);
+	return attach_func(img, lib, func, prog, cookie, true, err, errlen);
 }

@@ -359,9 +359,10 @@ static int layout_crt(struct elf_image *img, struct pw_gnutls_layout *l)
 
 /* ---- GnuTLS's own verification ------------------------------------------ */
 
-/* where a connection is first used, or freed: a chain still waiting is judged there */
+/* where a connection is first used: a chain still waiting is judged there
+ * (gnutls_record_send calls gnutls_record_send2: one probe is enough there) */
 static const char *const io_funcs[] = {
-	"gnutls_record_send2", "gnutls_record_send", "gnutls_record_send_range",
+	"gnutls_record_send2", "gnutls_record_send_range",
 	"gnutls_record_recv", "gnutls_record_recv_seq", "gnutls_record_recv_packet", NULL,
 };
 
@@ -381,22 +382,20 @@ static int gnutls_attach_verification(struct pinwarden_bpf *skel, struct attache
 		"gnutls_x509_crt_get_name_constraints", "gnutls_record_send2", "gnutls_record_recv",
 		"gnutls_deinit", "gnutls_x509_name_constraints_init", NULL,
 	};
+	const char *missing = crt_known ? NULL : "the certificate layout (gnutls_x509_crt_get_raw_dn)";
 	int i;
 
-	for (i = 0; needed[i] || !crt_known; i++) {
-		if (!needed[i] || !elf_func_vaddr(img, needed[i])) {
-			log_warnx("%s: %s%s: pins on certificates other than the leaf cannot count "
-				 "for this GnuTLS (its verification is not seen)", lib->path,
-				 needed[i] ? "no " : "the certificate layout cannot be read out of "
-				 "gnutls_x509_crt_get_raw_dn", needed[i] ? needed[i] : "");
-			return attach_entry_cookie(img, lib, "gnutls_deinit", skel->progs.gnutls_verify,
-						   PW_GNUTLS_CK(idx, PW_GNUTLS_FREE, 0), err,
-						   errlen) ? -1 : 0;
-		}
+	for (i = 0; needed[i] && !missing; i++)
+		if (!elf_func_vaddr(img, needed[i]))
+			missing = needed[i];
+	if (missing) {
+		log_warnx("%s: no %s: pins on certificates other than the leaf cannot count for "
+			  "this GnuTLS (its verification is not seen)", lib->path, missing);
+		return attach_entry_cookie(img, lib, "gnutls_deinit", skel->progs.gnutls_verify,
+					   PW_GNUTLS_CK(idx, PW_GNUTLS_FREE, 0), err, errlen) ? -1 : 0;
 	}
 	for (i = 0; io_funcs[i]; i++) {
-		/* gnutls_record_send calls gnutls_record_send2: one probe is enough there */
-		if (!elf_func_vaddr(img, io_funcs[i]) || !strcmp(io_funcs[i], "gnutls_record_send"))
+		if (!elf_func_vaddr(img, io_funcs[i]))
 			continue;
 		if (attach_entry_cookie(img, lib, io_funcs[i], skel->progs.gnutls_verify,
 					PW_GNUTLS_CK(idx, PW_GNUTLS_IO, 1), err, errlen))
