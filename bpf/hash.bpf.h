@@ -75,20 +75,13 @@ static long hash_tail_cb(__u32 i, void *data)
 	return 0;
 }
 
-struct walk_loop {
-	__u32 slot;
-	__u32 pad;
-	struct der_walk w;
-};
-
 static long der_step_cb(__u32 i, void *data)
 {
-	struct walk_loop *wl = data;
-	struct pw_scratch *s = bpf_map_lookup_elem(&scratch, &wl->slot);
+	struct pw_scratch *s = bpf_map_lookup_elem(&scratch, data);
 
 	if (!s)
 		return 1;
-	return der_walk_step(s->der, &wl->w) != 0;
+	return der_walk_step(s->der, &s->walk) != 0;
 }
 
 struct id_loop {
@@ -160,15 +153,13 @@ static __always_inline void hash_region(struct pw_scratch *s, __u32 slot, __u32 
  */
 static __always_inline int spki_hash(struct pw_scratch *s, __u32 slot, __u32 len, int tbs_only)
 {
-	struct walk_loop wl = { .slot = slot };
-
 	if (tbs_only)
-		der_walk_init_tbs(&wl.w, len);
+		der_walk_init_tbs(&s->walk, len);
 	else
-		der_walk_init(&wl.w, len);
-	bpf_loop(DER_WALK_STEPS, der_step_cb, &wl, 0);
-	if (wl.w.state == DER_S_DONE && !wl.w.err) {
-		hash_region(s, slot, wl.w.dc.spki_off, wl.w.dc.spki_len, s->rec.spki_sha256);
+		der_walk_init(&s->walk, len);
+	bpf_loop(DER_WALK_STEPS, der_step_cb, &slot, 0);
+	if (s->walk.state == DER_S_DONE && !s->walk.err) {
+		hash_region(s, slot, s->walk.dc.spki_off, s->walk.dc.spki_len, s->rec.spki_sha256);
 		return 0;
 	}
 	__builtin_memset(s->rec.spki_sha256, 0, PW_HASH_LEN);

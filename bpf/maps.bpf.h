@@ -10,6 +10,7 @@
 #include "pinwarden.h"
 #include "discovery.h"
 #include "sha256.h"
+#include "der.h"
 
 #ifdef PW_DEFINE_MAPS
 #define PW_SHARED
@@ -23,6 +24,7 @@
 struct pw_scratch {
 	__u64 owner;			/* 0: free; else tid << 32 | claim time in ms */
 	struct sha256_state sha;
+	struct der_walk walk;		/* the SPKI walk (kept off the stack) */
 	struct pw_cert_rec rec;		/* header of the ring buffer record ... */
 	__u8 der[PW_CERT_MAX + SHA256_BLOCK]; /* ... and its DER, contiguous */
 };
@@ -94,6 +96,17 @@ struct pw_decision {
 	__u8 action;			/* enum pw_action, as enforced */
 };
 
+/* The connection a verdict is about (kept in the accumulator: too big for the stack). */
+struct peer {
+	__u16 family;
+	__u16 port;
+	__u16 local_port;
+	__u16 guessed;		/* 1: the thread's last connect(); 2: its last read */
+	__u8 addr[16];		/* IPv4 mapped into ::ffff:0:0/96 */
+	__u8 local_addr[16];
+	__u32 netns;		/* the socket's network namespace (inode) */
+};
+
 /* Per-thread chain accumulator (task storage: freed with the thread). */
 struct pw_chain_acc {
 	__u64 ts;			/* boot ns of the last certificate */
@@ -125,6 +138,7 @@ struct pw_chain_acc {
 	struct pw_rule_key key;		/* lookup key, kept here: too big for the stack */
 	struct rule_search rs;
 	struct pw_decision dec;
+	struct peer peer;		/* the verdict's connection */
 	char pathbuf[3 * PW_PATH_MAX];	/* the executable's path, built right to left */
 	char exe[PW_PATH_MAX];		/* ... and as read, NUL-padded */
 	/* which executable acc->exe is the path of, kept across this thread's verdicts:

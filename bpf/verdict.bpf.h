@@ -24,16 +24,6 @@
 #define container_of(ptr, type, member) ((type *)((void *)(ptr) - __builtin_offsetof(type, member)))
 #endif
 
-struct peer {
-	__u16 family;
-	__u16 port;
-	__u16 local_port;
-	__u16 guessed;		/* 1: the thread's last connect(); 2: its last read */
-	__u8 addr[16];		/* IPv4 mapped into ::ffff:0:0/96 */
-	__u8 local_addr[16];
-	__u32 netns;		/* the socket's network namespace (inode) */
-};
-
 /* Peer and local port of the socket behind `fd` in the current process. */
 static __always_inline int peer_from_fd(int fd, struct peer *p)
 {
@@ -610,7 +600,7 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 	struct rule_search *rs = &acc->rs;
 	struct pw_ssl_state *st = NULL;
 	struct pw_chain_rec *rec;
-	struct peer p = {};
+	struct peer *p = &acc->peer;
 	struct pw_decision *dec = &acc->dec;
 	__u32 i;
 	struct pw_config *cfg;
@@ -631,6 +621,7 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 	 */
 #define SIDE() (*(volatile __u8 *)&rs->side)
 	__builtin_memset(rs, 0, sizeof(*rs));
+	__builtin_memset(p, 0, sizeof(*p));
 	rs->side = side;
 	dec->verdict = PW_VERDICT_UNPINNED;
 	dec->mode = PW_MODE_AUDIT;
@@ -666,12 +657,12 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 		    session_lost_here((__u32)bpf_get_current_uid_gid()))
 			acc->flags |= PW_CHAIN_HOST_LOST;
 	}
-	peer_find(acc, st, &p);
-	if (!p.family)
+	peer_find(acc, st, p);
+	if (!p->family)
 		acc->flags |= PW_CHAIN_NO_PEER;
-	else if (p.guessed == 1)
+	else if (p->guessed == 1)
 		acc->flags |= PW_CHAIN_PEER_GUESSED;
-	else if (p.guessed == 2)
+	else if (p->guessed == 2)
 		acc->flags |= PW_CHAIN_PEER_READ;
 
 	rs->gen = active_gen;
@@ -680,8 +671,8 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 		acc->flags |= PW_CHAIN_NO_POLICY;
 	} else {
 		rs->cfg = cfg->flags;
-		rs->port = SIDE() == PW_SIDE_CLIENT ? p.port : p.local_port;
-		if (!resumed && rule_unknown(acc, rs, &p, SIDE())) {
+		rs->port = SIDE() == PW_SIDE_CLIENT ? p->port : p->local_port;
+		if (!resumed && rule_unknown(acc, rs, p, SIDE())) {
 			/* judged as the side's strictest rule below */
 		} else if (SIDE() == PW_SIDE_SERVER) {
 			/* server rules are keyed by the local port alone */
@@ -691,7 +682,7 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 			if (rs->port)
 				rule_try(rs, &acc->key);
 		} else {
-			rule_find(acc, rs, &p);
+			rule_find(acc, rs, p);
 		}
 		if (SIDE() == PW_SIDE_SERVER && st && st->host_len)
 			acc->host_len = st->host_len;	/* report the SNI the client asked for */
@@ -727,7 +718,7 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 
 		if (dec->verdict == PW_VERDICT_MISMATCH) {
 			if (dec->mode == PW_MODE_ENFORCE && dec->action == PW_ACTION_RESET) {
-				int marked = conn_mark_reset(&p, now, 0);
+				int marked = conn_mark_reset(p, now, 0);
 
 				if (marked == 0) {
 					dec->done = PW_DONE_RESET;
@@ -747,7 +738,7 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 					dec->done = PW_DONE_KILL_FAILED;
 					count(PW_CNT_KILL_FAILED);
 					/* the daemon kills it; until then its connection is dropped */
-					conn_mark_reset(&p, now, PW_MARK_KILL);
+					conn_mark_reset(p, now, PW_MARK_KILL);
 				}
 			} else if (dec->mode != PW_MODE_ENFORCE) {
 				dec->done = dec->action == PW_ACTION_KILL ? PW_DONE_WOULD_KILL :
@@ -777,12 +768,12 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 	rec->rule_id = dec->rule_id;
 	rec->pinset_id = dec->pinset_id;
 	rec->matched = dec->matched;
-	rec->peer_port = p.port;
-	rec->peer_family = p.family;
-	rec->local_port = p.local_port;
+	rec->peer_port = p->port;
+	rec->peer_family = p->family;
+	rec->local_port = p->local_port;
 	rec->pad16 = 0;
-	__builtin_memcpy(rec->peer_addr, p.addr, 16);
-	__builtin_memcpy(rec->local_addr, p.local_addr, 16);
+	__builtin_memcpy(rec->peer_addr, p->addr, 16);
+	__builtin_memcpy(rec->local_addr, p->local_addr, 16);
 	rec->library = library;
 	rec->side = SIDE();
 	rec->verdict = dec->verdict;

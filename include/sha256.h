@@ -25,6 +25,7 @@
 struct sha256_state {
 	__u32 h[8];
 	__u32 w[64];
+	__u32 v[8];			/* the working variables of a compression */
 	__u8 tail[2 * SHA256_BLOCK];	/* last partial block plus padding */
 };
 
@@ -56,7 +57,8 @@ static __always_inline void sha256_init(struct sha256_state *st)
 /* Compress one 64-byte block. The loops stay loops: the verifier bounds them. */
 static __always_inline void sha256_compress(struct sha256_state *st, const __u8 *blk)
 {
-	__u32 a, b, c, d, e, f, g, h, t1, t2;
+	volatile __u32 *v = st->v, *h = st->h;
+	__u32 t1, t2;
 	int i;
 
 	for (i = 0; i < 16; i++)
@@ -69,18 +71,21 @@ static __always_inline void sha256_compress(struct sha256_state *st, const __u8 
 
 		st->w[i] = st->w[i - 16] + s0 + st->w[i - 7] + s1;
 	}
-	a = st->h[0]; b = st->h[1]; c = st->h[2]; d = st->h[3];
-	e = st->h[4]; f = st->h[5]; g = st->h[6]; h = st->h[7];
+	for (i = 0; i < 8; i++)
+		v[i] = h[i];
+	/* the working variables a..h are v[0..7], in the caller's memory: as
+	 * locals they were spilled to a 128-byte frame, which the verifier adds to
+	 * every frame the hash runs under (a 512-byte total) */
 	for (i = 0; i < 64; i++) {
-		t1 = h + (SHA256_ROTR(e, 6) ^ SHA256_ROTR(e, 11) ^ SHA256_ROTR(e, 25)) +
-		     ((e & f) ^ (~e & g)) + sha256_k[i] + st->w[i];
-		t2 = (SHA256_ROTR(a, 2) ^ SHA256_ROTR(a, 13) ^ SHA256_ROTR(a, 22)) +
-		     ((a & b) ^ (a & c) ^ (b & c));
-		h = g; g = f; f = e; e = d + t1;
-		d = c; c = b; b = a; a = t1 + t2;
+		t1 = v[7] + (SHA256_ROTR(v[4], 6) ^ SHA256_ROTR(v[4], 11) ^ SHA256_ROTR(v[4], 25)) +
+		     ((v[4] & v[5]) ^ (~v[4] & v[6])) + sha256_k[i] + st->w[i];
+		t2 = (SHA256_ROTR(v[0], 2) ^ SHA256_ROTR(v[0], 13) ^ SHA256_ROTR(v[0], 22)) +
+		     ((v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]));
+		v[7] = v[6]; v[6] = v[5]; v[5] = v[4]; v[4] = v[3] + t1;
+		v[3] = v[2]; v[2] = v[1]; v[1] = v[0]; v[0] = t1 + t2;
 	}
-	st->h[0] += a; st->h[1] += b; st->h[2] += c; st->h[3] += d;
-	st->h[4] += e; st->h[5] += f; st->h[6] += g; st->h[7] += h;
+	for (i = 0; i < 8; i++)
+		h[i] += v[i];
 }
 
 /*
