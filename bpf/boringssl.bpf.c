@@ -95,7 +95,7 @@ int BPF_KPROBE(bssl_verify, void *store_ctx, const char *name)
 	if (bpf_get_attach_cookie(ctx))
 		x509_store_begin(store_ctx, name, PW_LIB_BORINGSSL);
 	else
-		x509_store_verdict(name, PW_LIB_BORINGSSL);
+		x509_store_verdict(ctx, name, PW_LIB_BORINGSSL);
 	return 0;
 }
 
@@ -103,7 +103,7 @@ int BPF_KPROBE(bssl_verify, void *store_ctx, const char *name)
 SEC("uprobe")
 int BPF_KPROBE(bssl_verified, void *store_ctx)
 {
-	x509_store_verified(store_ctx, bpf_get_attach_cookie(ctx), PW_LIB_BORINGSSL);
+	x509_store_verified(ctx, store_ctx, bpf_get_attach_cookie(ctx), PW_LIB_BORINGSSL);
 	return 0;
 }
 
@@ -134,8 +134,7 @@ int BPF_KPROBE(bssl_custom_verify, void *ssl)
 	if (!acc || !acc->ncerts)
 		return 0;
 	acc->ssl = (__u64)ssl;
-	verdict_judge(acc, PW_LIB_BORINGSSL, side);
-	chain_reset(acc);
+	verdict_judge(ctx, acc, PW_LIB_BORINGSSL, side, 0);
 	return 0;
 }
 

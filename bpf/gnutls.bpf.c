@@ -227,8 +227,10 @@ int BPF_KPROBE(gnutls_verify, void *session_ptr)
 			st->flags &= ~PW_SESSION_CHAIN_PENDING;
 		/* read in one go at the runner: its age says nothing */
 		acc->ts = bpf_ktime_get_boot_ns();
-		verdict_judge(acc, PW_LIB_GNUTLS, acc->side);
-		chain_reset(acc);
+		/* gnutls_deinit: its address may be reused by the next session */
+		verdict_judge(ctx, acc, PW_LIB_GNUTLS, acc->side,
+			      kind == PW_GNUTLS_FREE ? session : 0);
+		return 0;
 	}
 	/* gnutls_deinit: its address may be reused by the next session */
 	if (kind == PW_GNUTLS_FREE)

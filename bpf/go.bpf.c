@@ -296,12 +296,6 @@ __noinline int go_chain_collect(__u64 certs, __u64 n)
 	return 0;
 }
 
-__noinline int go_session_forget(__u64 conn)
-{
-	session_forget(conn);
-	return 0;
-}
-
 /*
  * (*Conn).verifyServerCertificate(certificates [][]byte): RAX = c, RBX/RCX/RDI =
  * the slice. With GO_CK_SERVER, (*Conn).processCertsFromClient(certificate
@@ -358,10 +352,8 @@ int go_verify(struct pt_regs *ctx)
 		}
 		acc->validation = PW_VALIDATION_UNKNOWN;	/* cannot wait: judge now, leaf only */
 	}
-	verdict_judge(acc, PW_LIB_GO, side);
-	chain_reset(acc);
 	/* judged: nothing more to know about this Conn (a renegotiation starts over) */
-	go_session_forget(conn);
+	verdict_judge(ctx, acc, PW_LIB_GO, side, conn);
 	return 0;
 }
 
@@ -483,7 +475,7 @@ int go_chain_usage(struct pt_regs *ctx)
 }
 
 /* The pending chain of this goroutine's Conn, judged now (global: verified once). */
-__noinline int go_pending_judge(__u32 tgid, __u64 g)
+__noinline int go_pending_judge(struct pt_regs *ctx, __u32 tgid, __u64 g)
 {
 	struct pw_ssl_key k = { .tgid = tgid, .ssl = g };
 	struct pw_chain_acc *acc = chain_acc_get(), *p;
@@ -500,9 +492,7 @@ __noinline int go_pending_judge(__u32 tgid, __u64 g)
 	bpf_probe_read_kernel(acc, sizeof(*acc), p);
 	bpf_map_delete_elem(&go_pending, &k);
 	conn = acc->vctx;
-	verdict_judge(acc, PW_LIB_GO, acc->side);
-	chain_reset(acc);
-	go_session_forget(conn);
+	verdict_judge(ctx, acc, PW_LIB_GO, acc->side, conn);
 	return 0;
 }
 
@@ -522,6 +512,6 @@ int go_verified(struct pt_regs *ctx)
 	p = bpf_map_lookup_elem(&go_pending, &k);
 	if (!p || p->vctx != ctx->ax)
 		return 0;
-	go_pending_judge(k.tgid, k.ssl);
+	go_pending_judge(ctx, k.tgid, k.ssl);
 	return 0;
 }

@@ -128,7 +128,12 @@ struct pw_chain_acc {
 	__s32 read_fd;			/* the thread's last read when the chain was complete, or -1 */
 	__u8 vby_key;			/* validated anchors name presented certificates by key */
 	__u8 vstage;			/* a chain waiting for its library's verification (GnuTLS) */
-	__u8 pad3[6];
+	/* what the probe hands the verdict program (verdict_call) */
+	__u8 vlibrary;			/* enum pw_library */
+	__u8 vside;			/* enum pw_side */
+	__u8 vresumed;			/* report a resumed session, judge nothing */
+	__u8 pad3[3];
+	__u64 vforget;			/* the library's connection object to forget after, or 0 */
 	__u64 vctx;			/* the library's verification context, while in progress */
 	__u64 vout;			/* where the library writes its verification result */
 	__u64 objs[PW_CHAIN_MAX];	/* the library's object of each presented certificate, or 0 */
@@ -174,6 +179,17 @@ PW_SHARED struct {
 	__type(key, int);
 	__type(value, struct pw_chain_acc);
 } chains SEC(".maps");
+
+/*
+ * The verdict program (core.bpf.c's pw_verdict), installed by the daemon at
+ * index 0 before any probe is attached; every probe tail-calls it.
+ */
+PW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} verdict_prog SEC(".maps");
 
 PW_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);

@@ -446,17 +446,21 @@ static __always_inline void nss_prepare(struct nss_thread *t, struct pw_chain_ac
 	acc->ssl = ss;
 }
 
-/* After the verdict: nothing pending on this thread any more. */
-static __always_inline void nss_done(struct nss_thread *t, struct pw_chain_acc *acc)
+/*
+ * The verdict, after which nothing is pending on this thread any more (the
+ * verdict program forgets the sslSocket it judged).
+ */
+static __always_inline void nss_judge(void *ctx, struct nss_thread *t, struct pw_chain_acc *acc,
+				      __u8 side)
 {
-	chain_reset(acc);
-	if (t->verdict_ss)
-		session_forget(t->verdict_ss);
+	__u64 ss = t->verdict_ss;
+
 	t->ss = 0;
 	t->vss = 0;
 	t->vstate = NSS_V_NONE;
 	t->vedge = 0;
 	t->nv = 0;
+	verdict_judge(ctx, acc, PW_LIB_NSS, side, ss);
 }
 
 /*
@@ -498,8 +502,7 @@ int BPF_KPROBE(nss_chain_done, const void *cert)
 		return 0;
 	}
 	t->judged_ss = ss;
-	verdict_judge(acc, PW_LIB_NSS, t->side);
-	nss_done(t, acc);
+	nss_judge(ctx, t, acc, t->side);
 	return 0;
 }
 
@@ -778,8 +781,7 @@ int nss_auth_done(struct pt_regs *ctx)
 		acc->side = t->side;
 	}
 	t->judged_ss = 0;
-	verdict_judge(acc, PW_LIB_NSS, acc->side);
-	nss_done(t, acc);
+	nss_judge(ctx, t, acc, acc->side);
 	return 0;
 }
 
@@ -833,7 +835,6 @@ int BPF_KPROBE(nss_complete, const void *fd, int error)
 	bpf_map_delete_elem(&nss_pending, &k);
 	t->verdict_ss = k.ssl;
 	nss_validated(t, acc, k.ssl, idx, error);
-	verdict_judge(acc, PW_LIB_NSS, acc->side);
-	nss_done(t, acc);
+	nss_judge(ctx, t, acc, acc->side);
 	return 0;
 }

@@ -64,7 +64,7 @@ int BPF_KPROBE(ossl_verify, void *store_ctx, const char *name)
 	if (bpf_get_attach_cookie(ctx))
 		x509_store_begin(store_ctx, name, PW_LIB_OPENSSL);
 	else
-		x509_store_verdict(name, PW_LIB_OPENSSL);
+		x509_store_verdict(ctx, name, PW_LIB_OPENSSL);
 	return 0;
 }
 
@@ -72,7 +72,7 @@ int BPF_KPROBE(ossl_verify, void *store_ctx, const char *name)
 SEC("uprobe")
 int BPF_KPROBE(ossl_verified, void *store_ctx)
 {
-	x509_store_verified(store_ctx, bpf_get_attach_cookie(ctx), PW_LIB_OPENSSL);
+	x509_store_verified(ctx, store_ctx, bpf_get_attach_cookie(ctx), PW_LIB_OPENSSL);
 	return 0;
 }
 
@@ -110,7 +110,7 @@ int BPF_KPROBE(ossl_free, void *ssl)
 		bpf_probe_read_user(&hit, sizeof(hit), ssl + OSSL_CK_HIT(ck));
 		bpf_probe_read_user(&server, sizeof(server), ssl + OSSL_CK_SERVER(ck));
 		if (hit == 1 && server == 0)
-			verdict_resumed((__u64)ssl, PW_LIB_OPENSSL);
+			verdict_resumed(ctx, (__u64)ssl, PW_LIB_OPENSSL);
 	}
 	session_forget((__u64)ssl);
 	return 0;

@@ -47,7 +47,7 @@ static __always_inline void x509_store_ssl(void *ssl)
 }
 
 /* set_default, for builds whose validated chain is not read: judge now, leaf only. */
-static __always_inline void x509_store_verdict(const char *name, __u8 library)
+static __always_inline void x509_store_verdict(void *ctx, const char *name, __u8 library)
 {
 	struct pw_chain_acc *acc;
 	int side = x509_store_side(name);
@@ -59,8 +59,7 @@ static __always_inline void x509_store_verdict(const char *name, __u8 library)
 		verdict_no_acc(library, side);
 		return;
 	}
-	verdict_judge(acc, library, side);
-	chain_reset(acc);
+	verdict_judge(ctx, acc, library, side, 0);
 }
 
 /* set_default: verification of this chain starts; the verdict follows at x509_store_verified. */
@@ -205,7 +204,7 @@ unread:
 }
 
 /* X509_STORE_CTX_get_error(ctx) after verification: judge the chain. */
-static __always_inline void x509_store_verified(void *store_ctx, __u64 ck, __u8 library)
+static __always_inline void x509_store_verified(void *ctx, void *store_ctx, __u64 ck, __u8 library)
 {
 	struct pw_chain_acc *acc;
 
@@ -213,8 +212,7 @@ static __always_inline void x509_store_verified(void *store_ctx, __u64 ck, __u8 
 	if (!acc || !acc->vctx || acc->vctx != (__u64)store_ctx)
 		return;		/* not a verification whose start we saw */
 	x509_validated_read(acc, (__u64)store_ctx, ck);
-	verdict_judge(acc, library, acc->side);
-	chain_reset(acc);
+	verdict_judge(ctx, acc, library, acc->side, 0);
 }
 
 #endif /* PW_X509_BPF_H */

@@ -140,6 +140,7 @@ enum pw_pin_type {
 #define PW_CHAIN_RULE_UNKNOWN	(1u << 20) /* a rule could cover it, but cannot be found: failed closed */
 #define PW_CHAIN_ACC_UNAVAILABLE (1u << 21) /* no accumulator: nothing was captured */
 #define PW_CHAIN_PENDING_LOST	(1u << 22) /* waited for the library's verification, then lost */
+#define PW_CHAIN_VERDICT_UNREACHED (1u << 23) /* the verdict program was not installed: failed closed */
 /* enforcement flags, from bit 24 down */
 #define PW_CHAIN_RESET_FULL	(1u << 24) /* reset asked, but reset_conns is full: killed instead */
 /* a chain the kernel could not judge in full: under enforce, fail closed */
@@ -180,6 +181,7 @@ enum pw_counter {
 	PW_CNT_DISCOVERY_NOTED,	/* new files noted for the daemon (the process ran on) */
 	PW_CNT_DISCOVERY_UNGATED, /* processes that went past the gate unexamined, not stopped */
 	PW_CNT_PENDING_LOST,	/* a chain waiting for its library's verification was lost: failed closed */
+	PW_CNT_VERDICT_UNREACHED, /* the verdict program could not be tail-called: failed closed */
 	PW_CNT_MAX,
 };
 

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -46,36 +49,122 @@ bool attach_fds_short(char *err, size_t errlen, const char *path)
 	return true;
 }
 
+/*
+ * uprobe_multi links, made with the bpf() syscall: the installed libbpf (1.1)
+ * and uapi header predate them (kernel 6.6). The ABI is stable; these are its
+ * numbers and the link_create member's layout.
+ */
+#define PW_TRACE_UPROBE_MULTI		48	/* enum bpf_attach_type */
+#define PW_LINK_TYPE_UPROBE_MULTI	12	/* enum bpf_link_type */
+#define PW_F_UPROBE_MULTI_RETURN	1
+
+struct link_create_uprobe_multi {
+	uint32_t prog_fd, target_fd, attach_type, flags;
+	uint64_t path, offsets, ref_ctr_offsets, cookies;
+	uint32_t cnt, multi_flags, pid;
+};
+
+struct link_info_uprobe_multi {
+	uint32_t type, id, prog_id, pad;
+	uint64_t path, offsets, ref_ctr_offsets, cookies;
+	uint32_t path_size, count, flags, pid;
+};
+
+static int multi_links = 0;	/* attach_multi_setup() found them */
+
+static int link_create_multi(int prog_fd, const char *path, uint64_t off, uint64_t cookie,
+			     uint32_t flags, uint32_t pid)
+{
+	union bpf_attr attr;
+	struct link_create_uprobe_multi *lc = (void *)&attr.link_create;
+
+	_Static_assert(sizeof(*lc) <= sizeof(attr) - offsetof(union bpf_attr, link_create),
+		       "link_create layout");
+	memset(&attr, 0, sizeof(attr));
+	lc->prog_fd = prog_fd;
+	lc->attach_type = PW_TRACE_UPROBE_MULTI;
+	lc->path = (uintptr_t)path;
+	lc->offsets = (uintptr_t)&off;
+	lc->cookies = (uintptr_t)&cookie;
+	lc->cnt = 1;
+	lc->multi_flags = flags;
+	lc->pid = pid;
+	return (int)syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
+}
+
+/*
+ * Does the kernel make uprobe_multi links? Asked without placing a probe: a
+ * link for a process that cannot exist fails with ESRCH once the attach type
+ * is known, and with EINVAL where it is not.
+ */
+static int multi_supported(void)
+{
+	const struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = PW_TRACE_UPROBE_MULTI);
+	int prog, link, e;
+
+	prog = bpf_prog_load(BPF_PROG_TYPE_KPROBE, "pw_probe_multi", "GPL", insns, 2, &opts);
+	if (prog < 0)
+		return 0;
+	link = link_create_multi(prog, "/proc/self/exe", 0, 0, 0, INT_MAX);
+	e = errno;
+	if (link >= 0)
+		close(link);
+	close(prog);
+	return link < 0 && e == ESRCH;
+}
+
+int attach_multi_setup(struct bpf_object *obj)
+{
+	struct bpf_program *prog;
+
+	multi_links = multi_supported();
+	if (!multi_links) {
+		log_warnx("this kernel has no uprobe_multi links: perf event uprobes are used, "
+			  "and stopping the daemon takes about 0.1 s per probe");
+		return 0;
+	}
+	bpf_object__for_each_program(prog, obj) {
+		const char *sec = bpf_program__section_name(prog);
+
+		if (bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE &&
+		    (!strncmp(sec, "uprobe", 6) || !strncmp(sec, "uretprobe", 9)))
+			bpf_program__set_expected_attach_type(prog, PW_TRACE_UPROBE_MULTI);
+	}
+	return 1;
+}
+
 static int attach_probe(struct attached_lib *lib, struct bpf_program *prog, uint64_t off,
 			uint64_t cookie, bool retprobe, char *err, size_t errlen)
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie, .retprobe = retprobe);
-	struct bpf_link *link, **nl;
-	uint64_t *no;
+	struct attach_link l = { .fd = -1, .off = off, .retprobe = retprobe }, *nl;
 
 	/* each probe, not only each library: one library's probes may be many */
 	if (attach_fds_short(err, errlen, lib->path))
 		return -1;
+	nl = realloc(lib->links, (lib->nlinks + 1) * sizeof(*nl));
+	if (!nl) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	lib->links = nl;
 	/* never lib->path: another process may map something else there by now */
-	link = bpf_program__attach_uprobe_opts(prog, -1, lib->probe_path, off, &opts);
-	if (!link) {
+	if (multi_links)
+		l.fd = link_create_multi(bpf_program__fd(prog), lib->probe_path, off, cookie,
+					 retprobe ? PW_F_UPROBE_MULTI_RETURN : 0, 0);
+	else
+		l.bl = bpf_program__attach_uprobe_opts(prog, -1, lib->probe_path, off, &opts);
+	if (multi_links ? l.fd < 0 : !l.bl) {
 		snprintf(err, errlen, "%s: %s %s at 0x%llx: %s", lib->path,
 			 retprobe ? "uretprobe" : "uprobe", bpf_program__name(prog),
 			 (unsigned long long)off, strerror(errno));
 		return -1;
 	}
-	nl = realloc(lib->links, (lib->nlinks + 1) * sizeof(*nl));
-	if (nl)
-		lib->links = nl;
-	no = nl ? realloc(lib->offs, (lib->nlinks + 1) * sizeof(*no)) : NULL;
-	if (!no) {
-		bpf_link__destroy(link);
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	lib->offs = no;
-	lib->offs[lib->nlinks] = off;
-	lib->links[lib->nlinks++] = link;
+	lib->links[lib->nlinks++] = l;
 	return 0;
 }
 
@@ -101,14 +190,47 @@ struct link_info_perf_uprobe {
 	uint64_t cookie, ref_ctr_offset;
 };
 
-/* 1 if the kernel says the link is a uprobe on `path` at `off`, 0 if it cannot say, -1 if not */
-static int link_verify(struct bpf_link *link, const char *path, uint64_t off, char *err,
-		       size_t errlen)
+/* The same for a uprobe_multi link: the kernel names its file by its path from our root. */
+static int link_verify_multi(const struct attach_link *l, const char *path, char *err,
+			     size_t errlen)
 {
+	struct link_info_uprobe_multi info;
+	uint32_t len = sizeof(info);
+	char name[PATH_MAX] = "", want[PATH_MAX] = "";
+	uint64_t off = 0;
+	ssize_t n;
+
+	memset(&info, 0, sizeof(info));
+	info.path = (uintptr_t)name;
+	info.path_size = sizeof(name);
+	info.offsets = (uintptr_t)&off;
+	info.count = 1;
+	if (bpf_obj_get_info_by_fd(l->fd, &info, &len) || info.type != PW_LINK_TYPE_UPROBE_MULTI)
+		return 0;
+	n = readlink(path, want, sizeof(want) - 1);
+	if (n < 0)
+		return 0;
+	want[n] = 0;
+	if (info.count != 1 || off != l->off || strcmp(name, want) ||
+	    !(info.flags & PW_F_UPROBE_MULTI_RETURN) != !l->retprobe) {
+		snprintf(err, errlen, "link %u: a probe on %.256s+0x%llx, not on %s+0x%llx", info.id,
+			 name, (unsigned long long)off, want, (unsigned long long)l->off);
+		return -1;
+	}
+	return 1;
+}
+
+/* 1 if the kernel says the link is a uprobe on `path` at `off`, 0 if it cannot say, -1 if not */
+static int link_verify(const struct attach_link *l, const char *path, char *err, size_t errlen)
+{
+	struct bpf_link *link = l->bl;
+	uint64_t off = l->off;
 	struct link_info_perf_uprobe info;
 	uint32_t len = sizeof(info);
 	char name[64] = "";
 
+	if (!link)
+		return link_verify_multi(l, path, err, errlen);
 	memset(&info, 0, sizeof(info));
 	info.file_name = (uintptr_t)name;
 	info.name_len = sizeof(name);
@@ -141,7 +263,7 @@ int attach_verify(const struct attached_lib *lib, char *err, size_t errlen)
 		return -1;
 	}
 	for (i = 0; i < lib->nlinks; i++) {
-		int r = link_verify(lib->links[i], lib->probe_path, lib->offs[i], err, errlen);
+		int r = link_verify(&lib->links[i], lib->probe_path, err, errlen);
 
 		if (r < 0)
 			return -1;
@@ -205,17 +327,80 @@ struct attached_lib *attach_set_add(struct attach_set *set, const char *library,
 	return lib;
 }
 
-void attached_lib_detach(struct attached_lib *lib)
+/*
+ * Close uprobe_multi links from several threads: each close waits for a grace
+ * period, and closes that wait together share one.
+ */
+#define CLOSERS 8
+
+struct closer {
+	const int *fds;
+	size_t n, start;
+};
+
+static void *closer_run(void *arg)
 {
+	struct closer *c = arg;
 	size_t i;
 
-	for (i = 0; i < lib->nlinks; i++)
-		bpf_link__destroy(lib->links[i]);
-	free(lib->links);
-	free(lib->offs);
-	lib->links = NULL;
-	lib->offs = NULL;
-	lib->nlinks = 0;
+	for (i = c->start; i < c->n; i += CLOSERS)
+		close(c->fds[i]);
+	return NULL;
+}
+
+static void close_parallel(const int *fds, size_t n)
+{
+	struct closer c[CLOSERS];
+	pthread_t th[CLOSERS];
+	size_t i, started = 0;
+
+	for (i = 0; i < CLOSERS && i < n; i++) {
+		c[i] = (struct closer){ .fds = fds, .n = n, .start = i };
+		if (n < 4 || pthread_create(&th[i], NULL, closer_run, &c[i]))
+			break;
+		started++;
+	}
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	/* what no thread took (few links, or no thread to be had): here */
+	for (i = started; i < CLOSERS && i < n; i++) {
+		c[i] = (struct closer){ .fds = fds, .n = n, .start = i };
+		closer_run(&c[i]);
+	}
+}
+
+/* Destroy the links of libs[0..n): the perf event ones one by one, the others in parallel. */
+static void links_destroy(struct attached_lib *libs, size_t n)
+{
+	size_t i, j, nfds = 0, total = 0;
+	int *fds;
+
+	for (i = 0; i < n; i++)
+		total += libs[i].nlinks;
+	fds = total ? malloc(total * sizeof(*fds)) : NULL;
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < libs[i].nlinks; j++) {
+			struct attach_link *l = &libs[i].links[j];
+
+			if (l->bl)
+				bpf_link__destroy(l->bl);
+			else if (fds)
+				fds[nfds++] = l->fd;
+			else
+				close(l->fd);
+		}
+		free(libs[i].links);
+		libs[i].links = NULL;
+		libs[i].nlinks = 0;
+	}
+	if (fds)
+		close_parallel(fds, nfds);
+	free(fds);
+}
+
+void attached_lib_detach(struct attached_lib *lib)
+{
+	links_destroy(lib, 1);
 }
 
 static void lib_release(struct attached_lib *lib)
@@ -240,6 +425,8 @@ void attach_set_destroy(struct attach_set *set)
 {
 	size_t i;
 
+	/* every library's links at once: their closes share grace periods */
+	links_destroy(set->v, set->n);
 	for (i = 0; i < set->n; i++)
 		lib_release(&set->v[i]);
 	free(set->v);

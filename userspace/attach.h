@@ -10,8 +10,29 @@
 #include "fileid.h"
 
 struct bpf_link;
+struct bpf_object;
 struct bpf_program;
 struct pinwarden_bpf;
+
+/*
+ * One probe: a uprobe_multi link (fd) where the kernel has them, else a perf
+ * event link (bl). Either way one offset of the library's file.
+ */
+struct attach_link {
+	struct bpf_link *bl;		/* perf event link, or NULL */
+	int fd;				/* uprobe_multi link, or -1 */
+	uint64_t off;			/* its file offset, to verify it */
+	int retprobe;
+};
+
+/*
+ * Before the object is loaded: where the kernel has uprobe_multi links (6.6),
+ * load its uprobe programs for them. A uprobe_multi link is released in one
+ * grace period, and several in parallel share it; a perf event uprobe waits
+ * for its own, serially (about 100 ms each: a daemon with 60 probes took 6 s
+ * to stop). Returns whether they are used.
+ */
+int attach_multi_setup(struct bpf_object *obj);
 
 struct attached_lib {
 	char library[16];		/* "openssl", ... */
@@ -21,8 +42,7 @@ struct attached_lib {
 	int fd;				/* the examined file, open while it is attached */
 	struct file_id id;		/* what it was when examined */
 	uint64_t dev, ino;
-	struct bpf_link **links;
-	uint64_t *offs;			/* each link's file offset, to verify it */
+	struct attach_link *links;
 	size_t nlinks;
 	uint64_t unmapped_since_ns;	/* no process mapped it at the last look since (0: mapped) */
 };

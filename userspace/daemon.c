@@ -830,10 +830,17 @@ int daemon_run(struct daemon *dp)
 	d.skel->data->session_quota = d.session_quota;
 	d.skel->rodata->cert_id_key[0] = d.cert_id_key[0];
 	d.skel->rodata->cert_id_key[1] = d.cert_id_key[1];
+	attach_multi_setup(d.skel->obj);
 	err = pinwarden_bpf__load(d.skel);
 	if (err) {
 		log_warnx("cannot load the BPF programs: %s (run with -v -v for the verifier's log)",
 			  strerror(-err));
+		goto cleanup;
+	}
+	/* the verdict every probe tail-calls: in place before any probe is attached */
+	if (bpf_map_update_elem(bpf_map__fd(d.skel->maps.verdict_prog), &(__u32){ 0 },
+				&(int){ bpf_program__fd(d.skel->progs.pw_verdict) }, BPF_ANY)) {
+		log_warn("cannot install the verdict program");
 		goto cleanup;
 	}
 	d.cc = certcache_new(CERT_CACHE, bpf_map__fd(d.skel->maps.known_certs), d.cert_id_key);

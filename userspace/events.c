@@ -521,6 +521,9 @@ static void on_chain(struct daemon *d, const struct pw_chain_rec *r)
 			json_str(j, NULL, "the chain, kept on the handshake's thread until the "
 					  "library verified it, was gone when the connection was used "
 					  "(another thread, or another chain on that thread)");
+		if (r->flags & PW_CHAIN_VERDICT_UNREACHED)
+			json_str(j, NULL, "the verdict program was not reachable from the probe: "
+					  "nothing was judged");
 		if (r->flags & PW_CHAIN_PORT_UNKNOWN)
 			json_str(j, NULL, "the port rules need is unknown");
 		if (r->flags & PW_CHAIN_ADDR_UNKNOWN)

@@ -64,6 +64,7 @@ const struct kernel_counter kernel_counters[PW_CNT_MAX] = {
 	[PW_CNT_LOST_MARK_FAILED] = { "session_loss_unrecorded", NULL, true },
 	[PW_CNT_VCHAIN_UNREAD] = { "validated_chain_unreadable", NULL, true },
 	[PW_CNT_PENDING_LOST] = { "pending_chain_lost", NULL, true },
+	[PW_CNT_VERDICT_UNREACHED] = { "verdict_unreachable", NULL, true },
 	[PW_CNT_CONTENDED] = { "scratch_contended", NULL, true },
 	[PW_CNT_COPY_FAILED] = { "copy_failed", NULL, true },
 	[PW_CNT_TOO_BIG] = { "certificate_too_big", NULL, true },
