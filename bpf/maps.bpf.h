@@ -107,9 +107,10 @@ struct peer {
 	__u32 netns;		/* the socket's network namespace (inode) */
 };
 
-/* Per-thread chain accumulator (task storage: freed with the thread). */
+/* Per-thread chain accumulator (task storage: freed with the thread). Also the
+ * value of the tables of parked chains, which the daemon sweeps by `ts`. */
 struct pw_chain_acc {
-	__u64 ts;			/* boot ns of the last certificate */
+	__u64 ts;			/* boot ns of the last certificate: keep it first */
 	__u64 next_der;			/* user address where a following entry would start */
 	__u64 ssl;			/* SSL* handed to the verifier, 0 if unseen */
 	__u32 ncerts;			/* certificates seen (may exceed PW_CHAIN_MAX) */

@@ -63,6 +63,78 @@ map_entries() {
 	retry 50 0.1 no_pw_progs
 }
 
+@test "the verdict program taken from under the probes: every chain fails closed, flagged and counted" {
+	pw_start --policy "$POLICY" --metrics "$BATS_TEST_TMPDIR/metrics.prom"
+	# the pinned server passes while the verdict program is in place
+	run tls_client --host pin.test --port "$legit_PORT" --insecure --secret before
+	echo "status $status: $output"
+	[ "$status" -eq 0 ]
+	# root empties the program array every probe tail-calls (a bug of ours would too)
+	bpftool map delete name verdict_prog key 0 0 0 0
+	run bpftool -j map dump name verdict_prog
+	echo "$output"
+	[ "$(echo "$output" | jq 'flatten | length')" -eq 0 ]
+	# the same pinned server: nothing can be judged, so under enforce it is killed
+	run tls_client --host pin.test --port "$legit_PORT" --insecure --secret after-removal
+	echo "status $status: $output"
+	[ "$status" -eq 137 ]
+	run grep -c after-removal "$legit_RECORD"
+	[ "$output" = 0 ]
+	local ev
+	ev=$(events_wait '.event == "tls_chain" and (.errors // [] | any(test("verdict program was not reachable")))')
+	echo "$ev" | jq -c .
+	[ "$(event_field "$ev" .verdict)" = mismatch ]
+	[ "$(event_field "$ev" .action)" = killed ]
+	retry 30 0.1 grep -q '^pinwarden_kernel_failures_total{reason="verdict_unreachable"} 1$' \
+		"$BATS_TEST_TMPDIR/metrics.prom"
+}
+
+# hex bytes of N (little-endian, WIDTH bytes) for bpftool
+le_hex() {
+	python3 -c 'import sys; print(" ".join(f"{b:02x}" for b in int(sys.argv[1]).to_bytes(int(sys.argv[2]), "little")))' "$1" "$2"
+}
+
+# park_chain MAP TGID SSL TS: a parked chain of TGID's, last certificate at boot ns TS
+park_chain() {
+	local vsize zeros
+	vsize=$(bpftool -j map show name "$1" | jq '.bytes_value')
+	zeros=$(python3 -c 'import sys; print(" ".join(["00"] * (int(sys.argv[1]) - 8)))' "$vsize")
+	# shellcheck disable=SC2046
+	bpftool map update name "$1" key hex $(le_hex "$2" 4) 00 00 00 00 $(le_hex "$3" 8) \
+		value hex $(le_hex "$4" 8) $zeros
+}
+
+@test "chains parked by processes that died, or by a pid's earlier owner, are swept; a live one's stays" {
+	pw_start
+	local live dead now map keys want
+	sleep 300 &
+	live=$!
+	sh -c 'exit 0' &
+	dead=$!
+	wait "$dead"
+	now=$(python3 -c 'import time; print(time.clock_gettime_ns(time.CLOCK_BOOTTIME))')
+	# (each update must succeed: the daemon may sweep between them)
+	for map in nss_pending go_pending; do
+		park_chain "$map" "$dead" 4096 "$now"	# its process is gone
+		park_chain "$map" "$live" 8192 1000	# parked before this process started: a reused pid
+		park_chain "$map" "$live" 12288 "$now"	# parked by the live process
+	done
+	want="$(le_hex "$live" 4) 00 00 00 00 $(le_hex 12288 8)"
+	want=${want// /}
+	for map in nss_pending go_pending; do
+		retry 50 0.2 bash -c "[ \$(bpftool -j map dump name $map | jq length) -eq 1 ]"
+		keys=$(bpftool -j map dump name "$map" | jq -r '.[] | .key | map(ltrimstr("0x")) | join("")')
+		echo "$map: $keys (want $want)"
+		[ "$keys" = "$want" ]
+	done
+	# the live process's chain is kept while it lives, through several sweeps
+	sleep 3
+	[ "$(bpftool -j map dump name nss_pending | jq length)" -eq 1 ]
+	kill "$live"
+	wait "$live" || true
+	retry 50 0.2 bash -c "[ \$(bpftool -j map dump name nss_pending | jq length) -eq 0 ]"
+}
+
 @test "daemon and watchdog killed together while a process is stopped: the next daemon continues it" {
 	local dir=$BATS_TEST_TMPDIR/left wd client ev i
 	mkdir -p "$dir"

@@ -4,8 +4,8 @@
 # examining; a file can be rewritten in place under the same inode. Where the
 # kernel put breakpoints is read from outside: tests/tools/remap/mapcmp maps a file
 # whole and compares it with its bytes (every uprobe on its inode shows as an int3),
-# and every uprobe link of the daemon (bpftool perf) must name one of the daemon's
-# own descriptors (/proc/self/fd/N) of a file it lists as attached.
+# and every uprobe link of the daemon (its fdinfo, or bpftool perf) must name one of
+# the daemon's own descriptors of a file it lists as attached.
 
 # shellcheck disable=SC2154
 load helpers
@@ -30,9 +30,30 @@ teardown() {
 }
 
 # "INODE OFFSET" for each uprobe (or uretprobe) the daemon holds, its file found
-# through the daemon's own descriptor; "BAD NAME" for one not placed through a descriptor
+# through the daemon's own descriptor; "BAD NAME" for one not placed through one.
+# uprobe_multi links name their file as the kernel resolved it (fdinfo's path, from
+# the daemon's root): it must be the name of one of the daemon's own descriptors.
+# Perf event uprobes (kernels without uprobe_multi) name the path they were given,
+# which must be /proc/self/fd/N.
 daemon_uprobes() {
-	local f off
+	local fd f off tgt
+	local -A ino_of=()
+	for fd in /proc/"$PW_PID"/fd/*; do
+		tgt=$(readlink "$fd") || continue
+		[[ $tgt == /* ]] || continue
+		ino_of[$tgt]=$(stat -L -c %i "$fd" 2>/dev/null) || unset "ino_of[$tgt]"
+	done
+	for fd in /proc/"$PW_PID"/fdinfo/*; do
+		grep -Eq '^link_type:[[:space:]]*u(ret)?probe_multi' "$fd" 2>/dev/null || continue
+		f=$(sed -n 's/^path:\t//p' "$fd")
+		awk 'h { print $2 } /^cookie/ { h = 1 }' "$fd" | while read -r off; do
+			if [ -n "${ino_of[$f]:-}" ]; then
+				echo "${ino_of[$f]} $((off))"
+			else
+				echo "BAD $f"
+			fi
+		done
+	done
 	bpftool perf -j | jq -r --argjson p "$PW_PID" \
 		'.[] | select(.pid == $p and (.fd_type == "uprobe" or .fd_type == "uretprobe")) |
 		"\(.filename) \(.offset)"' |

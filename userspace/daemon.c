@@ -389,6 +389,7 @@ static void tick(struct daemon *d, unsigned n)
 	report_losses(d);
 	purge_old(d);
 	sessions_sweep(d, &d->sessions);
+	parked_sweep(d, &d->sessions);	/* chains parked by processes gone */
 	reset_sweep(d);	/* marks of lost records, sockets not yet destroyed */
 	discover_check_attached(d);	/* files rewritten in place since they were attached */
 	discover_sweep_unmapped(d);	/* libraries no process maps any more */

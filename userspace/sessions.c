@@ -192,6 +192,53 @@ void sessions_sweep(struct daemon *d, struct sessions *s)
 	}
 }
 
+#define PARKED_SLICE	4096	/* parked chains looked at per table and tick */
+#define PARKED_DEAD	256
+
+/* One table of parked chains (key struct pw_ssl_key; value the BPF side's struct
+ * pw_chain_acc, whose first field is the boot ns of its last certificate). */
+static void parked_sweep_map(struct bpf_map *map, struct sessions *s)
+{
+	int fd = bpf_map__fd(map);
+	size_t vsize = bpf_map__value_size(map);
+	struct pw_ssl_key key, next, dead[PARKED_DEAD];
+	unsigned char *val;
+	uint32_t n = 0, ndead = 0, i;
+	const struct pw_ssl_key *prev = NULL;
+
+	if (fd < 0 || vsize < sizeof(uint64_t))
+		return;
+	val = malloc(vsize);
+	if (!val)
+		return;
+	while (n++ < PARKED_SLICE && ndead < PARKED_DEAD &&
+	       bpf_map_get_next_key(fd, prev, &next) == 0) {
+		uint64_t ts, start;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, val))
+			continue;	/* judged meanwhile */
+		memcpy(&ts, val, sizeof(ts));
+		start = proc_start_ns((pid_t)key.tgid);
+		if (!start || start > ts)
+			dead[ndead++] = key;
+	}
+	free(val);
+	for (i = 0; i < ndead; i++)
+		if (bpf_map_delete_elem(fd, &dead[i]) == 0) {
+			s->parked_swept++;
+			log_debug("%s: the chain parked by pid %u (its process is gone) dropped",
+				  bpf_map__name(map), dead[i].tgid);
+		}
+}
+
+void parked_sweep(struct daemon *d, struct sessions *s)
+{
+	parked_sweep_map(d->skel->maps.nss_pending, s);
+	parked_sweep_map(d->skel->maps.go_pending, s);
+}
+
 void sessions_free(struct sessions *s)
 {
 	free(s->uids);

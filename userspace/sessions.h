@@ -27,10 +27,19 @@ struct sessions {
 	struct uid_count *uids;		/* entries per uid in this pass */
 	size_t nuids, cap;
 	uint64_t swept, passes, errors, lost_cleared;
+	uint64_t parked_swept;		/* parked chains of processes gone */
 };
 
 /* One slice of the pass over the session table: run every tick. */
 void sessions_sweep(struct daemon *d, struct sessions *s);
+
+/*
+ * Chains parked until their library's verification (NSS's deferred
+ * authentication, Go's): drop those whose process is gone or is another one
+ * now (started after the chain's last certificate). Nothing would judge them,
+ * and a later process with the same pid must not find them.
+ */
+void parked_sweep(struct daemon *d, struct sessions *s);
 
 void sessions_free(struct sessions *s);
 
