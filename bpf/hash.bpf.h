@@ -75,6 +75,29 @@ static long hash_tail_cb(__u32 i, void *data)
 	return 0;
 }
 
+/* the same with a small frame, for hashes under the verdict (sha256_compress_mem) */
+static long hash_block_mem_cb(__u32 i, void *data)
+{
+	struct hash_loop *hl = data;
+	struct pw_scratch *s = bpf_map_lookup_elem(&scratch, &hl->slot);
+
+	if (!s)
+		return 1;
+	sha256_compress_mem(&s->sha, &s->der[(hl->off + i * SHA256_BLOCK) & (PW_CERT_MAX - 1)]);
+	return 0;
+}
+
+static long hash_tail_mem_cb(__u32 i, void *data)
+{
+	struct hash_loop *hl = data;
+	struct pw_scratch *s = bpf_map_lookup_elem(&scratch, &hl->slot);
+
+	if (!s)
+		return 1;
+	sha256_compress_mem(&s->sha, &s->sha.tail[(i & 1) * SHA256_BLOCK]);
+	return 0;
+}
+
 static long der_step_cb(__u32 i, void *data)
 {
 	struct pw_scratch *s = bpf_map_lookup_elem(&scratch, data);
@@ -129,20 +152,21 @@ static __always_inline __u64 cert_id(struct pw_scratch *s, __u32 slot, __u32 len
 	return siphash_final(&il.st, &s->der[(len & ~7u) & (PW_CERT_MAX - 1)], len);
 }
 
-/* SHA-256 of der[off, off + len), which lies inside the copied certificate. */
+/* SHA-256 of der[off, off + len), which lies inside the copied certificate;
+ * small_frame: under the verdict, where the stack is short (hash_block_mem_cb). */
 static __always_inline void hash_region(struct pw_scratch *s, __u32 slot, __u32 off, __u32 len,
-					__u8 *out)
+					__u8 *out, int small_frame)
 {
 	struct hash_loop hl = { .slot = slot, .off = off };
 	__u32 nfull = len / SHA256_BLOCK, rem = len & (SHA256_BLOCK - 1);
 	int ntail;
 
 	sha256_init(&s->sha);
-	bpf_loop(nfull, hash_block_cb, &hl, 0);
+	bpf_loop(nfull, small_frame ? hash_block_mem_cb : hash_block_cb, &hl, 0);
 	bpf_probe_read_kernel(s->sha.tail, rem,
 			      &s->der[(off + nfull * SHA256_BLOCK) & (PW_CERT_MAX - 1)]);
 	ntail = sha256_pad(&s->sha, len);
-	bpf_loop(ntail, hash_tail_cb, &hl, 0);
+	bpf_loop(ntail, small_frame ? hash_tail_mem_cb : hash_tail_cb, &hl, 0);
 	sha256_digest(&s->sha, out);
 }
 
@@ -151,7 +175,8 @@ static __always_inline void hash_region(struct pw_scratch *s, __u32 slot, __u32 
  * SubjectPublicKeyInfo and hash that into s->rec.spki_sha256. 0, or -1 (zeroed)
  * when the walker refuses it.
  */
-static __always_inline int spki_hash(struct pw_scratch *s, __u32 slot, __u32 len, int tbs_only)
+static __always_inline int spki_hash(struct pw_scratch *s, __u32 slot, __u32 len, int tbs_only,
+				     int small_frame)
 {
 	if (tbs_only)
 		der_walk_init_tbs(&s->walk, len);
@@ -159,7 +184,8 @@ static __always_inline int spki_hash(struct pw_scratch *s, __u32 slot, __u32 len
 		der_walk_init(&s->walk, len);
 	bpf_loop(DER_WALK_STEPS, der_step_cb, &slot, 0);
 	if (s->walk.state == DER_S_DONE && !s->walk.err) {
-		hash_region(s, slot, s->walk.dc.spki_off, s->walk.dc.spki_len, s->rec.spki_sha256);
+		hash_region(s, slot, s->walk.dc.spki_off, s->walk.dc.spki_len, s->rec.spki_sha256,
+			    small_frame);
 		return 0;
 	}
 	__builtin_memset(s->rec.spki_sha256, 0, PW_HASH_LEN);
@@ -199,8 +225,8 @@ static __always_inline void anchor_capture(const struct pw_anchor_src *src, stru
 		goto out;
 	}
 	if (src->kind == PW_ANCHOR_SPKI) {
-		hash_region(s, slot, 0, len, s->rec.spki_sha256);
-	} else if (spki_hash(s, slot, len, 1)) {
+		hash_region(s, slot, 0, len, s->rec.spki_sha256, 1);
+	} else if (spki_hash(s, slot, len, 1, 1)) {
 		out->flags |= PW_CERT_NO_SPKI;
 		goto out;
 	}
@@ -252,12 +278,12 @@ static __always_inline void cert_capture(const void *der_user, __u32 len, struct
 	out->flags |= PW_CERT_ID;
 	/* the whole certificate's SHA-256 costs five times the SPKI's: only for cert pins */
 	if (need_cert_hash) {
-		hash_region(s, slot, 0, len, s->rec.cert_sha256);
+		hash_region(s, slot, 0, len, s->rec.cert_sha256, 0);
 		out->flags |= PW_CERT_HASHED;
 	} else {
 		__builtin_memset(s->rec.cert_sha256, 0, PW_HASH_LEN);
 	}
-	if (spki_hash(s, slot, len, 0) == 0)
+	if (spki_hash(s, slot, len, 0, 0) == 0)
 		out->flags |= PW_CERT_SPKI_HASHED;
 	else
 		out->flags |= PW_CERT_NO_SPKI;

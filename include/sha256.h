@@ -57,6 +57,41 @@ static __always_inline void sha256_init(struct sha256_state *st)
 /* Compress one 64-byte block. The loops stay loops: the verifier bounds them. */
 static __always_inline void sha256_compress(struct sha256_state *st, const __u8 *blk)
 {
+	__u32 a, b, c, d, e, f, g, h, t1, t2;
+	int i;
+
+	for (i = 0; i < 16; i++)
+		st->w[i] = (__u32)blk[4 * i] << 24 | (__u32)blk[4 * i + 1] << 16 |
+			   (__u32)blk[4 * i + 2] << 8 | (__u32)blk[4 * i + 3];
+	for (i = 16; i < 64; i++) {
+		__u32 w15 = st->w[i - 15], w2 = st->w[i - 2];
+		__u32 s0 = SHA256_ROTR(w15, 7) ^ SHA256_ROTR(w15, 18) ^ (w15 >> 3);
+		__u32 s1 = SHA256_ROTR(w2, 17) ^ SHA256_ROTR(w2, 19) ^ (w2 >> 10);
+
+		st->w[i] = st->w[i - 16] + s0 + st->w[i - 7] + s1;
+	}
+	a = st->h[0]; b = st->h[1]; c = st->h[2]; d = st->h[3];
+	e = st->h[4]; f = st->h[5]; g = st->h[6]; h = st->h[7];
+	for (i = 0; i < 64; i++) {
+		t1 = h + (SHA256_ROTR(e, 6) ^ SHA256_ROTR(e, 11) ^ SHA256_ROTR(e, 25)) +
+		     ((e & f) ^ (~e & g)) + sha256_k[i] + st->w[i];
+		t2 = (SHA256_ROTR(a, 2) ^ SHA256_ROTR(a, 13) ^ SHA256_ROTR(a, 22)) +
+		     ((a & b) ^ (a & c) ^ (b & c));
+		h = g; g = f; f = e; e = d + t1;
+		d = c; c = b; b = a; a = t1 + t2;
+	}
+	st->h[0] += a; st->h[1] += b; st->h[2] += c; st->h[3] += d;
+	st->h[4] += e; st->h[5] += f; st->h[6] += g; st->h[7] += h;
+}
+
+/*
+ * The same with the working variables a..h in the caller's memory (v[0..7]):
+ * slower, but its frame is 32 bytes where sha256_compress's spills take 128,
+ * and the verifier adds a bpf_loop callback's frame to every frame it runs
+ * under (512 bytes in all): for hashes deep in the verdict (trust anchors).
+ */
+static __always_inline void sha256_compress_mem(struct sha256_state *st, const __u8 *blk)
+{
 	volatile __u32 *v = st->v, *h = st->h;
 	__u32 t1, t2;
 	int i;
@@ -73,9 +108,6 @@ static __always_inline void sha256_compress(struct sha256_state *st, const __u8 
 	}
 	for (i = 0; i < 8; i++)
 		v[i] = h[i];
-	/* the working variables a..h are v[0..7], in the caller's memory: as
-	 * locals they were spilled to a 128-byte frame, which the verifier adds to
-	 * every frame the hash runs under (a 512-byte total) */
 	for (i = 0; i < 64; i++) {
 		t1 = v[7] + (SHA256_ROTR(v[4], 6) ^ SHA256_ROTR(v[4], 11) ^ SHA256_ROTR(v[4], 25)) +
 		     ((v[4] & v[5]) ^ (~v[4] & v[6])) + sha256_k[i] + st->w[i];
