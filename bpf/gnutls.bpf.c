@@ -41,6 +41,22 @@ struct {
 	__type(value, struct pw_gnutls_layout);
 } gnutls_layouts SEC(".maps");
 
+/*
+ * Chains waiting for GnuTLS's verification, by (tgid, session): parked here,
+ * not on the handshake's thread, because the verification and the first use
+ * of the connection may come on another thread (event loops and thread pools
+ * hand connections over). Not LRU: an entry is never dropped unjudged; when
+ * the table is full the chain is judged at once, leaf only. Entries of
+ * processes gone are swept by the daemon (userspace/sessions.c).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 16384);
+	__type(key, struct pw_ssl_key);
+	__type(value, struct pw_chain_acc);
+} gnutls_pending SEC(".maps");
+
 /* gnutls_datum_t */
 struct gnutls_datum {
 	__u64 data;
@@ -72,7 +88,7 @@ static long gnutls_cert_cb(__u32 i, void *data)
 
 /* acc->vstage, for a chain waiting for GnuTLS's verification */
 enum {
-	GNUTLS_WAIT_VERIFY = 1,	/* the chain is complete; GnuTLS has not verified it yet */
+	GNUTLS_WAIT_VERIFY = 1,	/* the chain is complete and parked; not verified yet */
 	GNUTLS_IN_PEERS,	/* gnutls_certificate_verify_peers of its session runs */
 	GNUTLS_IN_VERIFY,	/* ... and has handed its certificates to the trust list */
 };
@@ -108,6 +124,7 @@ static __always_inline struct pw_chain_acc *gnutls_chain(__u64 session,
 {
 	__u64 info = 0, transport;
 	struct gnutls_certs_loop cl = {};
+	struct pw_ssl_key k = {};
 	struct pw_ssl_state *st;
 	struct pw_chain_acc *acc;
 	__u32 npeers = 0;
@@ -126,8 +143,6 @@ static __always_inline struct pw_chain_acc *gnutls_chain(__u64 session,
 	if (side == PW_SIDE_SERVER && !npeers)
 		return NULL;
 
-	/* (another session's chain still waiting on this thread is dropped: its
-	 * session stays marked, and its first use fails closed) */
 	acc = chain_begin();
 	if (!acc) {
 		verdict_no_acc(PW_LIB_GNUTLS, side);
@@ -158,10 +173,42 @@ static __always_inline struct pw_chain_acc *gnutls_chain(__u64 session,
 	if (!st)
 		return acc;
 	acc->validation = PW_VALIDATION_UNVERIFIED;	/* until GnuTLS says otherwise */
-	st->flags |= PW_SESSION_CHAIN_PENDING;
 	acc->vctx = session;
 	acc->vstage = GNUTLS_WAIT_VERIFY;
+	k.tgid = bpf_get_current_pid_tgid() >> 32;
+	k.ssl = session;
+	if (bpf_map_update_elem(&gnutls_pending, &k, acc, BPF_ANY)) {
+		/* no room to wait: judged now, GnuTLS's verification not known */
+		acc->validation = PW_VALIDATION_UNKNOWN;
+		acc->vctx = 0;
+		acc->vstage = 0;
+		return acc;
+	}
+	st->flags |= PW_SESSION_CHAIN_PENDING;
+	chain_reset(acc);
 	return NULL;
+}
+
+/*
+ * The chain parked for `session`, moved into this thread's accumulator (the
+ * thread that verifies it or uses the connection first); NULL if none.
+ */
+static __always_inline struct pw_chain_acc *gnutls_unpark(__u64 session)
+{
+	struct pw_ssl_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .ssl = session };
+	struct pw_chain_acc *p, *acc;
+
+	p = bpf_map_lookup_elem(&gnutls_pending, &k);
+	if (!p)
+		return NULL;
+	acc = chain_acc_get();
+	if (!acc)
+		return NULL;	/* stays parked: the first use tries again, or fails closed */
+	if (acc->ncerts)
+		count(PW_CNT_ABANDONED);	/* another chain in progress on this thread */
+	bpf_probe_read_kernel(acc, sizeof(*acc), p);
+	bpf_map_delete_elem(&gnutls_pending, &k);
+	return acc;
 }
 
 /*
@@ -211,9 +258,12 @@ int BPF_KPROBE(gnutls_verify, void *session_ptr)
 		if (st && (st->flags & PW_SESSION_CHAIN_PENDING)) {
 			a = bpf_task_storage_get(&chains, bpf_get_current_task_btf(), 0, 0);
 			if (a && a->vstage && a->ssl == session) {
-				acc = a;
+				acc = a;	/* its verification began on this thread */
+			} else if ((a = gnutls_unpark(session))) {
+				acc = a;	/* not verified: only the leaf counts */
 			} else {
-				/* kept on another thread, or dropped for another chain there */
+				/* not parked: moved to a thread whose accumulator has
+				 * gone since, or left no room to be moved */
 				st->flags &= ~PW_SESSION_CHAIN_PENDING;
 				verdict_pending_lost(PW_LIB_GNUTLS,
 						     read_u32(session + lay->entity) == PW_GNUTLS_SERVER ?
@@ -242,9 +292,8 @@ int BPF_KPROBE(gnutls_verify, void *session_ptr)
 SEC("uprobe")
 int BPF_KPROBE(gnutls_vpeers, void *session)
 {
-	struct pw_chain_acc *acc;
+	struct pw_chain_acc *acc = gnutls_unpark((__u64)session);
 
-	acc = bpf_task_storage_get(&chains, bpf_get_current_task_btf(), 0, 0);
 	if (acc && acc->vstage == GNUTLS_WAIT_VERIFY && acc->ssl == (__u64)session)
 		acc->vstage = GNUTLS_IN_PEERS;
 	return 0;

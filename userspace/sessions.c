@@ -236,6 +236,7 @@ static void parked_sweep_map(struct bpf_map *map, struct sessions *s)
 void parked_sweep(struct daemon *d, struct sessions *s)
 {
 	parked_sweep_map(d->skel->maps.nss_pending, s);
+	parked_sweep_map(d->skel->maps.gnutls_pending, s);
 	parked_sweep_map(d->skel->maps.go_pending, s);
 }
 

@@ -35,7 +35,7 @@ void sessions_sweep(struct daemon *d, struct sessions *s);
 
 /*
  * Chains parked until their library's verification (NSS's deferred
- * authentication, Go's): drop those whose process is gone or is another one
+ * authentication, GnuTLS's, Go's): drop those whose process is gone or is another one
  * now (started after the chain's last certificate). Nothing would judge them,
  * and a later process with the same pid must not find them.
  */

@@ -760,6 +760,11 @@ def main():
         w(f"Time from `pinwarden run` to its `ready` event: median {med(ready):.0f} ms "
           f"({min(ready):.0f} – {max(ready):.0f} ms, {len(ready)} starts).")
         w("")
+    stop = [x for c in DAEMONS for x in res.samples("stop", c)]
+    if stop:
+        w(f"Time from SIGTERM to the daemon's exit, every probe detached: median "
+          f"{med(stop):.0f} ms ({min(stop):.0f} – {max(stop):.0f} ms, {len(stop)} stops).")
+        w("")
     lines, ok = check_lines(res, "rate")
     all_checks_ok &= ok
     for ln in lines:

@@ -262,6 +262,7 @@ foreign_probes() { # foreign_probes METRIC CONFIG ROUND
 }
 # ---------------------------------------------------------------- the daemon
 DAEMON_LOG=
+DAEMON_CFG=
 DAEMON_TREE=()
 DAEMON_STARTS_FAILED=0
 daemon_start() { # daemon_start audit|enforce
@@ -269,6 +270,7 @@ daemon_start() { # daemon_start audit|enforce
 	args=(run --log "$WORK/events.jsonl" --metrics "$WORK/metrics.prom")
 	[ "$cfg" = enforce ] && args+=(--policy "$POLICY")
 	DAEMON_LOG=$WORK/events.jsonl
+	DAEMON_CFG=$cfg
 	for attempt in 1 2 3; do
 		rm -f "$DAEMON_LOG"
 		t0=$(date +%s%N)
@@ -302,13 +304,16 @@ daemon_start() { # daemon_start audit|enforce
 }
 
 daemon_stop() {
-	local rc=0 i
+	local rc=0 i t0
 	[ -n "$DAEMON_PID" ] || return 0
+	t0=$(date +%s%N)
 	kill -TERM "$DAEMON_PID"
-	for ((i = 0; i < 100; i++)); do
+	for ((i = 0; i < 500; i++)); do
 		kill -0 "$DAEMON_PID" 2>/dev/null || break
-		sleep 0.1
+		sleep 0.02
 	done
+	# SIGTERM to exit (its probes detached), to the 20 ms this polls at
+	kill -0 "$DAEMON_PID" 2>/dev/null || rec stop "$DAEMON_CFG" 0 $((($(date +%s%N) - t0) / 1000000))
 	if kill -0 "$DAEMON_PID" 2>/dev/null; then
 		kill -KILL "$DAEMON_PID"
 		wait "$DAEMON_PID" 2>/dev/null || true

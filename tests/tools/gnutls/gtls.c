@@ -14,11 +14,13 @@
  *   gtls bench --port N --count N [--tls 1.2|1.3] [--sni NAME]
  *       N full handshakes one after another (no verification, new session
  *       each time), then prints "handshakes N median_us X mean_us Y".
- *   gtls handoff --port N --sni NAME --secret S [--tls 1.2|1.3]
+ *   gtls handoff --port N --sni NAME --secret S [--tls 1.2|1.3] [--ca FILE]
  *       one handshake on the main thread (no verification), then another
  *       thread sends an HTTP request carrying S on that session and prints the
  *       reply: the hand-off of a connection between threads that event loops
- *       and thread pools do.
+ *       and thread pools do. With --ca, that other thread first verifies the
+ *       peer's chain (gnutls_certificate_verify_peers3, name NAME) against
+ *       FILE, and sends nothing unless it verified.
  */
 #define _GNU_SOURCE	/* memmem */
 #include <arpa/inet.h>
@@ -221,7 +223,7 @@ static int bench(int argc, char **argv)
 
 struct handoff_job {
 	gnutls_session_t s;
-	const char *secret;
+	const char *secret, *ca, *sni;
 	int rc;
 };
 
@@ -232,6 +234,16 @@ static void *handoff_thread(void *arg)
 	ssize_t n;
 
 	snprintf(req, sizeof(req), "GET / HTTP/1.0\r\nX-Secret: %s\r\n\r\n", job->secret);
+	if (job->ca) {
+		unsigned status = 1;
+
+		if (gnutls_certificate_verify_peers3(job->s, job->sni, &status) < 0 || status) {
+			fprintf(stderr, "gtls handoff: the peer's chain did not verify (status 0x%x)\n",
+				status);
+			job->rc = 3;
+			return NULL;
+		}
+	}
 	if (gnutls_record_send(job->s, req, strlen(req)) < 0) {
 		job->rc = 1;
 		return NULL;
@@ -247,7 +259,8 @@ static int handoff(int argc, char **argv)
 	int port = atoi(opt(argc, argv, "--port", "0")), fd, ret;
 	const char *prio = priority(opt(argc, argv, "--tls", NULL));
 	const char *sni = opt(argc, argv, "--sni", "pin.test");
-	struct handoff_job job = { .secret = opt(argc, argv, "--secret", "s"), .rc = 1 };
+	struct handoff_job job = { .secret = opt(argc, argv, "--secret", "s"),
+				   .ca = opt(argc, argv, "--ca", NULL), .rc = 1 };
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
 	gnutls_certificate_credentials_t cred;
 	pthread_t th;
@@ -258,6 +271,10 @@ static int handoff(int argc, char **argv)
 	}
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	check(gnutls_certificate_allocate_credentials(&cred), "credentials");
+	job.sni = sni;
+	if (job.ca)
+		check(gnutls_certificate_set_x509_trust_file(cred, job.ca, GNUTLS_X509_FMT_PEM),
+		      "trust file");
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		perror("gtls handoff: connect");
