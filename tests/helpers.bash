@@ -262,15 +262,14 @@ events_count_ge() {
 # One jq for the whole log (a jq per line took 400 s for the churn test's 10,000).
 events_lint() {
 	local bad
-	bad=$(jq -R -r '. as $l | (try fromjson catch null) |
+	bad=$(jq -R -r --arg f "$PW_LOG" '. as $l | (try fromjson catch null) |
 		if type == "object" and (.time | type == "string") and (.event | type == "string")
-		then empty else "\(input_line_number): \($l)" end' "$PW_LOG") || {
+		then empty else "\($f):\(input_line_number): not a valid event: \($l)" end' "$PW_LOG") || {
 		echo "events_lint: jq could not read $PW_LOG" >&2
 		return 1
 	}
 	if [ -n "$bad" ]; then
-		echo "events_lint: lines of $PW_LOG that are not valid events:" >&2
-		head -n 5 <<<"$bad" | cut -c1-400 >&2
+		head -n 5 <<<"$bad" | sed 's/^/events_lint: /' | cut -c1-400 >&2
 		return 1
 	fi
 }
