@@ -25,10 +25,11 @@ int attach_uprobe(struct attached_lib *lib, struct bpf_program *prog, uint64_t o
 }
 
 /*
- * Probes take descriptors (two each) until the open files limit: stop attaching
- * while FD_RESERVE are left, so that the daemon can still write its status and
- * metrics, read /proc and say what it left out. Descriptors are handed out lowest
- * first: the lowest free one tells how many are in use, or more (holes).
+ * Probes take descriptors (one each; two as perf events) until the open files
+ * limit: stop attaching while FD_RESERVE are left, so that the daemon can still
+ * write its status and metrics, read /proc and say what it left out. Descriptors
+ * are handed out lowest first: the lowest free one tells how many are in use, or
+ * more (holes).
  */
 #define FD_RESERVE 64
 
