@@ -178,7 +178,8 @@ static __always_inline struct pw_chain_acc *gnutls_chain(__u64 session,
 	k.tgid = bpf_get_current_pid_tgid() >> 32;
 	k.ssl = session;
 	if (bpf_map_update_elem(&gnutls_pending, &k, acc, BPF_ANY)) {
-		/* no room to wait: judged now, GnuTLS's verification not known */
+		/* no room to wait: judged now, GnuTLS's verification not known (as NSS) */
+		count(PW_CNT_VCHAIN_UNREAD);
 		acc->validation = PW_VALIDATION_UNKNOWN;
 		acc->vctx = 0;
 		acc->vstage = 0;
