@@ -103,6 +103,41 @@ static __always_inline void chain_reset(struct pw_chain_acc *acc)
 }
 
 /*
+ * Park the thread's chain for the library's connection object `obj` (its
+ * verification comes later, maybe on another thread): 0, the accumulator
+ * reset; or -1, no room (counted: the caller judges it now, leaf only).
+ */
+static __always_inline int chain_park(struct pw_chain_acc *acc, __u64 obj)
+{
+	struct pw_ssl_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .ssl = obj };
+
+	if (bpf_map_update_elem(&parked_chains, &k, acc, BPF_ANY)) {
+		count(PW_CNT_VCHAIN_UNREAD);
+		return -1;
+	}
+	chain_reset(acc);
+	return 0;
+}
+
+/*
+ * A parked chain `p` (found at key `k` of `map`) moved into this thread's
+ * accumulator, and out of the map; NULL (left parked) without an accumulator.
+ */
+static __always_inline struct pw_chain_acc *chain_unpark(void *map, const struct pw_ssl_key *k,
+							  const struct pw_chain_acc *p)
+{
+	struct pw_chain_acc *acc = chain_acc_get();
+
+	if (!acc)
+		return NULL;
+	if (acc->ncerts)
+		count(PW_CNT_ABANDONED);	/* another chain in progress on this thread */
+	bpf_probe_read_kernel(acc, sizeof(*acc), p);
+	bpf_map_delete_elem(map, k);
+	return acc;
+}
+
+/*
  * Append one certificate of the current chain: copy, hash, and count what
  * could not be judged. Libraries that know where a chain starts call
  * chain_begin() first and then this for each certificate.

@@ -41,22 +41,6 @@ struct {
 	__type(value, struct pw_gnutls_layout);
 } gnutls_layouts SEC(".maps");
 
-/*
- * Chains waiting for GnuTLS's verification, by (tgid, session): parked here,
- * not on the handshake's thread, because the verification and the first use
- * of the connection may come on another thread (event loops and thread pools
- * hand connections over). Not LRU: an entry is never dropped unjudged; when
- * the table is full the chain is judged at once, leaf only. Entries of
- * processes gone are swept by the daemon (userspace/sessions.c).
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 16384);
-	__type(key, struct pw_ssl_key);
-	__type(value, struct pw_chain_acc);
-} gnutls_pending SEC(".maps");
-
 /* gnutls_datum_t */
 struct gnutls_datum {
 	__u64 data;
@@ -124,7 +108,6 @@ static __always_inline struct pw_chain_acc *gnutls_chain(__u64 session,
 {
 	__u64 info = 0, transport;
 	struct gnutls_certs_loop cl = {};
-	struct pw_ssl_key k = {};
 	struct pw_ssl_state *st;
 	struct pw_chain_acc *acc;
 	__u32 npeers = 0;
@@ -175,18 +158,16 @@ static __always_inline struct pw_chain_acc *gnutls_chain(__u64 session,
 	acc->validation = PW_VALIDATION_UNVERIFIED;	/* until GnuTLS says otherwise */
 	acc->vctx = session;
 	acc->vstage = GNUTLS_WAIT_VERIFY;
-	k.tgid = bpf_get_current_pid_tgid() >> 32;
-	k.ssl = session;
-	if (bpf_map_update_elem(&gnutls_pending, &k, acc, BPF_ANY)) {
-		/* no room to wait: judged now, GnuTLS's verification not known (as NSS) */
-		count(PW_CNT_VCHAIN_UNREAD);
+	/* parked, not kept on this thread: the verification and the connection's
+	 * first use may come on another (event loops, thread pools) */
+	if (chain_park(acc, session)) {
+		/* no room to wait: judged now, GnuTLS's verification not known */
 		acc->validation = PW_VALIDATION_UNKNOWN;
 		acc->vctx = 0;
 		acc->vstage = 0;
 		return acc;
 	}
 	st->flags |= PW_SESSION_CHAIN_PENDING;
-	chain_reset(acc);
 	return NULL;
 }
 
@@ -197,19 +178,10 @@ static __always_inline struct pw_chain_acc *gnutls_chain(__u64 session,
 static __always_inline struct pw_chain_acc *gnutls_unpark(__u64 session)
 {
 	struct pw_ssl_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .ssl = session };
-	struct pw_chain_acc *p, *acc;
+	struct pw_chain_acc *p = bpf_map_lookup_elem(&parked_chains, &k);
 
-	p = bpf_map_lookup_elem(&gnutls_pending, &k);
-	if (!p)
-		return NULL;
-	acc = chain_acc_get();
-	if (!acc)
-		return NULL;	/* stays parked: the first use tries again, or fails closed */
-	if (acc->ncerts)
-		count(PW_CNT_ABANDONED);	/* another chain in progress on this thread */
-	bpf_probe_read_kernel(acc, sizeof(*acc), p);
-	bpf_map_delete_elem(&gnutls_pending, &k);
-	return acc;
+	/* without an accumulator it stays parked: the first use tries again, or fails closed */
+	return p ? chain_unpark(&parked_chains, &k, p) : NULL;
 }
 
 /*

@@ -478,21 +478,18 @@ int go_chain_usage(struct pt_regs *ctx)
 __noinline int go_pending_judge(struct pt_regs *ctx, __u32 tgid, __u64 g)
 {
 	struct pw_ssl_key k = { .tgid = tgid, .ssl = g };
-	struct pw_chain_acc *acc = chain_acc_get(), *p;
-	__u64 conn;
+	struct pw_chain_acc *acc, *p;
 
 	p = bpf_map_lookup_elem(&go_pending, &k);
 	if (!p)
 		return 0;
+	acc = chain_unpark(&go_pending, &k, p);
 	if (!acc) {
 		verdict_no_acc(PW_LIB_GO, p->side);
 		bpf_map_delete_elem(&go_pending, &k);
 		return 0;
 	}
-	bpf_probe_read_kernel(acc, sizeof(*acc), p);
-	bpf_map_delete_elem(&go_pending, &k);
-	conn = acc->vctx;
-	verdict_judge(ctx, acc, PW_LIB_GO, acc->side, conn);
+	verdict_judge(ctx, acc, PW_LIB_GO, acc->side, acc->vctx);
 	return 0;
 }
 

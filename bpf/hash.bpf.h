@@ -53,49 +53,47 @@ struct hash_loop {
 	__u32 off;		/* first byte of the region in der[], or 0 for the tail */
 };
 
-static long hash_block_cb(__u32 i, void *data)
+/*
+ * Compress block i of the region (tail: of the padded tail) with the fast
+ * compression or, small_frame, the one whose frame fits under the verdict
+ * (sha256_compress_mem). Each callback below passes constants, so that each
+ * keeps the frame of its own compression: the verifier counts a callback's
+ * frame whole.
+ */
+static __always_inline long hash_step(__u32 i, struct hash_loop *hl, int tail, int small_frame)
 {
-	struct hash_loop *hl = data;
 	struct pw_scratch *s = bpf_map_lookup_elem(&scratch, &hl->slot);
+	const __u8 *blk;
 
 	if (!s)
 		return 1;
-	sha256_compress(&s->sha, &s->der[(hl->off + i * SHA256_BLOCK) & (PW_CERT_MAX - 1)]);
+	blk = tail ? &s->sha.tail[(i & 1) * SHA256_BLOCK] :
+		     &s->der[(hl->off + i * SHA256_BLOCK) & (PW_CERT_MAX - 1)];
+	if (small_frame)
+		sha256_compress_mem(&s->sha, blk);
+	else
+		sha256_compress(&s->sha, blk);
 	return 0;
+}
+
+static long hash_block_cb(__u32 i, void *data)
+{
+	return hash_step(i, data, 0, 0);
 }
 
 static long hash_tail_cb(__u32 i, void *data)
 {
-	struct hash_loop *hl = data;
-	struct pw_scratch *s = bpf_map_lookup_elem(&scratch, &hl->slot);
-
-	if (!s)
-		return 1;
-	sha256_compress(&s->sha, &s->sha.tail[(i & 1) * SHA256_BLOCK]);
-	return 0;
+	return hash_step(i, data, 1, 0);
 }
 
-/* the same with a small frame, for hashes under the verdict (sha256_compress_mem) */
 static long hash_block_mem_cb(__u32 i, void *data)
 {
-	struct hash_loop *hl = data;
-	struct pw_scratch *s = bpf_map_lookup_elem(&scratch, &hl->slot);
-
-	if (!s)
-		return 1;
-	sha256_compress_mem(&s->sha, &s->der[(hl->off + i * SHA256_BLOCK) & (PW_CERT_MAX - 1)]);
-	return 0;
+	return hash_step(i, data, 0, 1);
 }
 
 static long hash_tail_mem_cb(__u32 i, void *data)
 {
-	struct hash_loop *hl = data;
-	struct pw_scratch *s = bpf_map_lookup_elem(&scratch, &hl->slot);
-
-	if (!s)
-		return 1;
-	sha256_compress_mem(&s->sha, &s->sha.tail[(i & 1) * SHA256_BLOCK]);
-	return 0;
+	return hash_step(i, data, 1, 1);
 }
 
 static long der_step_cb(__u32 i, void *data)

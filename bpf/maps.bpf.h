@@ -182,6 +182,23 @@ PW_SHARED struct {
 } chains SEC(".maps");
 
 /*
+ * Chains parked until their library verifies them, by (tgid, the library's
+ * connection object): NSS's deferred authentication (sslSocket), GnuTLS's
+ * verification (session), which may come on another thread than the
+ * handshake's. Not LRU: an entry is never dropped unjudged; when the table is
+ * full the chain is judged at once, leaf only (chain_park). The daemon sweeps
+ * entries of processes gone (userspace/sessions.c); it reads `ts`, the value's
+ * first field.
+ */
+PW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 16384);
+	__type(key, struct pw_ssl_key);
+	__type(value, struct pw_chain_acc);
+} parked_chains SEC(".maps");
+
+/*
  * The verdict program (core.bpf.c's pw_verdict), installed by the daemon at
  * index 0 before any probe is attached; every probe tail-calls it.
  */

@@ -34,7 +34,7 @@
  * leaf; the last is the trust anchor, judged as the database's certificate
  * (from its derPublicKey), never as one the peer presented. Without that hook
  * (a build where the callback's call is not found), the verdict is taken at
- * SECKEY_UpdateCertPQG, leaf only. A deferred chain waits in nss_pending; when
+ * SECKEY_UpdateCertPQG, leaf only. A deferred chain waits in parked_chains; when
  * that is full it is judged at once, leaf only (counted: vchain_unread).
  *
  * Which certificates form the chain. NSS parses each certificate in place
@@ -117,19 +117,6 @@ struct {
 	__type(value, struct nss_thread);
 } nss_threads SEC(".maps");
 
-/*
- * Chains whose auth callback returned SECWouldBlock, by (tgid, sslSocket),
- * until the application calls SSL_AuthCertificateComplete. Not LRU: an entry
- * is never dropped unjudged; when the table is full the chain is judged at
- * once, leaf only.
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 16384);
-	__type(key, struct pw_ssl_key);
-	__type(value, struct pw_chain_acc);
-} nss_pending SEC(".maps");
 
 /* The register the cookie names. Read through a helper: clang turns the
  * switch into an offset added to ctx, which the verifier refuses. */
@@ -754,16 +741,13 @@ int nss_auth_done(struct pt_regs *ctx)
 	if (ss && acc->vctx == ss && t->vss == ss) {
 		t->verdict_ss = ss;
 		if (rv == NSS_SEC_WOULD_BLOCK) {
-			/* verified later: the verdict waits for SSL_AuthCertificateComplete */
-			struct pw_ssl_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .ssl = ss };
-
-			if (!bpf_map_update_elem(&nss_pending, &k, acc, BPF_ANY)) {
-				chain_reset(acc);
+			/* verified later: the verdict waits for SSL_AuthCertificateComplete
+			 * (no room to wait: leaf only, now) */
+			if (!chain_park(acc, ss)) {
 				t->vss = 0;
 				t->ss = 0;
 				return 0;
 			}
-			count(PW_CNT_VCHAIN_UNREAD);	/* no room to wait: leaf only, now */
 		}
 		nss_validated(t, acc, ss, idx, rv);
 	} else {
@@ -807,7 +791,7 @@ int BPF_KPROBE(nss_complete, const void *fd, int error)
 		if (bpf_probe_read_user(&secret, sizeof(secret), (const void *)(l + NSPR_FD_SECRET)))
 			break;
 		k.ssl = secret;
-		p = secret ? bpf_map_lookup_elem(&nss_pending, &k) : NULL;
+		p = secret ? bpf_map_lookup_elem(&parked_chains, &k) : NULL;
 		if (p || bpf_probe_read_user(&l, sizeof(l), (const void *)(l + NSPR_FD_LOWER)))
 			break;
 		bottom = !l;
@@ -823,16 +807,12 @@ int BPF_KPROBE(nss_complete, const void *fd, int error)
 	side = p->side;
 	t = bpf_task_storage_get(&nss_threads, bpf_get_current_task_btf(), 0,
 				 BPF_LOCAL_STORAGE_GET_F_CREATE);
-	acc = chain_acc_get();
-	if (!acc || !t) {
-		bpf_map_delete_elem(&nss_pending, &k);
+	acc = t ? chain_unpark(&parked_chains, &k, p) : NULL;
+	if (!acc) {
+		bpf_map_delete_elem(&parked_chains, &k);
 		verdict_no_acc(PW_LIB_NSS, side);
 		return 0;
 	}
-	if (acc->ncerts)
-		count(PW_CNT_ABANDONED);
-	bpf_probe_read_kernel(acc, sizeof(*acc), p);
-	bpf_map_delete_elem(&nss_pending, &k);
 	t->verdict_ss = k.ssl;
 	nss_validated(t, acc, k.ssl, idx, error);
 	nss_judge(ctx, t, acc, acc->side);

@@ -797,6 +797,16 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 }
 #undef SIDE
 
+/* After a verdict: the accumulator free again, the library's connection object forgotten. */
+static __always_inline void verdict_done(struct pw_chain_acc *acc)
+{
+	__u64 forget = acc->vforget;
+
+	chain_reset(acc);
+	if (forget)
+		session_forget(forget);
+}
+
 #ifdef PW_DEFINE_VERDICT
 /*
  * Global functions, defined in core.bpf.c only: the verifier checks each once
@@ -977,15 +987,11 @@ SEC("uprobe")
 int pw_verdict(struct pt_regs *ctx)
 {
 	struct pw_chain_acc *acc = bpf_task_storage_get(&chains, bpf_get_current_task_btf(), 0, 0);
-	__u64 forget;
 
 	if (!acc)
 		return 0;
 	verdict_take(acc, acc->vlibrary, acc->vside, acc->vresumed);
-	forget = acc->vforget;
-	chain_reset(acc);
-	if (forget)
-		session_forget(forget);
+	verdict_done(acc);
 	return 0;
 }
 
@@ -1023,9 +1029,7 @@ static __always_inline void verdict_call(void *ctx, struct pw_chain_acc *acc, __
 	acc->vresumed = resumed;
 	acc->vforget = forget;
 	bpf_tail_call(ctx, &verdict_prog, 0);
-	chain_reset(acc);
-	if (forget)
-		session_forget(forget);
+	verdict_done(acc);
 	pw_verdict_no_acc(library, side, PW_CHAIN_VERDICT_UNREACHED);
 }
 

@@ -54,10 +54,9 @@ static __always_inline void sha256_init(struct sha256_state *st)
 	st->h[7] = 0x5be0cd19;
 }
 
-/* Compress one 64-byte block. The loops stay loops: the verifier bounds them. */
-static __always_inline void sha256_compress(struct sha256_state *st, const __u8 *blk)
+/* The message schedule of one 64-byte block into st->w. */
+static __always_inline void sha256_schedule(struct sha256_state *st, const __u8 *blk)
 {
-	__u32 a, b, c, d, e, f, g, h, t1, t2;
 	int i;
 
 	for (i = 0; i < 16; i++)
@@ -70,6 +69,15 @@ static __always_inline void sha256_compress(struct sha256_state *st, const __u8 
 
 		st->w[i] = st->w[i - 16] + s0 + st->w[i - 7] + s1;
 	}
+}
+
+/* Compress one 64-byte block. The loops stay loops: the verifier bounds them. */
+static __always_inline void sha256_compress(struct sha256_state *st, const __u8 *blk)
+{
+	__u32 a, b, c, d, e, f, g, h, t1, t2;
+	int i;
+
+	sha256_schedule(st, blk);
 	a = st->h[0]; b = st->h[1]; c = st->h[2]; d = st->h[3];
 	e = st->h[4]; f = st->h[5]; g = st->h[6]; h = st->h[7];
 	for (i = 0; i < 64; i++) {
@@ -96,16 +104,7 @@ static __always_inline void sha256_compress_mem(struct sha256_state *st, const _
 	__u32 t1, t2;
 	int i;
 
-	for (i = 0; i < 16; i++)
-		st->w[i] = (__u32)blk[4 * i] << 24 | (__u32)blk[4 * i + 1] << 16 |
-			   (__u32)blk[4 * i + 2] << 8 | (__u32)blk[4 * i + 3];
-	for (i = 16; i < 64; i++) {
-		__u32 w15 = st->w[i - 15], w2 = st->w[i - 2];
-		__u32 s0 = SHA256_ROTR(w15, 7) ^ SHA256_ROTR(w15, 18) ^ (w15 >> 3);
-		__u32 s1 = SHA256_ROTR(w2, 17) ^ SHA256_ROTR(w2, 19) ^ (w2 >> 10);
-
-		st->w[i] = st->w[i - 16] + s0 + st->w[i - 7] + s1;
-	}
+	sha256_schedule(st, blk);
 	for (i = 0; i < 8; i++)
 		v[i] = h[i];
 	for (i = 0; i < 64; i++) {

@@ -114,14 +114,14 @@ park_chain() {
 	wait "$dead"
 	now=$(python3 -c 'import time; print(time.clock_gettime_ns(time.CLOCK_BOOTTIME))')
 	# (each update must succeed: the daemon may sweep between them)
-	for map in nss_pending go_pending; do
+	for map in parked_chains go_pending; do
 		park_chain "$map" "$dead" 4096 "$now"	# its process is gone
 		park_chain "$map" "$live" 8192 1000	# parked before this process started: a reused pid
 		park_chain "$map" "$live" 12288 "$now"	# parked by the live process
 	done
 	want="$(le_hex "$live" 4) 00 00 00 00 $(le_hex 12288 8)"
 	want=${want// /}
-	for map in nss_pending go_pending; do
+	for map in parked_chains go_pending; do
 		retry 50 0.2 bash -c "[ \$(bpftool -j map dump name $map | jq length) -eq 1 ]"
 		keys=$(bpftool -j map dump name "$map" | jq -r '.[] | .key | map(ltrimstr("0x")) | join("")')
 		echo "$map: $keys (want $want)"
@@ -129,10 +129,10 @@ park_chain() {
 	done
 	# the live process's chain is kept while it lives, through several sweeps
 	sleep 3
-	[ "$(bpftool -j map dump name nss_pending | jq length)" -eq 1 ]
+	[ "$(bpftool -j map dump name parked_chains | jq length)" -eq 1 ]
 	kill "$live"
 	wait "$live" || true
-	retry 50 0.2 bash -c "[ \$(bpftool -j map dump name nss_pending | jq length) -eq 0 ]"
+	retry 50 0.2 bash -c "[ \$(bpftool -j map dump name parked_chains | jq length) -eq 0 ]"
 }
 
 @test "daemon and watchdog killed together while a process is stopped: the next daemon continues it" {

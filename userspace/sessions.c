@@ -141,6 +141,20 @@ static void pass_end(struct daemon *d, struct sessions *s)
 	}
 }
 
+/* When process tgid started (0: gone), read once per pass of the session sweep:
+ * a few processes hold most entries. */
+static uint64_t start_cached(struct sessions *s, uint32_t tgid)
+{
+	struct proc_seen *c = &s->seen[tgid % SESSIONS_SEEN];
+
+	if (c->tgid != tgid || c->pass != s->passes + 1) {
+		c->tgid = tgid;
+		c->start = proc_start_ns((pid_t)tgid);
+		c->pass = s->passes + 1;
+	}
+	return c->start;
+}
+
 void sessions_sweep(struct daemon *d, struct sessions *s)
 {
 	int fd = bpf_map__fd(d->skel->maps.ssl_state);
@@ -162,20 +176,7 @@ void sessions_sweep(struct daemon *d, struct sessions *s)
 		}
 		s->started = true;
 		for (i = 0; i < count; i++) {
-			uint64_t start;
-
-			struct proc_seen *c = &s->seen[keys[i].tgid % SESSIONS_SEEN];
-
-			/* a few processes hold most entries: read each one's start once a pass */
-			if (c->tgid == keys[i].tgid && c->pass == s->passes + 1) {
-				start = c->start;
-			} else {
-				start = proc_start_ns((pid_t)keys[i].tgid);
-				c->tgid = keys[i].tgid;
-				c->start = start;
-				c->pass = s->passes + 1;
-			}
-			if (!same_start(vals[i].start, start))
+			if (!same_start(vals[i].start, start_cached(s, keys[i].tgid)))
 				dead[ndead++] = keys[i];
 			else
 				uid_add(s, vals[i].uid);
@@ -192,52 +193,54 @@ void sessions_sweep(struct daemon *d, struct sessions *s)
 	}
 }
 
-#define PARKED_SLICE	4096	/* parked chains looked at per table and tick */
+#define PARKED_SLICE	1024	/* parked chains looked at per table and tick */
 #define PARKED_DEAD	256
 
-/* One table of parked chains (key struct pw_ssl_key; value the BPF side's struct
- * pw_chain_acc, whose first field is the boot ns of its last certificate). */
-static void parked_sweep_map(struct bpf_map *map, struct sessions *s)
+/*
+ * Go on through one table of parked chains from where the last tick stopped
+ * (key struct pw_ssl_key; value the BPF side's struct pw_chain_acc, whose first
+ * field is the boot ns of its last certificate).
+ */
+static void parked_sweep_map(struct bpf_map *map, struct parked_cursor *cur, struct sessions *s)
 {
 	int fd = bpf_map__fd(map);
 	size_t vsize = bpf_map__value_size(map);
-	struct pw_ssl_key key, next, dead[PARKED_DEAD];
-	unsigned char *val;
+	struct pw_ssl_key next, dead[PARKED_DEAD];
 	uint32_t n = 0, ndead = 0, i;
-	const struct pw_ssl_key *prev = NULL;
+	unsigned char *val;
 
 	if (fd < 0 || vsize < sizeof(uint64_t))
 		return;
 	val = malloc(vsize);
 	if (!val)
 		return;
-	while (n++ < PARKED_SLICE && ndead < PARKED_DEAD &&
-	       bpf_map_get_next_key(fd, prev, &next) == 0) {
+	while (n++ < PARKED_SLICE && ndead < PARKED_DEAD) {
 		uint64_t ts, start;
 
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, val))
+		if (bpf_map_get_next_key(fd, cur->valid ? &cur->key : NULL, &next)) {
+			cur->valid = false;	/* the end: the next tick starts over */
+			break;
+		}
+		cur->key = next;
+		cur->valid = true;
+		if (bpf_map_lookup_elem(fd, &next, val))
 			continue;	/* judged meanwhile */
 		memcpy(&ts, val, sizeof(ts));
-		start = proc_start_ns((pid_t)key.tgid);
+		start = start_cached(s, next.tgid);
 		if (!start || start > ts)
-			dead[ndead++] = key;
+			dead[ndead++] = next;
 	}
 	free(val);
 	for (i = 0; i < ndead; i++)
-		if (bpf_map_delete_elem(fd, &dead[i]) == 0) {
-			s->parked_swept++;
+		if (bpf_map_delete_elem(fd, &dead[i]) == 0)
 			log_debug("%s: the chain parked by pid %u (its process is gone) dropped",
 				  bpf_map__name(map), dead[i].tgid);
-		}
 }
 
 void parked_sweep(struct daemon *d, struct sessions *s)
 {
-	parked_sweep_map(d->skel->maps.nss_pending, s);
-	parked_sweep_map(d->skel->maps.gnutls_pending, s);
-	parked_sweep_map(d->skel->maps.go_pending, s);
+	parked_sweep_map(d->skel->maps.parked_chains, &s->parked[0], s);
+	parked_sweep_map(d->skel->maps.go_pending, &s->parked[1], s);
 }
 
 void sessions_free(struct sessions *s)

@@ -20,6 +20,12 @@ struct proc_seen {
 	uint64_t pass;			/* 1 + the pass it was read in */
 };
 
+/* Where a sweep of a table of parked chains goes on from. */
+struct parked_cursor {
+	struct pw_ssl_key key;		/* the last key looked at */
+	bool valid;			/* false: start over */
+};
+
 struct sessions {
 	struct pw_ssl_key token;	/* where the pass goes on (batch lookup) */
 	bool started;
@@ -27,15 +33,15 @@ struct sessions {
 	struct uid_count *uids;		/* entries per uid in this pass */
 	size_t nuids, cap;
 	uint64_t swept, passes, errors, lost_cleared;
-	uint64_t parked_swept;		/* parked chains of processes gone */
+	struct parked_cursor parked[2];	/* parked_chains, go_pending */
 };
 
 /* One slice of the pass over the session table: run every tick. */
 void sessions_sweep(struct daemon *d, struct sessions *s);
 
 /*
- * Chains parked until their library's verification (NSS's deferred
- * authentication, GnuTLS's, Go's): drop those whose process is gone or is another one
+ * Chains parked until their library's verification (parked_chains: NSS's
+ * deferred authentication, GnuTLS's; go_pending): drop those whose process is gone or is another one
  * now (started after the chain's last certificate). Nothing would judge them,
  * and a later process with the same pid must not find them.
  */
