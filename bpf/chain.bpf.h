@@ -104,14 +104,29 @@ static __always_inline void chain_reset(struct pw_chain_acc *acc)
 
 /*
  * Park the thread's chain for the library's connection object `obj` (its
- * verification comes later, maybe on another thread): 0, the accumulator
- * reset; or -1, no room (counted: the caller judges it now, leaf only).
+ * verification comes later, maybe on another thread), charged to the current
+ * uid: 0, the accumulator reset; or -1, no room (the uid's quota or the table
+ * full; counted: the caller judges it now, leaf only).
  */
 static __always_inline int chain_park(struct pw_chain_acc *acc, __u64 obj)
 {
 	struct pw_ssl_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .ssl = obj };
+	__u32 uid = (__u32)bpf_get_current_uid_gid();
+	__u64 zero = 0, *used = bpf_map_lookup_elem(&parked_uids, &uid);
 
-	if (bpf_map_update_elem(&parked_chains, &k, acc, BPF_ANY)) {
+	if (!used) {
+		bpf_map_update_elem(&parked_uids, &uid, &zero, BPF_NOEXIST);
+		used = bpf_map_lookup_elem(&parked_uids, &uid);
+	}
+	if (!used || *used >= park_quota) {
+		count(PW_CNT_PARK_QUOTA);
+		return -1;
+	}
+	acc->park_uid = uid;
+	if (!bpf_map_update_elem(&parked_chains, &k, acc, BPF_NOEXIST)) {
+		__sync_fetch_and_add(used, 1);
+	} else if (bpf_map_update_elem(&parked_chains, &k, acc, BPF_EXIST)) {
+		/* not one of this object's replaced (already charged): the table is full */
 		count(PW_CNT_VCHAIN_UNREAD);
 		return -1;
 	}
@@ -119,9 +134,17 @@ static __always_inline int chain_park(struct pw_chain_acc *acc, __u64 obj)
 	return 0;
 }
 
+/* Take a parked chain out of parked_chains, and off its uid's count. */
+static __always_inline void chain_parked_drop(const struct pw_ssl_key *k, __u32 uid)
+{
+	if (!bpf_map_delete_elem(&parked_chains, k))
+		uid_count_dec(&parked_uids, uid);
+}
+
 /*
- * A parked chain `p` (found at key `k` of `map`) moved into this thread's
- * accumulator, and out of the map; NULL (left parked) without an accumulator.
+ * A parked chain `p` (found at key `k` of `map`: parked_chains, or Go's
+ * go_pending) moved into this thread's accumulator, and out of the map; NULL
+ * (left parked) without an accumulator.
  */
 static __always_inline struct pw_chain_acc *chain_unpark(void *map, const struct pw_ssl_key *k,
 							  const struct pw_chain_acc *p)
@@ -133,7 +156,10 @@ static __always_inline struct pw_chain_acc *chain_unpark(void *map, const struct
 	if (acc->ncerts)
 		count(PW_CNT_ABANDONED);	/* another chain in progress on this thread */
 	bpf_probe_read_kernel(acc, sizeof(*acc), p);
-	bpf_map_delete_elem(map, k);
+	if (map == (void *)&parked_chains)
+		chain_parked_drop(k, acc->park_uid);
+	else
+		bpf_map_delete_elem(map, k);
 	return acc;
 }
 

@@ -111,6 +111,8 @@ struct peer {
  * value of the tables of parked chains, which the daemon sweeps by `ts`. */
 struct pw_chain_acc {
 	__u64 ts;			/* boot ns of the last certificate: keep it first */
+	__u32 park_uid;			/* parked: the uid charged for it (keep it second) */
+	__u32 pad0;
 	__u64 next_der;			/* user address where a following entry would start */
 	__u64 ssl;			/* SSL* handed to the verifier, 0 if unseen */
 	__u32 ncerts;			/* certificates seen (may exceed PW_CHAIN_MAX) */
@@ -185,15 +187,17 @@ PW_SHARED struct {
  * Chains parked until their library verifies them, by (tgid, the library's
  * connection object): NSS's deferred authentication (sslSocket), GnuTLS's
  * verification (session), which may come on another thread than the
- * handshake's. Not LRU: an entry is never dropped unjudged; when the table is
- * full the chain is judged at once, leaf only (chain_park). The daemon sweeps
- * entries of processes gone (userspace/sessions.c); it reads `ts`, the value's
- * first field.
+ * handshake's. Not LRU: an entry is never dropped unjudged. Each uid may park
+ * at most park_quota of them (run --park-quota; parked_uids counts them), so that no user
+ * fills the table for the others; past that, or when the table is full, the
+ * chain is judged at once, leaf only (chain_park). The daemon sweeps entries of
+ * processes gone (userspace/sessions.c); it reads `ts` and `park_uid`, the
+ * value's first fields.
  */
 PW_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 16384);
+	__uint(max_entries, PW_PARKED_MAX);
 	__type(key, struct pw_ssl_key);
 	__type(value, struct pw_chain_acc);
 } parked_chains SEC(".maps");
@@ -231,7 +235,7 @@ PW_SHARED struct {
 
 /*
  * The shape of the session tables keyed by a uid or a tgid, of one number: one
- * definition for three tables. They stay three: a loss is marked by uid only
+ * definition for four tables. The first three stay apart: a loss is marked by uid only
  * when the tgid table is full, and in a shared table it would find no room.
  */
 struct pw_session_ids {
@@ -250,6 +254,9 @@ PW_SHARED struct pw_session_ids session_lost SEC(".maps");
 
 /* ... and, when that table is full, their uids: uid -> boot ns of the last loss */
 PW_SHARED struct pw_session_ids session_lost_uid SEC(".maps");
+
+/* entries of parked_chains per uid: uid -> count (chain_park) */
+PW_SHARED struct pw_session_ids parked_uids SEC(".maps");
 
 /* policy, keyed by generation: a reload fills a new generation, then flips active_gen */
 PW_SHARED struct {
@@ -364,6 +371,7 @@ volatile __u32 reset_on;		/* a policy resets: the egress filter runs */
 volatile __u32 read_track_on;		/* pw_sys_enter runs: a thread's last read fd is known */
 volatile __u32 need_cert_hash;		/* a live policy has cert-sha256 pins */
 volatile __u64 session_quota = PW_SESSION_QUOTA; /* ssl_state entries per uid */
+volatile __u64 park_quota = PW_PARKED_QUOTA;	/* parked_chains entries per uid */
 const volatile __u64 cert_id_key[2];	/* SipHash key, random per daemon, set before load */
 const volatile __u32 scratch_slots = 8;	/* entries of the scratch map, set before load */
 volatile __u64 stopped_procs;		/* entries of stops */
@@ -388,6 +396,7 @@ extern volatile __u32 reset_on;
 extern volatile __u32 read_track_on;
 extern volatile __u32 need_cert_hash;
 extern volatile __u64 session_quota;
+extern volatile __u64 park_quota;
 extern const volatile __u64 cert_id_key[2];
 #endif
 
@@ -397,6 +406,26 @@ static __always_inline void count(__u32 which)
 
 	if (c)
 		__sync_fetch_and_add(c, 1);
+}
+
+/*
+ * One entry fewer for uid in a table of counts per uid (session_uids,
+ * parked_uids), never below 0: the daemon's recount may have just set the
+ * count without an entry made meanwhile, and a count wrapped around to
+ * 2^64 - 1 would refuse every entry of the uid.
+ */
+static __always_inline void uid_count_dec(void *map, __u32 uid)
+{
+	__u64 *c = bpf_map_lookup_elem(map, &uid), old;
+	int i;
+
+	if (!c)
+		return;
+	for (i = 0; i < 4; i++) {
+		old = *(volatile __u64 *)c;
+		if (!old || __sync_val_compare_and_swap(c, old, old - 1) == old)
+			return;
+	}
 }
 
 /* Ring buffer flags: batch the wake-ups, the daemon also polls on a timer. */

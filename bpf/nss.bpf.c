@@ -809,7 +809,7 @@ int BPF_KPROBE(nss_complete, const void *fd, int error)
 				 BPF_LOCAL_STORAGE_GET_F_CREATE);
 	acc = t ? chain_unpark(&parked_chains, &k, p) : NULL;
 	if (!acc) {
-		bpf_map_delete_elem(&parked_chains, &k);
+		chain_parked_drop(&k, p->park_uid);
 		verdict_no_acc(PW_LIB_NSS, side);
 		return 0;
 	}

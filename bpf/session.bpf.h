@@ -66,31 +66,12 @@ static __always_inline struct pw_ssl_state *session_find(__u64 obj)
 	return st && st->start == session_proc_start() ? st : NULL;
 }
 
-/*
- * One entry fewer for uid, never below 0: the daemon's recount may have just
- * set the count without an entry made meanwhile, and a count wrapped around to
- * 2^64 - 1 would refuse every entry of the uid until the next recount.
- */
-static __always_inline void session_uid_dec(__u32 uid)
-{
-	__u64 *c = bpf_map_lookup_elem(&session_uids, &uid), old;
-	int i;
-
-	if (!c)
-		return;
-	for (i = 0; i < 4; i++) {
-		old = *(volatile __u64 *)c;
-		if (!old || __sync_val_compare_and_swap(c, old, old - 1) == old)
-			return;
-	}
-}
-
 static __always_inline void session_drop(struct pw_ssl_key *k, struct pw_ssl_state *st)
 {
 	__u32 uid = st->uid;
 
 	if (bpf_map_delete_elem(&ssl_state, k) == 0)
-		session_uid_dec(uid);
+		uid_count_dec(&session_uids, uid);
 }
 
 static __always_inline struct pw_ssl_state *session_get(__u64 obj)

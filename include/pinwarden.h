@@ -182,6 +182,7 @@ enum pw_counter {
 	PW_CNT_DISCOVERY_UNGATED, /* processes that went past the gate unexamined, not stopped */
 	PW_CNT_PENDING_LOST,	/* a chain waiting for its library's verification was lost: failed closed */
 	PW_CNT_VERDICT_UNREACHED, /* the verdict program could not be tail-called: failed closed */
+	PW_CNT_PARK_QUOTA,	/* a chain its uid had no room to park: judged at once, leaf only */
 	PW_CNT_MAX,
 };
 
@@ -211,7 +212,9 @@ _Static_assert(sizeof(struct pw_rule_alt) == 32, "pw_rule_alt layout");
 
 #define PW_EXE_SLOTS	128
 #define PW_SESSIONS_MAX	(2 << 20)	/* connection objects the kernel keeps state for */
-#define PW_SESSION_QUOTA (1 << 20)	/* ... per uid, by default (run --session-quota) */	/* scoped executable paths per policy generation (two live) */
+#define PW_SESSION_QUOTA (1 << 20)	/* ... per uid, by default (run --session-quota) */
+#define PW_PARKED_MAX	16384		/* chains parked until their library verifies them */
+#define PW_PARKED_QUOTA	2048		/* ... per uid, by default (run --park-quota) */	/* scoped executable paths per policy generation (two live) */
 
 /* a scoped executable's path from the root, NUL-padded (scope_exes) */
 struct pw_scope_exe {

@@ -173,3 +173,65 @@ s.sendall(b"late secret"); print(s.recv(100).decode().strip())
 	[ ! -s "$evil_RECORD" ]
 	retry 30 0.1 jq -e --argjson i "$ino" '.libraries[] | select(.inode == $i)' "$STATUS"
 }
+
+@test "2,000 distinct libssl files over the daemon's life: each attached before its process moves on or reported, each detached when unmapped, descriptors back to where they were" {
+	local n=${DISCOVERY_MANY_LIBS:-2000} batch=100 dir=$BATS_TEST_TMPDIR/many
+	local st=$BATS_TEST_TMPDIR/status.json b i pid fds0 fds peak=0 attached t0
+	pin_test_policy enforce
+	pw_start --policy "$POLICY" --status "$st" --detach-unmapped 1
+	retry 30 0.1 test -s "$st"
+	fds0=$(ls "/proc/$PW_PID/fd" | wc -l)
+	t0=$(date +%s%N)
+	for ((b = 0; b < n / batch; b++)); do
+		mkdir -p "$dir"
+		for ((i = 0; i < batch; i++)); do
+			cp "$LIBDIR/libssl.so.3" "$dir/libssl-$b-$i.so"
+		done
+		# one process maps the batch (dlopen: ld.so's r_brk reports each), holds it
+		# until the status lists every file, then ends: the files go, unmapped
+		rm -f "$BATS_TEST_TMPDIR/go"
+		"$PYTHON" -c '
+import ctypes, os, sys, time
+libs = [ctypes.CDLL(p) for p in sys.argv[2:]]
+end = time.time() + 120
+while not os.path.exists(sys.argv[1]) and time.time() < end:
+    time.sleep(0.05)
+' "$BATS_TEST_TMPDIR/go" "$dir"/*.so &
+		pid=$!
+		retry 300 0.1 bash -c "[ \"\$(jq --arg d '$dir/libssl-$b-' \
+			'[.libraries[] | select(.library == \"openssl\" and (.path | startswith(\$d)))] | length' \
+			'$st')\" -eq $batch ]"
+		fds=$(ls "/proc/$PW_PID/fd" | wc -l)
+		((fds > peak)) && peak=$fds
+		if ((b == 0)); then
+			# one link per probe program: fewer links than probes
+			jq -c --arg d "$dir/" '[.libraries[] | select(.path | startswith($d))][0]' "$st"
+			jq -e --arg d "$dir/" '[.libraries[] | select(.path | startswith($d)) |
+				.links > 0 and .links < .probes] | all' "$st"
+		fi
+		touch "$BATS_TEST_TMPDIR/go"
+		wait "$pid"
+		rm -rf "$dir"
+	done
+	echo "$n files in $(( ($(date +%s%N) - t0) / 1000000 )) ms; daemon descriptors: $fds0 at start, $peak at most ($batch attached at once)"
+	# every one attached (the daemon logs each), none left out
+	attached=$(grep -o "attached $dir/libssl-[0-9]*-[0-9]*\.so" "$PW_ERR" | sort -u | wc -l)
+	echo "attached: $attached"
+	[ "$attached" -eq "$n" ]
+	run _events_count ".event == \"library_uncovered\" and (.path | startswith(\"$dir/\"))"
+	[ "$output" -eq 0 ]
+	# all detached once no process maps them, their descriptors given back
+	retry 100 0.1 bash -c "[ \$(jq .discovery.libraries_detached '$st') -ge $n ]"
+	retry 100 0.1 bash -c "[ \$(jq --arg d '$dir/' '[.libraries[] | select(.path | startswith(\$d))] | length' '$st') -eq 0 ]"
+	fds=$(ls "/proc/$PW_PID/fd" | wc -l)
+	echo "daemon descriptors at the end: $fds"
+	[ "$fds" -le $((fds0 + 8)) ]
+	# one descriptor for the file and one per probe program, not one per probe
+	[ "$peak" -le $((fds0 + batch * 12)) ]
+	# and discovery still works: a fresh copy's first handshake with the impostor is judged
+	private_libssl "$BATS_TEST_TMPDIR/last"
+	run env LD_LIBRARY_PATH="$BATS_TEST_TMPDIR/last" "$PYTHON" "$TLS_CLIENT" --host pin.test \
+		--port "$evil_PORT" --insecure --secret last
+	[ "$status" -eq 137 ]
+	[ ! -s "$evil_RECORD" ]
+}

@@ -45,6 +45,7 @@ setup_file() {
 	done
 	cc -O2 -Wall -Werror -I"$BATS_TEST_DIRNAME/../include" -o "$PRESSURE_DIR/kernel_state" \
 		"$TOOLS/pressure/kernel_state.c" -lbpf
+	cc -O2 -Wall -Werror -pthread -o "$PRESSURE_DIR/gtls" "$TOOLS/gnutls/gtls.c" -lgnutls
 }
 
 teardown_file() {
@@ -155,6 +156,18 @@ entries_of() {
 # quota_of UID: the entries the kernel charges to UID (session_uids), 0 if none
 quota_of() {
 	kernel_state | awk -v u="$1" '$1 == "quota" && $2 == u { n = $3 } END { print n + 0 }'
+}
+
+# parked_of UID: chains parked for their library's verification that the kernel's
+# parked_chains holds for UID, and the count it charges to UID (parked_uids)
+parked_of() {
+	kernel_state | awk -v u="$1" '$1 == "parked" && $2 == u { n = $3 }
+		$1 == "parked_quota" && $2 == u { q = $3 } END { print n + 0, q + 0 }'
+}
+
+# parked_none UID: nothing parked for UID, nothing charged to it (for retry)
+parked_none() {
+	[ "$(parked_of "$1")" = "0 0" ]
 }
 
 # process_lost PID: the kernel marked that process as having lost a connection's state
@@ -439,5 +452,55 @@ report() {
 		kill -0 "${_attacker_pid[srv$i]}"
 	done
 	[ "$(cat "$AW"/cli*.status | awk '{ n += $2 } END { print n }')" -eq "$total" ]
+	events_valid
+}
+
+@test "chains parked for GnuTLS's verification by an unprivileged user: held to the per-uid quota (run --park-quota 200), the rest judged at once and counted; another user's chain still parks and its intermediate pin matches; the quota comes back when the holder dies" {
+	local base=$AW/hold-server n=300 quota=200 t0 ms ev
+	policy "
+mode: enforce
+action: kill
+pinsets:
+  int: { pins: [ $(cat "$PKI/legit-ec/int.spki") ] }
+rules:
+  - host: pin.test
+    pinset: int"
+	pw_start --policy "$POLICY" --park-quota "$quota"
+	# a GnuTLS server handing the legitimate chain (leaf and intermediate) to whoever
+	# connects, one connection after another
+	"$PRESSURE_DIR/gtls" server --cert "$PKI/legit-ec/chain.pem" --key "$PKI/legit-ec/leaf.key" \
+		--port-file "$base.port" 3>&- </dev/null >"$base.log" 2>&1 &
+	_server_pid[hold]=$!
+	retry 100 0.1 test -s "$base.port"
+	# the attacker's client: n sessions whose chains wait for a verification that never
+	# comes (no rule for its name: nothing is enforced on it)
+	t0=$(date +%s%N)
+	attacker_start hold "$PRESSURE_DIR/gtls" hold --port "$(cat "$base.port")" --count "$n" \
+		--sni hold.test --ready "$AW/hold.ready"
+	retry 1200 0.1 test -s "$AW/hold.ready"
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	cat "$AW/hold.out"
+	[ "$(cat "$AW/hold.ready")" = "held $n" ]
+	# the kernel parked the quota's worth for that uid and no more; the others were
+	# judged at once (leaf only) and counted
+	[ "$(parked_of "$ATTACKER_UID")" = "$quota $quota" ]
+	[ "$(counter parked_quota)" -eq $((n - quota)) ]
+	[ "$(counter validated_chain_unreadable)" -eq 0 ]
+	report "$n GnuTLS sessions held by uid $ATTACKER_UID in $ms ms: $quota chains parked (the quota), $(counter parked_quota) judged at once"
+	# root's client: its chain parks, is verified on another thread, and its
+	# intermediate pin matches
+	run timeout 20 "$PRESSURE_DIR/gtls" handoff --port "$legit_PORT" --sni pin.test \
+		--secret parked-secret --ca "$PKI/legit-ec/root.pem"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	grep -q parked-secret "$legit_RECORD"
+	ev=$(events_wait '.event == "tls_chain" and .uid == 0 and .comm == "gtls"')
+	[ "$(event_field "$ev" .verdict)" = match ]
+	[ "$(event_field "$ev" .validation)" = verified ]
+	[ "$(counter parked_quota)" -eq $((n - quota)) ]
+	# the holder gone, the daemon drops its parked chains and gives its quota back
+	attacker_stop hold
+	retry 100 0.1 parked_none "$ATTACKER_UID"
+	impostor_killed
 	events_valid
 }

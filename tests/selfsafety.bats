@@ -116,9 +116,10 @@ refused() {
 	retry 30 0.1 test -s "$metrics"
 	grep -qx "pinwarden_open_files_limit ${SELFSAFETY_NOFILE:-320}" "$metrics"
 	[ "$(jq .open_files_limit "$st")" -eq "${SELFSAFETY_NOFILE:-320}" ]
-	# private copies of libssl, each a new file to attach, until the descriptors run out
+	# private copies of libssl, each a new file to attach (a descriptor for it and one per
+	# probe program), until the descriptors run out
 	local i lib=/lib/x86_64-linux-gnu/libssl.so.3
-	for i in $(seq 1 12); do
+	for i in $(seq 1 40); do
 		mkdir -p "$BATS_TEST_TMPDIR/copy$i"
 		cp "$lib" "$BATS_TEST_TMPDIR/copy$i/"
 		LD_PRELOAD=$BATS_TEST_TMPDIR/copy$i/libssl.so.3 sleep 30 3>&- &

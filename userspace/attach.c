@@ -73,8 +73,8 @@ struct link_info_uprobe_multi {
 
 static int multi_links = 0;	/* attach_multi_setup() found them */
 
-static int link_create_multi(int prog_fd, const char *path, uint64_t off, uint64_t cookie,
-			     uint32_t flags, uint32_t pid)
+static int link_create_multi(int prog_fd, const char *path, const uint64_t *offs,
+			     const uint64_t *cookies, uint32_t cnt, uint32_t flags, uint32_t pid)
 {
 	union bpf_attr attr;
 	struct link_create_uprobe_multi *lc = (void *)&attr.link_create;
@@ -85,9 +85,9 @@ static int link_create_multi(int prog_fd, const char *path, uint64_t off, uint64
 	lc->prog_fd = prog_fd;
 	lc->attach_type = PW_TRACE_UPROBE_MULTI;
 	lc->path = (uintptr_t)path;
-	lc->offsets = (uintptr_t)&off;
-	lc->cookies = (uintptr_t)&cookie;
-	lc->cnt = 1;
+	lc->offsets = (uintptr_t)offs;
+	lc->cookies = (uintptr_t)cookies;
+	lc->cnt = cnt;
 	lc->multi_flags = flags;
 	lc->pid = pid;
 	return (int)syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
@@ -105,12 +105,13 @@ static int multi_supported(void)
 		{ .code = BPF_JMP | BPF_EXIT },
 	};
 	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = PW_TRACE_UPROBE_MULTI);
+	const uint64_t zero = 0;
 	int prog, link, e;
 
 	prog = bpf_prog_load(BPF_PROG_TYPE_KPROBE, "pw_probe_multi", "GPL", insns, 2, &opts);
 	if (prog < 0)
 		return 0;
-	link = link_create_multi(prog, "/proc/self/exe", 0, 0, 0, INT_MAX);
+	link = link_create_multi(prog, "/proc/self/exe", &zero, &zero, 1, 0, INT_MAX);
 	e = errno;
 	if (link >= 0)
 		close(link);
@@ -138,35 +139,131 @@ int attach_multi_setup(struct bpf_object *obj)
 	return 1;
 }
 
-static int attach_probe(struct attached_lib *lib, struct bpf_program *prog, uint64_t off,
-			uint64_t cookie, bool retprobe, char *err, size_t errlen)
+static int link_add(struct attached_lib *lib, struct attach_link l, char *err, size_t errlen)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie, .retprobe = retprobe);
-	struct attach_link l = { .fd = -1, .off = off, .retprobe = retprobe }, *nl;
+	struct attach_link *nl = realloc(lib->links, (lib->nlinks + 1) * sizeof(*nl));
 
-	/* each probe, not only each library: one library's probes may be many */
-	if (attach_fds_short(err, errlen, lib->path))
-		return -1;
-	nl = realloc(lib->links, (lib->nlinks + 1) * sizeof(*nl));
 	if (!nl) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	lib->links = nl;
-	/* never lib->path: another process may map something else there by now */
-	if (multi_links)
-		l.fd = link_create_multi(bpf_program__fd(prog), lib->probe_path, off, cookie,
-					 retprobe ? PW_F_UPROBE_MULTI_RETURN : 0, 0);
-	else
-		l.bl = bpf_program__attach_uprobe_opts(prog, -1, lib->probe_path, off, &opts);
-	if (multi_links ? l.fd < 0 : !l.bl) {
-		snprintf(err, errlen, "%s: %s %s at 0x%llx: %s", lib->path,
-			 retprobe ? "uretprobe" : "uprobe", bpf_program__name(prog),
-			 (unsigned long long)off, strerror(errno));
-		return -1;
-	}
 	lib->links[lib->nlinks++] = l;
 	return 0;
+}
+
+static int attach_probe(struct attached_lib *lib, struct bpf_program *prog, uint64_t off,
+			uint64_t cookie, bool retprobe, char *err, size_t errlen)
+{
+	struct attach_probe *np = realloc(lib->probes, (lib->nprobes + 1) * sizeof(*np));
+
+	if (!np) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	lib->probes = np;
+	/* placed by attach_commit(), with the others of its program */
+	np[lib->nprobes++] = (struct attach_probe){ prog, off, cookie, retprobe };
+	return 0;
+}
+
+/* Without uprobe_multi links: a perf event uprobe for each probe not yet linked. */
+static int links_make_perf(struct attached_lib *lib, char *err, size_t errlen)
+{
+	for (; lib->nlinked < lib->nprobes; lib->nlinked++) {
+		const struct attach_probe *p = &lib->probes[lib->nlinked];
+		LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = p->cookie, .retprobe = p->retprobe);
+		struct bpf_link *bl;
+
+		/* a perf event each: each probe takes descriptors */
+		if (attach_fds_short(err, errlen, lib->path))
+			return -1;
+		/* never lib->path: another process may map something else there by now */
+		bl = bpf_program__attach_uprobe_opts(p->prog, -1, lib->probe_path, p->off, &opts);
+		if (!bl) {
+			snprintf(err, errlen, "%s: %s %s at 0x%llx: %s", lib->path,
+				 p->retprobe ? "uretprobe" : "uprobe", bpf_program__name(p->prog),
+				 (unsigned long long)p->off, strerror(errno));
+			return -1;
+		}
+		if (link_add(lib, (struct attach_link){ .bl = bl, .fd = -1, .first = lib->nlinked,
+							 .n = 1 }, err, errlen)) {
+			bpf_link__destroy(bl);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The probes not yet linked, grouped by program and kind, each group where its
+ * first probe was; one uprobe_multi link of each group.
+ */
+static int links_make(struct attached_lib *lib, char *err, size_t errlen)
+{
+	struct attach_probe *p = lib->probes + lib->nlinked, *grouped = NULL;
+	size_t i, j, k, n = lib->nprobes - lib->nlinked;
+	uint64_t *offs = NULL, *cookies = NULL;
+	bool *taken = NULL;
+	int rc = -1;
+
+	if (!multi_links)
+		return links_make_perf(lib, err, errlen);
+	if (!n)
+		return 0;
+	grouped = malloc(n * sizeof(*grouped));
+	offs = malloc(n * sizeof(*offs));
+	cookies = malloc(n * sizeof(*cookies));
+	taken = calloc(n, sizeof(*taken));
+	if (!grouped || !offs || !cookies || !taken) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	for (i = 0, k = 0; i < n; i++) {
+		if (taken[i])
+			continue;
+		for (j = i; j < n; j++)
+			if (!taken[j] && p[j].prog == p[i].prog && p[j].retprobe == p[i].retprobe) {
+				taken[j] = true;
+				grouped[k++] = p[j];
+			}
+	}
+	memcpy(p, grouped, n * sizeof(*p));
+	for (i = 0; i < n; i++) {
+		offs[i] = p[i].off;
+		cookies[i] = p[i].cookie;
+	}
+	for (i = 0; i < n; i = j) {
+		int fd;
+
+		for (j = i + 1; j < n && p[j].prog == p[i].prog && p[j].retprobe == p[i].retprobe; j++)
+			;
+		if (attach_fds_short(err, errlen, lib->path))
+			goto out;
+		/* never lib->path: another process may map something else there by now */
+		fd = link_create_multi(bpf_program__fd(p[i].prog), lib->probe_path, offs + i,
+				       cookies + i, j - i,
+				       p[i].retprobe ? PW_F_UPROBE_MULTI_RETURN : 0, 0);
+		if (fd < 0) {
+			snprintf(err, errlen, "%s: %s %s at %zu offsets (0x%llx first): %s", lib->path,
+				 p[i].retprobe ? "uretprobe" : "uprobe", bpf_program__name(p[i].prog),
+				 j - i, (unsigned long long)p[i].off, strerror(errno));
+			goto out;
+		}
+		if (link_add(lib, (struct attach_link){ .fd = fd, .first = lib->nlinked + i,
+							 .n = j - i }, err, errlen)) {
+			close(fd);
+			goto out;
+		}
+	}
+	lib->nlinked = lib->nprobes;
+	rc = 0;
+out:
+	free(grouped);
+	free(offs);
+	free(cookies);
+	free(taken);
+	return rc;
 }
 
 int attach_uprobe_cookie(struct attached_lib *lib, struct bpf_program *prog, uint64_t off,
@@ -192,46 +289,60 @@ struct link_info_perf_uprobe {
 };
 
 /* The same for a uprobe_multi link: the kernel names its file by its path from our root. */
-static int link_verify_multi(const struct attach_link *l, const char *path, char *err,
-			     size_t errlen)
+static int link_verify_multi(const struct attached_lib *lib, const struct attach_link *l,
+			     char *err, size_t errlen)
 {
+	const struct attach_probe *p = lib->probes + l->first;
 	struct link_info_uprobe_multi info;
 	uint32_t len = sizeof(info);
 	char name[PATH_MAX] = "", want[PATH_MAX] = "";
-	uint64_t off = 0;
+	uint64_t *offs = calloc(l->n, sizeof(*offs));
+	size_t i;
 	ssize_t n;
+	int rc = 0;
 
+	if (!offs)
+		return 0;
 	memset(&info, 0, sizeof(info));
 	info.path = (uintptr_t)name;
 	info.path_size = sizeof(name);
-	info.offsets = (uintptr_t)&off;
-	info.count = 1;
+	info.offsets = (uintptr_t)offs;
+	info.count = l->n;
 	if (bpf_obj_get_info_by_fd(l->fd, &info, &len) || info.type != PW_LINK_TYPE_UPROBE_MULTI)
-		return 0;
-	n = readlink(path, want, sizeof(want) - 1);
+		goto out;
+	n = readlink(lib->probe_path, want, sizeof(want) - 1);
 	if (n < 0)
-		return 0;
+		goto out;
 	want[n] = 0;
-	if (info.count != 1 || off != l->off || strcmp(name, want) ||
-	    !(info.flags & PW_F_UPROBE_MULTI_RETURN) != !l->retprobe) {
-		snprintf(err, errlen, "link %u: a probe on %.256s+0x%llx, not on %s+0x%llx", info.id,
-			 name, (unsigned long long)off, want, (unsigned long long)l->off);
-		return -1;
-	}
-	return 1;
+	rc = 1;
+	if (info.count != l->n || strcmp(name, want) ||
+	    !(info.flags & PW_F_UPROBE_MULTI_RETURN) != !p->retprobe)
+		rc = -1;
+	for (i = 0; i < l->n && rc > 0; i++)
+		if (offs[i] != p[i].off)
+			rc = -1;
+	if (rc < 0)
+		snprintf(err, errlen, "link %u: %u probes on %.256s (+0x%llx first), not %zu on "
+			 "%s (+0x%llx first)", info.id, info.count, name, (unsigned long long)offs[0],
+			 l->n, want, (unsigned long long)p->off);
+out:
+	free(offs);
+	return rc;
 }
 
-/* 1 if the kernel says the link is a uprobe on `path` at `off`, 0 if it cannot say, -1 if not */
-static int link_verify(const struct attach_link *l, const char *path, char *err, size_t errlen)
+/* 1 if the kernel says the link holds the probes asked for, 0 if it cannot say, -1 if not */
+static int link_verify(const struct attached_lib *lib, const struct attach_link *l, char *err,
+		       size_t errlen)
 {
+	const char *path = lib->probe_path;
 	struct bpf_link *link = l->bl;
-	uint64_t off = l->off;
+	uint64_t off = lib->probes[l->first].off;
 	struct link_info_perf_uprobe info;
 	uint32_t len = sizeof(info);
 	char name[64] = "";
 
 	if (!link)
-		return link_verify_multi(l, path, err, errlen);
+		return link_verify_multi(lib, l, err, errlen);
 	memset(&info, 0, sizeof(info));
 	info.file_name = (uintptr_t)name;
 	info.name_len = sizeof(name);
@@ -249,7 +360,7 @@ static int link_verify(const struct attach_link *l, const char *path, char *err,
 	return 1;
 }
 
-int attach_verify(const struct attached_lib *lib, char *err, size_t errlen)
+static int attach_verify(const struct attached_lib *lib, char *err, size_t errlen)
 {
 	struct file_id now;
 	size_t i, read_back = 0;
@@ -264,15 +375,32 @@ int attach_verify(const struct attached_lib *lib, char *err, size_t errlen)
 		return -1;
 	}
 	for (i = 0; i < lib->nlinks; i++) {
-		int r = link_verify(&lib->links[i], lib->probe_path, err, errlen);
+		int r = link_verify(lib, &lib->links[i], err, errlen);
 
 		if (r < 0)
 			return -1;
-		read_back += r;
+		read_back += r ? lib->links[i].n : 0;
 	}
-	log_debug("%s: %zu of %zu probes read back from the kernel on %s", lib->path, read_back,
-		  lib->nlinks, lib->probe_path);
+	log_debug("%s: %zu of %zu probes (%zu links) read back from the kernel on %s", lib->path,
+		  read_back, lib->nprobes, lib->nlinks, lib->probe_path);
 	return 0;
+}
+
+int attach_commit(struct attached_lib *lib, char *err, size_t errlen)
+{
+	if (links_make(lib, err, errlen))
+		return -1;
+	return attach_verify(lib, err, errlen);
+}
+
+void attach_probes_move(struct attached_lib *to, struct attached_lib *from)
+{
+	free(to->probes);
+	to->probes = from->probes;
+	to->nprobes = from->nprobes;
+	to->nlinked = 0;
+	from->probes = NULL;
+	from->nprobes = from->nlinked = 0;
 }
 
 struct attached_lib *attach_set_find(struct attach_set *set, uint64_t dev, uint64_t ino)
@@ -393,6 +521,9 @@ static void links_destroy(struct attached_lib *libs, size_t n)
 		free(libs[i].links);
 		libs[i].links = NULL;
 		libs[i].nlinks = 0;
+		free(libs[i].probes);
+		libs[i].probes = NULL;
+		libs[i].nprobes = libs[i].nlinked = 0;
 	}
 	if (fds)
 		close_parallel(fds, nfds);

@@ -14,15 +14,22 @@ struct bpf_object;
 struct bpf_program;
 struct pinwarden_bpf;
 
+/* One probe asked for: a program at an offset of the library's file. */
+struct attach_probe {
+	struct bpf_program *prog;
+	uint64_t off, cookie;
+	int retprobe;
+};
+
 /*
- * One probe: a uprobe_multi link (fd) where the kernel has them, else a perf
- * event link (bl). Either way one offset of the library's file.
+ * The links that hold the probes. Where the kernel has uprobe_multi links, one
+ * per program (and entry or return) of a library, with all its offsets
+ * (probes[first, first + n)); else a perf event link per probe (bl, n = 1).
  */
 struct attach_link {
 	struct bpf_link *bl;		/* perf event link, or NULL */
 	int fd;				/* uprobe_multi link, or -1 */
-	uint64_t off;			/* its file offset, to verify it */
-	int retprobe;
+	size_t first, n;
 };
 
 /*
@@ -42,6 +49,8 @@ struct attached_lib {
 	int fd;				/* the examined file, open while it is attached */
 	struct file_id id;		/* what it was when examined */
 	uint64_t dev, ino;
+	struct attach_probe *probes;	/* those made into links come first */
+	size_t nprobes, nlinked;
 	struct attach_link *links;
 	size_t nlinks;
 	uint64_t unmapped_since_ns;	/* no process mapped it at the last look since (0: mapped) */
@@ -59,7 +68,12 @@ struct attach_set {
  * files? Then true, with err saying so (strerror(EMFILE) in it). */
 bool attach_fds_short(char *err, size_t errlen, const char *path);
 
-/* Uprobe `prog` at file offset `off` of lib's file (lib->probe_path); the link is kept in lib. */
+/*
+ * Uprobe `prog` at file offset `off` of lib's file: asked for, and placed by
+ * attach_commit() (through lib->probe_path). Nothing here touches the kernel:
+ * the probes of a library may be planned apart from the daemon's loop, on an
+ * attached_lib of no set (see library_plan()).
+ */
 int attach_uprobe(struct attached_lib *lib, struct bpf_program *prog, uint64_t off,
 		  char *err, size_t errlen);
 
@@ -82,11 +96,16 @@ struct attached_lib *attach_set_add(struct attach_set *set, const char *library,
 void attach_set_remove(struct attach_set *set, struct attached_lib *lib);
 
 /*
- * After attaching: the file is still what was examined (same contents), its
- * probe path still resolves to it, and every link is a uprobe the kernel made
- * on that path at the offset asked for. 0, or -1 with err.
+ * Place the probes asked for since the last commit: one uprobe_multi link per
+ * program and kind (entry or return), in the order each was first asked for.
+ * Then verify: the file is still what was examined (same contents), its probe
+ * path still resolves to it, and every link is one the kernel made on that
+ * path at the offsets asked for. 0, or -1 with err.
  */
-int attach_verify(const struct attached_lib *lib, char *err, size_t errlen);
+int attach_commit(struct attached_lib *lib, char *err, size_t errlen);
+
+/* The probes asked for on `from` (not linked) become `to`'s, to commit. */
+void attach_probes_move(struct attached_lib *to, struct attached_lib *from);
 
 /* Is this path attached (compared by device and inode)? */
 struct attached_lib *attach_set_find_path(struct attach_set *set, const char *path);

@@ -305,7 +305,8 @@ static void status_write(struct daemon *d)
 		json_str(&j, "path", d->libs.v[i].display);
 		json_uint(&j, "device", d->libs.v[i].dev);
 		json_uint(&j, "inode", d->libs.v[i].ino);
-		json_uint(&j, "probes", d->libs.v[i].nlinks);
+		json_uint(&j, "probes", d->libs.v[i].nprobes);
+		json_uint(&j, "links", d->libs.v[i].nlinks);
 		json_obj_end(&j);
 	}
 	json_arr_end(&j);
@@ -330,6 +331,7 @@ static void status_write(struct daemon *d)
 	json_uint(&j, "leftovers_continued", d->disc.leftovers);
 	json_uint(&j, "remapped", d->disc.remapped);
 	json_uint(&j, "libraries_changed", d->disc.changed);
+	json_uint(&j, "libraries_attached", d->discovered);
 	json_uint(&j, "libraries_detached", d->disc.detached);
 	json_uint(&j, "longest_stop_us", d->disc.stop_max_ns / 1000);
 	json_uint(&j, "stopped_now", d->skel && d->skel->bss ? d->skel->bss->stopped_procs : 0);
@@ -455,7 +457,7 @@ static void usage_run(FILE *f)
 		   "[--status FILE] [--no-discover] [--discover-timeout MS] [--examine-timeout MS] "
 		   "[--detach-unmapped SECS] "
 		   "[--dedup SECS] "
-		   "[--log-buffer KIB] [--attach PATH]... [--session-quota N] [-v]\n");
+		   "[--log-buffer KIB] [--attach PATH]... [--session-quota N] [--park-quota N] [-v]\n");
 }
 
 /*
@@ -525,6 +527,21 @@ static int option_ms(const char *arg, const char *name, unsigned long long max, 
 	return 0;
 }
 
+/* A count of `what` from 1 to max: 0, or -1 said on stderr. */
+static int option_count(const char *arg, const char *name, const char *what,
+			unsigned long long max, uint64_t *n)
+{
+	char *end;
+	unsigned long long v = strtoull(arg, &end, 10);
+
+	if (*end || !v || v > max) {
+		fprintf(stderr, "pinwarden: %s: %s, 1 to %llu\n", name, what, max);
+		return -1;
+	}
+	*n = v;
+	return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -540,12 +557,13 @@ int cmd_run(int argc, char **argv)
 		{ "dedup", required_argument, NULL, 'R' },
 		{ "attach", required_argument, NULL, 'a' },
 		{ "session-quota", required_argument, NULL, 'Q' },
+		{ "park-quota", required_argument, NULL, 'K' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon d = { .log_fd = -1, .status_path = PW_STATUS_FILE, .dedup_seconds = 60,
-			    .session_quota = PW_SESSION_QUOTA,
+			    .session_quota = PW_SESSION_QUOTA, .park_quota = PW_PARKED_QUOTA,
 			    .disc.detach_after_ns = PW_DETACH_UNMAPPED_S * 1000000000ULL };
 	int c, rc, verbose = 0;
 	char *end;
@@ -600,12 +618,14 @@ int cmd_run(int argc, char **argv)
 			}
 			break;
 		case 'Q':
-			d.session_quota = strtoull(optarg, &end, 10);
-			if (*end || !d.session_quota || d.session_quota > PW_SESSIONS_MAX) {
-				fprintf(stderr, "pinwarden: --session-quota: connections per uid, 1 to %d\n",
-					PW_SESSIONS_MAX);
+			if (option_count(optarg, "--session-quota", "connections per uid",
+					 PW_SESSIONS_MAX, &d.session_quota))
 				return 2;
-			}
+			break;
+		case 'K':
+			if (option_count(optarg, "--park-quota", "parked chains per uid",
+					 PW_PARKED_MAX, &d.park_quota))
+				return 2;
 			break;
 		case 'v': verbose++; break;
 		case 'h': usage_run(stdout); free(d.attach_paths); return 0;
@@ -829,6 +849,9 @@ int daemon_run(struct daemon *dp)
 	if (!d.session_quota)
 		d.session_quota = PW_SESSION_QUOTA;	/* learn: the default */
 	d.skel->data->session_quota = d.session_quota;
+	if (!d.park_quota)
+		d.park_quota = PW_PARKED_QUOTA;	/* learn: the default */
+	d.skel->data->park_quota = d.park_quota;
 	d.skel->rodata->cert_id_key[0] = d.cert_id_key[0];
 	d.skel->rodata->cert_id_key[1] = d.cert_id_key[1];
 	attach_multi_setup(d.skel->obj);

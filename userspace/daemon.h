@@ -81,6 +81,7 @@ struct daemon {
 	uint64_t cert_id_key[2];	/* SipHash key of certificate names (random per run) */
 	struct sessions sessions;	/* the sweep of the kernel's session table */
 	uint64_t session_quota;		/* --session-quota: session entries per uid */
+	uint64_t park_quota;		/* --park-quota: parked chains per uid */
 	uint64_t events_truncated;	/* chain events cut to their size cap (events.c) */
 	uint64_t nofile;		/* RLIMIT_NOFILE in force: raised to the hard limit at start */
 	uint64_t uncovered[UNCOVERED_LIBS][UNCOVERED_MAX];	/* files left without probes */

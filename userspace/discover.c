@@ -82,21 +82,14 @@ static bool known_fresh(struct daemon *d, uint64_t kdev, uint64_t ino, const cha
 	       (st.stx_ctime.tv_nsec & PW_CTIME_NSEC_MASK) == s.ctime_nsec;
 }
 
-/* A glibc dynamic linker: hook its r_brk so that objects it maps later are seen. */
-static int ldso_hook(struct daemon *d, struct elf_image *img, int fd, const char *path,
+/* A glibc dynamic linker (planned: p->ldso): hook its r_brk so that objects it
+ * maps later are seen. */
+static int ldso_hook(struct daemon *d, const struct library_plan *p, int fd, const char *path,
 		     const char *display)
 {
-	uint64_t brk = elf_func_vaddr(img, "_dl_debug_state");
-	uint64_t rdebug = elf_object_vaddr(img, "_r_debug");
 	struct attached_lib *lib;
 	char err[512];
-	int64_t off;
 
-	if (!brk || !rdebug)
-		return 0;
-	off = elf_vaddr_to_offset(img, brk);
-	if (off < 0)
-		return 0;
 	lib = attach_set_add(&d->libs, "ld.so", fd, path, err, sizeof(err));
 	if (!lib) {
 		log_warnx("discovery: %s", err);
@@ -104,29 +97,40 @@ static int ldso_hook(struct daemon *d, struct elf_image *img, int fd, const char
 	}
 	snprintf(lib->display, sizeof(lib->display), "%s", display);
 	/* the cookie: from the probed instruction to _r_debug */
-	if (attach_uprobe_cookie(lib, d->skel->progs.pw_ldso_brk, off, rdebug - brk, err,
-				 sizeof(err)) ||
-	    attach_verify(lib, err, sizeof(err))) {
+	if (attach_uprobe_cookie(lib, d->skel->progs.pw_ldso_brk, p->ldso_off, p->ldso_cookie,
+				 err, sizeof(err)) ||
+	    attach_commit(lib, err, sizeof(err))) {
 		events_library_uncovered(d, "ld.so", display, uncovered_reason_of(err), err);
 		attach_set_remove(&d->libs, lib);
 		return -1;
 	}
-	log_debug("discovery: watching %s (r_brk at 0x%llx)", display, (unsigned long long)off);
+	log_debug("discovery: watching %s (r_brk at 0x%llx)", display,
+		  (unsigned long long)p->ldso_off);
 	return 1;
 }
 
-/* Examine the open file `fd` (it is `id`; its bytes are read from `image_fd`, a
- * copy or itself): a TLS library, a dynamic linker, or neither; the library
- * attached, or NULL. */
+/*
+ * Examine the open file `fd` (it is `id`): a TLS library, a dynamic linker, or
+ * neither, as `plan` says (an examination worker's), or as its bytes in
+ * `image_fd` (a copy or itself) say, parsed here without a plan; the library
+ * attached, or NULL.
+ */
 static const char *examine_fd(struct daemon *d, int fd, int image_fd, const struct file_id *id,
-			      const char *path, const char *display)
+			      const char *path, const char *display, struct library_plan *plan)
 {
+	struct library_plan *own = NULL;
 	struct attached_lib *lib = NULL;
-	struct elf_image *img;
 	char err[512];
-	int r;
+	int r = -1;
 
-	r = library_attach_image(d->skel, &d->libs, fd, image_fd, id, path, err, sizeof(err));
+	if (!plan)
+		plan = own = library_plan(d->skel, fd, image_fd, path);
+	d->libs.failed_library = NULL;
+	d->libs.failed_reason = UNCOVERED_FAILED;
+	if (plan)
+		r = library_apply(&d->libs, plan, fd, id, path, err, sizeof(err));
+	else
+		snprintf(err, sizeof(err), "%s: out of memory", path);
 	if (r < 0) {
 		events_library_uncovered(d, d->libs.failed_library, display, d->libs.failed_reason,
 					 err);
@@ -136,14 +140,11 @@ static const char *examine_fd(struct daemon *d, int fd, int image_fd, const stru
 			snprintf(lib->display, sizeof(lib->display), "%s", display);
 		d->discovered++;
 		log_info("attached %s (%s)", display, lib ? lib->library : "?");
-	} else {
-		img = elf_image_open_fd(image_fd, path, err, sizeof(err));
-		if (img) {
-			if (ldso_hook(d, img, fd, path, display) > 0)
-				d->disc.new_ldso = true;
-			elf_image_close(img);
-		}
+	} else if (plan->ldso && !attach_set_find(&d->libs, id->dev, id->ino) &&
+		   ldso_hook(d, plan, fd, path, display) > 0) {
+		d->disc.new_ldso = true;
 	}
+	library_plan_free(own);
 	known_add(d, id);
 	d->examined++;
 	return lib ? lib->library : NULL;
@@ -155,11 +156,11 @@ static const char *examine_fd(struct daemon *d, int fd, int image_fd, const stru
  * (through `fd`, the same inode).
  */
 static void library_changed(struct daemon *d, struct attached_lib *lib, int fd,
-			    const struct file_id *now)
+			    const struct file_id *now, struct library_plan *plan)
 {
 	char library[sizeof(lib->library)], display[sizeof(lib->display)];
 	char path[sizeof(lib->path)];
-	size_t probes = lib->nlinks;
+	size_t probes = lib->nprobes;
 	const char *again;
 
 	memcpy(library, lib->library, sizeof(library));
@@ -169,14 +170,14 @@ static void library_changed(struct daemon *d, struct attached_lib *lib, int fd,
 		  library, probes);
 	attach_set_remove(&d->libs, lib);
 	d->disc.changed++;
-	again = examine_fd(d, fd, fd, now, path, display);
+	again = examine_fd(d, fd, fd, now, path, display, plan);
 	events_library_changed(d, library, display, now->dev, now->ino, probes, again);
 }
 
 /* One mapped file, opened as `fd` (it is `id`, the (kdev, ino) the kernel
  * reported), its bytes in `image_fd`. */
 static void examine_opened(struct daemon *d, int fd, int image_fd, const struct file_id *id,
-			   const char *mf, const char *display)
+			   const char *mf, const char *display, struct library_plan *plan)
 {
 	struct pw_file_stamp was, is;
 	struct attached_lib *lib;
@@ -184,14 +185,14 @@ static void examine_opened(struct daemon *d, int fd, int image_fd, const struct 
 	fileid_stamp(id, &is);
 	lib = attach_set_find(&d->libs, id->dev, id->ino);
 	if (lib && !fileid_same_content(&lib->id, id)) {
-		library_changed(d, lib, fd, id);
+		library_changed(d, lib, fd, id, plan);
 	} else if (lib) {
 		/* only its metadata changed (chmod, a new link): the probes stand */
 		lib->id = *id;
 		known_add(d, id);
 	} else if (!known_stamp(d, fileid_kdev(id->dev), id->ino, &was) ||
 		   memcmp(&was, &is, sizeof(is))) {
-		examine_fd(d, fd, image_fd, id, mf, display);
+		examine_fd(d, fd, image_fd, id, mf, display, plan);
 	}
 }
 
@@ -213,7 +214,7 @@ static void examine_here(struct daemon *d, const char *mf, uint64_t kdev, uint64
 	}
 	if (fd < 0)
 		return;
-	examine_opened(d, fd, fd, &id, mf, display);
+	examine_opened(d, fd, fd, &id, mf, display, NULL);
 	close(fd);
 }
 
@@ -451,9 +452,9 @@ void discover_sweep_unmapped(struct daemon *d)
 		if (lib->unmapped_since_ns != UINT64_MAX)
 			continue;
 		log_info("%s (%s): no process maps it: its %zu probes detached", lib->display,
-			 lib->library, lib->nlinks);
+			 lib->library, lib->nprobes);
 		events_library_detached(d, lib->library, lib->display, lib->id.dev, lib->id.ino,
-					lib->nlinks);
+					lib->nprobes);
 		d->disc.detached++;
 		attach_set_remove(&d->libs, lib);
 	}
@@ -488,7 +489,7 @@ void discover_check_attached(struct daemon *d)
 			i++;
 			continue;
 		}
-		library_changed(d, lib, fd, &now);
+		library_changed(d, lib, fd, &now, NULL);
 		close(fd);
 	}
 }
@@ -572,7 +573,7 @@ static void on_examined(void *ctx, struct examine_result *r)
 	d->disc.new_ldso = false;
 	switch (r->status) {
 	case 0:
-		examine_opened(d, r->fd, r->copy_fd, &r->id, mf, display ? display : mf);
+		examine_opened(d, r->fd, r->copy_fd, &r->id, mf, display ? display : mf, r->plan);
 		break;
 	case FILEID_OTHER:
 		/* mapped over since /proc/PID/maps was read: not what was reported */
@@ -617,11 +618,23 @@ bool discover_busy(struct daemon *d)
 	return d->disc.nwaiters || (d->disc.pool && examine_pending(d->disc.pool));
 }
 
+/* A worker parses what it read (library_plan: no kernel object is made there). */
+static void *plan_in_worker(void *skel, int fd, int copy_fd, const char *path)
+{
+	return library_plan(skel, fd, copy_fd, path);
+}
+
+static void plan_free(void *plan)
+{
+	library_plan_free(plan);
+}
+
 int discover_examine_start(struct daemon *d)
 {
 	if (!d->disc.examine_timeout_ns)
 		d->disc.examine_timeout_ns = EXAMINE_TIMEOUT_MS * 1000000ULL;
-	d->disc.pool = examine_pool_new(d->disc.examine_timeout_ns);
+	d->disc.pool = examine_pool_new(d->disc.examine_timeout_ns, plan_in_worker, plan_free,
+					d->skel);
 	return d->disc.pool ? examine_pool_fd(d->disc.pool) : -1;
 }
 

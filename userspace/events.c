@@ -630,7 +630,7 @@ void events_ready(struct daemon *d)
 		json_str(j, "path", l->display);
 		json_uint(j, "inode", l->ino);
 		json_uint(j, "device", l->dev);
-		json_uint(j, "probes", l->nlinks);
+		json_uint(j, "probes", l->nprobes);
 		json_obj_end(j);
 	}
 	json_arr_end(j);

@@ -45,6 +45,9 @@ struct worker {
 };
 
 struct examine_pool {
+	examine_plan_fn plan;		/* run by the worker on each file read, or NULL */
+	void (*plan_free)(void *plan);
+	void *plan_ctx;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	pthread_cond_t gone;		/* a worker ended (examine_pool_stop waits for them) */
@@ -108,7 +111,7 @@ static int copy_into_memory(int fd, const struct file_id *id, struct job *j, cha
 	return mfd;
 }
 
-static void examine_one(struct job *j)
+static void examine_one(struct examine_pool *p, struct job *j)
 {
 	struct examine_result *r = &j->r;
 	uint64_t t0 = now_ns();
@@ -129,13 +132,19 @@ static void examine_one(struct job *j)
 		} else {
 			r->fd = fd;
 			r->status = 0;
+			/* parsed here too: the loop only attaches what was planned */
+			__atomic_store_n(&j->progress_ns, now_ns(), __ATOMIC_RELAXED);
+			if (p->plan)
+				r->plan = p->plan(p->plan_ctx, fd, r->copy_fd, j->path);
 		}
 	}
 	r->wall_ns = now_ns() - t0;
 }
 
-static void job_free(struct job *j)
+static void job_free(struct examine_pool *p, struct job *j)
 {
+	if (j->r.plan && p->plan_free)
+		p->plan_free(j->r.plan);
 	if (j->r.fd >= 0)
 		close(j->r.fd);
 	if (j->r.copy_fd >= 0)
@@ -173,14 +182,14 @@ static void *worker_main(void *arg)
 		j->progress_ns = w->started_ns;
 		pthread_mutex_unlock(&p->mu);
 
-		examine_one(j);
+		examine_one(p, j);
 
 		pthread_mutex_lock(&p->mu);
 		if (w->abandoned) {
 			/* the loop gave up on this file and on us: it has its report already */
 			p->st.stuck--;
 			p->st.stuck_returned++;
-			job_free(j);
+			job_free(p, j);
 			break;
 		}
 		w->job = NULL;
@@ -233,13 +242,17 @@ static int worker_spawn(struct examine_pool *p)
 	return 0;
 }
 
-struct examine_pool *examine_pool_new(uint64_t bound_ns)
+struct examine_pool *examine_pool_new(uint64_t bound_ns, examine_plan_fn plan,
+				      void (*plan_free)(void *plan), void *plan_ctx)
 {
 	struct examine_pool *p = calloc(1, sizeof(*p));
 	int i;
 
 	if (!p)
 		return NULL;
+	p->plan = plan;
+	p->plan_free = plan_free;
+	p->plan_ctx = plan_ctx;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	pthread_cond_init(&p->gone, NULL);
@@ -409,13 +422,13 @@ int examine_collect(struct examine_pool *p, void (*fn)(void *ctx, struct examine
 	for (j = late; j; j = late) {
 		late = j->next;
 		fn(ctx, &j->r);
-		job_free(j);
+		job_free(p, j);
 		n++;
 	}
 	for (j = done; j; j = done) {
 		done = j->next;
 		fn(ctx, &j->r);
-		job_free(j);
+		job_free(p, j);
 		n++;
 	}
 	pthread_mutex_lock(&p->mu);
@@ -461,12 +474,12 @@ void examine_pool_stop(struct examine_pool *p)
 	pthread_cond_broadcast(&p->cv);
 	while ((j = p->queue)) {
 		p->queue = j->next;
-		job_free(j);
+		job_free(p, j);
 	}
 	p->queue_tail = &p->queue;
 	while ((j = p->done)) {
 		p->done = j->next;
-		job_free(j);
+		job_free(p, j);
 	}
 	/* live workers end once their file is read: a second at most, then they are left;
 	 * abandoned ones are not waited for */
@@ -477,7 +490,7 @@ void examine_pool_stop(struct examine_pool *p)
 	idle = !p->workers;
 	while ((j = p->done)) {
 		p->done = j->next;
-		job_free(j);
+		job_free(p, j);
 	}
 	pthread_mutex_unlock(&p->mu);
 	/* nothing can come back to it: freed; else the process's exit takes it */

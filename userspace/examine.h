@@ -2,10 +2,11 @@
 /*
  * Examination's file reading, apart from the daemon's loop: a small pool of
  * worker threads opens each file a process maps (fileid_open: the inode the
- * kernel reported, or nothing) and copies its bytes into memory (a memfd).
- * The loop parses that copy and attaches through the descriptor opened, so
- * that no read of a file on a hung NFS or FUSE mount, or of a slow hostile one,
- * ever runs on the loop. A read that takes longer than the bound is given up:
+ * kernel reported, or nothing), copies its bytes into memory (a memfd) and
+ * parses that copy (the pool's plan callback: library_plan()); the loop
+ * attaches what was planned through the descriptor opened, so that no read of
+ * a file on a hung NFS or FUSE mount, or of a slow hostile one, and no parse of
+ * a hostile file, ever runs on the loop. A read that takes longer than the bound is given up:
  * its worker is abandoned (a thread blocked in the kernel cannot be killed),
  * a fresh one takes its place, and the file is reported uncovered (timeout).
  */
@@ -32,6 +33,8 @@ struct examine_result {
 	int copy_fd;			/* a memfd with its bytes (status 0): the caller's to close */
 	struct file_id id;
 	uint64_t wall_ns;		/* how long the worker took */
+	void *plan;			/* the plan callback's result (status 0), or NULL: the
+					 * caller's if it sets this NULL, else freed after */
 	char err[512];
 };
 
@@ -43,8 +46,16 @@ struct examine_stats {
 	uint64_t stuck_returned;		/* abandoned workers that came back (their result dropped) */
 };
 
-/* A pool of EXAMINE_WORKERS threads, each file bounded by bound_ns of wall time. */
-struct examine_pool *examine_pool_new(uint64_t bound_ns);
+/* Run by a worker on each file it read (open as fd, its bytes in copy_fd). */
+typedef void *(*examine_plan_fn)(void *ctx, int fd, int copy_fd, const char *path);
+
+/*
+ * A pool of EXAMINE_WORKERS threads, each file bounded by bound_ns of wall time
+ * (reading and planning). `plan` (or NULL) and `plan_free` as above; a plan of
+ * a worker abandoned past its bound is freed by that worker if it comes back.
+ */
+struct examine_pool *examine_pool_new(uint64_t bound_ns, examine_plan_fn plan,
+				      void (*plan_free)(void *plan), void *plan_ctx);
 
 /* Wakes (readable) when results wait: for the loop's epoll. */
 int examine_pool_fd(const struct examine_pool *p);

@@ -17,6 +17,7 @@
  *   uncovered, never guessed at.
  */
 #include <capstone/capstone.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -242,23 +243,30 @@ static int layout_peers(struct elf_image *img, struct pw_gnutls_layout *l)
 
 /* ---- the layouts map: one entry per distinct build -------------------- */
 
+/* examination workers plan at once (library_plan): the table behind a lock */
+static pthread_mutex_t layouts_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct pw_gnutls_layout layouts[PW_GNUTLS_LAYOUTS];
 static unsigned nlayouts;
 
 static int layout_index(struct pinwarden_bpf *skel, const struct pw_gnutls_layout *l)
 {
+	int rc = -1;
 	__u32 i;
 
-	for (i = 0; i < nlayouts; i++)
+	pthread_mutex_lock(&layouts_mu);
+	for (i = 0; i < nlayouts && rc < 0; i++)
 		if (!memcmp(&layouts[i], l, sizeof(*l)))
-			return i;
-	if (nlayouts == PW_GNUTLS_LAYOUTS)
-		return -1;
-	i = nlayouts;
-	if (bpf_map__update_elem(skel->maps.gnutls_layouts, &i, sizeof(i), l, sizeof(*l), BPF_ANY))
-		return -1;
-	layouts[nlayouts++] = *l;
-	return i;
+			rc = i;
+	if (rc < 0 && nlayouts < PW_GNUTLS_LAYOUTS) {
+		i = nlayouts;
+		if (!bpf_map__update_elem(skel->maps.gnutls_layouts, &i, sizeof(i), l, sizeof(*l),
+					  BPF_ANY)) {
+			layouts[nlayouts++] = *l;
+			rc = i;
+		}
+	}
+	pthread_mutex_unlock(&layouts_mu);
+	return rc;
 }
 
 /* ---- the verify-callback runner --------------------------------------- */

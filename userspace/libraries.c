@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -64,64 +65,124 @@ int library_attach_fd(struct pinwarden_bpf *skel, struct attach_set *set, int fd
 	return library_attach_image(skel, set, fd, fd, &id, path, err, errlen);
 }
 
+struct library_plan *library_plan(struct pinwarden_bpf *skel, int fd, int image_fd,
+				  const char *path)
+{
+	struct library_plan *p = calloc(1, sizeof(*p));
+	const struct tls_library *const *t;
+	struct elf_image *img;
+	uint64_t brk, rdebug;
+	int64_t off;
+
+	if (!p)
+		return NULL;
+	p->failed_reason = UNCOVERED_FAILED;
+	img = elf_image_open_fd(image_fd, path, p->err, sizeof(p->err));
+	if (!img) {
+		/* not an x86-64 ELF file: no TLS library of ours */
+		p->rc = errno == ENOEXEC ? 0 : -1;
+		p->failed_reason = errno == EFBIG ? UNCOVERED_BUDGET : uncovered_reason_of(p->err);
+		return p;
+	}
+	for (t = tls_libraries; *t && !p->t; t++) {
+		if (!(*t)->match(img, path))
+			continue;
+		p->t = *t;
+		p->lib = calloc(1, sizeof(*p->lib));
+		if (!p->lib) {
+			snprintf(p->err, sizeof(p->err), "out of memory");
+			p->rc = -1;
+			break;
+		}
+		snprintf(p->lib->library, sizeof(p->lib->library), "%s", (*t)->name);
+		snprintf(p->lib->path, sizeof(p->lib->path), "%s", path);
+		snprintf(p->lib->display, sizeof(p->lib->display), "%s", path);
+		p->lib->fd = fd;	/* its companions are found beside it (companion.h) */
+		p->rc = (*t)->attach(skel, p->lib, img, p->err, sizeof(p->err)) ? -1 : 1;
+		if (p->rc < 0)
+			p->failed_reason = uncovered_reason_of(p->err);
+	}
+	if (!p->t) {
+		/* a glibc dynamic linker: where its r_brk is, and from there to _r_debug */
+		brk = elf_func_vaddr(img, "_dl_debug_state");
+		rdebug = elf_object_vaddr(img, "_r_debug");
+		off = brk && rdebug ? elf_vaddr_to_offset(img, brk) : -1;
+		if (off >= 0) {
+			p->ldso = true;
+			p->ldso_off = off;
+			p->ldso_cookie = rdebug - brk;
+		}
+	}
+	/* a budget spent, anywhere: whatever was decided was decided on part of the file */
+	if (elf_image_budget_spent(img)) {
+		snprintf(p->err, sizeof(p->err), "%s: %s", path, elf_image_budget_spent(img));
+		p->failed_reason = UNCOVERED_BUDGET;
+		p->ldso = false;
+		p->rc = -1;
+	}
+	elf_image_close(img);
+	return p;
+}
+
+void library_plan_free(struct library_plan *p)
+{
+	if (!p)
+		return;
+	if (p->lib)
+		free(p->lib->probes);
+	free(p->lib);
+	free(p);
+}
+
+int library_apply(struct attach_set *set, struct library_plan *p, int fd,
+		  const struct file_id *id, const char *path, char *err, size_t errlen)
+{
+	struct attached_lib *lib;
+
+	set->failed_library = p->t ? p->t->name : NULL;
+	set->failed_reason = p->failed_reason;
+	if (attach_set_find(set, id->dev, id->ino))
+		return 0;
+	if (p->rc <= 0) {
+		snprintf(err, errlen, "%s", p->err);
+		return p->rc;
+	}
+	if (attach_fds_short(err, errlen, path))
+		goto failed;
+	lib = attach_set_add(set, p->t->name, fd, path, err, errlen);
+	if (!lib)
+		goto failed;
+	attach_probes_move(lib, p->lib);
+	if (attach_commit(lib, err, errlen)) {
+		attach_set_remove(set, lib);
+		goto failed;
+	}
+	log_debug("%s: %s, %zu probes in %zu links through %s", path, p->t->name, lib->nprobes,
+		  lib->nlinks, lib->probe_path);
+	return 1;
+failed:
+	set->failed_reason = uncovered_reason_of(err);
+	return -1;
+}
+
 int library_attach_image(struct pinwarden_bpf *skel, struct attach_set *set, int fd,
 			 int image_fd, const struct file_id *id, const char *path, char *err,
 			 size_t errlen)
 {
-	const struct tls_library *const *t;
-	struct attached_lib *lib;
-	struct elf_image *img;
-	int rc = 0;
+	struct library_plan *p;
+	int rc;
 
 	set->failed_library = NULL;
 	set->failed_reason = UNCOVERED_FAILED;
 	if (attach_set_find(set, id->dev, id->ino))
 		return 0;
-	img = elf_image_open_fd(image_fd, path, err, errlen);
-	if (!img && errno == ENOEXEC)
-		return 0;	/* not an x86-64 ELF file: no TLS library of ours */
-	if (!img) {
-		set->failed_reason = errno == EFBIG ? UNCOVERED_BUDGET : uncovered_reason_of(err);
+	p = library_plan(skel, fd, image_fd, path);
+	if (!p) {
+		snprintf(err, errlen, "%s: out of memory", path);
 		return -1;
 	}
-	for (t = tls_libraries; *t; t++) {
-		if (!(*t)->match(img, path))
-			continue;
-		if (attach_fds_short(err, errlen, path)) {
-			rc = -1;
-			break;
-		}
-		lib = attach_set_add(set, (*t)->name, fd, path, err, errlen);
-		if (!lib) {
-			rc = -1;
-			break;
-		}
-		if ((*t)->attach(skel, lib, img, err, errlen) || attach_verify(lib, err, errlen)) {
-			attach_set_remove(set, lib);
-			rc = -1;
-			break;
-		}
-		log_debug("%s: %s, %zu probes through %s", path, (*t)->name, lib->nlinks,
-			  lib->probe_path);
-		rc = 1;
-		break;
-	}
-	if (rc < 0) {
-		set->failed_library = (*t)->name;
-		set->failed_reason = uncovered_reason_of(err);
-	}
-	/* a budget spent, anywhere: whatever was decided was decided on part of the file */
-	if (elf_image_budget_spent(img)) {
-		if (rc > 0) {
-			attached_lib_detach(lib);
-			set->n--;
-		}
-		snprintf(err, errlen, "%s: %s", path, elf_image_budget_spent(img));
-		set->failed_library = *t ? (*t)->name : NULL;
-		set->failed_reason = UNCOVERED_BUDGET;
-		rc = -1;
-	}
-	elf_image_close(img);
+	rc = library_apply(set, p, fd, id, path, err, errlen);
+	library_plan_free(p);
 	return rc;
 }
 

@@ -92,6 +92,40 @@ int library_attach_image(struct pinwarden_bpf *skel, struct attach_set *set, int
 			 size_t errlen);
 
 /*
+ * What examining one file decided, before anything is attached: made where the
+ * file was read (an examination worker, examine.h), applied on the daemon's
+ * loop, which alone holds the attach set and makes links.
+ */
+struct library_plan {
+	int rc;				/* 1: probes for family t; 0: no TLS library; -1: err */
+	const struct tls_library *t;	/* the family matched, or NULL */
+	struct attached_lib *lib;	/* the probes asked for: of no set, linked to nothing */
+	bool ldso;			/* rc 0 and a glibc dynamic linker: */
+	uint64_t ldso_off, ldso_cookie;	/* its r_brk's file offset, and from it to _r_debug */
+	unsigned failed_reason;		/* rc -1: enum uncovered_reason */
+	char err[512];
+};
+
+/*
+ * Parse the bytes of `image_fd` (the file open as `fd`, named `path` in logs and
+ * for its companions) and plan its probes. No kernel object is made, nothing of
+ * the daemon's is touched but the families' tables of build layouts (each
+ * behind a lock of its own): any thread may plan. NULL when out of memory.
+ */
+struct library_plan *library_plan(struct pinwarden_bpf *skel, int fd, int image_fd,
+				  const char *path);
+
+/*
+ * Attach what `p` planned for the file open as `fd` (known to be `id`): its
+ * probes made into links through a descriptor of its own, read back. Returns
+ * as library_attach_image(); set->failed_library and _reason say why on -1.
+ */
+int library_apply(struct attach_set *set, struct library_plan *p, int fd,
+		  const struct file_id *id, const char *path, char *err, size_t errlen);
+
+void library_plan_free(struct library_plan *p);
+
+/*
  * Attach every known soname the dynamic linker would load on this host; each
  * file that cannot be is handed to `uncovered` (set->failed_library, _reason).
  */

@@ -63,6 +63,7 @@ const struct kernel_counter kernel_counters[PW_CNT_MAX] = {
 	/* failures: what a chain or a probe could not do */
 	[PW_CNT_LOST_MARK_FAILED] = { "session_loss_unrecorded", NULL, true },
 	[PW_CNT_VCHAIN_UNREAD] = { "validated_chain_unreadable", NULL, true },
+	[PW_CNT_PARK_QUOTA] = { "parked_quota", NULL, true },
 	[PW_CNT_PENDING_LOST] = { "pending_chain_lost", NULL, true },
 	[PW_CNT_VERDICT_UNREACHED] = { "verdict_unreachable", NULL, true },
 	[PW_CNT_CONTENDED] = { "scratch_contended", NULL, true },
@@ -180,7 +181,7 @@ static void libraries(const struct daemon *d, FILE *f)
 				continue;	/* counted with the first of its name */
 			for (j = i; j < d->libs.n; j++)
 				if (!strcmp(d->libs.v[j].library, name) && d->libs.v[j].nlinks)
-					n += pass == 0 ? 1 : d->libs.v[j].nlinks;
+					n += pass == 0 ? 1 : d->libs.v[j].nprobes;
 			fprintf(f, "pinwarden_%s{library=\"", pass == 0 ? "libraries_attached" :
 				"probes_attached");
 			label_value(f, name);

@@ -30,6 +30,7 @@
 #include <gelf.h>
 #include <libelf.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -679,15 +680,43 @@ static int nss_attach_verify(struct pinwarden_bpf *skel, struct attached_lib *li
 
 /* ---- attach ------------------------------------------------------------- */
 
+/* examination workers plan at once (library_plan): slots taken behind a lock */
+static pthread_mutex_t nss_layouts_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct nss_layout nss_lays[NSS_LAYOUTS_MAX];
 static uint32_t nss_nlayouts;
+
+/* The slot of nss_layouts for `lay` (one per distinct layout, shared by every copy
+ * of a build): its index, or -1 with err. */
+static int nss_layout_add(struct pinwarden_bpf *skel, const struct nss_layout *lay,
+			  const char *path, char *err, size_t errlen)
+{
+	uint32_t idx;
+	int rc = -1;
+
+	pthread_mutex_lock(&nss_layouts_mu);
+	for (idx = 0; idx < nss_nlayouts; idx++)
+		if (!memcmp(&nss_lays[idx], lay, sizeof(*lay))) {
+			pthread_mutex_unlock(&nss_layouts_mu);
+			return idx;
+		}
+	if (idx >= NSS_LAYOUTS_MAX)
+		snprintf(err, errlen, "%s: the NSS layout table is full (%d layouts)", path,
+			 NSS_LAYOUTS_MAX);
+	else if (bpf_map__update_elem(skel->maps.nss_layouts, &idx, sizeof(idx), lay,
+				      sizeof(*lay), BPF_ANY))
+		snprintf(err, errlen, "%s: nss_layouts: %s", path, strerror(errno));
+	else
+		nss_lays[rc = nss_nlayouts++] = *lay;
+	pthread_mutex_unlock(&nss_layouts_mu);
+	return rc;
+}
 
 static int nss_attach(struct pinwarden_bpf *skel, struct attached_lib *lib,
 		      struct elf_image *img, char *err, size_t errlen)
 {
 	struct nss_layout lay = { .role = NSS_OFF_UNKNOWN, .osfd = NSS_OFF_UNKNOWN };
 	uint64_t find_socket = 0, find_socket2 = 0, done_off = 0, done_cookie = 0, wait = 0;
-	uint32_t idx = nss_nlayouts;
-	int certs, certs_reg, done, done_reg, rc = -1;
+	int idx, certs, certs_reg, done, done_reg, rc = -1;
 	char verr[256];
 	struct code c;
 
@@ -699,11 +728,6 @@ static int nss_attach(struct pinwarden_bpf *skel, struct attached_lib *lib,
 		rc = nss3_attach(skel, lib, &c, err, errlen);
 		code_close(&c);
 		return rc;
-	}
-	if (idx >= NSS_LAYOUTS_MAX) {
-		snprintf(err, errlen, "%s: the NSS layout table is full (%d builds attached)",
-			 lib->path, NSS_LAYOUTS_MAX);
-		return -1;
 	}
 	if (code_open(&c, img)) {
 		snprintf(err, errlen, "%s: %s", lib->path, strerror(errno));
@@ -722,12 +746,9 @@ static int nss_attach(struct pinwarden_bpf *skel, struct attached_lib *lib,
 	if (osfd_offset(lib->path, &lay.osfd))
 		log_warnx("%s: libnspr4's socket field not found: peers come from each thread's "
 			  "last connect()", lib->path);
-	if (bpf_map__update_elem(skel->maps.nss_layouts, &idx, sizeof(idx), &lay, sizeof(lay),
-				 BPF_ANY)) {
-		snprintf(err, errlen, "%s: nss_layouts: %s", lib->path, strerror(errno));
+	idx = nss_layout_add(skel, &lay, lib->path, err, errlen);
+	if (idx < 0)
 		goto out;
-	}
-	nss_nlayouts++;
 	log_debug("%s: sslSocket peerCert +0x%x url +0x%x fd +0x%x role +0x%x, NSPR osfd +0x%x",
 		  lib->path, lay.peer_cert, lay.url, lay.fd, lay.role, lay.osfd);
 

@@ -196,26 +196,35 @@ void sessions_sweep(struct daemon *d, struct sessions *s)
 #define PARKED_SLICE	1024	/* parked chains looked at per table and tick */
 #define PARKED_DEAD	256
 
+/* The start of a value of a table of parked chains (the BPF side's struct pw_chain_acc). */
+struct parked_head {
+	uint64_t ts;		/* boot ns of its last certificate */
+	uint32_t park_uid;	/* the uid charged for it (parked_chains) */
+};
+
 /*
  * Go on through one table of parked chains from where the last tick stopped
- * (key struct pw_ssl_key; value the BPF side's struct pw_chain_acc, whose first
- * field is the boot ns of its last certificate).
+ * (key struct pw_ssl_key), and drop the chains of processes gone. `uids_fd`:
+ * the table of counts per uid to take them off (parked_uids), or -1.
  */
-static void parked_sweep_map(struct bpf_map *map, struct parked_cursor *cur, struct sessions *s)
+static void parked_sweep_map(struct bpf_map *map, int uids_fd, struct parked_cursor *cur,
+			     struct sessions *s)
 {
 	int fd = bpf_map__fd(map);
 	size_t vsize = bpf_map__value_size(map);
 	struct pw_ssl_key next, dead[PARKED_DEAD];
+	uint32_t dead_uid[PARKED_DEAD];
 	uint32_t n = 0, ndead = 0, i;
 	unsigned char *val;
 
-	if (fd < 0 || vsize < sizeof(uint64_t))
+	if (fd < 0 || vsize < sizeof(struct parked_head))
 		return;
 	val = malloc(vsize);
 	if (!val)
 		return;
 	while (n++ < PARKED_SLICE && ndead < PARKED_DEAD) {
-		uint64_t ts, start;
+		struct parked_head h;
+		uint64_t start;
 
 		if (bpf_map_get_next_key(fd, cur->valid ? &cur->key : NULL, &next)) {
 			cur->valid = false;	/* the end: the next tick starts over */
@@ -225,22 +234,35 @@ static void parked_sweep_map(struct bpf_map *map, struct parked_cursor *cur, str
 		cur->valid = true;
 		if (bpf_map_lookup_elem(fd, &next, val))
 			continue;	/* judged meanwhile */
-		memcpy(&ts, val, sizeof(ts));
+		memcpy(&h, val, sizeof(h));
 		start = start_cached(s, next.tgid);
-		if (!start || start > ts)
+		if (!start || start > h.ts) {
+			dead_uid[ndead] = h.park_uid;
 			dead[ndead++] = next;
+		}
 	}
 	free(val);
-	for (i = 0; i < ndead; i++)
-		if (bpf_map_delete_elem(fd, &dead[i]) == 0)
-			log_debug("%s: the chain parked by pid %u (its process is gone) dropped",
-				  bpf_map__name(map), dead[i].tgid);
+	for (i = 0; i < ndead; i++) {
+		uint64_t c;
+
+		if (bpf_map_delete_elem(fd, &dead[i]))
+			continue;
+		log_debug("%s: the chain parked by pid %u (its process is gone) dropped",
+			  bpf_map__name(map), dead[i].tgid);
+		/* off its uid's count (not atomic with the kernel's: a drift of one at worst,
+		 * and only for that uid) */
+		if (uids_fd >= 0 && !bpf_map_lookup_elem(uids_fd, &dead_uid[i], &c) && c) {
+			c--;
+			bpf_map_update_elem(uids_fd, &dead_uid[i], &c, BPF_EXIST);
+		}
+	}
 }
 
 void parked_sweep(struct daemon *d, struct sessions *s)
 {
-	parked_sweep_map(d->skel->maps.parked_chains, &s->parked[0], s);
-	parked_sweep_map(d->skel->maps.go_pending, &s->parked[1], s);
+	parked_sweep_map(d->skel->maps.parked_chains, bpf_map__fd(d->skel->maps.parked_uids),
+			 &s->parked[0], s);
+	parked_sweep_map(d->skel->maps.go_pending, -1, &s->parked[1], s);
 }
 
 void sessions_free(struct sessions *s)

@@ -20,6 +20,11 @@
 #   5. (daemon configurations) the daemon's RSS and CPU while clients do ~1,000
 #      handshakes per second.
 # Then, once per run:
+#   7. COPIES private copies of libssl, each bind-mounted over the system's in a mount
+#      namespace of its own and used there first by one openssl s_client handshake:
+#      the time per client with no daemon and with the enforcing one (each copy a new
+#      file to examine and attach before the handshake), every first handshake judged
+#      (none missed), and the daemon's descriptors and RSS per attached copy;
 #   4. the daemon's ceiling: a flood of parallel handshake clients (events vs handshakes,
 #      loss, daemon CPU per event, the BPF programs' own cost), and past the ceiling: the
 #      daemon is stopped (SIGSTOP) under the flood until the ring buffer overflows, to
@@ -60,6 +65,7 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	CEIL_SECONDS=2
 	STALL_SECONDS=3
 	EXECS=${BENCH_EXECS:-200}
+	COPIES=${BENCH_COPIES:-50}
 else
 	ROUNDS=${BENCH_ROUNDS:-7}
 	HS_SECONDS=${BENCH_HS_SECONDS:-2}
@@ -70,6 +76,7 @@ else
 	CEIL_SECONDS=5
 	STALL_SECONDS=4
 	EXECS=${BENCH_EXECS:-1000}
+	COPIES=${BENCH_COPIES:-1000}
 fi
 BULK_BYTES=$((1 << 30))
 RATE=1000
@@ -665,6 +672,63 @@ ceiling_and_stall() {
 		$(((cpu1[0] - cpu0[0]) / 1000000))
 	daemon_stop
 }
+
+copies_metric() { # COPIES private libssl copies, each in a mount namespace of its own
+	local lib dir=$WORK/copies cfg i t0 t1 fds0 fds1 rss0 rss1 fails n0 n1 m1
+	lib=$(readlink -f "$(ldconfig -p | awk '/libssl.so.3 .*x86-64/ { print $NF; exit }')")
+	if ! unshare -m true 2>/dev/null || [ ! -f "$lib" ]; then
+		warn "no mount namespaces or no libssl.so.3 here: the copies part is left out"
+		return 0
+	fi
+	say "== $COPIES private libssl copies, each in its own mount namespace, one first handshake each"
+	mkdir -p "$dir"
+	for ((i = 0; i < COPIES; i++)); do
+		cp "$lib" "$dir/libssl.$i"
+	done
+	for cfg in none enforce; do
+		fails=0
+		if [ "$cfg" = enforce ]; then
+			daemon_start enforce
+			fds0=$(ls "/proc/$DAEMON_PID/fd" | wc -l)
+			rss0=$(awk '/^VmRSS:/ {print $2}' "/proc/$DAEMON_PID/status")
+		fi
+		: >"$WORK/copies.$cfg"
+		for ((i = 0; i < COPIES; i++)); do
+			t0=$EPOCHREALTIME
+			unshare -m sh -c 'mount --bind "$1" "$2" && exec openssl s_client -quiet \
+				-connect "127.0.0.1:$3" -servername pin.test -CAfile "$4" \
+				-verify_return_error </dev/null' _ "$dir/libssl.$i" "$lib" "$PORT_ec" \
+				"$PKI/legit-ec/root.pem" >/dev/null 2>&1 || fails=$((fails + 1))
+			t1=$EPOCHREALTIME
+			echo $(((${t1/./} - ${t0/./}))) >>"$WORK/copies.$cfg"
+		done
+		read -r p50 p99 < <(sort -n "$WORK/copies.$cfg" | awk '{ v[NR] = $1 }
+			END { print v[int((NR + 1) * 0.5)], v[int(NR * 0.99) > 0 ? int(NR * 0.99) : 1] }')
+		if [ "$cfg" = none ]; then
+			rec copies none 1 "$COPIES" "$p50" "$p99" "$fails"
+			printf '   %-8s p50 %s us  p99 %s us  %s failed\n' none "$p50" "$p99" "$fails"
+			continue
+		fi
+		# every first handshake judged: one tls_chain event of openssl each, a match
+		for ((i = 0; i < 100; i++)); do
+			n1=$(grep -c '"event":"tls_chain".*"comm":"openssl"' "$DAEMON_LOG" || true)
+			[ "$n1" -ge "$COPIES" ] && break
+			sleep 0.1
+		done
+		m1=$(grep '"event":"tls_chain".*"comm":"openssl"' "$DAEMON_LOG" | grep -c '"verdict":"match"' || true)
+		sleep 1.2	# the metrics file's next tick
+		n0=$(sed -n 's/^pinwarden_libraries_discovered_total //p' "$WORK/metrics.prom")
+		fds1=$(ls "/proc/$DAEMON_PID/fd" | wc -l)
+		rss1=$(awk '/^VmRSS:/ {print $2}' "/proc/$DAEMON_PID/status")
+		rec copies enforce 1 "$COPIES" "$p50" "$p99" "$fails" "$n1" "$m1" "${n0:-0}" \
+			$((fds1 - fds0)) $((rss1 - rss0))
+		printf '   %-8s p50 %s us  p99 %s us  %s failed; %s chains judged (%s match), %s copies attached; +%s descriptors, +%s KiB RSS\n' \
+			enforce "$p50" "$p99" "$fails" "$n1" "$m1" "${n0:-0}" $((fds1 - fds0)) $((rss1 - rss0))
+		daemon_stop
+	done
+	rm -rf "$dir"
+}
+[ "$PARTS" = all ] && copies_metric
 [ "$PARTS" = all ] && ceiling_and_stall
 if [ -n "$STATS_ORIG" ]; then
 	sysctl -q -w kernel.bpf_stats_enabled="$STATS_ORIG" >/dev/null 2>&1 || true
@@ -690,6 +754,7 @@ META=$WORK/meta.env
 	echo "hs_seconds=$HS_SECONDS"
 	echo "starts=$STARTS"
 	echo "execs=$EXECS"
+	echo "copies=$COPIES"
 	echo "bulk_runs=$BULK_RUNS"
 	echo "rate=$RATE"
 	echo "rate_seconds=$RATE_SECONDS"

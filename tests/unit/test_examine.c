@@ -91,7 +91,7 @@ int main(void)
 	if (mkfifo(fifo, 0600) || stat(big, &st) || stat(other, &st2))
 		return 2;
 
-	p = examine_pool_new(5000000000ULL);
+	p = examine_pool_new(5000000000ULL, NULL, NULL, NULL);
 	ASSERT_TRUE(p != NULL);
 	if (!p)
 		return 1;

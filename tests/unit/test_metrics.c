@@ -58,9 +58,10 @@ static struct daemon *fixture(void)
 		exit(2);
 	memset(libs, 0, sizeof(libs));
 	snprintf(libs[0].library, sizeof(libs[0].library), "openssl");
-	libs[0].nlinks = 11;
+	libs[0].nprobes = 11;
+	libs[0].nlinks = 6;
 	snprintf(libs[1].library, sizeof(libs[1].library), "ld.so");
-	libs[1].nlinks = 1;
+	libs[1].nprobes = libs[1].nlinks = 1;
 	/* detached (its process is gone): not counted */
 	snprintf(libs[2].library, sizeof(libs[2].library), "openssl");
 	d->libs.v = libs;

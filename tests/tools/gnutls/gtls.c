@@ -21,6 +21,10 @@
  *       and thread pools do. With --ca, that other thread first verifies the
  *       peer's chain (gnutls_certificate_verify_peers3, name NAME) against
  *       FILE, and sends nothing unless it verified.
+ *   gtls hold --port N --count N [--sni NAME] --ready FILE
+ *       N handshakes (no verification), each session kept, never used and never
+ *       deinitialized; writes "held N" to FILE, then waits until killed: a
+ *       client whose chains wait for a verification that never comes.
  */
 #define _GNU_SOURCE	/* memmem */
 #include <arpa/inet.h>
@@ -32,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -176,13 +181,50 @@ static int cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/*
+ * A client session on a new connection to 127.0.0.1:port, its handshake done
+ * (no verification: the caller may verify after). Exits on failure.
+ */
+static gnutls_session_t client_session(int port, const char *prio,
+				       gnutls_certificate_credentials_t cred, const char *sni,
+				       const char *who)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0), ret;
+	gnutls_session_t s;
+
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		fprintf(stderr, "gtls %s: connect: %s\n", who, strerror(errno));
+		exit(1);
+	}
+	check(gnutls_init(&s, GNUTLS_CLIENT), "init");
+	check(gnutls_priority_set_direct(s, prio, NULL), "priority");
+	check(gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred), "credentials");
+	check(gnutls_server_name_set(s, GNUTLS_NAME_DNS, sni, strlen(sni)), "sni");
+	gnutls_transport_set_int(s, fd);
+	do {
+		ret = gnutls_handshake(s);
+	} while (ret < 0 && !gnutls_error_is_fatal(ret));
+	check(ret, "handshake");
+	return s;
+}
+
+/* End a session of client_session() and close its connection. */
+static void client_close(gnutls_session_t s)
+{
+	int fd = gnutls_transport_get_int(s);
+
+	gnutls_deinit(s);
+	close(fd);
+}
+
 static int bench(int argc, char **argv)
 {
 	int port = atoi(opt(argc, argv, "--port", "0")), count = atoi(opt(argc, argv, "--count", "100"));
 	const char *prio = priority(opt(argc, argv, "--tls", NULL));
 	const char *sni = opt(argc, argv, "--sni", "pin.test");
 	gnutls_certificate_credentials_t cred;
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
 	double *t, sum = 0;
 	int i;
 
@@ -191,28 +233,11 @@ static int bench(int argc, char **argv)
 		return 2;
 	}
 	t = calloc(count, sizeof(*t));
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	check(gnutls_certificate_allocate_credentials(&cred), "credentials");
 	for (i = 0; i < count; i++) {
-		gnutls_session_t s;
 		double t0 = now_us();
-		int fd = socket(AF_INET, SOCK_STREAM, 0), ret;
 
-		if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-			perror("gtls bench: connect");
-			return 1;
-		}
-		check(gnutls_init(&s, GNUTLS_CLIENT), "init");
-		check(gnutls_priority_set_direct(s, prio, NULL), "priority");
-		check(gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred), "credentials");
-		check(gnutls_server_name_set(s, GNUTLS_NAME_DNS, sni, strlen(sni)), "sni");
-		gnutls_transport_set_int(s, fd);
-		do {
-			ret = gnutls_handshake(s);
-		} while (ret < 0 && !gnutls_error_is_fatal(ret));
-		check(ret, "handshake");
-		gnutls_deinit(s);
-		close(fd);
+		client_close(client_session(port, prio, cred, sni, "bench"));
 		t[i] = now_us() - t0;
 		sum += t[i];
 	}
@@ -256,12 +281,11 @@ static void *handoff_thread(void *arg)
 
 static int handoff(int argc, char **argv)
 {
-	int port = atoi(opt(argc, argv, "--port", "0")), fd, ret;
+	int port = atoi(opt(argc, argv, "--port", "0"));
 	const char *prio = priority(opt(argc, argv, "--tls", NULL));
 	const char *sni = opt(argc, argv, "--sni", "pin.test");
 	struct handoff_job job = { .secret = opt(argc, argv, "--secret", "s"),
 				   .ca = opt(argc, argv, "--ca", NULL), .rc = 1 };
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
 	gnutls_certificate_credentials_t cred;
 	pthread_t th;
 
@@ -269,31 +293,47 @@ static int handoff(int argc, char **argv)
 		fprintf(stderr, "gtls handoff: --port is required\n");
 		return 2;
 	}
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	check(gnutls_certificate_allocate_credentials(&cred), "credentials");
 	job.sni = sni;
 	if (job.ca)
 		check(gnutls_certificate_set_x509_trust_file(cred, job.ca, GNUTLS_X509_FMT_PEM),
 		      "trust file");
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		perror("gtls handoff: connect");
-		return 1;
-	}
-	check(gnutls_init(&job.s, GNUTLS_CLIENT), "init");
-	check(gnutls_priority_set_direct(job.s, prio, NULL), "priority");
-	check(gnutls_credentials_set(job.s, GNUTLS_CRD_CERTIFICATE, cred), "credentials");
-	check(gnutls_server_name_set(job.s, GNUTLS_NAME_DNS, sni, strlen(sni)), "sni");
-	gnutls_transport_set_int(job.s, fd);
-	do {
-		ret = gnutls_handshake(job.s);
-	} while (ret < 0 && !gnutls_error_is_fatal(ret));
-	check(ret, "handshake");
+	job.s = client_session(port, prio, cred, sni, "handoff");
 	if (pthread_create(&th, NULL, handoff_thread, &job) || pthread_join(th, NULL))
 		return 1;
-	gnutls_deinit(job.s);
-	close(fd);
+	client_close(job.s);
 	return job.rc;
+}
+
+static int hold(int argc, char **argv)
+{
+	int port = atoi(opt(argc, argv, "--port", "0")), count = atoi(opt(argc, argv, "--count", "0"));
+	const char *sni = opt(argc, argv, "--sni", "hold.test");
+	const char *ready = opt(argc, argv, "--ready", NULL);
+	gnutls_certificate_credentials_t cred;
+	struct rlimit rl;
+	FILE *f;
+	int i;
+
+	if (port <= 0 || count <= 0 || !ready) {
+		fprintf(stderr, "gtls hold: --port, --count and --ready are required\n");
+		return 2;
+	}
+	/* a descriptor per session: the soft limit up to the hard one */
+	if (!getrlimit(RLIMIT_NOFILE, &rl)) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	check(gnutls_certificate_allocate_credentials(&cred), "credentials");
+	for (i = 0; i < count; i++)
+		client_session(port, "NORMAL", cred, sni, "hold");	/* kept, never used */
+	f = fopen(ready, "w");
+	if (!f || fprintf(f, "held %d\n", count) < 0 || fclose(f)) {
+		perror("gtls hold: --ready");
+		return 1;
+	}
+	for (;;)
+		pause();
 }
 
 int main(int argc, char **argv)
@@ -305,6 +345,8 @@ int main(int argc, char **argv)
 		return bench(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], "handoff"))
 		return handoff(argc, argv);
-	fprintf(stderr, "usage: gtls server|bench|handoff ... (see the top of gtls.c)\n");
+	if (argc >= 2 && !strcmp(argv[1], "hold"))
+		return hold(argc, argv);
+	fprintf(stderr, "usage: gtls server|bench|handoff|hold ... (see the top of gtls.c)\n");
 	return 2;
 }

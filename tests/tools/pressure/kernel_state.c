@@ -13,6 +13,9 @@
  *                        could not keep a connection's state
  *   lost_uid UID NS      session_lost_uid: the same for a whole uid (when the
  *                        table of processes is full), at NS
+ *   parked UID N         parked_chains: chains waiting for their library's
+ *                        verification, charged to UID (the value's park_uid)
+ *   parked_quota UID N   parked_uids: the parked chains the kernel charges to UID
  *   counter NAME N       a kernel counter (enum pw_counter), summed over CPUs
  *
  * Exit 0, or 1 with a message (no such daemon, a map missing).
@@ -139,7 +142,49 @@ static const char *const counter_names[PW_CNT_MAX] = {
 	[PW_CNT_LOST_DISCOVERY] = "discovery_lost",
 	[PW_CNT_RULE_UNKNOWN] = "rule_unknown_failed_closed",
 	[PW_CNT_LOST_MARK_FAILED] = "session_loss_unrecorded",
+	[PW_CNT_PARK_QUOTA] = "parked_quota",
+	[PW_CNT_VCHAIN_UNREAD] = "validated_chain_unreadable",
 };
+
+/* parked_chains' entries by the uid charged (the value starts with the boot ns of its
+ * last certificate, then that uid) */
+static void dump_parked(int fd)
+{
+	struct {
+		__u32 uid;
+		unsigned long n;
+	} by[64];
+	struct pw_ssl_key k, next;
+	int nby = 0, have = 0, i;
+	unsigned char *val;
+	__u32 uid;
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) || !(val = malloc(info.value_size))) {
+		fprintf(stderr, "kernel_state: parked_chains: %s\n", strerror(errno));
+		exit(1);
+	}
+	while (bpf_map_get_next_key(fd, have ? &k : NULL, &next) == 0) {
+		k = next;
+		have = 1;
+		if (bpf_map_lookup_elem(fd, &next, val))
+			continue;
+		memcpy(&uid, val + 8, sizeof(uid));
+		for (i = 0; i < nby && by[i].uid != uid; i++)
+			;
+		if (i == nby) {
+			if (nby == 64)
+				continue;
+			by[nby].uid = uid;
+			by[nby++].n = 0;
+		}
+		by[i].n++;
+	}
+	for (i = 0; i < nby; i++)
+		printf("parked %u %lu\n", by[i].uid, by[i].n);
+	free(val);
+}
 
 static void dump_counters(int fd)
 {
@@ -201,6 +246,8 @@ int main(int argc, char **argv)
 	dump_u32_u64(daemon_map(argv[1], "session_uids"), "quota");
 	dump_u32_u64(daemon_map(argv[1], "session_lost"), "lost");
 	dump_u32_u64(daemon_map(argv[1], "session_lost_uid"), "lost_uid");
+	dump_parked(daemon_map(argv[1], "parked_chains"));
+	dump_u32_u64(daemon_map(argv[1], "parked_uids"), "parked_quota");
 	dump_counters(daemon_map(argv[1], "counters"));
 	return 0;
 }
