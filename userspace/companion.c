@@ -52,7 +52,7 @@ static int library_dir(const char *root, const char *dir, const char *base, cons
 int companion_open(int lib_fd, const char *lib_path, const char *soname, char *err, size_t errlen)
 {
 	char self[64], name[4096], dirbuf[4096], basebuf[4096], root[64];
-	const char *roots[2] = { "/", NULL };
+	const char *roots[2] = { "/", NULL }, *dir, *base;
 	struct stat lib, st;
 	ssize_t n;
 	int pid, i, dfd = -1, fd;
@@ -80,8 +80,13 @@ int companion_open(int lib_fd, const char *lib_path, const char *soname, char *e
 	}
 	snprintf(dirbuf, sizeof(dirbuf), "%s", name);
 	snprintf(basebuf, sizeof(basebuf), "%s", name);
+	/* once: dirname() and basename() may write into their buffers (a second dirname()
+	 * of the first one's result went one directory up, so a library whose path in its
+	 * process's root also exists in ours never found its companions) */
+	dir = dirname(dirbuf);
+	base = basename(basebuf);
 	for (i = 0; i < 2 && roots[i] && dfd < 0; i++)
-		dfd = library_dir(roots[i], dirname(dirbuf), basename(basebuf), &lib);
+		dfd = library_dir(roots[i], dir, base, &lib);
 	if (dfd < 0) {
 		snprintf(err, errlen, "%s: the directory that holds it cannot be opened", name);
 		return -1;
