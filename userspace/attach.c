@@ -460,7 +460,7 @@ struct attached_lib *attach_set_add(struct attach_set *set, const char *library,
  * Close uprobe_multi links from several threads: each close waits for a grace
  * period, and closes that wait together share one.
  */
-#define CLOSERS 8
+#define CLOSERS 64	/* a thousand libraries: about 8,000 links to close */
 
 struct closer {
 	const int *fds;
@@ -481,14 +481,18 @@ static void close_parallel(const int *fds, size_t n)
 {
 	struct closer c[CLOSERS];
 	pthread_t th[CLOSERS];
+	pthread_attr_t attr;
 	size_t i, started = 0;
 
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 64 << 10);	/* a close() each: little stack */
 	for (i = 0; i < CLOSERS && i < n; i++) {
 		c[i] = (struct closer){ .fds = fds, .n = n, .start = i };
-		if (n < 4 || pthread_create(&th[i], NULL, closer_run, &c[i]))
+		if (n < 4 || pthread_create(&th[i], &attr, closer_run, &c[i]))
 			break;
 		started++;
 	}
+	pthread_attr_destroy(&attr);
 	for (i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
 	/* what no thread took (few links, or no thread to be had): here */

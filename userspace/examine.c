@@ -373,6 +373,12 @@ int examine_collect(struct examine_pool *p, void (*fn)(void *ctx, struct examine
 			continue;
 		/* a file that does not answer for a bound, or that dribbles on for long */
 		progress = __atomic_load_n(&w->job->progress_ns, __ATOMIC_RELAXED);
+		/* marked after `now` was read (the worker stores without the lock): fresh. Else
+		 * now - progress wrapped to 2^64 and a busy, healthy worker was abandoned as
+		 * hung (seen: "no answer for 18446744073709 ms", and every file on its device
+		 * then refused while it was thought stuck) */
+		if (progress > now)
+			progress = now;
 		if (now - progress <= p->bound_ns && now - w->started_ns <= TOTAL_BOUNDS * p->bound_ns)
 			continue;
 		/* the worker stays with the file; the loop reports a copy */

@@ -669,6 +669,10 @@ def main():
         w(f"| enforce | {fmt(e[1])} µs | {fmt(e[2])} µs | {fmt(e[3])} | {fmt(e[4])} "
           f"({fmt(e[5])}) | {fmt(e[6])} | {e[7] / n:.2f} | {e[8] / n:.1f} KiB |")
         w("")
+        cstop = [float(v[0]) for _, _, v in res.extra("copies_stop")]
+        if cstop:
+            w(f"- The daemon holding them stopped (SIGTERM to exit, every link closed) in "
+              f"{cstop[0] / 1000:.1f} s.")
         if "none" in cp:
             w(f"- A copy's first use adds {e[1] - z[1]:,.0f} µs at p50 and {e[2] - z[2]:,.0f} "
               f"µs at p99 to its client (examination and attachment of a 0.7 MB libssl); "
