@@ -377,6 +377,7 @@ const volatile __u32 scratch_slots = 8;	/* entries of the scratch map, set befor
 volatile __u64 stopped_procs;		/* entries of stops */
 volatile __u64 daemon_beat_ns;		/* the daemon's loop ran then (CLOCK_MONOTONIC) */
 volatile __u64 watchdog_beat_ns;	/* the watchdog's loop ran then */
+volatile __u64 watchdog_late;		/* its beats more than PW_BEAT_MAX_NS apart (userspace only) */
 volatile __u32 daemon_tgid;		/* never stopped ... */
 volatile __u32 watchdog_tgid;		/* ... nor this one */
 const volatile __u32 stops_max = 32;	/* processes stopped at once, at most */

@@ -157,7 +157,8 @@ fresh_copies() {
 
 @test "the daemon stopped (SIGSTOP) for 5 s: fresh TLS clients run, none stopped longer than the bound" {
 	pin_test_servers
-	pw_start --discover-timeout "$BOUND_MS"
+	local met=$BATS_TEST_TMPDIR/metrics.prom
+	pw_start --discover-timeout "$BOUND_MS" --metrics "$met"
 	local ev
 	storm_start clients tls "$legit_PORT" 6 2
 	sleep 0.5
@@ -175,6 +176,11 @@ fresh_copies() {
 	# any stop the watchdog ended is reported with its wait, within the bound
 	[ "$(_events_count ".event == \"discovery_timeout\" and .stopped and .wait_ms > $((BOUND_MS + SLACK_MS))")" -eq 0 ]
 	echo "stops ended at the bound: $(_events_count '.event == "discovery_timeout" and .reason == "bound"')"
+	# the stall is counted and said: the loop's, not the watchdog's (which ran on)
+	retry 30 0.1 grep -q '^pinwarden_daemon_loop_stalls_total [1-9]' "$met"
+	grep '^pinwarden_daemon_loop_longest_stall_seconds [5-9]\.' "$met"
+	grep '^pinwarden_watchdog_stalls_total 0$' "$met"
+	grep 'the loop gave no heartbeat for [0-9]* ms' "$PW_ERR"
 	pw_stop
 	events_lint
 }

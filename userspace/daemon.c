@@ -206,6 +206,7 @@ static void read_counters(struct daemon *d)
 	uint32_t k;
 	int c;
 
+	d->watchdog_late = d->skel->bss->watchdog_late;
 	if (!vals)
 		return;
 	for (k = 0; k < PW_CNT_MAX; k++) {
@@ -708,22 +709,42 @@ static void nofile_raise(struct daemon *d)
 			  (unsigned long long)(d->nofile > 228 ? (d->nofile - 164) / 32 : 0));
 }
 
-/* The heartbeat the kernel checks before it stops anyone (with the watchdog's). */
-static void beat(struct daemon *d)
+/*
+ * The heartbeat the kernel checks before it stops anyone (with the watchdog's),
+ * given at `at`. A gap longer than the kernel waits let processes started
+ * meanwhile run unexamined: counted, and said with where it began and ended.
+ */
+static void beat(struct daemon *d, const char *at)
 {
-	d->skel->bss->daemon_beat_ns = mono_ns();
+	uint64_t now = mono_ns(), gap = now - d->beat_ns;
+
+	d->skel->bss->daemon_beat_ns = now;
+	if (d->beat_watch && d->beat_ns && now > d->beat_ns) {
+		if (gap > d->beat_gap_max_ns)
+			d->beat_gap_max_ns = gap;
+		if (gap > PW_BEAT_MAX_NS && d->beats_late++ < 20)
+			log_warnx("the loop gave no heartbeat for %llu ms (from %s to %s): "
+				  "processes started meanwhile were not held for examination",
+				  (unsigned long long)(gap / 1000000), d->beat_at, at);
+	}
+	d->beat_ns = now;
+	d->beat_at = at;
 }
 
 /* Answer the kernel: discovery records, the watchdog's reports, stops to continue. */
 static void serve_discovery(struct daemon *d)
 {
-	beat(d);
+	beat(d, "serve");
 	if (d->rb_disc)
 		ring_buffer__consume(d->rb_disc);
+	beat(d, "discovery ring");
 	watchdog_drain(d);
+	beat(d, "watchdog");
 	discover_collect(d);
+	beat(d, "collect");
 	if (d->disc.nretry)
 		discover_retry(d);
+	beat(d, "retry");
 }
 
 /* The events ring's callback, with a budget: discovery never waits for a flood. */
@@ -748,6 +769,7 @@ static int drain(struct daemon *d, bool serve)
 		d->batch = 0;
 		d->batch_until_ns = mono_ns() + BATCH_NS;
 		err = ring_buffer__consume(d->rb);
+		beat(d, "events ring");
 	} while (err == -EAGAIN);
 	return err < 0 && err != -EINTR ? err : 0;
 }
@@ -912,7 +934,7 @@ int daemon_run(struct daemon *dp)
 	if (!d.no_discover) {
 		/* watch execs first, so that nothing started during the scan escapes it */
 		d.skel->bss->discover_on = 1;
-		beat(&d);
+		beat(&d, "scan");
 		exit_link = bpf_program__attach(d.skel->progs.pw_exit);
 		exec_link = bpf_program__attach(d.skel->progs.pw_exec);
 		if (!exec_link) {
@@ -951,6 +973,7 @@ int daemon_run(struct daemon *dp)
 		log_warn("cannot drop the capabilities the daemon does not need; running with all");
 	events_ready(&d);
 	status_write(&d);
+	d.beat_watch = true;
 	if (d.learn_seconds)
 		d.learn_until_ns = mono_ns() + d.learn_seconds * TICK_NS;
 	log_info("ready: %zu libraries attached, policy generation %u", d.libs.n, d.gen);
@@ -962,6 +985,7 @@ int daemon_run(struct daemon *dp)
 			log_warn("epoll_wait");
 			goto cleanup;
 		}
+		beat(&d, "wake");
 		err = drain(&d, true);
 		if (err < 0) {
 			log_warnx("ring buffer: %s", strerror(-err));
@@ -970,9 +994,12 @@ int daemon_run(struct daemon *dp)
 		if (got_hup) {
 			got_hup = 0;
 			policy_reload(&d);
+			beat(&d, "reload");
 		}
 		if (mono_ns() >= next_tick) {
+			beat(&d, "before tick");
 			tick(&d, ++ticks);
+			beat(&d, "tick");
 			next_tick = mono_ns() + TICK_NS;
 		}
 	}

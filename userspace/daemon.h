@@ -64,6 +64,12 @@ struct daemon {
 	uint64_t discovered, examined, discover_records;	/* discovery counters */
 	bool no_discover;		/* --no-discover: host libraries only, no process is stopped */
 	uint64_t batch, batch_until_ns;	/* events handled in this batch, and until when */
+	uint64_t beat_ns;		/* the loop's last heartbeat */
+	const char *beat_at;		/* where in the loop it was given */
+	uint64_t beat_gap_max_ns;	/* the longest time between two heartbeats, after ready */
+	uint64_t beats_late;		/* gaps longer than the kernel waits (PW_BEAT_MAX_NS) */
+	bool beat_watch;		/* ready: gaps are counted from now on */
+	uint64_t watchdog_late;		/* the watchdog's gaps as long (its count, last read) */
 	struct bpf_link *reset_egress_link;	/* while a policy resets */
 	struct bpf_link *read_track_link;	/* while a policy resets or has server rules */
 	uint64_t resets, reset_errors;	/* sockets destroyed, and not */

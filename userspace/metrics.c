@@ -321,6 +321,17 @@ void metrics_format(const struct daemon *d, FILE *f)
 		single(f, "gauge", "examine_workers_stuck",
 		       "Examination workers abandoned in a read that has not returned.", es.stuck);
 	}
+	single(f, "counter", "daemon_loop_stalls_total",
+	       "Times the daemon's loop gave no heartbeat for longer than the kernel waits "
+	       "(100 ms): processes started then ran unexamined (discovery_timeout events).",
+	       d->beats_late);
+	single(f, "counter", "watchdog_stalls_total",
+	       "Times the watchdog gave no heartbeat for longer than the kernel waits (100 ms): "
+	       "processes started then ran unexamined.",
+	       d->watchdog_late);
+	family(f, "daemon_loop_longest_stall_seconds", "gauge",
+	       "The longest time between two heartbeats of the daemon's loop since ready.");
+	fprintf(f, "pinwarden_daemon_loop_longest_stall_seconds %.6f\n", d->beat_gap_max_ns / 1e9);
 	single(f, "counter", "discovery_leftovers_total",
 	       "Processes an earlier daemon left stopped, continued at start.", d->disc.leftovers);
 	family(f, "discovery_longest_stop_seconds", "gauge", "The longest stop of discovery so far.");

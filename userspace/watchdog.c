@@ -239,6 +239,9 @@ int cmd_watchdog(int argc, char **argv)
 		struct pw_stop s;
 		int n = 0, i;
 
+		if (bss->watchdog_beat_ns && now - bss->watchdog_beat_ns > PW_BEAT_MAX_NS &&
+		    now > bss->watchdog_beat_ns)
+			bss->watchdog_late++;
 		bss->watchdog_beat_ns = now;
 		while (n < PW_STOPS_MAX &&
 		       !bpf_map_get_next_key(WD_FD_STOPS, n ? &keys[n - 1] : NULL, &key))

@@ -36,6 +36,7 @@
 # BENCH_HS_SECONDS, BENCH_STARTS override the counts; BENCH_KEEP=1 keeps the work
 # directory (logs, raw results); BENCH_OUT names the report (default BENCHMARKS.md);
 # BENCH_PARTS=hs measures the handshakes only (no bulk, start, exec, rate, ceiling);
+# BENCH_PARTS=copies measures the private libssl copies only (BENCH_COPIES of them);
 # BENCH_RESULTS the directory for results.tsv and meta.env (default build/bench);
 # BENCH_LABEL names the binary in the report (default: the commit of this tree);
 # BENCH_BEFORE the BENCH_RESULTS of an earlier run (say, PW= a build of an older commit,
@@ -99,7 +100,7 @@ for t in gcc pkg-config openssl awk; do
 done
 HAVE_BPFTOOL=0
 command -v bpftool >/dev/null && command -v jq >/dev/null && HAVE_BPFTOOL=1
-case $PARTS in all | hs) ;; *) die "BENCH_PARTS is all or hs, not '$PARTS'" ;; esac
+case $PARTS in all | hs | copies) ;; *) die "BENCH_PARTS is all, hs or copies, not '$PARTS'" ;; esac
 if [ -n "$BEFORE" ] && [ ! -f "$BEFORE/results.tsv" ]; then
 	die "BENCH_BEFORE=$BEFORE: no results.tsv there"
 fi
@@ -569,6 +570,7 @@ cpu_ticks() {
 read -r -a TICKS_START <<<"$(cpu_ticks)"
 say "== $ROUNDS rounds x ${CONFIGS[*]}: ${HS_SECONDS}s per handshake run, $STARTS starts," \
 	"$BULK_RUNS x 1 GiB"
+[ "$PARTS" = copies ] && ROUNDS=0
 for ((r = 1; r <= ROUNDS; r++)); do
 	for ((k = 0; k < 3; k++)); do
 		cfg=${CONFIGS[$(((k + r - 1) % 3))]}
@@ -725,6 +727,14 @@ copies_metric() { # COPIES private libssl copies, each in a mount namespace of i
 			$((fds1 - fds0)) $((rss1 - rss0))
 		printf '   %-8s p50 %s us  p99 %s us  %s failed; %s chains judged (%s match), %s copies attached; +%s descriptors, +%s KiB RSS\n' \
 			enforce "$p50" "$p99" "$fails" "$n1" "$m1" "${n0:-0}" $((fds1 - fds0)) $((rss1 - rss0))
+		# what was not a match, and why a copy's process was not held: in the output
+		grep '"event":"tls_chain".*"comm":"openssl"' "$DAEMON_LOG" | grep -v '"verdict":"match"' |
+			sed 's/^/   not a match: /' | cut -c1-400 || true
+		grep '"event":"discovery_timeout"' "$DAEMON_LOG" | sed 's/.*"reason":"\([a-z_]*\)".*/\1/' |
+			sort | uniq -c | sed 's/^ */   discovery_timeout: /' || true
+		grep -E '^pinwarden_(daemon_loop_stalls_total|watchdog_stalls_total|daemon_loop_longest_stall_seconds) ' \
+			"$WORK/metrics.prom" | sed 's/^/   /' || true
+		grep 'gave no heartbeat' "$WORK/daemon.err" | head -5 | sed 's/^/   /' || true
 		# every copy's links closed: the stop of a daemon holding a thousand libraries
 		daemon_stop 120 copies_stop
 		printf '   %-8s SIGTERM to exit with the copies attached: %s ms\n' enforce \
@@ -732,7 +742,7 @@ copies_metric() { # COPIES private libssl copies, each in a mount namespace of i
 	done
 	rm -rf "$dir"
 }
-[ "$PARTS" = all ] && copies_metric
+[ "$PARTS" = all ] || [ "$PARTS" = copies ] && copies_metric
 [ "$PARTS" = all ] && ceiling_and_stall
 if [ -n "$STATS_ORIG" ]; then
 	sysctl -q -w kernel.bpf_stats_enabled="$STATS_ORIG" >/dev/null 2>&1 || true
@@ -786,6 +796,10 @@ META=$WORK/meta.env
 # the raw results stay next to the tools, so the report can be rebuilt from them
 mkdir -p "$RESULTS_DIR"
 cp "$RESULTS" "$META" "$RESULTS_DIR/"
+if [ "$PARTS" = copies ]; then
+	say "== BENCH_PARTS=copies: no report written (the figures are above; raw in $RESULTS_DIR)"
+	exit 0
+fi
 "$PYTHON" "$BENCH_DIR/report.py" "$RESULTS_DIR/results.tsv" "$RESULTS_DIR/meta.env" "$REPORT" \
 	${BEFORE:+"$BEFORE"} || die "cannot write the report"
 say "== wrote $REPORT ($((T_END - T_START)) s of measurements)"
