@@ -36,7 +36,8 @@
 # BENCH_HS_SECONDS, BENCH_STARTS override the counts; BENCH_KEEP=1 keeps the work
 # directory (logs, raw results); BENCH_OUT names the report (default BENCHMARKS.md);
 # BENCH_PARTS=hs measures the handshakes only (no bulk, start, exec, rate, ceiling);
-# BENCH_PARTS=copies measures the private libssl copies only (BENCH_COPIES of them);
+# BENCH_PARTS=copies measures the private libssl copies only (BENCH_COPIES of them),
+# BENCH_PARTS=exec the execs only (no report is written for either: the figures are printed);
 # BENCH_RESULTS the directory for results.tsv and meta.env (default build/bench);
 # BENCH_LABEL names the binary in the report (default: the commit of this tree);
 # BENCH_BEFORE the BENCH_RESULTS of an earlier run (say, PW= a build of an older commit,
@@ -100,7 +101,7 @@ for t in gcc pkg-config openssl awk; do
 done
 HAVE_BPFTOOL=0
 command -v bpftool >/dev/null && command -v jq >/dev/null && HAVE_BPFTOOL=1
-case $PARTS in all | hs | copies) ;; *) die "BENCH_PARTS is all, hs or copies, not '$PARTS'" ;; esac
+case $PARTS in all | hs | copies | exec) ;; *) die "BENCH_PARTS is all, hs, copies or exec, not '$PARTS'" ;; esac
 if [ -n "$BEFORE" ] && [ ! -f "$BEFORE/results.tsv" ]; then
 	die "BENCH_BEFORE=$BEFORE: no results.tsv there"
 fi
@@ -577,6 +578,11 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		say "-- round $r/$ROUNDS: $cfg"
 		[ "$cfg" = none ] || daemon_start "$cfg"
 		foreign_probes begin "$cfg" "$r"
+		if [ "$PARTS" = exec ]; then
+			exec_metric "$cfg" "$r"
+			daemon_stop
+			continue
+		fi
 		hs_metric hs_ec_1 "$cfg" "$r" ec "$PKI/legit-ec/root.pem" 1
 		hs_metric hs_ec_n "$cfg" "$r" ec "$PKI/legit-ec/root.pem" "$NCPU"
 		hs_metric hs_rsa_1 "$cfg" "$r" rsa "$PKI/legit-rsa/root.pem" 1
@@ -796,8 +802,8 @@ META=$WORK/meta.env
 # the raw results stay next to the tools, so the report can be rebuilt from them
 mkdir -p "$RESULTS_DIR"
 cp "$RESULTS" "$META" "$RESULTS_DIR/"
-if [ "$PARTS" = copies ]; then
-	say "== BENCH_PARTS=copies: no report written (the figures are above; raw in $RESULTS_DIR)"
+if [ "$PARTS" = copies ] || [ "$PARTS" = exec ]; then
+	say "== BENCH_PARTS=$PARTS: no report written (the figures are above; raw in $RESULTS_DIR)"
 	exit 0
 fi
 "$PYTHON" "$BENCH_DIR/report.py" "$RESULTS_DIR/results.tsv" "$RESULTS_DIR/meta.env" "$REPORT" \
