@@ -44,11 +44,25 @@ int BPF_KPROBE(ossl_cert, void **a, const unsigned char **in, long len)
 	return 0;
 }
 
-/* X509_STORE_CTX_set_ex_data(ctx, idx, SSL *s), just before the verdict point */
+/*
+ * X509_STORE_CTX_set_ex_data(ctx, idx, SSL *s), just before verification: the
+ * SSL*, and with OSSL_SCK_BEGIN (include/openssl.h) verification's start, its
+ * side from s->server (as set_default(ctx, s->server ? "ssl_client" : "ssl_server")).
+ */
 SEC("uprobe")
 int BPF_KPROBE(ossl_verify_ssl, void *store_ctx, int idx, void *ssl)
 {
-	x509_store_ssl(ssl);
+	__u64 ck = bpf_get_attach_cookie(ctx);
+	__s32 server = 0;
+
+	if (!(ck & OSSL_SCK_BEGIN)) {
+		x509_store_ssl(ssl);
+		return 0;
+	}
+	if (!ssl || bpf_probe_read_user(&server, sizeof(server), ssl + OSSL_SCK_SERVER(ck)))
+		return 0;	/* as set_default's name would be unreadable: no start */
+	x509_store_begin_side(store_ctx, ssl, server ? PW_SIDE_SERVER : PW_SIDE_CLIENT,
+			      PW_LIB_OPENSSL);
 	return 0;
 }
 

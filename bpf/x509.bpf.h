@@ -62,19 +62,22 @@ static __always_inline void x509_store_verdict(void *ctx, const char *name, __u8
 	verdict_judge(ctx, acc, library, side, 0);
 }
 
-/* set_default: verification of this chain starts; the verdict follows at x509_store_verified. */
-static __always_inline void x509_store_begin(void *store_ctx, const char *name, __u8 library)
+/*
+ * Verification of this chain starts (on `side`; ssl: the SSL*, when the probe
+ * knows it, else 0); the verdict follows at x509_store_verified.
+ */
+static __always_inline void x509_store_begin_side(void *store_ctx, void *ssl, int side,
+						  __u8 library)
 {
 	struct pw_chain_acc *acc;
-	int side = x509_store_side(name);
 
-	if (side < 0)
-		return;
 	acc = chain_acc_get();
 	if (!acc) {
 		verdict_no_acc(library, side);
 		return;
 	}
+	if (ssl)
+		acc->ssl = (__u64)ssl;
 	acc->vctx = (__u64)store_ctx;
 	acc->side = side;
 	/* the socket the chain arrived on, for libraries that name none (memory BIOs):
@@ -86,6 +89,15 @@ static __always_inline void x509_store_begin(void *store_ctx, const char *name, 
 		if (tc)
 			acc->read_fd = tc->last_rfd;
 	}
+}
+
+/* set_default(ctx, "ssl_server" | "ssl_client"): verification starts. */
+static __always_inline void x509_store_begin(void *store_ctx, const char *name, __u8 library)
+{
+	int side = x509_store_side(name);
+
+	if (side >= 0)
+		x509_store_begin_side(store_ctx, NULL, side, library);
 }
 
 struct vchain_loop {

@@ -21,6 +21,16 @@
 #define OSSL_CK_SERVER(ck)	(((ck) >> 16) & 0xffff)
 
 /*
+ * The call of X509_STORE_CTX_set_ex_data(ctx, idx, s) in ssl_verify_cert_chain():
+ * the SSL *s. With OSSL_SCK_BEGIN, also the start of verification, which
+ * X509_STORE_CTX_set_default() (not probed then) marks otherwise: this build
+ * keeps s->server at OSSL_SCK_SERVER(ck), the side set_default would name. One
+ * probe hit fewer per handshake.
+ */
+#define OSSL_SCK_BEGIN		(1ULL << 63)
+#define OSSL_SCK_SERVER(ck)	((ck) & 0xffff)
+
+/*
  * The call of X509_STORE_CTX_get_error() in ssl_verify_cert_chain(), right
  * after X509_verify_cert() (or the application's verification callback):
  * the verdict point. The cookie says where this build's libcrypto keeps

@@ -164,22 +164,29 @@ static int openssl_attach(struct pinwarden_bpf *skel, struct attached_lib *lib,
 			vck = 0;
 		}
 	}
-	if (attach_call_sites(img, lib, "d2i_X509", skel->progs.ossl_cert, 1, err, errlen) < 0 ||
-	    attach_call_sites(img, lib, "X509_STORE_CTX_set_ex_data", skel->progs.ossl_verify_ssl,
-			      1, err, errlen) < 0)
+	if (attach_call_sites(img, lib, "d2i_X509", skel->progs.ossl_cert, 1, err, errlen) < 0)
 		return -1;
-	/* with the verdict after verification, set_default only marks its start (cookie 1) */
 	{
-		uint64_t sd[SITES_MAX];
+		uint64_t sd[SITES_MAX], ex[SITES_MAX], sck = 0;
 		int nsd = elf_import_call_sites(img, "X509_STORE_CTX_set_default", sd, SITES_MAX);
+		int nex = elf_import_call_sites(img, "X509_STORE_CTX_set_ex_data", ex, SITES_MAX);
+		uint32_t server;
 
-		if (nsd <= 0) {
-			snprintf(err, errlen, "%s: no call to X509_STORE_CTX_set_default found; not an "
-				 "OpenSSL build this version of pinwarden knows", lib->path);
+		if (nsd <= 0 || nex <= 0) {
+			snprintf(err, errlen, "%s: no call to X509_STORE_CTX_%s found; not an OpenSSL "
+				 "build this version of pinwarden knows", lib->path,
+				 nsd <= 0 ? "set_default" : "set_ex_data");
 			return -1;
 		}
-		if (attach_sites(img, lib, sd, nsd, skel->progs.ossl_verify, vck != 0,
-				 "call to X509_STORE_CTX_set_default", err, errlen))
+		/* with the verdict after verification, its start is marked where the SSL* is
+		 * handed over when this build's s->server is known (one probe: OSSL_SCK_BEGIN),
+		 * else at set_default (cookie 1) */
+		if (vck && elf_accessor_offset(img, "SSL_is_server", &server) == 0 && server <= 0xffff)
+			sck = OSSL_SCK_BEGIN | server;
+		if (attach_sites(img, lib, ex, nex, skel->progs.ossl_verify_ssl, sck,
+				 "call to X509_STORE_CTX_set_ex_data", err, errlen) ||
+		    (!sck && attach_sites(img, lib, sd, nsd, skel->progs.ossl_verify, vck != 0,
+					  "call to X509_STORE_CTX_set_default", err, errlen)))
 			return -1;
 	}
 	if (vck && attach_sites(img, lib, sites, nv, skel->progs.ossl_verified, vck,
