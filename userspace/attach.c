@@ -596,6 +596,13 @@ int attach_sites(struct elf_image *img, struct attached_lib *lib, const uint64_t
 int attach_call_sites(struct elf_image *img, struct attached_lib *lib, const char *import,
 		      struct bpf_program *prog, int required, char *err, size_t errlen)
 {
+	return attach_call_sites_cookie(img, lib, import, prog, required, 0, err, errlen);
+}
+
+int attach_call_sites_cookie(struct elf_image *img, struct attached_lib *lib, const char *import,
+			     struct bpf_program *prog, int required, uint64_t cookie, char *err,
+			     size_t errlen)
+{
 	uint64_t sites[MAX_SITES];
 	char what[128];
 	int n;
@@ -611,7 +618,7 @@ int attach_call_sites(struct elf_image *img, struct attached_lib *lib, const cha
 		return -1;
 	}
 	snprintf(what, sizeof(what), "call to %s", import);
-	if (attach_sites(img, lib, sites, n, prog, 0, what, err, errlen))
+	if (attach_sites(img, lib, sites, n, prog, cookie, what, err, errlen))
 		return -1;
 	return n;
 }

@@ -125,6 +125,10 @@ int attach_sites(struct elf_image *img, struct attached_lib *lib, const uint64_t
  * returns how many, or -1 with err (fewer than `required` is an error). */
 int attach_call_sites(struct elf_image *img, struct attached_lib *lib, const char *import,
 		      struct bpf_program *prog, int required, char *err, size_t errlen);
+/* The same, each with `cookie`. */
+int attach_call_sites_cookie(struct elf_image *img, struct attached_lib *lib, const char *import,
+			     struct bpf_program *prog, int required, uint64_t cookie, char *err,
+			     size_t errlen);
 
 /* Probe a function by name, at a cheap point of its entry (elf_probe_point). */
 int attach_entry(struct elf_image *img, struct attached_lib *lib, const char *func,

@@ -985,7 +985,6 @@ int daemon_run(struct daemon *dp)
 			log_warn("epoll_wait");
 			goto cleanup;
 		}
-		beat(&d, "wake");
 		err = drain(&d, true);
 		if (err < 0) {
 			log_warnx("ring buffer: %s", strerror(-err));
@@ -997,7 +996,6 @@ int daemon_run(struct daemon *dp)
 			beat(&d, "reload");
 		}
 		if (mono_ns() >= next_tick) {
-			beat(&d, "before tick");
 			tick(&d, ++ticks);
 			beat(&d, "tick");
 			next_tick = mono_ns() + TICK_NS;

@@ -29,16 +29,29 @@ static bool openssl_match(struct elf_image *img, const char *path)
 }
 
 /*
- * Where this build keeps s->hit (SSL_session_reused) and s->server
- * (SSL_is_server), for SSL_free to report resumed client sessions; 0 (no
- * report) if either accessor is not the plain load it is in OpenSSL 3.0/3.1.
+ * Where this build keeps s->server (SSL_is_server is the plain load it is in
+ * OpenSSL 1.1.1 to 3.1), or -1: the side of a verification, and of a session
+ * to report resumed. It must fit the cookies' 16 bits.
  */
-static uint64_t resumption_cookie(struct elf_image *img, const char *path)
+static int64_t server_offset(struct elf_image *img)
 {
-	uint32_t hit, server;
+	uint32_t server;
 
-	if (elf_accessor_offset(img, "SSL_session_reused", &hit) ||
-	    elf_accessor_offset(img, "SSL_is_server", &server)) {
+	if (elf_accessor_offset(img, "SSL_is_server", &server) || server > 0xffff)
+		return -1;
+	return server;
+}
+
+/*
+ * Where this build keeps s->hit (SSL_session_reused) and s->server, for
+ * SSL_free to report resumed client sessions; 0 (no report) if either is not
+ * known.
+ */
+static uint64_t resumption_cookie(struct elf_image *img, const char *path, int64_t server)
+{
+	uint32_t hit;
+
+	if (server < 0 || elf_accessor_offset(img, "SSL_session_reused", &hit) || hit > 0xffff) {
 		log_warnx("%s: SSL_session_reused/SSL_is_server not understood: resumed sessions "
 			  "are not reported (they are still covered by their full handshake's verdict)",
 			  path);
@@ -153,7 +166,8 @@ int x509_verified_sites(struct elf_image *img, uint64_t *sites, int max)
 static int openssl_attach(struct pinwarden_bpf *skel, struct attached_lib *lib,
 			  struct elf_image *img, char *err, size_t errlen)
 {
-	uint64_t vck = libssl_verify_cookie(img, lib, false), sites[SITES_MAX];
+	uint64_t vck = libssl_verify_cookie(img, lib, false), sites[SITES_MAX], sck = 0;
+	int64_t server = server_offset(img);
 	int nv = 0;
 
 	if (vck) {
@@ -164,38 +178,24 @@ static int openssl_attach(struct pinwarden_bpf *skel, struct attached_lib *lib,
 			vck = 0;
 		}
 	}
-	if (attach_call_sites(img, lib, "d2i_X509", skel->progs.ossl_cert, 1, err, errlen) < 0)
+	/* with the verdict after verification, its start is marked at the call that hands
+	 * the SSL* over when this build's s->server is known (OSSL_SCK_BEGIN: one probe),
+	 * else at set_default (cookie 1; 0: the verdict is taken there) */
+	if (vck && server >= 0)
+		sck = OSSL_SCK_BEGIN | (uint64_t)server;
+	if (attach_call_sites(img, lib, "d2i_X509", skel->progs.ossl_cert, 1, err, errlen) < 0 ||
+	    attach_call_sites_cookie(img, lib, "X509_STORE_CTX_set_ex_data",
+				     skel->progs.ossl_verify_ssl, 1, sck, err, errlen) < 0 ||
+	    (!sck && attach_call_sites_cookie(img, lib, "X509_STORE_CTX_set_default",
+					      skel->progs.ossl_verify, 1, vck != 0, err, errlen) < 0))
 		return -1;
-	{
-		uint64_t sd[SITES_MAX], ex[SITES_MAX], sck = 0;
-		int nsd = elf_import_call_sites(img, "X509_STORE_CTX_set_default", sd, SITES_MAX);
-		int nex = elf_import_call_sites(img, "X509_STORE_CTX_set_ex_data", ex, SITES_MAX);
-		uint32_t server;
-
-		if (nsd <= 0 || nex <= 0) {
-			snprintf(err, errlen, "%s: no call to X509_STORE_CTX_%s found; not an OpenSSL "
-				 "build this version of pinwarden knows", lib->path,
-				 nsd <= 0 ? "set_default" : "set_ex_data");
-			return -1;
-		}
-		/* with the verdict after verification, its start is marked where the SSL* is
-		 * handed over when this build's s->server is known (one probe: OSSL_SCK_BEGIN),
-		 * else at set_default (cookie 1) */
-		if (vck && elf_accessor_offset(img, "SSL_is_server", &server) == 0 && server <= 0xffff)
-			sck = OSSL_SCK_BEGIN | server;
-		if (attach_sites(img, lib, ex, nex, skel->progs.ossl_verify_ssl, sck,
-				 "call to X509_STORE_CTX_set_ex_data", err, errlen) ||
-		    (!sck && attach_sites(img, lib, sd, nsd, skel->progs.ossl_verify, vck != 0,
-					  "call to X509_STORE_CTX_set_default", err, errlen)))
-			return -1;
-	}
 	if (vck && attach_sites(img, lib, sites, nv, skel->progs.ossl_verified, vck,
 				"call to X509_STORE_CTX_get_error", err, errlen))
 		return -1;
 	if (attach_entry(img, lib, "SSL_ctrl", skel->progs.ossl_ctrl, err, errlen) ||
 	    attach_entry(img, lib, "SSL_set_fd", skel->progs.ossl_set_fd, err, errlen) ||
 	    attach_entry_cookie(img, lib, "SSL_free", skel->progs.ossl_free,
-				resumption_cookie(img, lib->path), err, errlen))
+				resumption_cookie(img, lib->path, server), err, errlen))
 		return -1;
 	return 0;
 }

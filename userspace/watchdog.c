@@ -239,8 +239,8 @@ int cmd_watchdog(int argc, char **argv)
 		struct pw_stop s;
 		int n = 0, i;
 
-		if (bss->watchdog_beat_ns && now - bss->watchdog_beat_ns > PW_BEAT_MAX_NS &&
-		    now > bss->watchdog_beat_ns)
+		/* a gap the kernel saw as unresponsive: counted for the daemon's metrics */
+		if (bss->watchdog_beat_ns && now > bss->watchdog_beat_ns + PW_BEAT_MAX_NS)
 			bss->watchdog_late++;
 		bss->watchdog_beat_ns = now;
 		while (n < PW_STOPS_MAX &&

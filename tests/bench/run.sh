@@ -569,29 +569,30 @@ cpu_ticks() {
 		print $2 + $3 + $4 + $7 + $8, $9, t }' /proc/stat
 }
 read -r -a TICKS_START <<<"$(cpu_ticks)"
+[ "$PARTS" = copies ] && ROUNDS=0
 say "== $ROUNDS rounds x ${CONFIGS[*]}: ${HS_SECONDS}s per handshake run, $STARTS starts," \
 	"$BULK_RUNS x 1 GiB"
-[ "$PARTS" = copies ] && ROUNDS=0
 for ((r = 1; r <= ROUNDS; r++)); do
 	for ((k = 0; k < 3; k++)); do
 		cfg=${CONFIGS[$(((k + r - 1) % 3))]}
 		say "-- round $r/$ROUNDS: $cfg"
 		[ "$cfg" = none ] || daemon_start "$cfg"
 		foreign_probes begin "$cfg" "$r"
-		if [ "$PARTS" = exec ]; then
-			exec_metric "$cfg" "$r"
-			daemon_stop
-			continue
+		if [ "$PARTS" != exec ]; then
+			hs_metric hs_ec_1 "$cfg" "$r" ec "$PKI/legit-ec/root.pem" 1
+			hs_metric hs_ec_n "$cfg" "$r" ec "$PKI/legit-ec/root.pem" "$NCPU"
+			hs_metric hs_rsa_1 "$cfg" "$r" rsa "$PKI/legit-rsa/root.pem" 1
+			hs_metric hs_rsa_n "$cfg" "$r" rsa "$PKI/legit-rsa/root.pem" "$NCPU"
 		fi
-		hs_metric hs_ec_1 "$cfg" "$r" ec "$PKI/legit-ec/root.pem" 1
-		hs_metric hs_ec_n "$cfg" "$r" ec "$PKI/legit-ec/root.pem" "$NCPU"
-		hs_metric hs_rsa_1 "$cfg" "$r" rsa "$PKI/legit-rsa/root.pem" 1
-		hs_metric hs_rsa_n "$cfg" "$r" rsa "$PKI/legit-rsa/root.pem" "$NCPU"
 		if [ "$PARTS" = all ]; then
 			bulk_metric "$cfg" "$r"
 			start_metric "$cfg" "$r"
+		fi
+		if [ "$PARTS" = all ] || [ "$PARTS" = exec ]; then
 			exec_metric "$cfg" "$r"
-			[ "$cfg" = none ] || rate_metric "$cfg" "$r"
+		fi
+		if [ "$PARTS" = all ] && [ "$cfg" != none ]; then
+			rate_metric "$cfg" "$r"
 		fi
 		daemon_stop
 	done
