@@ -9,11 +9,12 @@
  * Files the daemon has examined are in known_files (by device and inode, with
  * their change time and generation: a file changed since is unknown again).
  * When a process execs an unknown file, or its dynamic linker maps one (seen
- * at ld.so's r_brk hook, _dl_debug_state, which every glibc ld.so calls after
- * loading objects, at start and on dlopen), the kernel only notes it (an entry
- * in `pending`) and tells the daemon on the discovery ring buffer; the
- * process runs on. The daemon examines the file (about a millisecond),
- * attaches what it finds and clears the note.
+ * at the mmap(2) that places it, pw_mmap: at start and on dlopen, in any mount
+ * namespace, with no probe in the linker), the kernel notes it (an entry in
+ * `pending`) and tells the daemon on the discovery ring buffer. A shared
+ * object's process is held at once; an executable's only if it is big. The
+ * daemon examines the file (about a millisecond), attaches what it finds and
+ * clears the note.
  *
  * The gate: a TCP receive (tp_btf/tcp_rcv_space_adjust, in the receiving
  * task after data was copied to it, before it returns to user space) is the
@@ -34,29 +35,8 @@
 #include "discovery.h"
 #include "hold.bpf.h"
 
-#define RT_CONSISTENT	0
-#define LINK_MAP_WALK	64	/* new objects examined per r_brk call */
 #define NOTE_TRIES	64	/* tries to record a note while its entry is being deleted */
 #define TCP_SYN_SENT	2
-
-/* the public, stable part of glibc's struct link_map and struct r_debug */
-struct user_link_map {
-	__u64 l_addr;
-	__u64 l_name;
-	__u64 l_ld;
-	__u64 l_next;
-	__u64 l_prev;
-};
-
-struct user_r_debug {
-	__s32 r_version;
-	__s32 pad;
-	__u64 r_map;
-	__u64 r_brk;
-	__s32 r_state;
-	__s32 pad2;
-	__u64 r_ldbase;
-};
 
 /* records for the daemon: a ring of their own, so that certificate floods and a
  * slow event writer never delay or lose them */
@@ -91,6 +71,7 @@ static __always_inline void rec_fill(struct pw_discover_rec *rec, __u32 type, __
 				     __u64 ino, __u64 start, __u64 now)
 {
 	__builtin_memset(rec, 0, sizeof(*rec));
+	rec->fd = -1;
 	rec->type = type;
 	rec->pid = tgid;
 	rec->dev = dev;
@@ -195,7 +176,7 @@ static __always_inline int pending_clear(__u32 tgid)
  * never lost: it either lands before the removal (which then fails) or makes
  * a new entry.
  */
-static __always_inline int pending_note(__u32 type, __u64 dev, __u64 ino, int hold_it)
+static __always_inline int pending_note(__u32 type, __u64 dev, __u64 ino, __s32 fd, int hold_it)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -247,6 +228,7 @@ static __always_inline int pending_note(__u32 type, __u64 dev, __u64 ino, int ho
 	}
 	rec_fill(rec, type, tgid, dev, ino, start, now);
 	rec->seq = seq;
+	rec->fd = fd;
 	count(PW_CNT_DISCOVERY_NOTED);
 	bpf_ringbuf_submit(rec, BPF_RB_FORCE_WAKEUP);
 	if (hold_it) {
@@ -296,19 +278,15 @@ int BPF_PROG(pw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	struct pw_file_key k = {};
 	struct inode *inode;
 
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-
 	if (!discover_on)
 		return 0;
-	/* a new image: its link map is a new one */
-	bpf_map_delete_elem(&ldso_seen, &tgid);
 	inode = BPF_CORE_READ(bprm, file, f_inode);
 	if (inode_known(inode, &k))
 		return 0;
 	/* held here only if it is big enough to hold a TLS implementation of its own
 	 * (a Go program, node, a static OpenSSL); a small one can only load one, and
-	 * is held where its dynamic linker maps it */
-	pending_note(PW_REC_EXEC, k.dev, k.ino, BPF_CORE_READ(inode, i_size) >= exec_hold_min);
+	 * is held where it maps one's code (pw_mmap) */
+	pending_note(PW_REC_EXEC, k.dev, k.ino, -1, BPF_CORE_READ(inode, i_size) >= exec_hold_min);
 	return 0;
 }
 
@@ -320,7 +298,6 @@ int BPF_PROG(pw_exit, struct task_struct *p, bool group_dead)
 
 	if (!group_dead)
 		return 0;
-	bpf_map_delete_elem(&ldso_seen, &tgid);
 	if (!pending_procs && !stopped_procs)
 		return 0;
 	if (!bpf_map_delete_elem(&pending, &tgid))
@@ -370,118 +347,73 @@ int BPF_PROG(pw_gate_connect, const struct sock *sk, const int oldstate, const i
 	return gate((struct sock *)sk);
 }
 
-struct vma_find {
-	struct pw_file_key k;
-	int found;
-	int known;	/* examined, and unchanged since */
-};
+/* what an mmap asks for (uapi/asm-generic/mman-common.h, linux/mman.h) */
+#define PW_PROT_EXEC		0x4
+#define PW_MAP_ANONYMOUS	0x20
+#define PW_MAP_DENYWRITE	0x0800	/* ignored by the kernel; glibc's loader sets it */
+#if defined(__TARGET_ARCH_x86)
+#define PW_NR_MMAP		9
+#define PW_SYSCALL_NR(regs)	BPF_CORE_READ(regs, orig_ax)
+#endif
 
-static long vma_file_cb(struct task_struct *task, struct vm_area_struct *vma, void *data)
+/* The file behind descriptor fd of task t, or NULL. */
+static __always_inline struct file *task_fd_file(struct task_struct *t, __s64 fd)
 {
-	struct vma_find *vf = data;
-	struct file *f = vma->vm_file;
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	struct file **v, *f = NULL;
 
-	if (!f)
-		return 0;
-	vf->known = inode_known(BPF_CORE_READ(f, f_inode), &vf->k);
-	vf->found = 1;
-	return 0;
-}
-
-struct walk {
-	__u64 next;		/* next link_map to look at, 0 at the end */
-	__u64 last;		/* last one looked at, and its l_name */
-	__u64 last_name;
-	__u32 stop;		/* an unknown object was found */
-	__u32 pad;
-	struct pw_file_key k;
-	struct pw_file_key exe;	/* the program itself: exec's business, not the walk's */
-};
-
-static long link_map_cb(__u32 i, void *data)
-{
-	struct walk *w = data;
-	struct user_link_map lm;
-	struct vma_find vf = {};
-
-	if (!w->next)
-		return 1;
-	if (bpf_probe_read_user(&lm, sizeof(lm), (const void *)w->next))
-		return 1;
-	w->last = w->next;
-	w->last_name = lm.l_name;
-	w->next = lm.l_next;
-	/* the object's dynamic section lies in its mapping: whose file is it? */
-	if (!lm.l_ld || bpf_find_vma(bpf_get_current_task_btf(), lm.l_ld, vma_file_cb, &vf, 0) ||
-	    !vf.found)
-		return 0;
-	if ((vf.k.dev == w->exe.dev && vf.k.ino == w->exe.ino) || vf.known)
-		return 0;
-	w->k = vf.k;
-	w->stop = 1;
-	return 1;
+	if (fd < 0 || !fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	v = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&f, sizeof(f), &v[fd]);
+	return f;
 }
 
 /*
- * ld.so's _dl_debug_state(): the link map is consistent again after objects
- * were added (or removed). The cookie is the distance from the probed address
- * to ld.so's _r_debug, so that the walk needs no symbol lookup here.
+ * A dynamic linker maps a shared object: glibc's first mmap(2) of each object
+ * (at start and on dlopen) leaves the address to the kernel, asks for the
+ * object's first segment and says MAP_DENYWRITE; another loader's, or an
+ * older layout's, first mapping is executable. Seen as the kernel picks the
+ * address: this tracepoint runs only for mappings whose address the kernel
+ * chooses (a few per exec), where one on the address space's lock would run
+ * about fifty times. The mapping is not in place yet: the record says which
+ * descriptor it comes from, for the daemon to read it by. The process, if
+ * held, stops on its way back from the call, before any of the object's code
+ * has run. (A mapping made only at a fixed address, as glibc makes an object
+ * aligned above the page size, is not seen here: the daemon's periodic look
+ * at every mapping finds it, discover_sweep_unmapped.)
  */
-SEC("uprobe")
-int BPF_KPROBE(pw_ldso_brk)
+SEC("tp_btf/vm_unmapped_area")
+int BPF_PROG(pw_mmap, unsigned long addr, struct vm_unmapped_area_info *info)
 {
-	__u64 ip = PT_REGS_IP(ctx), rd_addr;
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct pw_ldso_pos *seen, pos;
-	struct user_r_debug rd;
-	struct walk w = {};
+#ifdef PW_NR_MMAP
+	struct task_struct *t;
+	struct pw_file_key k;
+	struct pt_regs *regs;
+	struct file *f;
+	__s32 fd;
 
 	if (!discover_on)
 		return 0;
-	rd_addr = ip + (__s64)bpf_get_attach_cookie(ctx);
-	if (bpf_probe_read_user(&rd, sizeof(rd), (const void *)rd_addr))
-		return 0;
-	if (rd.r_brk != ip && rd.r_brk == ip - 1) {
-		/* this kernel reports the address after the breakpoint: redo with it */
-		rd_addr -= 1;
-		if (bpf_probe_read_user(&rd, sizeof(rd), (const void *)rd_addr))
-			return 0;
-	}
-	if (rd.r_state != RT_CONSISTENT || !rd.r_map)
-		return 0;
-	/* go on after the last object this process showed us, if it is still there */
-	w.next = rd.r_map;
-	seen = bpf_map_lookup_elem(&ldso_seen, &tgid);
-	if (seen && seen->lm) {
-		struct user_link_map lm;
-
-		if (!bpf_probe_read_user(&lm, sizeof(lm), (const void *)seen->lm) &&
-		    lm.l_name == seen->name)
-			w.next = lm.l_next;
-	}
-	if (!w.next)
+	t = bpf_get_current_task_btf();
+	regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	if (PW_SYSCALL_NR(regs) != PW_NR_MMAP)
 		return 0;
 	{
-		struct inode *exe = BPF_CORE_READ(bpf_get_current_task_btf(), mm, exe_file, f_inode);
+		__u64 prot = PT_REGS_PARM3_CORE_SYSCALL(regs), flags = PT_REGS_PARM4_CORE_SYSCALL(regs);
 
-		w.exe.dev = BPF_CORE_READ(exe, i_sb, s_dev);
-		w.exe.ino = BPF_CORE_READ(exe, i_ino);
+		if ((flags & PW_MAP_ANONYMOUS) ||
+		    !((prot & PW_PROT_EXEC) || (flags & PW_MAP_DENYWRITE)))
+			return 0;
 	}
-	bpf_loop(LINK_MAP_WALK, link_map_cb, &w, 0);
-	if (!w.stop && w.next) {
-		/* more new objects than one walk looks at: the daemon rescans them all */
-		w.stop = 1;
-		w.k.dev = w.k.ino = 0;
-	}
-	if (w.last) {
-		pos.lm = w.last;
-		pos.name = w.last_name;
-		bpf_map_update_elem(&ldso_seen, &tgid, &pos, BPF_ANY);
-	}
-	/* a new shared object is held before any of its code runs: its setup calls
-	 * (SNI, socket) are where some probes learn what a verdict needs */
-	if (w.stop)
-		pending_note(PW_REC_LIB, w.k.dev, w.k.ino, 1);
+	fd = (__s32)PT_REGS_PARM5_CORE_SYSCALL(regs);
+	f = task_fd_file(t, fd);
+	if (!f || inode_known(BPF_CORE_READ(f, f_inode), &k))
+		return 0;
+	/* held before any of its code runs: its setup calls (SNI, socket) are
+	 * where some probes learn what a verdict needs */
+	pending_note(PW_REC_LIB, k.dev, k.ino, fd, 1);
+#endif
 	return 0;
 }
 
@@ -516,5 +448,52 @@ int pw_vma_files(struct bpf_iter__task_vma *ctx)
 		return 0;
 	last = k;
 	bpf_seq_write(seq, &k, sizeof(k));
+	return 0;
+}
+
+/*
+ * Executable mappings of files the kernel does not know as examined, in
+ * processes with no note pending: what no hook saw mapped (a shared object
+ * placed only at a fixed address, as glibc places one aligned above the page
+ * size; a file forgotten by known_files' LRU while mapped), for the daemon's
+ * periodic look (discover.c: discover_sweep_unseen). One record per run of
+ * mappings of one file.
+ */
+#define PW_VM_EXEC	0x4
+
+SEC("iter/task_vma")
+int pw_vma_unseen(struct bpf_iter__task_vma *ctx)
+{
+	struct vm_area_struct *vma = ctx->vma;
+	struct task_struct *task = ctx->task;
+	struct seq_file *seq = ctx->meta->seq;
+	static struct pw_file_key last;
+	static __u32 last_pid;
+	struct pw_unseen_rec r = {};
+	struct pw_file_key k;
+	struct file *file;
+
+	if (ctx->meta->seq_num == 0)
+		last.dev = last.ino = last_pid = 0;
+	if (!vma || !task)
+		return 0;
+	file = vma->vm_file;
+	if (!file || !(vma->vm_flags & PW_VM_EXEC))
+		return 0;
+	r.pid = task->tgid;
+	if (r.pid == daemon_tgid || r.pid == watchdog_tgid || bpf_map_lookup_elem(&pending, &r.pid))
+		return 0;
+	if (inode_known(file->f_inode, &k))
+		return 0;
+	if (k.dev == last.dev && k.ino == last.ino && r.pid == last_pid)
+		return 0;
+	last = k;
+	last_pid = r.pid;
+	r.start = vma->vm_start;
+	r.end = vma->vm_end;
+	r.dev = k.dev;
+	r.ino = k.ino;
+	bpf_probe_read_kernel_str(r.comm, sizeof(r.comm), task->comm);
+	bpf_seq_write(seq, &r, sizeof(r));
 	return 0;
 }

@@ -335,13 +335,6 @@ PW_SHARED struct {
 	__type(value, struct pw_file_stamp);	/* the file as examined */
 } known_files SEC(".maps");
 
-PW_SHARED struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, struct pw_ldso_pos);
-} ldso_seen SEC(".maps");
-
 /* every process held for the daemon (discovery's gates, a reset), by tgid:
  * recorded before the SIGSTOP, continued by whoever deletes the entry. Pinned
  * by the daemon, so that a daemon started after a crash continues what was

@@ -73,10 +73,21 @@ struct pw_discover_rec {
 	__u64 seq;		/* EXEC, LIB: the note's sequence number */
 	__u64 ts_ns;		/* CLOCK_MONOTONIC */
 	__u32 reason;		/* UNGATED: enum pw_ungated */
-	__u32 pad;
+	__s32 fd;		/* LIB: the descriptor it was mapped from, or -1 */
 	char comm[PW_COMM_LEN];
 };
 _Static_assert(sizeof(struct pw_discover_rec) == 72, "pw_discover_rec layout");
+
+/* one record of the pw_vma_unseen iterator: an executable mapping of a file the
+ * kernel does not know as examined, in a process with no note pending */
+struct pw_unseen_rec {
+	__u32 pid;		/* tgid */
+	__u32 pad;
+	__u64 start, end;	/* the mapping */
+	__u64 dev, ino;
+	char comm[PW_COMM_LEN];
+};
+_Static_assert(sizeof(struct pw_unseen_rec) == 56, "pw_unseen_rec layout");
 
 /* context of the pw_pending_clear program (run by the daemon, BPF_PROG_TEST_RUN) */
 struct pw_pending_clear_ctx {

@@ -298,7 +298,7 @@ enum pw_rec_type {
 	PW_REC_CHAIN = 2,
 	/* the discovery ring buffer's (include/discovery.h) */
 	PW_REC_EXEC = 3,	/* a process exec'd a file the daemon has not examined */
-	PW_REC_LIB = 4,		/* a process's dynamic linker mapped one */
+	PW_REC_LIB = 4,		/* a process mapped one's code (mmap, PROT_EXEC) */
 	PW_REC_STOP = 5,	/* a process with such files was stopped at the gate */
 	PW_REC_UNGATED = 6,	/* ... went past the gate without being stopped */
 };
@@ -338,12 +338,6 @@ _Static_assert(sizeof(struct pw_conn_mark) == 32, "pw_conn_mark layout");
 struct pw_file_key {
 	__u64 dev;
 	__u64 ino;
-};
-
-/* where ld.so's link map walk stopped last, per process */
-struct pw_ldso_pos {
-	__u64 lm;		/* the struct link_map */
-	__u64 name;		/* its l_name, to tell it is still the same object */
 };
 
 /* One presented certificate, sent when it is captured unless the daemon knows it;

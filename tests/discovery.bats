@@ -25,38 +25,52 @@ private_libssl() {
 	cp "$LIBDIR/libssl.so.3" "$LIBDIR/libcrypto.so.3" "$dir/"
 }
 
-@test "a process started before the daemon, with its own copy of libssl, is found and judged" {
-	private_libssl "$BATS_TEST_TMPDIR/before"
+# start_waiter DIR: a python client with DIR first on its library path imports ssl
+# (DIR/libssl.so.3 mapped), then waits for a line on $BATS_TEST_TMPDIR/go before it
+# connects to the impostor and sends; WAITER_PID
+start_waiter() {
 	mkfifo "$BATS_TEST_TMPDIR/go"
-	# ssl imported (the copy mapped) before the daemon exists; connects when told to
-	LD_LIBRARY_PATH=$BATS_TEST_TMPDIR/before "$PYTHON" -c '
+	LD_LIBRARY_PATH=$1 "$PYTHON" -c '
 import ssl, socket, sys
 open(sys.argv[1]).read()
 c = ssl.create_default_context(); c.check_hostname = False; c.verify_mode = ssl.CERT_NONE
 s = c.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[2]))), server_hostname="pin.test")
-s.sendall(b"early bird"); print(s.recv(100).decode().strip())
+s.sendall(b"waited secret"); print(s.recv(100).decode().strip())
 ' "$BATS_TEST_TMPDIR/go" "$evil_PORT" >"$BATS_TEST_TMPDIR/waiter.out" 2>&1 &
 	WAITER_PID=$!
-	retry 50 0.1 grep -q "$BATS_TEST_TMPDIR/before/libssl.so.3" "/proc/$WAITER_PID/maps"
-	pin_test_policy
-	pw_start --policy "$POLICY"
-	# the startup scan attached the copy: the ready event lists it
-	events_wait ".event == \"ready\" and ([.libraries[].path] | index(\"$BATS_TEST_TMPDIR/before/libssl.so.3\") != null)"
+	retry 50 0.1 grep -q "$1/libssl.so.3" "/proc/$WAITER_PID/maps"
+}
+
+# waiter_killed: let the waiter go; OpenSSL's verdict kills it before the impostor
+# gets a byte
+waiter_killed() {
+	local rc=0 ev
 	echo go >"$BATS_TEST_TMPDIR/go"
-	local rc=0
 	wait "$WAITER_PID" || rc=$?
 	WAITER_PID=
 	[ "$rc" -eq 137 ]
 	ev=$(events_wait '.event == "tls_chain" and .action == "killed"')
 	[ "$(event_field "$ev" .library)" = openssl ]
+	[ "$(event_field "$ev" .verdict)" = mismatch ]
 	[ ! -s "$evil_RECORD" ]
+}
+
+@test "a process started before the daemon, with its own copy of libssl, is found and judged" {
+	private_libssl "$BATS_TEST_TMPDIR/before"
+	# ssl imported (the copy mapped) before the daemon exists; connects when told to
+	start_waiter "$BATS_TEST_TMPDIR/before"
+	pin_test_policy
+	pw_start --policy "$POLICY"
+	# the startup scan attached the copy: the ready event lists it
+	events_wait ".event == \"ready\" and ([.libraries[].path] | index(\"$BATS_TEST_TMPDIR/before/libssl.so.3\") != null)"
+	waiter_killed
 }
 
 @test "a library loaded after the daemon started (dlopen of a private libssl) is attached before it is used" {
 	private_libssl "$BATS_TEST_TMPDIR/late"
 	pin_test_policy
 	pw_start --policy "$POLICY"
-	# python starts, then imports ssl: dlopen maps the copy, ld.so's r_brk reports it
+	# python starts, then imports ssl: dlopen maps the copy, its mmap reports it
 	run env LD_LIBRARY_PATH="$BATS_TEST_TMPDIR/late" "$PYTHON" -c '
 import socket, sys, time
 time.sleep(0.2)
@@ -77,6 +91,46 @@ s.sendall(b"late secret"); print(s.recv(100).decode().strip())
 		--port "$legit_PORT" --insecure --secret "late secret"
 	[ "$status" -eq 0 ]
 	grep -q "late secret" "$legit_RECORD"
+}
+
+@test "a shared object glibc maps only at a fixed address (aligned above the page size) is found by the periodic look, reported, and judged from then on" {
+	local dir=$BATS_TEST_TMPDIR/aligned ev
+	# libssl alone: a private libcrypto beside it would be mapped the usual way, and its
+	# note would have the whole process looked at
+	mkdir -p "$dir"
+	cp "$LIBDIR/libssl.so.3" "$dir/"
+	# its first LOAD aligned to 2 MiB: glibc reserves anonymous space, then maps the
+	# file there with MAP_FIXED, where the kernel picks no address and pw_mmap sees nothing
+	"$PYTHON" - "$dir/libssl.so.3" <<-'PY'
+		import struct, sys
+		b = bytearray(open(sys.argv[1], "rb").read())
+		phoff, = struct.unpack_from("<Q", b, 0x20)
+		size, num = struct.unpack_from("<HH", b, 0x36)
+		for i in range(num):
+		    o = phoff + i * size
+		    if struct.unpack_from("<I", b, o)[0] == 1:
+		        struct.pack_into("<Q", b, o + 48, 0x200000)
+		        break
+		open(sys.argv[1], "wb").write(b)
+	PY
+	readelf -lW "$dir/libssl.so.3" | grep -m1 LOAD | grep -q '0x200000$'
+	pin_test_policy
+	pw_start --policy "$POLICY"
+	# the interpreter's own modules examined first, so that nothing else notes the client
+	"$PYTHON" -c 'import ssl'
+	sleep 1
+	start_waiter "$dir"
+	# the look runs every 10 s: reported once, with the file and the process
+	ev=$(events_wait ".event == \"discovery_timeout\" and .reason == \"unseen_mapping\"" 25)
+	[ "$(event_field "$ev" .pid)" -eq "$WAITER_PID" ]
+	[ "$(event_field "$ev" .file.path)" = "$dir/libssl.so.3" ]
+	[ "$(event_field "$ev" .stopped)" = false ]
+	retry 50 0.1 jq -e --arg p "$dir/libssl.so.3" '.libraries[] | select(.path == $p)' /run/pinwarden/status.json
+	retry 50 0.1 jq -e '.discovery.unseen_mappings == 1' /run/pinwarden/status.json
+	grep -q "which no hook saw it map" "$PW_ERR"
+	# from then on its handshakes are judged: the impostor is killed before it gets a byte
+	waiter_killed
+	events_lint
 }
 
 @test "a container-like process: a private libssl bind-mounted in its own mount namespace" {
@@ -212,7 +266,7 @@ s.sendall(b"late secret"); print(s.recv(100).decode().strip())
 		for ((i = 0; i < batch; i++)); do
 			cp "$LIBDIR/libssl.so.3" "$dir/libssl-$b-$i.so"
 		done
-		# two processes map the batch (dlopen: ld.so's r_brk reports each), hold it
+		# two processes map the batch (dlopen: each mmap reports it), hold it
 		# until the status lists every file, then end: the files go, unmapped
 		rm -f "$BATS_TEST_TMPDIR/go"
 		pids=()

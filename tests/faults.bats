@@ -203,10 +203,10 @@ park_chain() {
 
 @test "churn: 10,000 short-lived clients, every one judged or counted lost; maps back to baseline; memory flat" {
 	pw_start --status "$BATS_TEST_TMPDIR/status.json"
-	local base_ssl base_ldso rss0 rss1 i pids=()
+	local base_ssl base_pending rss0 rss1 i pids=()
 	sleep 1.5
 	base_ssl=$(map_entries ssl_state)
-	base_ldso=$(map_entries ldso_seen)
+	base_pending=$(map_entries pending)
 	rss0=$(awk '/^VmRSS/ { print $2 }' "/proc/$PW_PID/status")
 	# four loops of 2,500 curl processes each
 	for i in 1 2 3 4; do
@@ -228,10 +228,10 @@ park_chain() {
 	[ "$(($(_events_count '.event == "tls_chain" and .comm == "curl"') + lost))" -eq 10000 ]
 	# the per-connection state is gone again (SSL_free, process exit, the daemon's sweep)
 	retry 60 0.5 bash -c "[ \$(bpftool -j map dump name ssl_state | jq -s 'flatten | length') -le $((base_ssl + 5)) ]"
-	retry 60 0.5 bash -c "[ \$(bpftool -j map dump name ldso_seen | jq -s 'flatten | length') -le $((base_ldso + 5)) ]"
+	retry 60 0.5 bash -c "[ \$(bpftool -j map dump name pending | jq -s 'flatten | length') -le $((base_pending + 5)) ]"
 	[ "$(map_entries reset_conns)" -eq 0 ]
 	echo "ssl_state entries: $base_ssl before, $(map_entries ssl_state) after;" \
-		"ldso_seen: $base_ldso before, $(map_entries ldso_seen) after"
+		"pending notes: $base_pending before, $(map_entries pending) after"
 	rss1=$(awk '/^VmRSS/ { print $2 }' "/proc/$PW_PID/status")
 	echo "daemon RSS: $rss0 kB before, $rss1 kB after"
 	[ "$rss1" -lt $((rss0 + 8192)) ]

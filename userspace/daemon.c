@@ -331,6 +331,8 @@ static void status_write(struct daemon *d)
 	json_uint(&j, "timeouts", d->disc.timeouts);
 	json_uint(&j, "leftovers_continued", d->disc.leftovers);
 	json_uint(&j, "remapped", d->disc.remapped);
+	json_uint(&j, "notes_unfound", d->disc.note_unfound);
+	json_uint(&j, "unseen_mappings", d->disc.unseen_found);
 	json_uint(&j, "libraries_changed", d->disc.changed);
 	json_uint(&j, "libraries_attached", d->discovered);
 	json_uint(&j, "libraries_detached", d->disc.detached);
@@ -396,6 +398,7 @@ static void tick(struct daemon *d, unsigned n)
 	reset_sweep(d);	/* marks of lost records, sockets not yet destroyed */
 	discover_check_attached(d);	/* files rewritten in place since they were attached */
 	discover_sweep_unmapped(d);	/* libraries no process maps any more */
+	discover_sweep_unseen(d);	/* mappings no hook saw */
 	if (!d->no_discover)
 		watchdog_check(d);
 	events_flush_repeats(d, false);
@@ -796,7 +799,7 @@ int daemon_run(struct daemon *dp)
 	struct pw_diags diags = {};
 	struct sigaction sa = {};
 	struct bpf_link *tcp_link = NULL, *exec_link = NULL, *exit_link = NULL, *gate_link = NULL;
-	struct bpf_link *gate_connect_link = NULL;
+	struct bpf_link *gate_connect_link = NULL, *mmap_link = NULL;
 	struct epoll_event ev = { .events = EPOLLIN }, evs[4];
 	unsigned ticks = 0;
 	uint64_t next_tick;
@@ -942,6 +945,11 @@ int daemon_run(struct daemon *dp)
 				 "library of their own are NOT covered");
 			d.skel->bss->discover_on = 0;
 		}
+		mmap_link = bpf_program__attach(d.skel->progs.pw_mmap);
+		if (!mmap_link)
+			log_warn("cannot watch mmap (tp_btf/mmap_lock_released): shared objects "
+				 "loaded from now on (a private libssl, dlopen) are NOT covered "
+				 "until a process that maps one is scanned");
 		gate_link = bpf_program__attach(d.skel->progs.pw_gate);
 		gate_connect_link = bpf_program__attach(d.skel->progs.pw_gate_connect);
 		if (!gate_link || !gate_connect_link)
@@ -1009,6 +1017,8 @@ int daemon_run(struct daemon *dp)
 	gate_connect_link = NULL;
 	bpf_link__destroy(exec_link);
 	exec_link = NULL;
+	bpf_link__destroy(mmap_link);
+	mmap_link = NULL;
 	discovery_end(&d);
 	drain(&d, false);
 	read_counters(&d);
@@ -1024,6 +1034,7 @@ cleanup:
 	bpf_link__destroy(gate_link);
 	bpf_link__destroy(gate_connect_link);
 	bpf_link__destroy(exec_link);
+	bpf_link__destroy(mmap_link);
 	discovery_end(&d);
 	if (d.rb)
 		drain(&d, false);

@@ -82,33 +82,6 @@ static bool known_fresh(struct daemon *d, uint64_t kdev, uint64_t ino, const cha
 	       (st.stx_ctime.tv_nsec & PW_CTIME_NSEC_MASK) == s.ctime_nsec;
 }
 
-/* A glibc dynamic linker (planned: p->ldso): hook its r_brk so that objects it
- * maps later are seen. */
-static int ldso_hook(struct daemon *d, const struct library_plan *p, int fd, const char *path,
-		     const char *display)
-{
-	struct attached_lib *lib;
-	char err[512];
-
-	lib = attach_set_add(&d->libs, "ld.so", fd, path, err, sizeof(err));
-	if (!lib) {
-		log_warnx("discovery: %s", err);
-		return -1;
-	}
-	snprintf(lib->display, sizeof(lib->display), "%s", display);
-	/* the cookie: from the probed instruction to _r_debug */
-	if (attach_uprobe_cookie(lib, d->skel->progs.pw_ldso_brk, p->ldso_off, p->ldso_cookie,
-				 err, sizeof(err)) ||
-	    attach_commit(lib, err, sizeof(err))) {
-		events_library_uncovered(d, "ld.so", display, uncovered_reason_of(err), err);
-		attach_set_remove(&d->libs, lib);
-		return -1;
-	}
-	log_debug("discovery: watching %s (r_brk at 0x%llx)", display,
-		  (unsigned long long)p->ldso_off);
-	return 1;
-}
-
 /*
  * Examine the open file `fd` (it is `id`): a TLS library, a dynamic linker, or
  * neither, as `plan` says (an examination worker's), or as its bytes in
@@ -140,9 +113,6 @@ static const char *examine_fd(struct daemon *d, int fd, int image_fd, const stru
 			snprintf(lib->display, sizeof(lib->display), "%s", display);
 		d->discovered++;
 		log_info("attached %s (%s)", display, lib ? lib->library : "?");
-	} else if (plan->ldso && !attach_set_find(&d->libs, id->dev, id->ino) &&
-		   ldso_hook(d, plan, fd, path, display) > 0) {
-		d->disc.new_ldso = true;
 	}
 	library_plan_free(own);
 	known_add(d, id);
@@ -281,50 +251,178 @@ static int examine_later(struct daemon *d, struct disc_waiter *w, const char *mf
 	return w && !waiter_add(w, kdev, ino);
 }
 
-/* Every executable file mapping of one process: examined now (no workers), or
- * handed to the workers with `w` waiting for them. */
-static int scan_process(struct daemon *d, pid_t pid, struct disc_waiter *w)
+/* One file of a process, unless known: examined now (no workers), or handed to
+ * the workers with `w` waiting for it. */
+static int scan_one(struct daemon *d, struct disc_waiter *w, const char *mf, uint64_t kdev,
+		    uint64_t ino, const char *name)
+{
+	char display[4096];
+
+	/* cheap first: most mappings are files examined long ago */
+	if (known_fresh(d, kdev, ino, mf))
+		return 0;
+	snprintf(display, sizeof(display), "%.4000s", name[0] ? name : mf);
+	if (d->disc.pool)
+		examine_later(d, w, mf, kdev, ino, display);
+	else
+		examine_here(d, mf, kdev, ino, display);
+	return 1;
+}
+
+/*
+ * Every executable file mapping of one process, and the file the kernel noted
+ * (`note`, or NULL: a shared object whose first mapping may not be executable,
+ * or not be in place yet), examined now (no workers), or handed to the
+ * workers with `w` waiting for them.
+ */
+static int scan_process(struct daemon *d, pid_t pid, struct disc_waiter *w,
+			const struct pw_discover_rec *note)
 {
 	char path[64], line[4096 + 256];
+	bool noted = !note || !note->ino;
+	int n = 0, pass;
 	FILE *f;
-	int n = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		char range[64], perms[8], devs[16], file[4096] = "", mf[128], display[4096];
-		unsigned long long ino, lo, hi;
-		const char *name = file;
-		unsigned maj, min;
-		uint64_t kdev;
+	for (pass = 0; pass < 2 && (!pass || !noted); pass++) {
+		snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+		f = fopen(path, "re");
+		if (!f)
+			return -1;
+		while (fgets(line, sizeof(line), f)) {
+			char range[64], perms[8], devs[16], file[4096] = "", mf[128];
+			unsigned long long ino, lo, hi;
+			const char *name = file;
+			unsigned maj, min;
+			uint64_t kdev;
+			bool is_note;
 
-		if (sscanf(line, "%63s %7s %*s %15s %llu %4095[^\n]", range, perms, devs, &ino,
-			   file) < 4 || !ino || perms[2] != 'x')
+			if (sscanf(line, "%63s %7s %*s %15s %llu %4095[^\n]", range, perms, devs,
+				   &ino, file) < 4 || !ino)
+				continue;
+			if (sscanf(devs, "%x:%x", &maj, &min) != 2)
+				continue;
+			kdev = (uint64_t)maj << 20 | min;
+			is_note = note && note->dev == kdev && note->ino == ino;
+			if (perms[2] != 'x' && !is_note)
+				continue;
+			if (is_note) {
+				if (noted)
+					continue;
+				noted = true;
+			} else if (pass) {
+				continue;
+			}
+			/* map_files names carry no leading zeros, /proc/PID/maps pads to 8
+			 * digits: a non-PIE executable at 0x400000 (node, Go) is "400000-..." */
+			if (sscanf(range, "%llx-%llx", &lo, &hi) != 2)
+				continue;
+			snprintf(mf, sizeof(mf), "/proc/%d/map_files/%llx-%llx", pid, lo, hi);
+			while (*name == ' ')
+				name++;
+			n += scan_one(d, w, mf, kdev, ino, name);
+		}
+		fclose(f);
+		if (noted || note->fd < 0)
 			continue;
-		if (sscanf(devs, "%x:%x", &maj, &min) != 2)
-			continue;
-		kdev = (uint64_t)maj << 20 | min;
-		/* map_files names carry no leading zeros, /proc/PID/maps pads to 8
-		 * digits: a non-PIE executable at 0x400000 (node, Go) is "400000-..." */
-		if (sscanf(range, "%llx-%llx", &lo, &hi) != 2)
-			continue;
-		snprintf(mf, sizeof(mf), "/proc/%d/map_files/%llx-%llx", pid, lo, hi);
-		/* cheap first: most mappings are files examined long ago */
-		if (known_fresh(d, kdev, ino, mf))
-			continue;
-		while (*name == ' ')
-			name++;
-		snprintf(display, sizeof(display), "%.4000s", name[0] ? name : mf);
-		if (d->disc.pool)
-			examine_later(d, w, mf, kdev, ino, display);
-		else
-			examine_here(d, mf, kdev, ino, display);
-		n++;
+		/* not mapped yet (the kernel told us as it chose the address): through the
+		 * descriptor, while it is open, checked to be the file noted; else the
+		 * mapping is in place by now, and the second pass finds it */
+		{
+			char fdp[64], name[4096];
+			struct statx st;
+			ssize_t len;
+
+			snprintf(fdp, sizeof(fdp), "/proc/%d/fd/%d", pid, note->fd);
+			if (statx(AT_FDCWD, fdp, AT_STATX_DONT_SYNC, STATX_INO, &st) ||
+			    ((uint64_t)st.stx_dev_major << 20 | st.stx_dev_minor) != note->dev ||
+			    st.stx_ino != note->ino)
+				continue;
+			len = readlink(fdp, name, sizeof(name) - 1);
+			name[len > 0 ? len : 0] = 0;
+			noted = true;
+			n += scan_one(d, w, fdp, note->dev, note->ino, name);
+		}
 	}
-	fclose(f);
+	if (!noted)
+		d->disc.note_unfound++;
 	return n;
+}
+
+/* ---- mappings no hook saw ------------------------------------------------ */
+
+/* Reported once per file per daemon: the file was examined then (or is being). */
+static bool unseen_reported(struct daemon *d, uint64_t kdev, uint64_t ino)
+{
+	size_t i;
+
+	for (i = 0; i < d->disc.nunseen; i++)
+		if (d->disc.unseen[i].kdev == kdev && d->disc.unseen[i].ino == ino)
+			return true;
+	if (d->disc.nunseen < DISCOVER_UNSEEN_MAX) {
+		d->disc.unseen[d->disc.nunseen].kdev = kdev;
+		d->disc.unseen[d->disc.nunseen++].ino = ino;
+	}
+	return false;
+}
+
+/*
+ * Every DISCOVER_UNSEEN_NS: the executable mappings of files the kernel does
+ * not know as examined, in processes with no note pending (bpf/discover.bpf.c:
+ * pw_vma_unseen). What no hook saw mapped (a shared object placed only at a
+ * fixed address) ran unexamined until now: each such file is examined, and
+ * reported once (discovery_timeout, reason unseen_mapping).
+ */
+void discover_sweep_unseen(struct daemon *d)
+{
+	uint64_t now = stops_now_ns();
+	struct pw_unseen_rec recs[64];
+	size_t i, handed = 0;
+	ssize_t got;
+	int fd;
+
+	if (d->no_discover || !d->skel || !d->skel->bss->discover_on || now < d->disc.unseen_next_ns)
+		return;
+	d->disc.unseen_next_ns = now + DISCOVER_UNSEEN_NS;
+	if (!d->disc.unseen_iter) {
+		d->disc.unseen_iter = bpf_program__attach_iter(d->skel->progs.pw_vma_unseen, NULL);
+		if (!d->disc.unseen_iter) {
+			log_warnx("discovery: cannot walk every mapping (iter/task_vma): a shared "
+				  "object mapped only at a fixed address is NOT found");
+			d->disc.unseen_next_ns = UINT64_MAX;
+			return;
+		}
+	}
+	fd = bpf_iter_create(bpf_link__fd(d->disc.unseen_iter));
+	if (fd < 0)
+		return;
+	while (handed < DISCOVER_UNSEEN_PER_SWEEP && (got = read(fd, recs, sizeof(recs))) > 0) {
+		for (i = 0; i < (size_t)got / sizeof(recs[0]); i++) {
+			const struct pw_unseen_rec *r = &recs[i];
+			char mf[128], name[4096];
+			ssize_t len;
+
+			snprintf(mf, sizeof(mf), "/proc/%u/map_files/%llx-%llx", r->pid,
+				 (unsigned long long)r->start, (unsigned long long)r->end);
+			/* in the workers' hands already, or examined since the walk */
+			if (file_find(d, r->dev, r->ino) ||
+			    (d->disc.pool && examine_busy_with(d->disc.pool, r->dev, r->ino)) ||
+			    known_fresh(d, r->dev, r->ino, mf))
+				continue;
+			len = readlink(mf, name, sizeof(name) - 1);
+			name[len > 0 ? len : 0] = 0;
+			if (!unseen_reported(d, r->dev, r->ino)) {
+				d->disc.unseen_found++;
+				log_warnx("discovery: pid %u (%.16s) maps %s, which no hook saw it map: "
+					  "its handshakes so far were NOT judged; examined now", r->pid,
+					  r->comm, name[0] ? name : mf);
+				events_discovery_timeout(d, r->pid, r->comm, r->dev, r->ino,
+							 "unseen_mapping", false, 0);
+			}
+			scan_one(d, NULL, mf, r->dev, r->ino, name);
+			handed++;
+		}
+	}
+	close(fd);
 }
 
 /* ---- libraries no process maps any more --------------------------------- */
@@ -519,9 +617,7 @@ static int pending_done(struct daemon *d, __u32 pid, uint64_t start, uint64_t se
 static void stop_continue(struct daemon *d, pid_t pid);
 
 /*
- * Waiters with no file left: their processes' notes are done. A dynamic linker
- * hooked meanwhile may have mapped objects before its hook was in place,
- * unseen: look again, once, so that nothing mapped before the hook escapes.
+ * Waiters with no file left: their processes' notes are done.
  */
 static void waiters_settle(struct daemon *d)
 {
@@ -533,14 +629,6 @@ static void waiters_settle(struct daemon *d)
 		if (w->n) {
 			i++;
 			continue;
-		}
-		if (w->ldso && !w->rescanned) {
-			w->rescanned = true;
-			scan_process(d, w->pid, w);
-			if (w->n) {
-				i++;
-				continue;
-			}
 		}
 		d->disc.waiters[i] = d->disc.waiters[--d->disc.nwaiters];
 		if (w->record && pending_done(d, w->pid, w->start, w->seq))
@@ -570,7 +658,6 @@ static void on_examined(void *ctx, struct examine_result *r)
 	}
 	if (r->status != EXAMINE_TIMEOUT && r->wall_ns > d->disc.examine_max_ns)
 		d->disc.examine_max_ns = r->wall_ns;
-	d->disc.new_ldso = false;
 	switch (r->status) {
 	case 0:
 		examine_opened(d, r->fd, r->copy_fd, &r->id, mf, display ? display : mf, r->plan);
@@ -595,7 +682,6 @@ static void on_examined(void *ctx, struct examine_result *r)
 			if (w->keys[k].kdev != r->kdev || w->keys[k].ino != r->ino)
 				continue;
 			w->keys[k] = w->keys[--w->n];
-			w->ldso |= d->disc.new_ldso;
 			break;
 		}
 	}
@@ -646,6 +732,8 @@ void discover_examine_stop(struct daemon *d)
 	d->disc.pool = NULL;	/* freed, or kept for the workers that may still come back */
 	bpf_link__destroy(d->disc.vma_iter);
 	d->disc.vma_iter = NULL;
+	bpf_link__destroy(d->disc.unseen_iter);
+	d->disc.unseen_iter = NULL;
 	for (i = 0; i < d->disc.nwaiters; i++) {
 		free(d->disc.waiters[i]->keys);
 		free(d->disc.waiters[i]);
@@ -665,10 +753,7 @@ int discover_process(struct daemon *d, pid_t pid)
 	struct disc_waiter *w = d->disc.pool ? waiter_new(d, pid, 0, 0, false) : NULL;
 	int n;
 
-	d->disc.new_ldso = false;
-	n = scan_process(d, pid, w);
-	if (!d->disc.pool && n > 0 && d->disc.new_ldso)
-		n += scan_process(d, pid, NULL);
+	n = scan_process(d, pid, w, NULL);
 	waiters_settle(d);
 	return n;
 }
@@ -799,12 +884,12 @@ int discover_on_record(void *ctx, void *data, size_t size)
 			struct disc_waiter *w = waiter_new(d, r->pid, r->start, r->seq, true);
 
 			if (w) {
-				scan_process(d, (pid_t)r->pid, w);
+				scan_process(d, (pid_t)r->pid, w, r);
 				waiters_settle(d);
 				break;
 			}
 		}
-		discover_process(d, (pid_t)r->pid);
+		scan_process(d, (pid_t)r->pid, NULL, r);
 		if (pending_done(d, r->pid, r->start, r->seq))
 			stop_continue(d, (pid_t)r->pid);
 		break;

@@ -12,6 +12,9 @@
 struct daemon;
 
 #define DISCOVER_RETRY_MAX	64
+#define DISCOVER_UNSEEN_NS	(10 * 1000000000ULL)	/* the look for mappings no hook saw */
+#define DISCOVER_UNSEEN_PER_SWEEP 256			/* files handed per look */
+#define DISCOVER_UNSEEN_MAX	1024			/* files reported, remembered */
 
 struct examine_pool;
 
@@ -22,7 +25,7 @@ struct disc_key {
 
 struct disc_waiter {
 	pid_t pid;
-	bool record, ldso, rescanned;	/* from a record (kernel told when done); a linker hooked */
+	bool record;			/* from a record: the kernel is told when done */
 	uint64_t start, seq;
 	struct disc_key *keys;		/* the files it waits for */
 	size_t n;
@@ -50,7 +53,6 @@ struct discover_state {
 	uint64_t examine_timeouts;	/* files given up past the bound: uncovered (timeout) */
 	uint64_t examine_max_ns;	/* longest a worker took with a file it finished */
 	uint64_t timeout_ns;		/* run --discover-timeout: the bound on every stop */
-	bool new_ldso;			/* a dynamic linker was hooked by this examination */
 	pid_t retry[DISCOVER_RETRY_MAX];/* stops to continue whose SIGSTOP had not landed yet */
 	size_t nretry;
 	uint64_t notes, stops_seen, continued, stop_max_ns, stop_sum_ns;
@@ -59,12 +61,18 @@ struct discover_state {
 	uint64_t ungated[PW_UNGATED_MAX];/* processes past the gate unexamined, by reason */
 	uint64_t clear_errors;
 	uint64_t remapped;		/* mappings that named another file when opened: refused */
+	uint64_t note_unfound;		/* noted files neither mapped nor open when looked for */
 	uint64_t changed;		/* attached files rewritten: detached, examined again */
 	uint64_t detach_after_ns;	/* run --detach-unmapped: a library no process maps for
 					 * that long is detached (0: never) */
 	uint64_t sweep_next_ns;		/* the next look for unmapped libraries */
 	uint64_t detached;		/* libraries detached that way */
 	struct bpf_link *vma_iter;	/* the kernel's walk of every mapping (pw_vma_files) */
+	struct bpf_link *unseen_iter;	/* its walk of unknown executable mappings (pw_vma_unseen) */
+	uint64_t unseen_next_ns;	/* the next look for them */
+	uint64_t unseen_found;		/* files found that way: their mappings ran unexamined */
+	struct disc_key unseen[DISCOVER_UNSEEN_MAX];	/* those reported */
+	size_t nunseen;
 	bool pinned;			/* the stops map is pinned (PW_STOPS_PIN) */
 	pid_t wd_pid;			/* the watchdog (userspace/watchdog.c) */
 	int wd_fd;			/* its reports (struct pw_expired), read end */
@@ -79,6 +87,9 @@ struct discover_state {
  * and attached again before it is used, as any new file.
  */
 void discover_sweep_unmapped(struct daemon *d);
+
+/* Every 10 s: executable mappings of files no hook saw mapped, examined and reported. */
+void discover_sweep_unseen(struct daemon *d);
 
 /* Examine every executable mapping of every process (at start); `between` runs
  * after each process, so that the daemon answers the kernel meanwhile. */

@@ -25,9 +25,9 @@ const char *const uncovered_reason_names[UNCOVERED_MAX] = {
 	[UNCOVERED_TIMEOUT] = "timeout",
 };
 
-/* tls_libraries' names, then the dynamic linker's hook, then anything else */
+/* tls_libraries' names, then anything else */
 const char *const uncovered_library_names[UNCOVERED_LIBS] = {
-	"openssl", "boringssl", "gnutls", "nss", "go", "node", "ld.so", "unknown",
+	"openssl", "boringssl", "gnutls", "nss", "go", "node", "unknown",
 };
 
 unsigned library_index(const char *name)
@@ -71,8 +71,6 @@ struct library_plan *library_plan(struct pinwarden_bpf *skel, int fd, int image_
 	struct library_plan *p = calloc(1, sizeof(*p));
 	const struct tls_library *const *t;
 	struct elf_image *img;
-	uint64_t brk, rdebug;
-	int64_t off;
 
 	if (!p)
 		return NULL;
@@ -102,22 +100,10 @@ struct library_plan *library_plan(struct pinwarden_bpf *skel, int fd, int image_
 		if (p->rc < 0)
 			p->failed_reason = uncovered_reason_of(p->err);
 	}
-	if (!p->t) {
-		/* a glibc dynamic linker: where its r_brk is, and from there to _r_debug */
-		brk = elf_func_vaddr(img, "_dl_debug_state");
-		rdebug = elf_object_vaddr(img, "_r_debug");
-		off = brk && rdebug ? elf_vaddr_to_offset(img, brk) : -1;
-		if (off >= 0) {
-			p->ldso = true;
-			p->ldso_off = off;
-			p->ldso_cookie = rdebug - brk;
-		}
-	}
 	/* a budget spent, anywhere: whatever was decided was decided on part of the file */
 	if (elf_image_budget_spent(img)) {
 		snprintf(p->err, sizeof(p->err), "%s: %s", path, elf_image_budget_spent(img));
 		p->failed_reason = UNCOVERED_BUDGET;
-		p->ldso = false;
 		p->rc = -1;
 	}
 	elf_image_close(img);

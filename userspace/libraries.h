@@ -62,8 +62,8 @@ extern const char *const uncovered_reason_names[UNCOVERED_MAX];
 /* The reason an attach error (err) stands for. */
 unsigned uncovered_reason_of(const char *err);
 
-/* Index of a family's name ("openssl", "ld.so", anything else: "unknown") for counters. */
-#define UNCOVERED_LIBS 8
+/* Index of a family's name ("openssl", ..., anything else: "unknown") for counters. */
+#define UNCOVERED_LIBS 7
 unsigned library_index(const char *name);
 extern const char *const uncovered_library_names[UNCOVERED_LIBS];
 
@@ -100,8 +100,6 @@ struct library_plan {
 	int rc;				/* 1: probes for family t; 0: no TLS library; -1: err */
 	const struct tls_library *t;	/* the family matched, or NULL */
 	struct attached_lib *lib;	/* the probes asked for: of no set, linked to nothing */
-	bool ldso;			/* rc 0 and a glibc dynamic linker: */
-	uint64_t ldso_off, ldso_cookie;	/* its r_brk's file offset, and from it to _r_debug */
 	unsigned failed_reason;		/* rc -1: enum uncovered_reason */
 	char err[512];
 };

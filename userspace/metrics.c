@@ -159,7 +159,7 @@ static void verdicts(const struct daemon *d, FILE *f)
 			}
 }
 
-/* Attached library files and their probes, by library (openssl, ..., ld.so). */
+/* Attached library files and their probes, by library (openssl, ...). */
 static void libraries(const struct daemon *d, FILE *f)
 {
 	size_t i, j;
@@ -342,6 +342,15 @@ void metrics_format(const struct daemon *d, FILE *f)
 	       "Mappings that named another file when the daemon opened them than when it "
 	       "listed them (mapped over meanwhile): not examined, nothing attached.",
 	       d->disc.remapped);
+	single(f, "counter", "discovery_notes_unfound_total",
+	       "Files the kernel said a process mapped, found neither in its mappings nor "
+	       "behind the descriptor it named (the mmap failed, or the process unmapped and "
+	       "closed it at once): not examined for that process.", d->disc.note_unfound);
+	single(f, "counter", "discovery_unseen_mappings_total",
+	       "Files found executable-mapped by the periodic look that no hook saw mapped "
+	       "(a shared object placed only at a fixed address): their processes ran them "
+	       "unexamined until then (discovery_timeout events, reason unseen_mapping).",
+	       d->disc.unseen_found);
 	single(f, "counter", "libraries_changed_total",
 	       "Attached files rewritten in place: their probes detached, the file examined "
 	       "again (library_changed events).", d->disc.changed);

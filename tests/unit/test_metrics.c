@@ -60,7 +60,7 @@ static struct daemon *fixture(void)
 	snprintf(libs[0].library, sizeof(libs[0].library), "openssl");
 	libs[0].nprobes = 11;
 	libs[0].nlinks = 6;
-	snprintf(libs[1].library, sizeof(libs[1].library), "ld.so");
+	snprintf(libs[1].library, sizeof(libs[1].library), "nss");
 	libs[1].nprobes = libs[1].nlinks = 1;
 	/* detached (its process is gone): not counted */
 	snprintf(libs[2].library, sizeof(libs[2].library), "openssl");
@@ -98,7 +98,7 @@ static void test_families(void)
 	ASSERT_LINE(t, "pinwarden_verdicts_total{library=\"gnutls\",verdict=\"mismatch\",action=\"killed\"} 1");
 	ASSERT_TRUE(!strstr(t, "library=\"gnutls\",verdict=\"match\""));
 	ASSERT_LINE(t, "pinwarden_libraries_attached{library=\"openssl\"} 1");
-	ASSERT_LINE(t, "pinwarden_libraries_attached{library=\"ld.so\"} 1");
+	ASSERT_LINE(t, "pinwarden_libraries_attached{library=\"nss\"} 1");
 	ASSERT_LINE(t, "pinwarden_probes_attached{library=\"openssl\"} 11");
 	ASSERT_LINE(t, "pinwarden_policy_generation 3");
 	ASSERT_LINE(t, "pinwarden_policy_reloads_total 4");
