@@ -259,16 +259,18 @@ static __always_inline int inode_known(struct inode *inode, struct pw_file_key *
 {
 	struct pw_file_stamp *s;
 
-	k->dev = BPF_CORE_READ(inode, i_sb, s_dev);
-	k->ino = BPF_CORE_READ(inode, i_ino);
+	/* a kernel pointer the verifier knows the type of: plain loads, no helper
+	 * call per field (these run on every exec and library load) */
+	k->dev = inode->i_sb->s_dev;
+	k->ino = inode->i_ino;
 	s = bpf_map_lookup_elem(&known_files, k);
 	if (!s)
 		return 0;
-	if ((s->flags & PW_STAMP_GEN) && s->gen != BPF_CORE_READ(inode, i_generation))
+	if ((s->flags & PW_STAMP_GEN) && s->gen != inode->i_generation)
 		return 0;
 	if (bpf_core_field_exists(inode->i_ctime_sec))
-		return s->ctime_sec == BPF_CORE_READ(inode, i_ctime_sec) &&
-		       s->ctime_nsec == (BPF_CORE_READ(inode, i_ctime_nsec) & PW_CTIME_NSEC_MASK);
+		return s->ctime_sec == inode->i_ctime_sec &&
+		       s->ctime_nsec == (inode->i_ctime_nsec & PW_CTIME_NSEC_MASK);
 	return 1;
 }
 
@@ -280,13 +282,13 @@ int BPF_PROG(pw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 
 	if (!discover_on)
 		return 0;
-	inode = BPF_CORE_READ(bprm, file, f_inode);
+	inode = bprm->file->f_inode;
 	if (inode_known(inode, &k))
 		return 0;
 	/* held here only if it is big enough to hold a TLS implementation of its own
 	 * (a Go program, node, a static OpenSSL); a small one can only load one, and
 	 * is held where it maps one's code (pw_mmap) */
-	pending_note(PW_REC_EXEC, k.dev, k.ino, -1, BPF_CORE_READ(inode, i_size) >= exec_hold_min);
+	pending_note(PW_REC_EXEC, k.dev, k.ino, -1, inode->i_size >= exec_hold_min);
 	return 0;
 }
 
@@ -351,22 +353,29 @@ int BPF_PROG(pw_gate_connect, const struct sock *sk, const int oldstate, const i
 #define PW_PROT_EXEC		0x4
 #define PW_MAP_ANONYMOUS	0x20
 #define PW_MAP_DENYWRITE	0x0800	/* ignored by the kernel; glibc's loader sets it */
+/* the system call's number and arguments, as saved at its entry */
 #if defined(__TARGET_ARCH_x86)
 #define PW_NR_MMAP		9
-#define PW_SYSCALL_NR(regs)	BPF_CORE_READ(regs, orig_ax)
+#define PW_SYSCALL_NR(regs)	((regs)->orig_ax)
+#define PW_SYSCALL_ARG3(regs)	((regs)->dx)
+#define PW_SYSCALL_ARG4(regs)	((regs)->r10)
+#define PW_SYSCALL_ARG5(regs)	((regs)->r8)
 #endif
 
-/* The file behind descriptor fd of task t, or NULL. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+/* The file behind descriptor fd of task t (a pointer to read fields through), or NULL. */
 static __always_inline struct file *task_fd_file(struct task_struct *t, __s64 fd)
 {
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	struct fdtable *fdt = t->files->fdt;
 	struct file **v, *f = NULL;
 
-	if (fd < 0 || !fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+	if (fd < 0 || !fdt || fd >= fdt->max_fds)
 		return NULL;
-	v = BPF_CORE_READ(fdt, fd);
-	bpf_probe_read_kernel(&f, sizeof(f), &v[fd]);
-	return f;
+	v = fdt->fd;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &v[fd]) || !f)
+		return NULL;
+	return bpf_rdonly_cast(f, bpf_core_type_id_kernel(struct file));
 }
 
 /*
@@ -400,15 +409,15 @@ int BPF_PROG(pw_mmap, unsigned long addr, struct vm_unmapped_area_info *info)
 	if (PW_SYSCALL_NR(regs) != PW_NR_MMAP)
 		return 0;
 	{
-		__u64 prot = PT_REGS_PARM3_CORE_SYSCALL(regs), flags = PT_REGS_PARM4_CORE_SYSCALL(regs);
+		__u64 prot = PW_SYSCALL_ARG3(regs), flags = PW_SYSCALL_ARG4(regs);
 
 		if ((flags & PW_MAP_ANONYMOUS) ||
 		    !((prot & PW_PROT_EXEC) || (flags & PW_MAP_DENYWRITE)))
 			return 0;
 	}
-	fd = (__s32)PT_REGS_PARM5_CORE_SYSCALL(regs);
+	fd = (__s32)PW_SYSCALL_ARG5(regs);
 	f = task_fd_file(t, fd);
-	if (!f || inode_known(BPF_CORE_READ(f, f_inode), &k))
+	if (!f || inode_known(f->f_inode, &k))
 		return 0;
 	/* held before any of its code runs: its setup calls (SNI, socket) are
 	 * where some probes learn what a verdict needs */
