@@ -194,6 +194,29 @@ s.sendall(b"late secret"); print(s.recv(100).decode().strip())
 	[ "$(_events_count '.event == "lost"')" -eq 0 ]
 }
 
+@test "a 1 GiB data file mapped with a loader's flags (MAP_DENYWRITE, as glibc maps its locale archive) is noted, read no further than its first bytes, and reported as nothing" {
+	local ino
+	pw_start -v
+	truncate -s 1G "$BATS_TEST_TMPDIR/big.dat"
+	ino=$(stat -c %i "$BATS_TEST_TMPDIR/big.dat")
+	# the kernel cannot tell it from a library: noted, the process held for it
+	run "$PYTHON" -c '
+import mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+m = mmap.mmap(fd, 0, flags=mmap.MAP_PRIVATE | 0x800, prot=mmap.PROT_READ)
+print(len(m))
+' "$BATS_TEST_TMPDIR/big.dat"
+	[ "$status" -eq 0 ]
+	[ "$output" = 1073741824 ]
+	retry 50 0.1 grep -qE "discovery: pid [0-9]+ mapped [0-9]+:$ino\$" "$PW_ERR"
+	retry 50 0.1 jq -e '.discovery.pending_now == 0' /run/pinwarden/status.json
+	# not an ELF file: no TLS library, and no budget spent on it (copied whole, a file
+	# over 512 MiB was an uncovered file, reason budget)
+	[ "$(_events_count '.event == "library_uncovered"')" -eq 0 ]
+	[ "$(_events_count '.event == "discovery_timeout"')" -eq 0 ]
+	events_lint
+}
+
 @test "a new executable is examined once, while it runs on, and never stopped" {
 	pw_start -v
 	# a program this daemon has never seen, built now; it lives long enough to be

@@ -38,6 +38,7 @@
 #include "metrics.h"
 #include "outq.h"
 #include "safefile.h"
+#include "snapwriter.h"
 #include "stops.h"
 #include "watchdog.h"
 #include "pinwarden.skel.h"
@@ -378,12 +379,35 @@ static void status_write(struct daemon *d)
 	}
 	j.buf[j.len] = '\n';	/* the writer keeps room for its NUL */
 	/* root's only: it names every library probed and what was killed; and a fresh
-	 * file, never one planted there */
-	if (!safefile_replace(d->status_path, j.buf, j.len + 1, 0600, true, why, sizeof(why)))
+	 * file, never one planted there; once ready, by the writer thread */
+	if (d->snap) {
+		char *copy = malloc(j.len + 1);
+
+		if (copy) {
+			memcpy(copy, j.buf, j.len + 1);
+			snapwriter_put(d->snap, SNAP_STATUS, d->status_path, copy, j.len + 1, 0600,
+				       true);
+			d->status_written = true;
+		}
+	} else if (!safefile_replace(d->status_path, j.buf, j.len + 1, 0600, true, why,
+				     sizeof(why))) {
 		d->status_written = true;
+	}
 	else if (!d->status_errors++)
 		log_warnx("cannot write the status file: %s", why);
 	json_free(&j);
+}
+
+static void beat(struct daemon *d, const char *at);
+static void serve_discovery(struct daemon *d);
+
+/* One step of the tick done: a heartbeat named after it, and the kernel answered
+ * (a tick with a thousand libraries attached is long: a process held meanwhile
+ * would otherwise wait for all of it, or, past 100 ms, not be held at all). */
+static void tick_step(struct daemon *d, const char *done)
+{
+	beat(d, done);
+	serve_discovery(d);
 }
 
 static void tick(struct daemon *d, unsigned n)
@@ -396,13 +420,18 @@ static void tick(struct daemon *d, unsigned n)
 	sessions_sweep(d, &d->sessions);
 	parked_sweep(d, &d->sessions);	/* chains parked by processes gone */
 	reset_sweep(d);	/* marks of lost records, sockets not yet destroyed */
+	tick_step(d, "tick: counters and sweeps");
 	discover_check_attached(d);	/* files rewritten in place since they were attached */
+	tick_step(d, "tick: attached files checked");
 	discover_sweep_unmapped(d);	/* libraries no process maps any more */
+	tick_step(d, "tick: unmapped libraries");
 	discover_sweep_unseen(d);	/* mappings no hook saw */
+	tick_step(d, "tick: unseen mappings");
 	if (!d->no_discover)
 		watchdog_check(d);
 	events_flush_repeats(d, false);
 	metrics_write(d);
+	tick_step(d, "tick: metrics");
 	status_write(d);
 }
 
@@ -981,6 +1010,9 @@ int daemon_run(struct daemon *dp)
 		log_warn("cannot drop the capabilities the daemon does not need; running with all");
 	events_ready(&d);
 	status_write(&d);
+	d.snap = snapwriter_start();
+	if (!d.snap)
+		log_warn("no writer thread: metrics and status are written on the loop");
 	d.beat_watch = true;
 	if (d.learn_seconds)
 		d.learn_until_ns = mono_ns() + d.learn_seconds * TICK_NS;
@@ -1027,6 +1059,8 @@ int daemon_run(struct daemon *dp)
 	log_info("stopping: %llu chains judged", (unsigned long long)d.chains);
 	rc = 0;
 cleanup:
+	snapwriter_stop(d.snap);	/* what it still has is written first */
+	d.snap = NULL;
 	if (d.status_path && d.status_written)
 		unlink(d.status_path);
 	dp->learn = d.learn;

@@ -47,6 +47,7 @@ struct daemon {
 	size_t nattach;
 	bool status_written;
 	uint64_t status_errors;
+	struct snapwriter *snap;	/* writes metrics and status off the loop (once ready) */
 	uint64_t started_unix_ns;
 	struct learn *learn;		/* `pinwarden learn`: what was seen */
 	uint64_t learn_seconds;		/* learn for this long, then stop */

@@ -8,6 +8,7 @@
  * The pool lives as long as the process: an abandoned worker may come back at
  * any time.
  */
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -73,12 +74,24 @@ static int copy_into_memory(int fd, const struct file_id *id, struct job *j, cha
 {
 	char buf[65536];
 	uint64_t off = 0;
+	ssize_t head;
 	int mfd;
 
 	mfd = memfd_create("pinwarden-examine", MFD_CLOEXEC);
 	if (mfd < 0) {
 		snprintf(err, errlen, "memfd: %s", strerror(errno));
 		return -1;
+	}
+	/* no ELF file (a loader's flags on a data file: glibc maps its locale archive
+	 * as it maps a library): its first bytes only, which say so */
+	head = pread(fd, buf, SELFMAG, 0);
+	if (head != SELFMAG || memcmp(buf, ELFMAG, SELFMAG)) {
+		if (head > 0 && write(mfd, buf, head) != head) {
+			snprintf(err, errlen, "memfd: %s", strerror(errno));
+			close(mfd);
+			return -1;
+		}
+		return mfd;
 	}
 	if (id->size > ELF_FILE_MAX) {
 		if (ftruncate(mfd, id->size) == 0)

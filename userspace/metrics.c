@@ -18,6 +18,7 @@
 #include "metrics.h"
 #include "outq.h"
 #include "safefile.h"
+#include "snapwriter.h"
 
 /* What the kernel counts (enum pw_counter): activity, or a reason it failed. */
 const struct kernel_counter kernel_counters[PW_CNT_MAX] = {
@@ -382,7 +383,12 @@ void metrics_write(struct daemon *d)
 		free(buf);
 		return;
 	}
-	/* a fresh file, renamed over the old one; node_exporter reads it as another user */
+	/* a fresh file, renamed over the old one; node_exporter reads it as another user;
+	 * once ready, by the writer thread (snapwriter.h) */
+	if (d->snap) {
+		snapwriter_put(d->snap, SNAP_METRICS, d->metrics_path, buf, len, 0644, false);
+		return;
+	}
 	if (safefile_replace(d->metrics_path, buf, len, 0644, false, why, sizeof(why)) &&
 	    !d->metrics_errors++)
 		log_warnx("cannot update the metrics file: %s", why);

@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Metrics and status files, written apart from the daemon's loop. Each is a
+ * fresh file renamed over the old one (safefile_replace); on a host writing
+ * much (1,000 library copies in the bench) one such rename waited 200 ms for
+ * the file system's journal, and the loop, which answers the kernel's holds,
+ * gave no heartbeat meanwhile. Here the loop only hands over the bytes.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "safefile.h"
+#include "snapwriter.h"
+
+struct snap {
+	const char *path;
+	char *buf;		/* waiting to be written, or NULL */
+	size_t len;
+	mode_t mode;
+	bool mkdir_last;
+	uint64_t errors;
+};
+
+struct snapwriter {
+	pthread_mutex_t lock;
+	pthread_cond_t more;
+	pthread_t thread;
+	bool stop;
+	struct snap slot[SNAP_FILES];
+};
+
+static void *writer(void *arg)
+{
+	struct snapwriter *w = arg;
+	char why[512];
+	unsigned i;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		bool any = false;
+
+		for (i = 0; i < SNAP_FILES; i++) {
+			struct snap s = w->slot[i];
+
+			if (!s.buf)
+				continue;
+			any = true;
+			w->slot[i].buf = NULL;
+			pthread_mutex_unlock(&w->lock);
+			if (safefile_replace(s.path, s.buf, s.len, s.mode, s.mkdir_last, why,
+					     sizeof(why))) {
+				pthread_mutex_lock(&w->lock);
+				if (!w->slot[i].errors++)
+					log_warnx("cannot write a metrics or status file: %s", why);
+				pthread_mutex_unlock(&w->lock);
+			}
+			free(s.buf);
+			pthread_mutex_lock(&w->lock);
+		}
+		if (!any) {
+			if (w->stop)
+				break;
+			pthread_cond_wait(&w->more, &w->lock);
+		}
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+struct snapwriter *snapwriter_start(void)
+{
+	struct snapwriter *w = calloc(1, sizeof(*w));
+	sigset_t all, old;
+	int err;
+
+	if (!w)
+		return NULL;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->more, NULL);
+	/* signals are the loop's */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&w->thread, NULL, writer, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		pthread_cond_destroy(&w->more);
+		pthread_mutex_destroy(&w->lock);
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+void snapwriter_put(struct snapwriter *w, unsigned slot, const char *path, char *buf, size_t len,
+		    mode_t mode, bool mkdir_last)
+{
+	struct snap *s;
+
+	if (slot >= SNAP_FILES) {
+		free(buf);
+		return;
+	}
+	pthread_mutex_lock(&w->lock);
+	s = &w->slot[slot];
+	free(s->buf);	/* not written yet: this one is newer */
+	s->path = path;
+	s->buf = buf;
+	s->len = len;
+	s->mode = mode;
+	s->mkdir_last = mkdir_last;
+	pthread_cond_signal(&w->more);
+	pthread_mutex_unlock(&w->lock);
+}
+
+uint64_t snapwriter_errors(struct snapwriter *w, unsigned slot)
+{
+	uint64_t n;
+
+	if (!w || slot >= SNAP_FILES)
+		return 0;
+	pthread_mutex_lock(&w->lock);
+	n = w->slot[slot].errors;
+	pthread_mutex_unlock(&w->lock);
+	return n;
+}
+
+void snapwriter_stop(struct snapwriter *w)
+{
+	unsigned i;
+
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	pthread_cond_signal(&w->more);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	for (i = 0; i < SNAP_FILES; i++)
+		free(w->slot[i].buf);
+	pthread_cond_destroy(&w->more);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+}
