@@ -542,7 +542,9 @@ def main():
       f"of a program that exits at once) runs {meta.get('execs')} distinct fresh copies of "
       f"itself once each (new inodes the daemon has never examined: a first exec for "
       f"discovery), then {meta.get('execs')} times one copy the daemon has examined; per "
-      f"configuration per round. Time per exec, p50 and p99.")
+      f"configuration per round. Time per exec, p50 and p99, with the BPF run-time "
+      f"statistics off (on, they cost a known exec about 8 µs here: two clock reads per "
+      f"program run).")
     w(f"- **Daemon at ~{meta.get('rate')} handshakes/s**: {ncpu} rate-limited clients against "
       f"the EC server for {meta.get('rate_seconds')} s; the daemon's CPU from "
       f"`/proc/PID/schedstat` (ns; `/proc/PID/stat` utime+stime agrees within its 10 ms "
