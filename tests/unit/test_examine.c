@@ -7,6 +7,7 @@
  * file that is gone, an error. (A file that never answers needs a file system
  * that does not: tests/examine.bats.)
  */
+#include <elf.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -59,12 +60,12 @@ static uint64_t kdev_of(const struct stat *st)
 
 int main(void)
 {
-	char dir[] = "/tmp/pw-examine-XXXXXX", big[64], other[64], fifo[64], gone[64];
+	char dir[] = "/tmp/pw-examine-XXXXXX", big[64], data[64], other[64], fifo[64], gone[64];
 	size_t len = 9u << 20, i;
 	struct examine_stats s;
 	struct examine_result *r;
 	struct examine_pool *p;
-	struct stat st, st2;
+	struct stat st, st2, st3;
 	struct got g = {};
 	unsigned char *want, *have;
 	int fd;
@@ -82,13 +83,20 @@ int main(void)
 	srandom(7);
 	for (i = 0; i < len; i++)
 		want[i] = random();
+	/* an ELF file is copied whole; anything else only up to its magic */
+	memcpy(want, ELFMAG, SELFMAG);
 	fd = open(big, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0 || write(fd, want, len) != (ssize_t)len)
 		return 2;
 	close(fd);
 	fd = open(other, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	close(fd);
-	if (mkfifo(fifo, 0600) || stat(big, &st) || stat(other, &st2))
+	snprintf(data, sizeof(data), "%s/data", dir);
+	fd = open(data, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || write(fd, want + SELFMAG, 1 << 20) != 1 << 20)
+		return 2;
+	close(fd);
+	if (mkfifo(fifo, 0600) || stat(big, &st) || stat(other, &st2) || stat(data, &st3))
 		return 2;
 
 	p = examine_pool_new(5000000000ULL, NULL, NULL, NULL);
@@ -100,8 +108,9 @@ int main(void)
 	ASSERT_EQ(examine_submit(p, other, kdev_of(&st), st.st_ino, 2), 0);
 	ASSERT_EQ(examine_submit(p, fifo, kdev_of(&st), st.st_ino, 3), 0);
 	ASSERT_EQ(examine_submit(p, gone, kdev_of(&st), st.st_ino, 4), 0);
-	collect(p, &g, 4);
-	ASSERT_EQ(g.n, 4);
+	ASSERT_EQ(examine_submit(p, data, kdev_of(&st3), st3.st_ino, 5), 0);
+	collect(p, &g, 5);
+	ASSERT_EQ(g.n, 5);
 
 	r = by_tag(&g, 1);
 	ASSERT_TRUE(r != NULL);
@@ -132,10 +141,30 @@ int main(void)
 	ASSERT_TRUE(r && r->status == FILEID_OTHER);
 	r = by_tag(&g, 4);
 	ASSERT_TRUE(r && r->status == -1 && strstr(r->err, "No such file"));
+	/* a data file mapped like a library (1 MiB, no ELF magic): its first
+	 * bytes are copied, which say it is not ELF, and no more */
+	r = by_tag(&g, 5);
+	ASSERT_TRUE(r != NULL);
+	if (r) {
+		struct stat c;
+
+		ASSERT_EQ(r->status, 0);
+		ASSERT_EQ(r->id.size, 1u << 20);
+		ASSERT_TRUE(r->copy_fd >= 0);
+		if (r->copy_fd >= 0) {
+			ASSERT_EQ(fstat(r->copy_fd, &c), 0);
+			ASSERT_EQ(c.st_size, SELFMAG);
+			ASSERT_EQ(pread(r->copy_fd, have, 16, 0), SELFMAG);
+			ASSERT_EQ(memcmp(have, want + SELFMAG, SELFMAG), 0);
+			close(r->copy_fd);
+		}
+		if (r->fd >= 0)
+			close(r->fd);
+	}
 
 	examine_stats(p, &s);
-	ASSERT_EQ(s.submitted, 4);
-	ASSERT_EQ(s.done, 4);
+	ASSERT_EQ(s.submitted, 5);
+	ASSERT_EQ(s.done, 5);
 	ASSERT_EQ(s.timeouts, 0);
 	ASSERT_EQ(s.stuck, 0);
 	ASSERT_EQ(s.workers, EXAMINE_WORKERS);
@@ -144,6 +173,7 @@ int main(void)
 
 	unlink(big);
 	unlink(other);
+	unlink(data);
 	unlink(fifo);
 	rmdir(dir);
 	free(want);
