@@ -100,6 +100,7 @@ static __always_inline void chain_reset(struct pw_chain_acc *acc)
 	acc->vby_key = 0;
 	acc->vstage = 0;
 	acc->vout = 0;
+	acc->vck = 0;
 }
 
 /*

@@ -30,6 +30,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 
 #include "maps.bpf.h"
 #include "discovery.h"
@@ -376,6 +377,59 @@ static __always_inline struct file *task_fd_file(struct task_struct *t, __s64 fd
 	if (bpf_probe_read_kernel(&f, sizeof(f), &v[fd]) || !f)
 		return NULL;
 	return bpf_rdonly_cast(f, bpf_core_type_id_kernel(struct file));
+}
+
+#define PW_AF_INET	2
+#define PW_AF_INET6	10
+#define PW_S_IFMT	00170000
+#define PW_S_IFSOCK	0140000
+
+/*
+ * Peer and local port of the socket behind descriptor fd of the current
+ * process, into the thread's chain accumulator (acc->peer): for the verdict
+ * (bpf/verdict.bpf.h, peer_find), by plain loads through typed pointers. Here
+ * because only one object may use bpf_rdonly_cast: this libbpf's linker
+ * refuses a kfunc declared in two. Returns 0, or -1 (no such socket).
+ */
+__noinline int pw_peer_from_fd(int fd)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct pw_chain_acc *acc = bpf_task_storage_get(&chains, t, 0, 0);
+	struct file *f = task_fd_file(t, fd);
+	struct socket *sock;
+	struct peer *p;
+	struct sock *sk;
+	__u16 family;
+
+	if (!acc || !f || (f->f_inode->i_mode & PW_S_IFMT) != PW_S_IFSOCK)
+		return -1;
+	sock = bpf_rdonly_cast(f->private_data, bpf_core_type_id_kernel(struct socket));
+	sk = sock->sk;
+	if (!sk)
+		return -1;
+	p = &acc->peer;
+	family = sk->__sk_common.skc_family;
+	p->family = family;
+	p->port = bpf_ntohs(sk->__sk_common.skc_dport);
+	p->local_port = sk->__sk_common.skc_num;
+	p->netns = sk->__sk_common.skc_net.net->ns.inum;
+	if (family == PW_AF_INET) {
+		__u32 a = sk->__sk_common.skc_daddr;
+		__u32 l = sk->__sk_common.skc_rcv_saddr;
+
+		__builtin_memset(p->addr, 0, 10);
+		p->addr[10] = p->addr[11] = 0xff;
+		__builtin_memcpy(&p->addr[12], &a, 4);
+		__builtin_memset(p->local_addr, 0, 10);
+		p->local_addr[10] = p->local_addr[11] = 0xff;
+		__builtin_memcpy(&p->local_addr[12], &l, 4);
+	} else if (family == PW_AF_INET6) {
+		bpf_probe_read_kernel(p->addr, 16, &sk->__sk_common.skc_v6_daddr);
+		bpf_probe_read_kernel(p->local_addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+	} else {
+		return -1;
+	}
+	return 0;
 }
 
 /*

@@ -143,7 +143,7 @@ static __always_inline struct pw_chain_acc *gnutls_chain(__u64 session,
 
 	/* the socket: with GnuTLS's own push/pull functions the transport pointer is
 	 * the fd (gnutls_transport_set_int2, or set_ptr as wget does); anything else
-	 * fails peer_from_fd's checks and the thread's last connect() is used */
+	 * fails pw_peer_from_fd's checks and the thread's last connect() is used */
 	transport = read_u64(session + lay->transport);
 	if (transport <= 0x7fffffff)
 		session_set_fd(session, (int)transport);

@@ -230,7 +230,7 @@ static long go_cert_cb(__u32 i, void *data)
  * The socket behind c.conn when it is a *net.TCPConn: tls.Conn starts with its
  * `conn net.Conn` (itab, data); the itab's type hash says which type it holds;
  * *net.TCPConn -> netFD -> poll.FD.Sysfd (after the 16-byte fdMutex). These
- * layouts have not changed since Go 1.9; the socket check in peer_from_fd
+ * layouts have not changed since Go 1.9; the socket check in pw_peer_from_fd
  * backs them up.
  */
 static __always_inline int go_conn_fd(__u64 conn, __u64 cookie)

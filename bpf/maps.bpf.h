@@ -71,6 +71,8 @@ enum pw_anchor_kind {
 	PW_ANCHOR_TBS = 1,	/* a tbsCertificate: walk it to the SPKI */
 	PW_ANCHOR_SPKI = 2,	/* the SubjectPublicKeyInfo itself */
 	PW_ANCHOR_ENTRY = 3,	/* hashed already, while the library held it: certs[ptr] (NSS) */
+	PW_ANCHOR_X509 = 4,	/* an OpenSSL or BoringSSL X509 (ptr), whose cached
+				 * tbsCertificate acc->vck says where to find */
 };
 
 /*
@@ -139,6 +141,7 @@ struct pw_chain_acc {
 	__u64 vforget;			/* the library's connection object to forget after, or 0 */
 	__u64 vctx;			/* the library's verification context, while in progress */
 	__u64 vout;			/* where the library writes its verification result */
+	__u64 vck;			/* OpenSSL, BoringSSL: the verdict probe's cookie (x509.bpf.h) */
 	__u64 objs[PW_CHAIN_MAX];	/* the library's object of each presented certificate, or 0 */
 	struct pw_anchor_src anchors[PW_ANCHORS_MAX];
 	struct pw_chain_cert certs[PW_CHAIN_MAX];

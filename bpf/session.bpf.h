@@ -26,9 +26,8 @@ static const struct pw_ssl_state ssl_state_empty = { .fd = -1 };
 /* The start of the current process (its group leader), boot ns. */
 static __always_inline __u64 session_proc_start(void)
 {
-	struct task_struct *t = bpf_get_current_task_btf();
-
-	return BPF_CORE_READ(t, group_leader, start_boottime);
+	/* plain loads through the typed pointer: a helper call per field costs more */
+	return bpf_get_current_task_btf()->group_leader->start_boottime;
 }
 
 /*

@@ -12,6 +12,7 @@
 #include "chain.bpf.h"
 #include "session.bpf.h"
 #include "hold.bpf.h"
+#include "openssl.h"
 
 #define AF_INET		2
 #define AF_INET6	10
@@ -24,50 +25,9 @@
 #define container_of(ptr, type, member) ((type *)((void *)(ptr) - __builtin_offsetof(type, member)))
 #endif
 
-/* Peer and local port of the socket behind `fd` in the current process. */
-static __always_inline int peer_from_fd(int fd, struct peer *p)
-{
-	struct task_struct *t = bpf_get_current_task_btf();
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
-	struct file **fds, *f = NULL;
-	struct socket *sock;
-	struct sock *sk;
-	__u16 family;
-
-	if (fd < 0 || !fdt || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
-		return -1;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
-		return -1;
-	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
-		return -1;
-	sock = BPF_CORE_READ(f, private_data);
-	sk = BPF_CORE_READ(sock, sk);
-	if (!sk)
-		return -1;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	p->family = family;
-	p->port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	p->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
-	p->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-	if (family == AF_INET) {
-		__u32 a = BPF_CORE_READ(sk, __sk_common.skc_daddr);
-		__u32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-
-		__builtin_memset(p->addr, 0, 10);
-		p->addr[10] = p->addr[11] = 0xff;
-		__builtin_memcpy(&p->addr[12], &a, 4);
-		__builtin_memset(p->local_addr, 0, 10);
-		p->local_addr[10] = p->local_addr[11] = 0xff;
-		__builtin_memcpy(&p->local_addr[12], &l, 4);
-	} else if (family == AF_INET6) {
-		BPF_CORE_READ_INTO(&p->addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(&p->local_addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
-	} else {
-		return -1;
-	}
-	return 0;
-}
+/* Peer and local port of the socket behind `fd` in the current process, into
+ * the thread's acc->peer (bpf/discover.bpf.c). */
+int pw_peer_from_fd(int fd);
 
 /*
  * The connection's socket: the library's fd binding if it has one; else the
@@ -80,18 +40,18 @@ static __always_inline void peer_find(const struct pw_chain_acc *acc, const stru
 {
 	struct pw_thread_conn *tc;
 
-	if (st && st->fd >= 0 && peer_from_fd(st->fd, p) == 0)
+	if (st && st->fd >= 0 && pw_peer_from_fd(st->fd) == 0)
 		return;
 	/* the socket read last when the chain was complete: the library's own
 	 * verification since may have read files (a CA directory) */
-	if (read_track_on && acc->read_fd >= 0 && peer_from_fd(acc->read_fd, p) == 0) {
+	if (read_track_on && acc->read_fd >= 0 && pw_peer_from_fd(acc->read_fd) == 0) {
 		p->guessed = 2;
 		return;
 	}
 	tc = bpf_task_storage_get(&thread_conn, bpf_get_current_task_btf(), 0, 0);
 	if (!tc)
 		return;
-	if (read_track_on && tc->last_rfd >= 0 && peer_from_fd(tc->last_rfd, p) == 0) {
+	if (read_track_on && tc->last_rfd >= 0 && pw_peer_from_fd(tc->last_rfd) == 0) {
 		p->guessed = 2;
 		return;
 	}
@@ -233,10 +193,10 @@ static __always_inline int scope_exe_matches(struct rule_search *rs, const struc
 
 	if (!rs->exe_read) {
 		struct task_struct *t = bpf_get_current_task_btf();
-		struct inode *ino = BPF_CORE_READ(t, mm, exe_file, f_inode);
+		struct file *exe = t->mm ? t->mm->exe_file : NULL;
 
-		rs->exe_ino = BPF_CORE_READ(ino, i_ino);
-		rs->exe_dev = BPF_CORE_READ(ino, i_sb, s_dev);
+		rs->exe_ino = exe ? exe->f_inode->i_ino : 0;
+		rs->exe_dev = exe ? exe->f_inode->i_sb->s_dev : 0;
 		rs->exe_read = 1;
 	}
 	if (rs->exe_ino == a->scope_exe_ino && rs->exe_dev == a->scope_exe_dev)
@@ -602,7 +562,7 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 	struct pw_chain_rec *rec;
 	struct peer *p = &acc->peer;
 	struct pw_decision *dec = &acc->dec;
-	__u32 i;
+	__u32 i, n, hl;
 	struct pw_config *cfg;
 	__u64 now = bpf_ktime_get_boot_ns();
 
@@ -647,9 +607,14 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 		st = session_find(acc->ssl);
 	acc->host_len = 0;
 	acc->host[0] = 0;
-	if (st && st->host_len && st->host_len < PW_HOST_MAX) {
-		bpf_probe_read_kernel(acc->host, PW_HOST_MAX, st->host);
-		acc->host_len = st->host_len;
+	hl = st ? st->host_len : 0;
+	barrier_var(hl);
+	if (hl && hl < PW_HOST_MAX) {
+		/* the name and its NUL, no more: every line of map memory written
+		 * costs a cache miss at each verdict */
+		bpf_probe_read_kernel(acc->host, hl + 1, st->host);
+		acc->host[hl & (PW_HOST_MAX - 1)] = 0;
+		acc->host_len = hl;
 	} else {
 		acc->flags |= PW_CHAIN_NO_SNI;
 		/* no SNI because none was sent, or because we could not keep or read it? */
@@ -783,15 +748,26 @@ static __always_inline void verdict_take(struct pw_chain_acc *acc, __u8 library,
 	rec->validation = acc->validation;
 	rec->pad = 0;
 	bpf_get_current_comm(rec->comm, sizeof(rec->comm));
-	bpf_probe_read_kernel(rec->host, PW_HOST_MAX, acc->host);
-	if (!acc->host_len)
-		rec->host[0] = 0;
+	/* the host and its NUL (the daemon reads up to the NUL) */
+	hl = acc->host_len;
+	barrier_var(hl);
+	if (hl >= PW_HOST_MAX)
+		hl = 0;
+	bpf_probe_read_kernel(rec->host, hl + 1, acc->host);
+	rec->host[hl & (PW_HOST_MAX - 1)] = 0;
 	pw_exe_path();
 	rec->flags = acc->flags | rs->exe_path_flags;
 	bpf_probe_read_kernel(rec->exe, sizeof(rec->exe), acc->exe);
-	bpf_probe_read_kernel(rec->certs, sizeof(rec->certs), acc->certs);
-	for (i = 0; i < PW_CHAIN_MAX; i++)
+	/* the entries judged only (the daemon reads ncerts of them) */
+	n = acc->nents;
+	if (n > PW_CHAIN_MAX)
+		n = PW_CHAIN_MAX;
+	bpf_probe_read_kernel(rec->certs, n * sizeof(rec->certs[0]), acc->certs);
+	for (i = 0; i < PW_CHAIN_MAX; i++) {
+		if (i >= n)
+			break;
 		rec->certs[i].flags |= ((acc->validated >> i) & 1) * PW_CERT_VALIDATED;
+	}
 	/* a reset waits for the daemon's SOCK_DESTROY: wake it now */
 	bpf_ringbuf_submit(rec, dec->done == PW_DONE_RESET ? BPF_RB_FORCE_WAKEUP : rb_flags());
 }
@@ -840,6 +816,34 @@ static long key_match_cb(__u32 i, void *data)
 	return 0;
 }
 
+/*
+ * An X509 of OpenSSL or BoringSSL in the validated chain (x509.bpf.h): where
+ * its cached tbsCertificate lies, read only now that a pin needs it. 0: src
+ * is now that encoding.
+ */
+static __always_inline int anchor_x509_tbs(struct pw_anchor_src *src, __u64 ck)
+{
+	__u64 x = src->ptr;
+	struct {
+		__u64 enc;
+		__s64 len;
+		__s32 modified;
+		__s32 pad;
+	} enc = {};
+
+	/* BoringSSL's X509 holds a pointer to its cert_info, where the encoding is */
+	if ((ck & OSSL_VCK_TBS_INDIRECT) && bpf_probe_read_user(&x, sizeof(x), (const void *)x))
+		return -1;
+	if (!(ck & OSSL_VCK_TBS) || !x ||
+	    bpf_probe_read_user(&enc, sizeof(enc), (const void *)(x + OSSL_VCK_TBSENC(ck))) ||
+	    !enc.enc || enc.len <= 0 || enc.len > PW_CERT_MAX || enc.modified)
+		return -1;
+	src->ptr = enc.enc;
+	src->len = (__u32)enc.len;
+	src->kind = PW_ANCHOR_TBS;
+	return 0;
+}
+
 /* Hash the next trust anchor of the validated chain into certs[nents]. */
 static long anchor_cb(__u32 k, void *data)
 {
@@ -864,6 +868,11 @@ static long anchor_cb(__u32 k, void *data)
 		}
 		acc->certs[idx & (PW_CHAIN_MAX - 1)] = acc->certs[src & (PW_CHAIN_MAX - 1)];
 	} else {
+		if (acc->anchors[k & (PW_ANCHORS_MAX - 1)].kind == PW_ANCHOR_X509 &&
+		    anchor_x509_tbs(&acc->anchors[k & (PW_ANCHORS_MAX - 1)], acc->vck)) {
+			acc->flags |= PW_CHAIN_ANCHOR_ERROR;	/* in the chain, but cannot be judged */
+			return 0;
+		}
 		anchor_capture(&acc->anchors[k & (PW_ANCHORS_MAX - 1)],
 			       &acc->certs[idx & (PW_CHAIN_MAX - 1)]);
 	}
@@ -899,9 +908,9 @@ __noinline int pw_exe_path(void)
 	acc = bpf_task_storage_get(&chains, t, 0, 0);
 	if (!acc || acc->rs.exe_path_read)
 		return 0;
-	exe = BPF_CORE_READ(t, mm, exe_file);
-	ino = BPF_CORE_READ(exe, f_inode, i_ino);
-	dev = BPF_CORE_READ(exe, f_inode, i_sb, s_dev);
+	exe = t->mm ? t->mm->exe_file : NULL;
+	ino = exe ? exe->f_inode->i_ino : 0;
+	dev = exe ? exe->f_inode->i_sb->s_dev : 0;
 	if (!exe || (__u64)exe != acc->exe_file || ino != acc->exe_file_ino ||
 	    dev != acc->exe_file_dev) {
 		__builtin_memset(acc->exe, 0, sizeof(acc->exe));

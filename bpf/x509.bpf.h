@@ -100,90 +100,66 @@ static __always_inline void x509_store_begin(void *store_ctx, const char *name, 
 		x509_store_begin_side(store_ctx, NULL, side, library);
 }
 
-struct vchain_loop {
-	__u64 data;		/* the stack's array of X509 * */
-	__u64 ck;
-};
-
 /*
- * Element i of the validated chain: a presented certificate (by its X509
- * object), or one the peer did not present (a trust anchor from the store, or
- * any certificate when this build does not let us see the presented objects:
- * OpenSSL 1.1.1), kept to be hashed from its cached tbsCertificate if a pin
- * needs it.
+ * Each of the three reads of the chain goes to one buffer on the stack, not
+ * to the accumulator: a user read into map memory that has gone cold since the
+ * last handshake costs a cache miss per line written (128 bytes: 470 ns here,
+ * against 60 ns into the stack). The context's fields are read at once when
+ * they lie within the buffer (172 bytes in OpenSSL 3.0), else one by one.
  */
-static long vchain_cb(__u32 i, void *data)
-{
-	struct vchain_loop *vl = data;
-	struct pw_chain_acc *acc;
-	__u64 x = 0;
-	struct {
-		__u64 enc;
-		__s64 len;
-		__s32 modified;
-		__s32 pad;
-	} enc = {};
-	__u32 j, n;
+#define PW_VBUF		192
+#define min3(a, b, c)	((a) < (b) ? ((a) < (c) ? (a) : (c)) : ((b) < (c) ? (b) : (c)))
+#define max3(a, b, c)	((a) > (b) ? ((a) > (c) ? (a) : (c)) : ((b) > (c) ? (b) : (c)))
 
-	acc = bpf_task_storage_get(&chains, bpf_get_current_task_btf(), 0, 0);
-	if (!acc)
-		return 1;
-	if (bpf_probe_read_user(&x, sizeof(x), (const void *)(vl->data + 8 * (__u64)i)) || !x) {
-		acc->flags |= PW_CHAIN_ANCHOR_ERROR;
-		return 0;
-	}
-	if (i == 0) {
-		/* ctx->chain[0] is ctx->cert, checked against the captured leaf */
-		acc->validated |= 1;
-		return 0;
-	}
-	n = acc->ncerts;
-	for (j = 1; j < PW_CHAIN_MAX; j++) {
-		if (j >= n)
-			break;
-		if (acc->objs[j] == x) {
-			acc->validated |= 1u << j;
-			return 0;
-		}
-	}
-	n = acc->nanchors;
-	/* BoringSSL's X509 holds a pointer to its cert_info, where the encoding is */
-	if ((vl->ck & OSSL_VCK_TBS_INDIRECT) && bpf_probe_read_user(&x, sizeof(x), (const void *)x))
-		x = 0;
-	if (!(vl->ck & OSSL_VCK_TBS) || n >= PW_ANCHORS_MAX || !x ||
-	    bpf_probe_read_user(&enc, sizeof(enc), (const void *)(x + OSSL_VCK_TBSENC(vl->ck))) ||
-	    !enc.enc || enc.len <= 0 || enc.len > PW_CERT_MAX || enc.modified) {
-		acc->flags |= PW_CHAIN_ANCHOR_ERROR;	/* in the chain, but cannot be judged */
-		return 0;
-	}
-	acc->anchors[n & (PW_ANCHORS_MAX - 1)].ptr = enc.enc;
-	acc->anchors[n & (PW_ANCHORS_MAX - 1)].len = (__u32)enc.len;
-	acc->anchors[n & (PW_ANCHORS_MAX - 1)].kind = PW_ANCHOR_TBS;
-	acc->nanchors = n + 1;
-	return 0;
+/* The field at byte `off` of buf (0 past its end: the caller checked the span) */
+static __always_inline __s32 buf_s32(const __u64 *buf, __u32 off)
+{
+	off &= ~3u;	/* the stack is read aligned (the callers' offsets are) */
+	return off <= PW_VBUF - 4 ? *(const __s32 *)((const char *)buf + off) : 0;
+}
+
+static __always_inline __u64 buf_u64(const __u64 *buf, __u32 off)
+{
+	off &= ~7u;
+	return off <= PW_VBUF - 8 ? *(const __u64 *)((const char *)buf + off) : 0;
 }
 
 /*
  * What libcrypto concluded, read from the X509_STORE_CTX: verified (error
  * X509_V_OK and a chain built: its certificates count) or not (only the leaf
- * counts); the leaf it verified must be the one captured.
+ * counts); the leaf it verified must be the one captured. Three user reads:
+ * the context's fields, the stack's count and array, the array. A validated
+ * certificate the peer did not present is kept by its X509 and read only if
+ * a pin needs it (anchor_cb).
  */
 static __noinline int x509_validated_read(struct pw_chain_acc *acc, __u64 store_ctx, __u64 ck)
 {
-	struct vchain_loop vl = { .ck = ck };
+	__u32 oe = OSSL_VCK_ERR(ck), oc = OSSL_VCK_CHAIN(ck), ot = OSSL_VCK_CERT(ck);
+	__u32 on = OSSL_VCK_SKNUM(ck), od = OSSL_VCK_SKDATA(ck);
+	__u32 lo = min3(oe, oc, ot) & ~7u, span = max3(oe, oc, ot) + 8 - lo;
+	__u64 buf[PW_VBUF / 8] = {};
 	__s32 err = 0, num = 0;
-	__u64 chain = 0, cert = 0;
+	__u64 chain = 0, cert = 0, data = 0;
+	__u32 i, j, n, ncerts;
 
-	if (bpf_probe_read_user(&err, sizeof(err), (const void *)(store_ctx + OSSL_VCK_ERR(ck))) ||
-	    bpf_probe_read_user(&chain, sizeof(chain), (const void *)(store_ctx + OSSL_VCK_CHAIN(ck))) ||
-	    bpf_probe_read_user(&cert, sizeof(cert), (const void *)(store_ctx + OSSL_VCK_CERT(ck))))
+	if (span <= PW_VBUF && !(oe & 3) && !((oc | ot) & 7)) {
+		if (bpf_probe_read_user(buf, span, (const void *)(store_ctx + lo)))
+			goto unread;
+		err = buf_s32(buf, oe - lo);
+		chain = buf_u64(buf, oc - lo);
+		cert = buf_u64(buf, ot - lo);
+	} else if (bpf_probe_read_user(&err, sizeof(err), (const void *)(store_ctx + oe)) ||
+		   bpf_probe_read_user(&chain, sizeof(chain), (const void *)(store_ctx + oc)) ||
+		   bpf_probe_read_user(&cert, sizeof(cert), (const void *)(store_ctx + ot))) {
 		goto unread;
+	}
 	if (acc->ncerts && acc->objs[0] && cert != acc->objs[0])
 		acc->flags |= PW_CHAIN_LEAF_MISMATCH;
 	/* without the presented certificates' objects (OpenSSL 1.1.1, BoringSSL), the
 	 * validated chain's certificates are told apart from them by their keys */
 	acc->vby_key = (ck & OSSL_VCK_BY_KEY) || !acc->objs[0];
 	acc->verify_error = err;
+	acc->vck = ck;
 	if (err) {
 		acc->validation = PW_VALIDATION_UNVERIFIED;
 		return 0;
@@ -194,25 +170,75 @@ static __noinline int x509_validated_read(struct pw_chain_acc *acc, __u64 store_
 		acc->verify_error = -1;
 		return 0;
 	}
-	if (bpf_probe_read_user(&num, sizeof(num), (const void *)(chain + OSSL_VCK_SKNUM(ck))) ||
-	    bpf_probe_read_user(&vl.data, sizeof(vl.data), (const void *)(chain + OSSL_VCK_SKDATA(ck))) ||
-	    !vl.data)
+	lo = (on < od ? on : od) & ~7u;
+	span = (on > od ? on : od) + 8 - lo;
+	if (span <= PW_VBUF && !(od & 7)) {
+		if (bpf_probe_read_user(buf, span, (const void *)(chain + lo)))
+			goto unread;
+		num = buf_s32(buf, on - lo);
+		data = buf_u64(buf, od - lo);
+	} else if (bpf_probe_read_user(&num, sizeof(num), (const void *)(chain + on)) ||
+		   bpf_probe_read_user(&data, sizeof(data), (const void *)(chain + od))) {
+		goto unread;
+	}
+	if (!data)
 		goto unread;
 	if (num <= 0) {
 		acc->validation = PW_VALIDATION_UNVERIFIED;
 		acc->verify_error = -1;
 		return 0;
 	}
-	if (num > PW_VCHAIN_MAX)
+	n = num;
+	if (n > PW_VCHAIN_MAX) {
 		acc->flags |= PW_CHAIN_ANCHOR_ERROR;	/* the rest cannot be judged */
-	bpf_loop(num > PW_VCHAIN_MAX ? PW_VCHAIN_MAX : num, vchain_cb, &vl, 0);
+		n = PW_VCHAIN_MAX;
+	}
+	if (bpf_probe_read_user(buf, n * 8, (const void *)data))
+		goto unread;
+	/*
+	 * Element i: a presented certificate (by its X509 object), or one the peer
+	 * did not present (a trust anchor from the store, or any certificate when
+	 * this build does not let us see the presented objects: OpenSSL 1.1.1),
+	 * kept to be hashed from its cached tbsCertificate if a pin needs it.
+	 * ctx->chain[0] is ctx->cert, checked against the captured leaf above.
+	 */
+	ncerts = acc->ncerts;
+	for (i = 0; i < PW_VCHAIN_MAX; i++) {
+		__u64 x;
+
+		if (i >= n)
+			break;
+		x = buf[i];
+		if (!x) {
+			acc->flags |= PW_CHAIN_ANCHOR_ERROR;
+			continue;
+		}
+		if (i == 0) {
+			acc->validated |= 1;
+			continue;
+		}
+		for (j = 1; j < PW_CHAIN_MAX; j++) {
+			if (j >= ncerts || acc->objs[j] == x)
+				break;
+		}
+		if (j < ncerts && j < PW_CHAIN_MAX) {
+			acc->validated |= 1u << j;
+			continue;
+		}
+		j = acc->nanchors;
+		if (!(ck & OSSL_VCK_TBS) || j >= PW_ANCHORS_MAX) {
+			acc->flags |= PW_CHAIN_ANCHOR_ERROR;	/* in the chain, but cannot be judged */
+			continue;
+		}
+		acc->anchors[j & (PW_ANCHORS_MAX - 1)].ptr = x;
+		acc->anchors[j & (PW_ANCHORS_MAX - 1)].len = 0;
+		acc->anchors[j & (PW_ANCHORS_MAX - 1)].kind = PW_ANCHOR_X509;
+		acc->nanchors = j + 1;
+	}
 	acc->validation = PW_VALIDATION_VERIFIED;
 	return 0;
 unread:
-	count(PW_CNT_VCHAIN_UNREAD);
-	acc->flags |= PW_CHAIN_VCHAIN_ERROR;
-	acc->validation = PW_VALIDATION_UNKNOWN;
-	return -1;
+	return -1;	/* the caller says so */
 }
 
 /* X509_STORE_CTX_get_error(ctx) after verification: judge the chain. */
@@ -223,7 +249,11 @@ static __always_inline void x509_store_verified(void *ctx, void *store_ctx, __u6
 	acc = bpf_task_storage_get(&chains, bpf_get_current_task_btf(), 0, 0);
 	if (!acc || !acc->vctx || acc->vctx != (__u64)store_ctx)
 		return;		/* not a verification whose start we saw */
-	x509_validated_read(acc, (__u64)store_ctx, ck);
+	if (x509_validated_read(acc, (__u64)store_ctx, ck)) {
+		count(PW_CNT_VCHAIN_UNREAD);
+		acc->flags |= PW_CHAIN_VCHAIN_ERROR;
+		acc->validation = PW_VALIDATION_UNKNOWN;
+	}
 	verdict_judge(ctx, acc, library, acc->side, 0);
 }
 
