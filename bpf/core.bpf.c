@@ -48,12 +48,8 @@ int BPF_PROG(pw_tcp_connect, const struct sock *sk, const int oldstate, const in
 		__u32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
 		__u32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
 
-		__builtin_memset(tc->daddr, 0, 10);
-		tc->daddr[10] = tc->daddr[11] = 0xff;
-		__builtin_memcpy(&tc->daddr[12], &d, 4);
-		__builtin_memset(tc->saddr, 0, 10);
-		tc->saddr[10] = tc->saddr[11] = 0xff;
-		__builtin_memcpy(&tc->saddr[12], &s, 4);
+		ipv4_mapped(tc->daddr, d);
+		ipv4_mapped(tc->saddr, s);
 	} else {
 		BPF_CORE_READ_INTO(&tc->daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
 		BPF_CORE_READ_INTO(&tc->saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);

@@ -414,15 +414,8 @@ __noinline int pw_peer_from_fd(int fd)
 	p->local_port = sk->__sk_common.skc_num;
 	p->netns = sk->__sk_common.skc_net.net->ns.inum;
 	if (family == PW_AF_INET) {
-		__u32 a = sk->__sk_common.skc_daddr;
-		__u32 l = sk->__sk_common.skc_rcv_saddr;
-
-		__builtin_memset(p->addr, 0, 10);
-		p->addr[10] = p->addr[11] = 0xff;
-		__builtin_memcpy(&p->addr[12], &a, 4);
-		__builtin_memset(p->local_addr, 0, 10);
-		p->local_addr[10] = p->local_addr[11] = 0xff;
-		__builtin_memcpy(&p->local_addr[12], &l, 4);
+		ipv4_mapped(p->addr, sk->__sk_common.skc_daddr);
+		ipv4_mapped(p->local_addr, sk->__sk_common.skc_rcv_saddr);
 	} else if (family == PW_AF_INET6) {
 		bpf_probe_read_kernel(p->addr, 16, &sk->__sk_common.skc_v6_daddr);
 		bpf_probe_read_kernel(p->local_addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);

@@ -109,6 +109,14 @@ struct peer {
 	__u32 netns;		/* the socket's network namespace (inode) */
 };
 
+/* An IPv4 address as an IPv4-mapped IPv6 one (::ffff:a.b.c.d), as peers are kept. */
+static __always_inline void ipv4_mapped(__u8 *out, __u32 a)
+{
+	__builtin_memset(out, 0, 10);
+	out[10] = out[11] = 0xff;
+	__builtin_memcpy(&out[12], &a, 4);
+}
+
 /* Per-thread chain accumulator (task storage: freed with the thread). Also the
  * value of the tables of parked chains, which the daemon sweeps by `ts`. */
 struct pw_chain_acc {

@@ -93,12 +93,8 @@ int pw_reset_egress(struct __sk_buff *skb)
 	k.sport = sk->src_port;
 	k.dport = bpf_ntohs(sk->dst_port);
 	if (sk->family == AF_INET) {
-		__u32 s = sk->src_ip4, d = sk->dst_ip4;
-
-		k.saddr[10] = k.saddr[11] = 0xff;
-		__builtin_memcpy(&k.saddr[12], &s, 4);
-		k.daddr[10] = k.daddr[11] = 0xff;
-		__builtin_memcpy(&k.daddr[12], &d, 4);
+		ipv4_mapped(k.saddr, sk->src_ip4);
+		ipv4_mapped(k.daddr, sk->dst_ip4);
 	} else if (sk->family == AF_INET6) {
 		__u32 s0 = sk->src_ip6[0], s1 = sk->src_ip6[1], s2 = sk->src_ip6[2], s3 = sk->src_ip6[3];
 		__u32 d0 = sk->dst_ip6[0], d1 = sk->dst_ip6[1], d2 = sk->dst_ip6[2], d3 = sk->dst_ip6[3];
