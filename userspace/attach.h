@@ -62,6 +62,7 @@ struct attach_set {
 	/* the last file that could not be attached: its family and why (enum uncovered_reason) */
 	const char *failed_library;
 	unsigned failed_reason;
+	char failed_version[64];	/* UNCOVERED_UNSUPPORTED: the version the file says, or "" */
 };
 
 /* Would one more probe eat into the descriptors the daemon keeps for its own

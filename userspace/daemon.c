@@ -709,7 +709,8 @@ static void host_uncovered(void *ctx, const char *path, const char *err)
 {
 	struct daemon *d = ctx;
 
-	events_library_uncovered(d, d->libs.failed_library, path, d->libs.failed_reason, err);
+	events_library_uncovered(d, d->libs.failed_library, d->libs.failed_version, path,
+				 d->libs.failed_reason, err);
 }
 
 /*

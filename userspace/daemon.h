@@ -111,9 +111,10 @@ void events_library_changed(struct daemon *d, const char *library, const char *p
 void events_library_detached(struct daemon *d, const char *library, const char *path, uint64_t dev,
 			     uint64_t ino, size_t probes);
 void events_flush_repeats(struct daemon *d, bool all);	/* closed dedup windows */
-/* A TLS library file left without probes (library NULL: which family is unknown). */
-void events_library_uncovered(struct daemon *d, const char *library, const char *path,
-			      unsigned reason, const char *err);
+/* A TLS library file left without probes (library NULL: which family is unknown;
+ * version NULL or "": not known). */
+void events_library_uncovered(struct daemon *d, const char *library, const char *version,
+			      const char *path, unsigned reason, const char *err);
 uint64_t events_now_unix_ns(void);
 const char *events_verdict_name(unsigned verdict);	/* "match", ... */
 const char *events_action_name(unsigned done);		/* "none", "killed", ... */

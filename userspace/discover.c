@@ -99,14 +99,15 @@ static const char *examine_fd(struct daemon *d, int fd, int image_fd, const stru
 	if (!plan)
 		plan = own = library_plan(d->skel, fd, image_fd, path);
 	d->libs.failed_library = NULL;
+	d->libs.failed_version[0] = 0;
 	d->libs.failed_reason = UNCOVERED_FAILED;
 	if (plan)
 		r = library_apply(&d->libs, plan, fd, id, path, err, sizeof(err));
 	else
 		snprintf(err, sizeof(err), "%s: out of memory", path);
 	if (r < 0) {
-		events_library_uncovered(d, d->libs.failed_library, display, d->libs.failed_reason,
-					 err);
+		events_library_uncovered(d, d->libs.failed_library, d->libs.failed_version, display,
+					 d->libs.failed_reason, err);
 	} else if (r > 0) {
 		lib = attach_set_find(&d->libs, id->dev, id->ino);
 		if (lib)
@@ -670,7 +671,8 @@ static void on_examined(void *ctx, struct examine_result *r)
 	case EXAMINE_TIMEOUT:
 		d->disc.examine_timeouts++;
 		log_warnx("discovery: %s: NOT covered", r->err);
-		events_library_uncovered(d, NULL, display ? display : mf, UNCOVERED_TIMEOUT, r->err);
+		events_library_uncovered(d, NULL, NULL, display ? display : mf, UNCOVERED_TIMEOUT,
+					 r->err);
 		break;
 	default:
 		log_debug("discovery: %s", r->err);

@@ -788,8 +788,8 @@ void events_library_detached(struct daemon *d, const char *library, const char *
 	emit(d);
 }
 
-void events_library_uncovered(struct daemon *d, const char *library, const char *path,
-			      unsigned reason, const char *err)
+void events_library_uncovered(struct daemon *d, const char *library, const char *version,
+			      const char *path, unsigned reason, const char *err)
 {
 	struct json *j = &d->j;
 
@@ -802,6 +802,8 @@ void events_library_uncovered(struct daemon *d, const char *library, const char 
 	json_str(j, "library", uncovered_library_names[library_index(library)]);
 	json_str(j, "path", path);
 	json_str(j, "reason", uncovered_reason_names[reason]);
+	if (version && version[0])
+		json_str(j, "version", version);
 	json_str(j, "error", err);
 	if (reason == UNCOVERED_FILE_LIMIT)
 		json_uint(j, "open_files_limit", d->nofile);

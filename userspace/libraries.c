@@ -12,6 +12,7 @@
 #include "ldcache.h"
 #include "libraries.h"
 #include "log.h"
+#include "uncovered.h"
 
 const struct tls_library *const tls_libraries[] = {
 	&tls_openssl, &tls_boringssl, &tls_gnutls, &tls_nss, &tls_go, &tls_node, NULL,
@@ -23,11 +24,13 @@ const char *const uncovered_reason_names[UNCOVERED_MAX] = {
 	[UNCOVERED_BUDGET] = "budget",
 	[UNCOVERED_FAILED] = "attach_failed",
 	[UNCOVERED_TIMEOUT] = "timeout",
+	[UNCOVERED_UNSUPPORTED] = "unsupported",
 };
 
 /* tls_libraries' names, then anything else */
 const char *const uncovered_library_names[UNCOVERED_LIBS] = {
-	"openssl", "boringssl", "gnutls", "nss", "go", "node", "unknown",
+	"openssl", "boringssl", "gnutls", "nss", "go", "node",
+	"libressl", "wolfssl", "mbedtls", "rustls", "jsse", "unknown",
 };
 
 unsigned library_index(const char *name)
@@ -57,6 +60,7 @@ int library_attach_fd(struct pinwarden_bpf *skel, struct attach_set *set, int fd
 	struct file_id id;
 
 	set->failed_library = NULL;
+	set->failed_version[0] = 0;
 	set->failed_reason = UNCOVERED_FAILED;
 	if (fileid_of(fd, &id)) {
 		snprintf(err, errlen, "%.400s: cannot stat", path);
@@ -100,6 +104,20 @@ struct library_plan *library_plan(struct pinwarden_bpf *skel, int fd, int image_
 		if (p->rc < 0)
 			p->failed_reason = uncovered_reason_of(p->err);
 	}
+	/* no family of ours: another TLS implementation, reported as such? */
+	if (!p->t && p->rc == 0) {
+		char why[128];
+
+		p->unsupported = tls_unsupported(img, p->version, sizeof(p->version), why,
+						 sizeof(why));
+		if (p->unsupported) {
+			/* the path is the event's own field: a /proc/PID/map_files name here */
+			snprintf(p->err, sizeof(p->err), "%s%s%s: %s; pinwarden does not judge it",
+				 p->unsupported, p->version[0] ? " " : "", p->version, why);
+			p->failed_reason = UNCOVERED_UNSUPPORTED;
+			p->rc = -1;
+		}
+	}
 	/* a budget spent, anywhere: whatever was decided was decided on part of the file */
 	if (elf_image_budget_spent(img)) {
 		snprintf(p->err, sizeof(p->err), "%s: %s", path, elf_image_budget_spent(img));
@@ -125,7 +143,8 @@ int library_apply(struct attach_set *set, struct library_plan *p, int fd,
 {
 	struct attached_lib *lib;
 
-	set->failed_library = p->t ? p->t->name : NULL;
+	set->failed_library = p->t ? p->t->name : p->unsupported;
+	snprintf(set->failed_version, sizeof(set->failed_version), "%s", p->version);
 	set->failed_reason = p->failed_reason;
 	if (attach_set_find(set, id->dev, id->ino))
 		return 0;
@@ -159,6 +178,7 @@ int library_attach_image(struct pinwarden_bpf *skel, struct attach_set *set, int
 	int rc;
 
 	set->failed_library = NULL;
+	set->failed_version[0] = 0;
 	set->failed_reason = UNCOVERED_FAILED;
 	if (attach_set_find(set, id->dev, id->ino))
 		return 0;
@@ -179,6 +199,7 @@ int library_attach_file(struct pinwarden_bpf *skel, struct attach_set *set, cons
 	int fd, rc;
 
 	set->failed_library = NULL;
+	set->failed_version[0] = 0;
 	set->failed_reason = UNCOVERED_FAILED;
 	fd = fileid_open(path, FILEID_ANY, 0, &id, err, errlen);
 	if (fd < 0)

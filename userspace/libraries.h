@@ -54,6 +54,7 @@ enum uncovered_reason {
 	UNCOVERED_BUDGET,	/* examining it would cost more than a file may (elfsym.h) */
 	UNCOVERED_FAILED,	/* anything else: the error says what */
 	UNCOVERED_TIMEOUT,	/* not read within --examine-timeout (a hung mount?) */
+	UNCOVERED_UNSUPPORTED,	/* a TLS implementation pinwarden does not judge (uncovered.h) */
 	UNCOVERED_MAX,
 };
 
@@ -62,8 +63,11 @@ extern const char *const uncovered_reason_names[UNCOVERED_MAX];
 /* The reason an attach error (err) stands for. */
 unsigned uncovered_reason_of(const char *err);
 
-/* Index of a family's name ("openssl", ..., anything else: "unknown") for counters. */
-#define UNCOVERED_LIBS 7
+/*
+ * Index of a family's name for counters: tls_libraries' ("openssl", ...), then
+ * those pinwarden only recognises (uncovered.h), then "unknown" for the rest.
+ */
+#define UNCOVERED_LIBS 12
 unsigned library_index(const char *name);
 extern const char *const uncovered_library_names[UNCOVERED_LIBS];
 
@@ -101,6 +105,8 @@ struct library_plan {
 	const struct tls_library *t;	/* the family matched, or NULL */
 	struct attached_lib *lib;	/* the probes asked for: of no set, linked to nothing */
 	unsigned failed_reason;		/* rc -1: enum uncovered_reason */
+	const char *unsupported;	/* UNCOVERED_UNSUPPORTED: the family recognised */
+	char version[64];		/* ... and its version, when the file says it, or "" */
 	char err[512];
 };
 

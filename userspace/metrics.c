@@ -200,7 +200,10 @@ static void uncovered(const struct daemon *d, FILE *f)
 	       "TLS library files left without probes, by library and reason: file_limit (the "
 	       "daemon's open files limit or the system's), table_full (a table of the daemon's), "
 	       "budget (examining the file would cost more than a file may), attach_failed, "
-	       "timeout (not read within --examine-timeout: a file system that does not answer).");
+	       "timeout (not read within --examine-timeout: a file system that does not answer), "
+	       "unsupported (a TLS implementation pinwarden recognises but does not judge: "
+	       "wolfSSL, Mbed TLS, a JVM's JSSE, rustls, LibreSSL, a build of a covered "
+	       "family it does not know, one linked in and stripped).");
 	for (r = 0; r < UNCOVERED_MAX; r++) {
 		uint64_t any = 0;
 
