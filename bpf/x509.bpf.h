@@ -104,30 +104,39 @@ static __always_inline void x509_store_begin(void *store_ctx, const char *name, 
  * Each of the three reads of the chain goes to one buffer on the stack, not
  * to the accumulator: a user read into map memory that has gone cold since the
  * last handshake costs a cache miss per line written (128 bytes: 470 ns here,
- * against 60 ns into the stack). The context's fields are read at once when
- * they lie within the buffer (172 bytes in OpenSSL 3.0), else one by one.
+ * against 60 ns into the stack). The cookie promises that the context's
+ * fields, and the stack's, each fit one read (OSSL_VCK_SPAN, include/openssl.h).
  */
-#define PW_VBUF		192
-#define min3(a, b, c)	((a) < (b) ? ((a) < (c) ? (a) : (c)) : ((b) < (c) ? (b) : (c)))
-#define max3(a, b, c)	((a) > (b) ? ((a) > (c) ? (a) : (c)) : ((b) > (c) ? (b) : (c)))
 
-/* The field at byte `off` of buf (0 past its end: the caller checked the span) */
+/* Fields at offsets a, b, c of user address base, read at once into buf:
+ * the offset buf starts at, or -1. */
+static __always_inline long span_read(__u64 *buf, __u64 base, __u32 a, __u32 b, __u32 c)
+{
+	__u32 lo = OSSL_SPAN_LO(a, b, c), len = OSSL_SPAN_LEN(a, b, c);
+
+	if (len > OSSL_VCK_SPAN || bpf_probe_read_user(buf, len, (const void *)(base + lo)))
+		return -1;
+	return lo;
+}
+
+/* The field at byte `off` of buf (aligned, by the cookie's promise; 0 past its end) */
 static __always_inline __s32 buf_s32(const __u64 *buf, __u32 off)
 {
-	off &= ~3u;	/* the stack is read aligned (the callers' offsets are) */
-	return off <= PW_VBUF - 4 ? *(const __s32 *)((const char *)buf + off) : 0;
+	off &= ~3u;	/* what the verifier needs to see of it */
+	return off <= OSSL_VCK_SPAN - 4 ? *(const __s32 *)((const char *)buf + off) : 0;
 }
 
 static __always_inline __u64 buf_u64(const __u64 *buf, __u32 off)
 {
 	off &= ~7u;
-	return off <= PW_VBUF - 8 ? *(const __u64 *)((const char *)buf + off) : 0;
+	return off <= OSSL_VCK_SPAN - 8 ? *(const __u64 *)((const char *)buf + off) : 0;
 }
 
 /*
  * What libcrypto concluded, read from the X509_STORE_CTX: verified (error
  * X509_V_OK and a chain built: its certificates count) or not (only the leaf
- * counts); the leaf it verified must be the one captured. Three user reads:
+ * counts); the leaf it verified must be the one captured; -1 if it cannot be
+ * read (the caller says so). Three user reads:
  * the context's fields, the stack's count and array, the array. A validated
  * certificate the peer did not present is kept by its X509 and read only if
  * a pin needs it (anchor_cb).
@@ -136,23 +145,18 @@ static __noinline int x509_validated_read(struct pw_chain_acc *acc, __u64 store_
 {
 	__u32 oe = OSSL_VCK_ERR(ck), oc = OSSL_VCK_CHAIN(ck), ot = OSSL_VCK_CERT(ck);
 	__u32 on = OSSL_VCK_SKNUM(ck), od = OSSL_VCK_SKDATA(ck);
-	__u32 lo = min3(oe, oc, ot) & ~7u, span = max3(oe, oc, ot) + 8 - lo;
-	__u64 buf[PW_VBUF / 8] = {};
-	__s32 err = 0, num = 0;
-	__u64 chain = 0, cert = 0, data = 0;
+	__u64 buf[OSSL_VCK_SPAN / 8] = {};
+	__s32 err, num;
+	__u64 chain, cert, data;
 	__u32 i, j, n, ncerts;
+	long lo;
 
-	if (span <= PW_VBUF && !(oe & 3) && !((oc | ot) & 7)) {
-		if (bpf_probe_read_user(buf, span, (const void *)(store_ctx + lo)))
-			goto unread;
-		err = buf_s32(buf, oe - lo);
-		chain = buf_u64(buf, oc - lo);
-		cert = buf_u64(buf, ot - lo);
-	} else if (bpf_probe_read_user(&err, sizeof(err), (const void *)(store_ctx + oe)) ||
-		   bpf_probe_read_user(&chain, sizeof(chain), (const void *)(store_ctx + oc)) ||
-		   bpf_probe_read_user(&cert, sizeof(cert), (const void *)(store_ctx + ot))) {
-		goto unread;
-	}
+	lo = span_read(buf, store_ctx, oe, oc, ot);
+	if (lo < 0)
+		return -1;
+	err = buf_s32(buf, oe - lo);
+	chain = buf_u64(buf, oc - lo);
+	cert = buf_u64(buf, ot - lo);
 	if (acc->ncerts && acc->objs[0] && cert != acc->objs[0])
 		acc->flags |= PW_CHAIN_LEAF_MISMATCH;
 	/* without the presented certificates' objects (OpenSSL 1.1.1, BoringSSL), the
@@ -170,19 +174,13 @@ static __noinline int x509_validated_read(struct pw_chain_acc *acc, __u64 store_
 		acc->verify_error = -1;
 		return 0;
 	}
-	lo = (on < od ? on : od) & ~7u;
-	span = (on > od ? on : od) + 8 - lo;
-	if (span <= PW_VBUF && !(od & 7)) {
-		if (bpf_probe_read_user(buf, span, (const void *)(chain + lo)))
-			goto unread;
-		num = buf_s32(buf, on - lo);
-		data = buf_u64(buf, od - lo);
-	} else if (bpf_probe_read_user(&num, sizeof(num), (const void *)(chain + on)) ||
-		   bpf_probe_read_user(&data, sizeof(data), (const void *)(chain + od))) {
-		goto unread;
-	}
+	lo = span_read(buf, chain, on, od, od);
+	if (lo < 0)
+		return -1;
+	num = buf_s32(buf, on - lo);
+	data = buf_u64(buf, od - lo);
 	if (!data)
-		goto unread;
+		return -1;
 	if (num <= 0) {
 		acc->validation = PW_VALIDATION_UNVERIFIED;
 		acc->verify_error = -1;
@@ -194,7 +192,7 @@ static __noinline int x509_validated_read(struct pw_chain_acc *acc, __u64 store_
 		n = PW_VCHAIN_MAX;
 	}
 	if (bpf_probe_read_user(buf, n * 8, (const void *)data))
-		goto unread;
+		return -1;
 	/*
 	 * Element i: a presented certificate (by its X509 object), or one the peer
 	 * did not present (a trust anchor from the store, or any certificate when
@@ -237,8 +235,6 @@ static __noinline int x509_validated_read(struct pw_chain_acc *acc, __u64 store_
 	}
 	acc->validation = PW_VALIDATION_VERIFIED;
 	return 0;
-unread:
-	return -1;	/* the caller says so */
 }
 
 /* X509_STORE_CTX_get_error(ctx) after verification: judge the chain. */

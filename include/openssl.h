@@ -52,6 +52,20 @@
 #define OSSL_VCK_SKDATA(ck)	((((ck) >> 44) & 0xf) * 8)
 #define OSSL_VCK_CERT(ck)	((((ck) >> 48) & 0x3f) * 8)
 
+/*
+ * The verdict reads the context's three fields in one read, and the stack's
+ * two in another, into a buffer on the BPF stack: each set must lie within
+ * OSSL_VCK_SPAN bytes from its lowest field rounded down to 8, every field
+ * aligned to its size (a layout that does not is refused: only leaf pins then
+ * count). OpenSSL 3.0, BoringSSL and node's OpenSSL: cert 8, chain 152, error 176.
+ */
+#define OSSL_VCK_SPAN		192
+#define OSSL_MIN3(a, b, c)	((a) < (b) ? ((a) < (c) ? (a) : (c)) : ((b) < (c) ? (b) : (c)))
+#define OSSL_MAX3(a, b, c)	((a) > (b) ? ((a) > (c) ? (a) : (c)) : ((b) > (c) ? (b) : (c)))
+/* where the one read of fields at offsets a, b, c starts, and how long it is */
+#define OSSL_SPAN_LO(a, b, c)	(OSSL_MIN3(a, b, c) & ~7u)
+#define OSSL_SPAN_LEN(a, b, c)	(OSSL_MAX3(a, b, c) + 8 - OSSL_SPAN_LO(a, b, c))
+
 #ifndef __bpf__
 /* What userspace found; 0 when an offset does not fit the cookie. */
 struct ossl_x509_layout {
@@ -68,7 +82,8 @@ static inline uint64_t ossl_vck_encode(const struct ossl_x509_layout *l)
 
 	if (l->ctx_error > 0xfff || l->ctx_chain > 0xfff || l->x509_tbs_enc > 0xffff ||
 	    l->sk_num % 4 || l->sk_num / 4 > 0xf || l->sk_data % 8 || l->sk_data / 8 > 0xf ||
-	    l->ctx_cert % 8 || l->ctx_cert / 8 > 0x3f)
+	    l->ctx_cert % 8 || l->ctx_cert / 8 > 0x3f || l->ctx_error % 4 || l->ctx_chain % 8 ||
+	    OSSL_SPAN_LEN(l->ctx_error, l->ctx_chain, l->ctx_cert) > OSSL_VCK_SPAN)
 		return 0;
 	ck |= l->ctx_error | (uint64_t)l->ctx_chain << 12 | (uint64_t)(l->sk_num / 4) << 40 |
 	      (uint64_t)(l->sk_data / 8) << 44 | (uint64_t)(l->ctx_cert / 8) << 48;

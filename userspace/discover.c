@@ -98,9 +98,7 @@ static const char *examine_fd(struct daemon *d, int fd, int image_fd, const stru
 
 	if (!plan)
 		plan = own = library_plan(d->skel, fd, image_fd, path);
-	d->libs.failed_library = NULL;
-	d->libs.failed_version[0] = 0;
-	d->libs.failed_reason = UNCOVERED_FAILED;
+	attach_set_failed_reset(&d->libs);
 	if (plan)
 		r = library_apply(&d->libs, plan, fd, id, path, err, sizeof(err));
 	else

@@ -27,7 +27,7 @@ const char *const uncovered_reason_names[UNCOVERED_MAX] = {
 	[UNCOVERED_UNSUPPORTED] = "unsupported",
 };
 
-/* tls_libraries' names, then anything else */
+/* tls_libraries' names, then the stacks only recognised (uncovered.c), then anything else */
 const char *const uncovered_library_names[UNCOVERED_LIBS] = {
 	"openssl", "boringssl", "gnutls", "nss", "go", "node",
 	"libressl", "wolfssl", "mbedtls", "rustls", "jsse", "unknown",
@@ -59,9 +59,7 @@ int library_attach_fd(struct pinwarden_bpf *skel, struct attach_set *set, int fd
 {
 	struct file_id id;
 
-	set->failed_library = NULL;
-	set->failed_version[0] = 0;
-	set->failed_reason = UNCOVERED_FAILED;
+	attach_set_failed_reset(set);
 	if (fileid_of(fd, &id)) {
 		snprintf(err, errlen, "%.400s: cannot stat", path);
 		return -1;
@@ -177,9 +175,7 @@ int library_attach_image(struct pinwarden_bpf *skel, struct attach_set *set, int
 	struct library_plan *p;
 	int rc;
 
-	set->failed_library = NULL;
-	set->failed_version[0] = 0;
-	set->failed_reason = UNCOVERED_FAILED;
+	attach_set_failed_reset(set);
 	if (attach_set_find(set, id->dev, id->ino))
 		return 0;
 	p = library_plan(skel, fd, image_fd, path);
@@ -198,9 +194,7 @@ int library_attach_file(struct pinwarden_bpf *skel, struct attach_set *set, cons
 	struct file_id id;
 	int fd, rc;
 
-	set->failed_library = NULL;
-	set->failed_version[0] = 0;
-	set->failed_reason = UNCOVERED_FAILED;
+	attach_set_failed_reset(set);
 	fd = fileid_open(path, FILEID_ANY, 0, &id, err, errlen);
 	if (fd < 0)
 		return -1;

@@ -60,6 +60,14 @@ enum uncovered_reason {
 
 extern const char *const uncovered_reason_names[UNCOVERED_MAX];
 
+/* Forget the set's last failure (failed_library, _reason, _version): before an attach. */
+static inline void attach_set_failed_reset(struct attach_set *set)
+{
+	set->failed_library = NULL;
+	set->failed_reason = UNCOVERED_FAILED;
+	set->failed_version[0] = 0;
+}
+
 /* The reason an attach error (err) stands for. */
 unsigned uncovered_reason_of(const char *err);
 

@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 
 #include "log.h"
 #include "outq.h"
+#include "thread.h"
 
 struct outq {
 	pthread_mutex_t lock;
@@ -93,7 +93,6 @@ static void *writer(void *arg)
 struct outq *outq_new(int fd, size_t cap, const char *name)
 {
 	struct outq *q = calloc(1, sizeof(*q));
-	sigset_t all, old;
 	int err;
 
 	if (!q)
@@ -109,11 +108,7 @@ struct outq *outq_new(int fd, size_t cap, const char *name)
 	pthread_mutex_init(&q->lock, NULL);
 	pthread_cond_init(&q->more, NULL);
 	pthread_cond_init(&q->drained, NULL);
-	/* signals are the loop's business */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = pthread_create(&q->thread, NULL, writer, q);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	err = thread_start_unsignalled(&q->thread, writer, q);
 	if (err) {
 		free(q->buf);
 		free(q);

@@ -7,13 +7,13 @@
  * gave no heartbeat meanwhile. Here the loop only hands over the bytes.
  */
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "safefile.h"
 #include "snapwriter.h"
+#include "thread.h"
 
 struct snap {
 	const char *path;
@@ -21,7 +21,6 @@ struct snap {
 	size_t len;
 	mode_t mode;
 	bool mkdir_last;
-	uint64_t errors;
 };
 
 struct snapwriter {
@@ -35,6 +34,7 @@ struct snapwriter {
 static void *writer(void *arg)
 {
 	struct snapwriter *w = arg;
+	uint64_t errors[SNAP_FILES] = { 0 };	/* the writer's own: the first is logged */
 	char why[512];
 	unsigned i;
 
@@ -51,12 +51,8 @@ static void *writer(void *arg)
 			w->slot[i].buf = NULL;
 			pthread_mutex_unlock(&w->lock);
 			if (safefile_replace(s.path, s.buf, s.len, s.mode, s.mkdir_last, why,
-					     sizeof(why))) {
-				pthread_mutex_lock(&w->lock);
-				if (!w->slot[i].errors++)
-					log_warnx("cannot write a metrics or status file: %s", why);
-				pthread_mutex_unlock(&w->lock);
-			}
+					     sizeof(why)) && !errors[i]++)
+				log_warnx("cannot write a metrics or status file: %s", why);
 			free(s.buf);
 			pthread_mutex_lock(&w->lock);
 		}
@@ -73,18 +69,13 @@ static void *writer(void *arg)
 struct snapwriter *snapwriter_start(void)
 {
 	struct snapwriter *w = calloc(1, sizeof(*w));
-	sigset_t all, old;
 	int err;
 
 	if (!w)
 		return NULL;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->more, NULL);
-	/* signals are the loop's */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = pthread_create(&w->thread, NULL, writer, w);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	err = thread_start_unsignalled(&w->thread, writer, w);
 	if (err) {
 		pthread_cond_destroy(&w->more);
 		pthread_mutex_destroy(&w->lock);
@@ -113,18 +104,6 @@ void snapwriter_put(struct snapwriter *w, unsigned slot, const char *path, char 
 	s->mkdir_last = mkdir_last;
 	pthread_cond_signal(&w->more);
 	pthread_mutex_unlock(&w->lock);
-}
-
-uint64_t snapwriter_errors(struct snapwriter *w, unsigned slot)
-{
-	uint64_t n;
-
-	if (!w || slot >= SNAP_FILES)
-		return 0;
-	pthread_mutex_lock(&w->lock);
-	n = w->slot[slot].errors;
-	pthread_mutex_unlock(&w->lock);
-	return n;
 }
 
 void snapwriter_stop(struct snapwriter *w)

@@ -26,9 +26,6 @@ struct snapwriter *snapwriter_start(void);
 void snapwriter_put(struct snapwriter *w, unsigned slot, const char *path, char *buf, size_t len,
 		    mode_t mode, bool mkdir_last);
 
-/* Writes that failed so far, for one slot. */
-uint64_t snapwriter_errors(struct snapwriter *w, unsigned slot);
-
 /* Write what is pending, end the thread, free it all (NULL: nothing). */
 void snapwriter_stop(struct snapwriter *w);
 
