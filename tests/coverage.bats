@@ -49,6 +49,11 @@ print("loaded", len(sys.argv) - 1)
 	[[ $(event_field "$ev" .version) =~ ^[0-9]+\.[0-9]+ ]]
 	[[ $(event_field "$ev" .error) == *"exports wolfSSL_connect"* ]]
 	[[ $(event_field "$ev" .error) == *"pinwarden does not judge it"* ]]
+	# which file (device, inode), and which process mapped it first: python
+	[ "$(event_field "$ev" .inode)" = "$(stat -c %i "$wolf")" ]
+	[ "$(event_field "$ev" .device)" = "$(stat -c %d "$wolf")" ]
+	[[ $(event_field "$ev" .pid) =~ ^[1-9][0-9]*$ ]]
+	[ "$(event_field "$ev" .exe)" = "$(readlink -f "$PYTHON")" ]
 	ev=$(events_wait ".event == \"library_uncovered\" and .path == \"$mbed\"" 20)
 	echo "$ev"
 	[ "$(event_field "$ev" .library)" = mbedtls ]
@@ -56,6 +61,10 @@ print("loaded", len(sys.argv) - 1)
 	retry 30 0.1 grep -Eq '^pinwarden_libraries_uncovered\{library="wolfssl",reason="unsupported"\} 1$' "$metrics"
 	retry 30 0.1 grep -Eq '^pinwarden_libraries_uncovered\{library="mbedtls",reason="unsupported"\} 1$' "$metrics"
 	retry 30 0.1 bash -c "[ \$(jq .uncovered.unsupported '$st') -ge 2 ]"
+	# status: by family, and file by file
+	retry 30 0.1 bash -c "[ \$(jq .uncovered_by_library.wolfssl '$st') -eq 1 ]"
+	[ "$(jq .uncovered_by_library.mbedtls "$st")" -eq 1 ]
+	[ "$(jq --arg p "$wolf" '[.uncovered_files[] | select(.path == $p and .library == "wolfssl" and .reason == "unsupported")] | length' "$st")" -eq 1 ]
 	# and once only, however many processes map them
 	run load_libs "$WOLFSSL"
 	[ "$status" -eq 0 ]
@@ -63,6 +72,27 @@ print("loaded", len(sys.argv) - 1)
 	[ "$(_events_count ".event == \"library_uncovered\" and .path == \"$wolf\"")" -eq 1 ]
 	[ "$(_events_count ".event == \"library_uncovered\" and .path == \"$mbed\"")" -eq 1 ]
 	grep -q "wolfssl.*NOT covered (unsupported)" "$PW_ERR"
+	pw_stop
+}
+
+@test "the ready event lists the files found at start that have no probes beside those attached" {
+	[ -n "$WOLFSSL" ] || skip "libwolfssl35 is not installed (make deps)"
+	local ev wolf n
+	wolf=$(readlink -f "$WOLFSSL")
+	# a process maps it before the daemon starts: the first look finds it
+	"$PYTHON" -c 'import ctypes, sys, time; ctypes.CDLL(sys.argv[1]); print("up", flush=True); time.sleep(60)' "$WOLFSSL" >"$BATS_TEST_TMPDIR/holder.out" &
+	echo $! >"$BATS_TEST_TMPDIR/holder.pid"
+	retry 50 0.1 grep -q up "$BATS_TEST_TMPDIR/holder.out"
+	pw_start
+	ev=$(events_wait '.event == "ready"' 20)
+	kill "$(cat "$BATS_TEST_TMPDIR/holder.pid")"
+	echo "$ev" | jq -c '{libraries: [.libraries[].library], uncovered}'
+	n=$(echo "$ev" | jq '.libraries | length')
+	[ "$n" -ge 1 ]
+	n=$(echo "$ev" | jq --arg p "$wolf" '[.uncovered[] | select(.path == $p and .library == "wolfssl")] | length')
+	[ "$n" -eq 1 ]
+	ev=$(events_wait ".event == \"library_uncovered\" and .path == \"$wolf\"" 20)
+	[ "$(event_field "$ev" .pid)" = "$(cat "$BATS_TEST_TMPDIR/holder.pid")" ]
 	pw_stop
 }
 

@@ -93,6 +93,72 @@ s.sendall(b"late secret"); print(s.recv(100).decode().strip())
 	grep -q "late secret" "$legit_RECORD"
 }
 
+# wheel DIR: what a Python wheel ships (auditwheel): python's _ssl module beside a
+# bundled OpenSSL renamed libssl-<hash>.so.3 and libcrypto-<hash>.so.3, with those
+# SONAMEs, in DIR/.libs, found through the module's RUNPATH $ORIGIN/.libs
+wheel() {
+	local dir=$1 mod ssl=libssl-5f8d1c2e.so.3 crypto=libcrypto-9a47be30.so.3
+	mod=$("$PYTHON" -c 'import _ssl; print(_ssl.__file__)')
+	mkdir -p "$dir/.libs"
+	cp "$LIBDIR/libssl.so.3" "$dir/.libs/$ssl"
+	cp "$LIBDIR/libcrypto.so.3" "$dir/.libs/$crypto"
+	cp "$mod" "$dir/"
+	# one change per patchelf call: 0.14 mixes up its string table when given several
+	patchelf --set-soname "$crypto" "$dir/.libs/$crypto"
+	patchelf --set-soname "$ssl" "$dir/.libs/$ssl"
+	patchelf --replace-needed libcrypto.so.3 "$crypto" "$dir/.libs/$ssl"
+	# shellcheck disable=SC2016
+	patchelf --set-rpath '$ORIGIN' "$dir/.libs/$ssl"
+	mod=$dir/$(basename "$mod")
+	patchelf --replace-needed libssl.so.3 "$ssl" "$mod"
+	patchelf --replace-needed libcrypto.so.3 "$crypto" "$mod"
+	# shellcheck disable=SC2016
+	patchelf --set-rpath '$ORIGIN/.libs' "$mod"
+}
+
+@test "a renamed bundled OpenSSL (a wheel's libssl-<hash>.so.3, its own SONAME, in .libs) is attached and judged: the impostor is killed, the real server served" {
+	command -v patchelf >/dev/null || skip "needs patchelf (make deps)"
+	local dir=$BATS_TEST_TMPDIR/site/pkg ev
+	wheel "$dir"
+	pin_test_policy
+	pw_start --policy "$POLICY"
+	# the module is imported from the package's folder: its renamed libssl is mapped
+	run "$PYTHON" -c '
+import sys
+sys.path.insert(0, sys.argv[1])
+import _ssl
+assert _ssl.__file__.startswith(sys.argv[1]), _ssl.__file__
+maps = open("/proc/self/maps").read()
+assert "/.libs/libssl-5f8d1c2e.so.3" in maps and "/libssl.so.3" not in maps, "wrong libssl"
+import socket, ssl
+c = ssl.create_default_context(); c.check_hostname = False; c.verify_mode = ssl.CERT_NONE
+s = c.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[2]))), server_hostname="pin.test")
+s.sendall(b"wheel secret"); print(s.recv(100).decode().strip())
+' "$dir" "$evil_PORT"
+	echo "$output"
+	[ "$status" -eq 137 ]
+	ev=$(events_wait '.event == "tls_chain" and .action == "killed"')
+	[ "$(event_field "$ev" .library)" = openssl ]
+	[ "$(event_field "$ev" .verdict)" = mismatch ]
+	[ ! -s "$evil_RECORD" ]
+	# attached under its own name
+	retry 30 0.1 bash -c "'$PW' status --status /run/pinwarden/status.json --json |
+		jq -e '[.libraries[] | select(.library == \"openssl\") | .path] | index(\"$dir/.libs/libssl-5f8d1c2e.so.3\") != null'"
+	# the real server: judged (match) and served
+	run "$PYTHON" -c '
+import sys
+sys.path.insert(0, sys.argv[1])
+import socket, ssl
+c = ssl.create_default_context(cafile=sys.argv[3])
+s = c.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[2]))), server_hostname="pin.test")
+s.sendall(b"GET / HTTP/1.0\r\n\r\n"); print(s.recv(100).decode().strip())
+' "$dir" "$legit_PORT" "$PKI/legit-ec/root.pem"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	ev=$(events_wait ".event == \"tls_chain\" and .peer == \"127.0.0.1:$legit_PORT\"")
+	[ "$(event_field "$ev" .verdict)" = match ]
+}
+
 @test "a shared object glibc maps only at a fixed address (aligned above the page size) is found by the periodic look, reported, and judged from then on" {
 	local dir=$BATS_TEST_TMPDIR/aligned ev
 	# libssl alone: a private libcrypto beside it would be mapped the usual way, and its

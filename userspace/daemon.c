@@ -372,6 +372,18 @@ static void status_write(struct daemon *d)
 		json_uint(&j, uncovered_reason_names[k], n);
 	}
 	json_obj_end(&j);
+	/* the same files by family, and the latest of them one by one */
+	json_obj_begin(&j, "uncovered_by_library");
+	for (i = 0; i < UNCOVERED_LIBS; i++) {
+		uint64_t n = 0;
+
+		for (k = 0; k < UNCOVERED_MAX; k++)
+			n += d->uncovered[i][k];
+		if (n)
+			json_uint(&j, uncovered_library_names[i], n);
+	}
+	json_obj_end(&j);
+	events_uncovered_list(d, &j, "uncovered_files");
 	json_obj_end(&j);
 	if (j.oom) {
 		json_free(&j);
@@ -707,9 +719,15 @@ static int attach_explicit(struct daemon *d)
 
 static void host_uncovered(void *ctx, const char *path, const char *err)
 {
+	struct uncovered_where at = { 0 };
 	struct daemon *d = ctx;
+	struct stat st;
 
-	events_library_uncovered(d, d->libs.failed_library, d->libs.failed_version, path,
+	if (!stat(path, &st)) {
+		at.dev = st.st_dev;
+		at.ino = st.st_ino;
+	}
+	events_library_uncovered(d, &at, d->libs.failed_library, d->libs.failed_version, path,
 				 d->libs.failed_reason, err);
 }
 

@@ -28,6 +28,25 @@ struct outq;
 struct ring_buffer;
 struct pinwarden_bpf;
 
+/* A file left without probes, as status and the ready event list it. */
+#define PW_UNCOVERED_KEEP	64
+struct uncovered_file {
+	unsigned library;		/* uncovered_library_names[] */
+	unsigned reason;		/* enum uncovered_reason */
+	uint64_t dev, ino;		/* 0 when not known */
+	uint32_t pid;			/* the process that mapped it (0: found on the host's paths) */
+	char version[32];
+	char path[256];
+	char exe[256];			/* that process's program, when it could be read */
+};
+
+/* Where a file left without probes was found: its identity, and the process
+ * that mapped it (pid 0: none, it was found at start on the host's paths). */
+struct uncovered_where {
+	uint64_t dev, ino;
+	uint32_t pid;
+};
+
 struct daemon {
 	struct pinwarden_bpf *skel;
 	struct ring_buffer *rb;
@@ -92,6 +111,8 @@ struct daemon {
 	uint64_t events_truncated;	/* chain events cut to their size cap (events.c) */
 	uint64_t nofile;		/* RLIMIT_NOFILE in force: raised to the hard limit at start */
 	uint64_t uncovered[UNCOVERED_LIBS][UNCOVERED_MAX];	/* files left without probes */
+	struct uncovered_file uncov[PW_UNCOVERED_KEEP];	/* the latest of them, for status */
+	uint64_t nuncov;		/* every one reported (uncov holds the last KEEP) */
 	struct json j;
 };
 
@@ -113,8 +134,11 @@ void events_library_detached(struct daemon *d, const char *library, const char *
 void events_flush_repeats(struct daemon *d, bool all);	/* closed dedup windows */
 /* A TLS library file left without probes (library NULL: which family is unknown;
  * version NULL or "": not known). */
-void events_library_uncovered(struct daemon *d, const char *library, const char *version,
-			      const char *path, unsigned reason, const char *err);
+void events_library_uncovered(struct daemon *d, const struct uncovered_where *at,
+			      const char *library, const char *version, const char *path,
+			      unsigned reason, const char *err);
+/* the uncovered files kept, as a JSON array member `key` (status, ready) */
+void events_uncovered_list(const struct daemon *d, struct json *j, const char *key);
 uint64_t events_now_unix_ns(void);
 const char *events_verdict_name(unsigned verdict);	/* "match", ... */
 const char *events_action_name(unsigned done);		/* "none", "killed", ... */

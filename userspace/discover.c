@@ -82,6 +82,14 @@ static bool known_fresh(struct daemon *d, uint64_t kdev, uint64_t ino, const cha
 	       (st.stx_ctime.tv_nsec & PW_CTIME_NSEC_MASK) == s.ctime_nsec;
 }
 
+/* the process a /proc/PID/map_files/... path reaches a file through (0: none) */
+static uint32_t mf_pid(const char *mf)
+{
+	unsigned pid;
+
+	return sscanf(mf, "/proc/%u/map_files/", &pid) == 1 ? pid : 0;
+}
+
 /*
  * Examine the open file `fd` (it is `id`): a TLS library, a dynamic linker, or
  * neither, as `plan` says (an examination worker's), or as its bytes in
@@ -104,8 +112,10 @@ static const char *examine_fd(struct daemon *d, int fd, int image_fd, const stru
 	else
 		snprintf(err, sizeof(err), "%s: out of memory", path);
 	if (r < 0) {
-		events_library_uncovered(d, d->libs.failed_library, d->libs.failed_version, display,
-					 d->libs.failed_reason, err);
+		struct uncovered_where at = { .dev = id->dev, .ino = id->ino, .pid = mf_pid(path) };
+
+		events_library_uncovered(d, &at, d->libs.failed_library, d->libs.failed_version,
+					 display, d->libs.failed_reason, err);
 	} else if (r > 0) {
 		lib = attach_set_find(&d->libs, id->dev, id->ino);
 		if (lib)
@@ -669,7 +679,9 @@ static void on_examined(void *ctx, struct examine_result *r)
 	case EXAMINE_TIMEOUT:
 		d->disc.examine_timeouts++;
 		log_warnx("discovery: %s: NOT covered", r->err);
-		events_library_uncovered(d, NULL, NULL, display ? display : mf, UNCOVERED_TIMEOUT,
+		events_library_uncovered(d, &(struct uncovered_where){ fileid_udev(r->kdev), r->ino,
+								       mf_pid(mf) },
+					 NULL, NULL, display ? display : mf, UNCOVERED_TIMEOUT,
 					 r->err);
 		break;
 	default:

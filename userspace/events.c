@@ -634,6 +634,8 @@ void events_ready(struct daemon *d)
 		json_obj_end(j);
 	}
 	json_arr_end(j);
+	/* the files found so far that have no probes: coverage is both lists */
+	events_uncovered_list(d, j, "uncovered");
 	json_obj_begin(j, "policy");
 	json_str(j, "source", p ? p->source : NULL);
 	json_uint(j, "generation", d->gen);
@@ -788,24 +790,87 @@ void events_library_detached(struct daemon *d, const char *library, const char *
 	emit(d);
 }
 
-void events_library_uncovered(struct daemon *d, const char *library, const char *version,
-			      const char *path, unsigned reason, const char *err)
+/* the program of `pid`, or "" when it is gone or cannot be read */
+static void exe_of(uint32_t pid, char *exe, size_t len)
 {
+	char link[32];
+	ssize_t n;
+
+	exe[0] = 0;
+	if (!pid)
+		return;
+	snprintf(link, sizeof(link), "/proc/%u/exe", pid);
+	n = readlink(link, exe, len - 1);
+	exe[n > 0 ? n : 0] = 0;
+}
+
+void events_library_uncovered(struct daemon *d, const struct uncovered_where *at,
+			      const char *library, const char *version, const char *path,
+			      unsigned reason, const char *err)
+{
+	struct uncovered_file *u = &d->uncov[d->nuncov++ % PW_UNCOVERED_KEEP];
 	struct json *j = &d->j;
 
 	if (reason >= UNCOVERED_MAX)
 		reason = UNCOVERED_FAILED;
 	d->uncovered[library_index(library)][reason]++;
+	memset(u, 0, sizeof(*u));
+	u->library = library_index(library);
+	u->reason = reason;
+	if (at) {
+		u->dev = at->dev;
+		u->ino = at->ino;
+		u->pid = at->pid;
+	}
+	snprintf(u->version, sizeof(u->version), "%s", version ? version : "");
+	snprintf(u->path, sizeof(u->path), "%s", path);
+	exe_of(u->pid, u->exe, sizeof(u->exe));
 	log_warnx("%s: %s NOT covered (%s): %s", path, library ? library : "TLS library",
 		  uncovered_reason_names[reason], err);
 	begin(d, "library_uncovered", events_now_unix_ns());
-	json_str(j, "library", uncovered_library_names[library_index(library)]);
+	json_str(j, "library", uncovered_library_names[u->library]);
 	json_str(j, "path", path);
+	if (u->ino) {
+		json_uint(j, "device", u->dev);
+		json_uint(j, "inode", u->ino);
+	}
 	json_str(j, "reason", uncovered_reason_names[reason]);
-	if (version && version[0])
+	if (u->version[0])
 		json_str(j, "version", version);
+	if (u->pid) {
+		json_uint(j, "pid", u->pid);
+		if (u->exe[0])
+			json_str(j, "exe", u->exe);
+	}
 	json_str(j, "error", err);
 	if (reason == UNCOVERED_FILE_LIMIT)
 		json_uint(j, "open_files_limit", d->nofile);
 	emit(d);
+}
+
+void events_uncovered_list(const struct daemon *d, struct json *j, const char *key)
+{
+	uint64_t i = d->nuncov > PW_UNCOVERED_KEEP ? d->nuncov - PW_UNCOVERED_KEEP : 0;
+
+	json_arr_begin(j, key);
+	for (; i < d->nuncov; i++) {
+		const struct uncovered_file *u = &d->uncov[i % PW_UNCOVERED_KEEP];
+
+		json_obj_begin(j, NULL);
+		json_str(j, "library", uncovered_library_names[u->library]);
+		json_str(j, "path", u->path);
+		if (u->ino) {
+			json_uint(j, "device", u->dev);
+			json_uint(j, "inode", u->ino);
+		}
+		json_str(j, "reason", uncovered_reason_names[u->reason]);
+		if (u->version[0])
+			json_str(j, "version", u->version);
+		if (u->pid)
+			json_uint(j, "pid", u->pid);
+		if (u->exe[0])
+			json_str(j, "exe", u->exe);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
 }

@@ -16,6 +16,11 @@ uint64_t fileid_kdev(uint64_t dev)
 	return (uint64_t)major(dev) << 20 | minor(dev);
 }
 
+uint64_t fileid_udev(uint64_t kdev)
+{
+	return makedev(kdev >> 20, kdev & ((1u << 20) - 1));
+}
+
 int fileid_of(int fd, struct file_id *id)
 {
 	struct stat st;

@@ -50,6 +50,8 @@ bool fileid_same(const struct file_id *a, const struct file_id *b);
 
 /* The kernel's encoding of a device number (s_dev: major << 20 | minor). */
 uint64_t fileid_kdev(uint64_t dev);
+/* the other way: the kernel's dev_t as st_dev spells it */
+uint64_t fileid_udev(uint64_t kdev);
 
 /* What known_files keeps of it (bpf/discover.bpf.c compares it with the inode). */
 void fileid_stamp(const struct file_id *id, struct pw_file_stamp *s);
