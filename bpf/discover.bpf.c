@@ -351,16 +351,25 @@ int BPF_PROG(pw_gate_connect, const struct sock *sk, const int oldstate, const i
 }
 
 /* what an mmap asks for (uapi/asm-generic/mman-common.h, linux/mman.h) */
+#define PW_PROT_READ		0x1
 #define PW_PROT_EXEC		0x4
+#define PW_MAP_TYPE		0x0f
+#define PW_MAP_PRIVATE		0x02
 #define PW_MAP_ANONYMOUS	0x20
 #define PW_MAP_DENYWRITE	0x0800	/* ignored by the kernel; glibc's loader sets it */
+/* musl's loader maps an object first whole, with its first segment's protection:
+ * read-only for one with separate code segments. Smaller read-only mappings are
+ * data, never a TLS implementation's code. */
+#define PW_LOADER_SPAN_MIN	(64 << 10)
 /* the system call's number and arguments, as saved at its entry */
 #if defined(__TARGET_ARCH_x86)
 #define PW_NR_MMAP		9
 #define PW_SYSCALL_NR(regs)	((regs)->orig_ax)
+#define PW_SYSCALL_ARG2(regs)	((regs)->si)
 #define PW_SYSCALL_ARG3(regs)	((regs)->dx)
 #define PW_SYSCALL_ARG4(regs)	((regs)->r10)
 #define PW_SYSCALL_ARG5(regs)	((regs)->r8)
+#define PW_SYSCALL_ARG6(regs)	((regs)->r9)
 #endif
 
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
@@ -428,8 +437,11 @@ __noinline int pw_peer_from_fd(int fd)
 /*
  * A dynamic linker maps a shared object: glibc's first mmap(2) of each object
  * (at start and on dlopen) leaves the address to the kernel, asks for the
- * object's first segment and says MAP_DENYWRITE; another loader's, or an
- * older layout's, first mapping is executable. Seen as the kernel picks the
+ * object's first segment and says MAP_DENYWRITE; musl's maps the object's whole
+ * span from its start with the first segment's protection (read-only, or
+ * executable for an older layout). A read-only private mapping of 64 KiB or
+ * more from a file's start is taken too, though it may be data: such a file
+ * costs one note (its first bytes read) once per daemon lifetime. Seen as the kernel picks the
  * address: this tracepoint runs only for mappings whose address the kernel
  * chooses (a few per exec), where one on the address space's lock would run
  * about fifty times. The mapping is not in place yet: the record says which
@@ -458,8 +470,14 @@ int BPF_PROG(pw_mmap, unsigned long addr, struct vm_unmapped_area_info *info)
 	{
 		__u64 prot = PW_SYSCALL_ARG3(regs), flags = PW_SYSCALL_ARG4(regs);
 
-		if ((flags & PW_MAP_ANONYMOUS) ||
-		    !((prot & PW_PROT_EXEC) || (flags & PW_MAP_DENYWRITE)))
+		if (flags & PW_MAP_ANONYMOUS)
+			return 0;
+		/* neither glibc's (MAP_DENYWRITE) nor executable: musl's first
+		 * mapping of an object (the whole of it, read-only, private, from
+		 * the start of the file), or data */
+		if (!((prot & PW_PROT_EXEC) || (flags & PW_MAP_DENYWRITE)) &&
+		    (prot != PW_PROT_READ || (flags & PW_MAP_TYPE) != PW_MAP_PRIVATE ||
+		     PW_SYSCALL_ARG6(regs) || PW_SYSCALL_ARG2(regs) < PW_LOADER_SPAN_MIN))
 			return 0;
 	}
 	fd = (__s32)PW_SYSCALL_ARG5(regs);

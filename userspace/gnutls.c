@@ -184,14 +184,20 @@ static int layout_transport(struct elf_image *img, struct pw_gnutls_layout *l)
  *   cmp dword [S + AUTH_INFO_TYPE], GNUTLS_CRD_CERTIFICATE
  *   mov I, qword [S + AUTH_INFO]         (I: the cert_auth_info_st *)
  *   mov e.., dword [I + NCERTS]          (*list_size = info->ncerts)
- *   mov rax, qword [I + LIST]            (return info->raw_certificate_list)
+ *   mov R, qword [I + LIST]              (return info->raw_certificate_list)
+ *   mov rax, R                           (unless R is rax already)
  * The comparison that counts is the last one before the load of the info
  * pointer: CHECK_AUTH_TYPE may come first, inlined, with its own comparisons.
+ * The list is what rax holds at the ret, followed through register copies:
+ * 3.7.1 (Debian 11) keeps the info pointer in a callee-saved register, loads
+ * the list over it (mov r12, [r12 + LIST]) and copies it to rax only where
+ * the NULL returns join; 3.7.9 and later load it into rax directly.
  */
 static int layout_peers(struct elf_image *img, struct pw_gnutls_layout *l)
 {
 	bool session[X86_REG_ENDING] = { [X86_REG_RDI] = true }, info[X86_REG_ENDING] = {};
-	int64_t type_off = -1, info_off = -1, n_off = -1, list_off = -1, disp;
+	int64_t type_off = -1, info_off = -1, n_off = -1, list_off, disp;
+	int64_t field[X86_REG_ENDING];	/* the 8-byte info field a register holds, or -1 */
 	struct disasm d;
 	x86_reg base, r, src;
 	uint8_t size;
@@ -200,8 +206,11 @@ static int layout_peers(struct elf_image *img, struct pw_gnutls_layout *l)
 
 	if (disasm_func(img, "gnutls_certificate_get_peers", &d))
 		return -1;
+	for (i = 0; i < X86_REG_ENDING; i++)
+		field[i] = -1;
 	for (i = 0; i < d.n; i++) {
 		const cs_insn *in = &d.insn[i];
+		bool from_session, from_info;
 
 		if (in->id == X86_INS_CMP && mem_base(in, 0, &base, &disp, &size) &&
 		    session[base] && size == 4 && is_imm(in, 1, PW_GNUTLS_CRD_CERTIFICATE) &&
@@ -212,23 +221,29 @@ static int layout_peers(struct elf_image *img, struct pw_gnutls_layout *l)
 		if (in->id != X86_INS_MOV || !is_reg(in, 0, &r))
 			continue;
 		if (is_reg(in, 1, &src)) {
-			/* the session (or the info pointer) copied to another register */
+			/* the session, the info pointer or a field copied to another register */
 			session[r] = session[src];
 			info[r] = info[src];
+			field[r] = field[src];
 			continue;
 		}
 		if (!mem_base(in, 1, &base, &disp, &size))
 			continue;
-		if (session[base] && size == 8 && type_off >= 0 && info_off < 0) {
+		/* what the base held, before the load replaces it (r may be the base) */
+		from_session = session[base];
+		from_info = info[base];
+		session[r] = info[r] = false;
+		field[r] = -1;
+		if (from_session && size == 8 && type_off >= 0 && info_off < 0) {
 			info_off = disp;
 			info[r] = true;
-			session[r] = false;
-		} else if (info[base] && size == 4 && n_off < 0) {
+		} else if (from_info && size == 4 && n_off < 0) {
 			n_off = disp;
-		} else if (info[base] && size == 8 && r == X86_REG_RAX) {
-			list_off = disp;
+		} else if (from_info && size == 8) {
+			field[r] = disp;
 		}
 	}
+	list_off = field[X86_REG_RAX];
 	if (sane(type_off, 1 << 16) && sane(info_off, 1 << 16) && sane(n_off, 4096) &&
 	    sane(list_off, 4096) && n_off != list_off && type_off != info_off) {
 		l->auth_info_type = type_off;
