@@ -1117,5 +1117,8 @@ cleanup:
 	free(d.dedup);
 	if (d.log_fd >= 0)
 		close(d.log_fd);
+	/* what was left uncovered outlives the run: learn's draft lists it */
+	memcpy(dp->uncov, d.uncov, sizeof(d.uncov));
+	dp->nuncov = d.nuncov;
 	return rc;
 }

@@ -152,7 +152,8 @@ int cmd_status(int argc, char **argv);
 int cmd_learn(int argc, char **argv);
 struct learn *learn_new(void);
 void learn_chain(struct learn *l, const struct pw_chain_rec *r);
-int learn_write(const struct learn *l, FILE *f, uint64_t seconds);
+/* the draft policy; `d`'s uncovered files are listed first, as comments */
+int learn_write(const struct learn *l, const struct daemon *d, FILE *f, uint64_t seconds);
 void learn_free(struct learn *l);
 const struct pw_policy *daemon_policy(struct daemon *d, uint32_t gen);
 

@@ -153,6 +153,39 @@ static void library_changed(struct daemon *d, struct attached_lib *lib, int fd,
 	events_library_changed(d, library, display, now->dev, now->ino, probes, again);
 }
 
+/* files root may not read, remembered by (kdev, ino) so that each is reported
+ * once: the kernel notes them at every mapping, since they cannot be examined */
+#define DENIED_KEEP	4096
+
+/*
+ * A mapped file the daemon may not read (a FUSE mount without allow_other
+ * refuses every user but its owner, root included): whether it holds a TLS
+ * implementation cannot be known, so its process's handshakes with it are not
+ * judged. Say so, once per file, with the process that maps it.
+ */
+static void report_denied(struct daemon *d, uint64_t kdev, uint64_t ino, const char *mf,
+			  const char *display, const char *err)
+{
+	struct uncovered_where at = { fileid_udev(kdev), ino, mf_pid(mf) };
+	char why[768];
+	size_t i;
+
+	d->disc.denied_seen++;
+	for (i = 0; i < d->disc.ndenied; i++)
+		if (d->disc.denied[i].dev == kdev && d->disc.denied[i].ino == ino)
+			return;
+	if (!d->disc.denied)
+		d->disc.denied = calloc(DENIED_KEEP, sizeof(*d->disc.denied));
+	if (d->disc.denied && d->disc.ndenied < DENIED_KEEP) {
+		d->disc.denied[d->disc.ndenied].dev = kdev;
+		d->disc.denied[d->disc.ndenied++].ino = ino;
+	}
+	snprintf(why, sizeof(why), "%s: root may not read it (a FUSE mount without allow_other?): "
+		 "whether it holds a TLS implementation is unknown, and its handshakes are not "
+		 "judged", err);
+	events_library_uncovered(d, &at, NULL, NULL, display, UNCOVERED_UNREADABLE, why);
+}
+
 /* One mapped file, opened as `fd` (it is `id`, the (kdev, ino) the kernel
  * reported), its bytes in `image_fd`. */
 static void examine_opened(struct daemon *d, int fd, int image_fd, const struct file_id *id,
@@ -185,6 +218,10 @@ static void examine_here(struct daemon *d, const char *mf, uint64_t kdev, uint64
 	int fd;
 
 	fd = fileid_open(mf, kdev, ino, &id, err, sizeof(err));
+	if (fd == FILEID_DENIED) {
+		report_denied(d, kdev, ino, mf, display, err);
+		return;
+	}
 	if (fd == FILEID_OTHER) {
 		/* mapped over since /proc/PID/maps was read: not what was reported */
 		d->disc.remapped++;
@@ -676,6 +713,9 @@ static void on_examined(void *ctx, struct examine_result *r)
 		d->disc.remapped++;
 		log_debug("discovery: %s", r->err);
 		break;
+	case FILEID_DENIED:
+		report_denied(d, r->kdev, r->ino, mf, display ? display : mf, r->err);
+		break;
 	case EXAMINE_TIMEOUT:
 		d->disc.examine_timeouts++;
 		log_warnx("discovery: %s: NOT covered", r->err);
@@ -756,6 +796,9 @@ void discover_examine_stop(struct daemon *d)
 	for (i = 0; i < d->disc.nfiles; i++)
 		free(d->disc.files[i].display);
 	free(d->disc.files);
+	free(d->disc.denied);
+	d->disc.denied = NULL;
+	d->disc.ndenied = 0;
 	d->disc.files = NULL;
 	d->disc.nfiles = 0;
 }

@@ -63,6 +63,9 @@ struct discover_state {
 	uint64_t remapped;		/* mappings that named another file when opened: refused */
 	uint64_t note_unfound;		/* noted files neither mapped nor open when looked for */
 	uint64_t changed;		/* attached files rewritten: detached, examined again */
+	struct pw_file_key *denied;	/* files root may not read, reported once each */
+	size_t ndenied;
+	uint64_t denied_seen;		/* mappings of such files (each note, reported or not) */
 	uint64_t detach_after_ns;	/* run --detach-unmapped: a library no process maps for
 					 * that long is detached (0: never) */
 	uint64_t sweep_next_ns;		/* the next look for unmapped libraries */

@@ -133,7 +133,7 @@ static void examine_one(struct examine_pool *p, struct job *j)
 
 	fd = fileid_open(j->path, r->kdev, r->ino, &r->id, r->err, sizeof(r->err));
 	if (fd < 0) {
-		r->status = fd == FILEID_OTHER ? FILEID_OTHER : -1;
+		r->status = fd == FILEID_OTHER || fd == FILEID_DENIED ? fd : -1;
 	} else {
 		__atomic_store_n(&j->opened, 1, __ATOMIC_RELAXED);
 		__atomic_store_n(&j->progress_ns, now_ns(), __ATOMIC_RELAXED);

@@ -28,7 +28,8 @@ struct examine_pool;
 struct examine_result {
 	uint64_t tag;			/* the caller's, from examine_submit */
 	uint64_t kdev, ino;		/* as the kernel reported them */
-	int status;			/* 0, -1 (err), FILEID_OTHER, or EXAMINE_TIMEOUT */
+	int status;			/* 0, -1 (err), FILEID_OTHER, FILEID_DENIED, or
+					 * EXAMINE_TIMEOUT */
 	int fd;				/* the file, opened once (status 0): the caller's to close */
 	int copy_fd;			/* a memfd with its bytes (status 0): the caller's to close */
 	struct file_id id;

@@ -44,6 +44,13 @@ int fileid_of(int fd, struct file_id *id)
 	return 0;
 }
 
+/* a file root may not read (a FUSE file system's own refusal) is not an error
+ * like the others: it is a file whose contents cannot be known */
+static int denied(int e)
+{
+	return e == EACCES || e == EPERM ? FILEID_DENIED : -1;
+}
+
 int fileid_open(const char *path, uint64_t kdev, uint64_t ino, struct file_id *id, char *err,
 		size_t errlen)
 {
@@ -55,12 +62,12 @@ int fileid_open(const char *path, uint64_t kdev, uint64_t ino, struct file_id *i
 	pfd = open(path, O_PATH | O_CLOEXEC);
 	if (pfd < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
+		return denied(errno);
 	}
 	if (fstat(pfd, &st)) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		close(pfd);
-		return -1;
+		return denied(errno);
 	}
 	if (!S_ISREG(st.st_mode)) {
 		snprintf(err, errlen, "%s: not a regular file", path);
@@ -80,7 +87,7 @@ int fileid_open(const char *path, uint64_t kdev, uint64_t ino, struct file_id *i
 	close(pfd);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
+		return denied(errno);
 	}
 	if (fileid_of(fd, id) || id->dev != st.st_dev || id->ino != st.st_ino) {
 		snprintf(err, errlen, "%s: changed while opened", path);

@@ -28,6 +28,8 @@ struct file_id {
 
 #define FILEID_ANY	UINT64_MAX	/* fileid_open: no (device, inode) expected */
 #define FILEID_OTHER	(-2)		/* fileid_open: not the file expected */
+#define FILEID_DENIED	(-4)		/* fileid_open: root may not read it (EACCES, EPERM:
+					 * a FUSE mount without allow_other) */
 
 /*
  * Open `path` for reading, once: a regular file, and (unless kdev is FILEID_ANY)

@@ -162,7 +162,40 @@ static void pin_comment(const struct learned_pin *p, char *out, size_t len)
 			 (unsigned long long)p->seen);
 }
 
-int learn_write(const struct learn *l, FILE *f, uint64_t seconds)
+/* s in a YAML comment: a file name may hold anything, a newline that would end
+ * the comment and start policy included; bytes outside printable ASCII are '?' */
+static void comment_str(FILE *f, const char *s)
+{
+	for (; *s; s++)
+		fputc(*s >= 0x20 && *s < 0x7f ? *s : '?', f);
+}
+
+/* What the draft cannot speak for: the files seen that have no probes. */
+static void uncovered_comments(const struct daemon *d, FILE *f)
+{
+	uint64_t i = d->nuncov > PW_UNCOVERED_KEEP ? d->nuncov - PW_UNCOVERED_KEEP : 0;
+
+	if (!d->nuncov)
+		return;
+	fprintf(f, "# NOT JUDGED while learning: %llu TLS library files had no probes; no pin below\n"
+		   "# protects the programs that use them (library_uncovered events, `pinwarden status`):\n",
+		(unsigned long long)d->nuncov);
+	for (; i < d->nuncov; i++) {
+		const struct uncovered_file *u = &d->uncov[i % PW_UNCOVERED_KEEP];
+
+		fputs("#   ", f);
+		comment_str(f, u->path);
+		fprintf(f, ": %s (%s)", uncovered_library_names[u->library],
+			uncovered_reason_names[u->reason]);
+		if (u->exe[0]) {
+			fputs(", mapped by ", f);
+			comment_str(f, u->exe);
+		}
+		fputc('\n', f);
+	}
+}
+
+int learn_write(const struct learn *l, const struct daemon *d, FILE *f, uint64_t seconds)
 {
 	char t[32], pin[64];
 	time_t now = time(NULL);
@@ -176,6 +209,7 @@ int learn_write(const struct learn *l, FILE *f, uint64_t seconds)
 	fprintf(f, "# Every pin below is a key that was SEEN, not one known to be good: check each\n"
 		   "# against the real servers (pinwarden pin HOST:443), add a backup key, run\n"
 		   "# `pinwarden check`, and only then switch a rule to mode: enforce.\n");
+	uncovered_comments(d, f);
 	if (l->dropped_hosts)
 		fprintf(f, "# %llu chains for more than %d hosts were not recorded.\n",
 			(unsigned long long)l->dropped_hosts, LEARN_HOSTS);
@@ -269,12 +303,12 @@ int cmd_learn(int argc, char **argv)
 	}
 	rc = daemon_run(&d);
 	if (rc == 0 && !output) {
-		if (learn_write(d.learn, stdout, secs))
+		if (learn_write(d.learn, &d, stdout, secs))
 			rc = 1;
 	} else if (rc == 0) {
 		/* written whole and fresh, then renamed into place */
 		f = open_memstream(&buf, &len);
-		if (!f || learn_write(d.learn, f, secs) || fclose(f) ||
+		if (!f || learn_write(d.learn, &d, f, secs) || fclose(f) ||
 		    safefile_replace(output, buf, len, 0640, false, why, sizeof(why))) {
 			log_warnx("--output: %s", why[0] ? why : "out of memory");
 			rc = 1;

@@ -25,6 +25,7 @@ const char *const uncovered_reason_names[UNCOVERED_MAX] = {
 	[UNCOVERED_FAILED] = "attach_failed",
 	[UNCOVERED_TIMEOUT] = "timeout",
 	[UNCOVERED_UNSUPPORTED] = "unsupported",
+	[UNCOVERED_UNREADABLE] = "unreadable",
 };
 
 /* tls_libraries' names, then the stacks only recognised (uncovered.c), then anything else */

@@ -55,6 +55,7 @@ enum uncovered_reason {
 	UNCOVERED_FAILED,	/* anything else: the error says what */
 	UNCOVERED_TIMEOUT,	/* not read within --examine-timeout (a hung mount?) */
 	UNCOVERED_UNSUPPORTED,	/* a TLS implementation pinwarden does not judge (uncovered.h) */
+	UNCOVERED_UNREADABLE,	/* mapped, but root may not read it (FUSE without allow_other) */
 	UNCOVERED_MAX,
 };
 

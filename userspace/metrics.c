@@ -203,7 +203,8 @@ static void uncovered(const struct daemon *d, FILE *f)
 	       "timeout (not read within --examine-timeout: a file system that does not answer), "
 	       "unsupported (a TLS implementation pinwarden recognises but does not judge: "
 	       "wolfSSL, Mbed TLS, a JVM's JSSE, rustls, LibreSSL, a build of a covered "
-	       "family it does not know, one linked in and stripped).");
+	       "family it does not know, one linked in and stripped), unreadable (mapped from "
+	       "a file root may not read, a FUSE mount without allow_other: library unknown).");
 	for (r = 0; r < UNCOVERED_MAX; r++) {
 		uint64_t any = 0;
 
