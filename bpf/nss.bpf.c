@@ -678,7 +678,8 @@ static long nss_vchain_cb(__u32 i, void *data)
  * (`rv`: the auth callback's result, or SSL_AuthCertificateComplete's error):
  * verified if the application accepted it and the thread's last verification
  * was of this socket's leaf, with signatures, for its side and (a client) its
- * url, and succeeded.
+ * url, and succeeded; unknown if it accepted it with no verification of NSS's
+ * on this thread (its own code verified it: Firefox); else unverified.
  */
 static __always_inline void nss_validated(struct nss_thread *t, struct pw_chain_acc *acc, __u64 ss,
 					  __u32 idx, __s32 rv)
@@ -691,6 +692,14 @@ static __always_inline void nss_validated(struct nss_thread *t, struct pw_chain_
 	acc->verify_error = rv;
 	if (rv != 0)
 		return;
+	if (t->vstate == NSS_V_NONE) {
+		/* accepted, and no SSL_AuthCertificate on this thread since the chain came:
+		 * the application verified with its own code (Firefox: mozilla::pkix, in
+		 * its auth callback's worker), which pinwarden does not read */
+		acc->verify_error = 0;
+		acc->validation = PW_VALIDATION_UNKNOWN;
+		return;
+	}
 	acc->verify_error = -1;		/* accepted without NSS's verification */
 	if (t->vstate != NSS_V_OK || !lay || !ss ||
 	    bpf_probe_read_user(&peer, sizeof(peer), (const void *)(ss + lay->peer_cert)) ||

@@ -24,4 +24,14 @@
  */
 int companion_open(int lib_fd, const char *lib_path, const char *soname, char *err, size_t errlen);
 
+/*
+ * The same, or, when there is none beside it, the file of that name in the dynamic
+ * linker's default directories (ldcache_default_dirs) of the library's root, resolved
+ * inside that root: NSS's libssl3.so in an application's own directory (Firefox's, in
+ * /usr/lib/firefox-esr) loads the system's libnspr4.so. Regular, and only root can
+ * change it if only root can change the library; it may lie on another device.
+ */
+int companion_open_system(int lib_fd, const char *lib_path, const char *soname, char *err,
+			  size_t errlen);
+
 #endif /* PW_COMPANION_H */

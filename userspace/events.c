@@ -414,7 +414,14 @@ static void validation_members(struct json *j, const struct pw_chain_rec *r)
 	/* BoringSSL keeps OpenSSL's X509_V_* codes */
 	if (r->verify_error > 0 && (r->library == PW_LIB_OPENSSL || r->library == PW_LIB_BORINGSSL))
 		json_str(j, "verify_error", X509_verify_cert_error_string(r->verify_error));
-	else if (r->verify_error < 0)
+	else if (r->verify_error < -2 && r->library == PW_LIB_NSS) {
+		/* the error the application handed SSL_AuthCertificateComplete (a PRErrorCode) */
+		char why[80];
+
+		snprintf(why, sizeof(why), "the application rejected the chain (NSS error %d)",
+			 r->verify_error);
+		json_str(j, "verify_error", why);
+	} else if (r->verify_error < 0)
 		json_str(j, "verify_error", "the application's verification built no chain");
 }
 

@@ -104,20 +104,21 @@ static int cache_scan(const char *map, size_t size, const char *soname, char pat
 	return n;
 }
 
+const char *const ldcache_default_dirs[] = {
+#if defined(__x86_64__)
+	"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
+#elif defined(__aarch64__)
+	"/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
+#endif
+	"/lib64", "/usr/lib64", "/lib", "/usr/lib", NULL,
+};
+
 int ldcache_find(const char *root, const char *soname, char paths[][4096], int max)
 {
-	static const char *const dirs[] = {
-#if defined(__x86_64__)
-		"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
-#elif defined(__aarch64__)
-		"/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
-#endif
-		"/lib64", "/usr/lib64", "/lib", "/usr/lib",
-	};
+	const char *const *dir;
 	char file[4096];
 	struct stat st;
 	int fd, n = 0;
-	size_t i;
 
 	snprintf(file, sizeof(file), "%s/etc/ld.so.cache", root);
 	fd = open(file, O_RDONLY | O_CLOEXEC);
@@ -139,12 +140,12 @@ int ldcache_find(const char *root, const char *soname, char paths[][4096], int m
 	if (n > 0)
 		return n;
 	/* no cache (or not listed): the dynamic linker's trusted directories */
-	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+	for (dir = ldcache_default_dirs; *dir; dir++) {
 		char p[4096];
 
-		snprintf(p, sizeof(p), "%s%s/%s", root, dirs[i], soname);
+		snprintf(p, sizeof(p), "%s%s/%s", root, *dir, soname);
 		if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
-			snprintf(p, sizeof(p), "%s/%s", dirs[i], soname);
+			snprintf(p, sizeof(p), "%s/%s", *dir, soname);
 			n = add_hit(paths, n, max, p);
 		}
 	}

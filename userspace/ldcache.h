@@ -14,4 +14,7 @@
  */
 int ldcache_find(const char *root, const char *soname, char paths[][4096], int max);
 
+/* The dynamic linker's default directories for this architecture, NULL-terminated. */
+extern const char *const ldcache_default_dirs[];
+
 #endif /* PW_LDCACHE_H */

@@ -3,8 +3,8 @@
  * NSS: where bpf/nss.bpf.c's probes go in a libssl3.so, and the offsets its
  * programs need inside NSS's private structs. Nothing is hard-coded: every
  * offset is read out of this very build's machine code (and of the libnspr4.so
- * beside it), from small exported functions whose source has not changed in
- * years:
+ * beside it, or the system's), from small exported functions whose source has
+ * not changed in years:
  *   SSL_PeerCertificate(fd)   ss = ssl_FindSocket(fd); ... ss->sec.peerCert
  *   SSL_RevealURL(fd)         ss = ssl_FindSocket(fd); ... ss->url
  *   ssl_FindSocket(fd)        layer->secret is the sslSocket; ss->fd = layer
@@ -13,11 +13,15 @@
  * and, at each probed call, the register that holds the sslSocket: the base
  * of the `mov off(%reg), %rdi` that loads the call's first argument from it.
  * A build where the required ones cannot be found is not attached (and the
- * daemon says so), never guessed at.
+ * daemon says so), never guessed at. The recognisers follow values through
+ * registers (and, in SSL_ResetHandshake, the small values a register may hold
+ * inside a basic block), not one compiler's instruction sequence: Debian's
+ * NSS is built by GCC, Firefox's own (/usr/lib/firefox-esr) by clang.
  *
  * NSS's own verification (bpf/nss.bpf.c): the verdict waits for the
  * application's auth callback, whose call is found in ssl3_AuthCertificate
- * (the first function libssl3 calls after SECKEY_UpdateCertPQG) as
+ * (the function the code after SECKEY_UpdateCertPQG calls that makes it: GCC
+ * calls it first, clang may test an extension before) as
  * `call *off(%reg)`, off being where SSL_AuthCertificateHook stores the
  * callback and %reg one the call preserves: the probe after it reads the
  * sslSocket there. Without it the verdict is taken at SECKEY_UpdateCertPQG,
@@ -29,14 +33,15 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <bpf/libbpf.h>
 
+#include "companion.h"
 #include "libraries.h"
 #include "log.h"
 #include "nss.h"
@@ -168,10 +173,26 @@ static int is_call(const cs_insn *in)
 	return in->id == X86_INS_CALL;
 }
 
-/* The 64-bit register a (sub)register belongs to, for the ones we track. */
+/* The 64-bit register a general-purpose (sub)register belongs to. */
 static x86_reg reg64(x86_reg r)
 {
 	switch (r) {
+	case X86_REG_RAX: case X86_REG_EAX: case X86_REG_AX: case X86_REG_AL: case X86_REG_AH:
+		return X86_REG_RAX;
+	case X86_REG_RCX: case X86_REG_ECX: case X86_REG_CX: case X86_REG_CL: case X86_REG_CH:
+		return X86_REG_RCX;
+	case X86_REG_RDX: case X86_REG_EDX: case X86_REG_DX: case X86_REG_DL: case X86_REG_DH:
+		return X86_REG_RDX;
+	case X86_REG_RSI: case X86_REG_ESI: case X86_REG_SI: case X86_REG_SIL:
+		return X86_REG_RSI;
+	case X86_REG_R8: case X86_REG_R8D: case X86_REG_R8W: case X86_REG_R8B:
+		return X86_REG_R8;
+	case X86_REG_R9: case X86_REG_R9D: case X86_REG_R9W: case X86_REG_R9B:
+		return X86_REG_R9;
+	case X86_REG_R10: case X86_REG_R10D: case X86_REG_R10W: case X86_REG_R10B:
+		return X86_REG_R10;
+	case X86_REG_R11: case X86_REG_R11D: case X86_REG_R11W: case X86_REG_R11B:
+		return X86_REG_R11;
 	case X86_REG_RBX: case X86_REG_EBX: case X86_REG_BX: case X86_REG_BL: case X86_REG_BH:
 		return X86_REG_RBX;
 	case X86_REG_RBP: case X86_REG_EBP: case X86_REG_BP: case X86_REG_BPL:
@@ -277,12 +298,18 @@ static int load_after_first_call(struct code *c, const char *func, uint64_t *cal
 	return rc;
 }
 
-/* ssl_FindSocket: `mov 8(%rax), %rX` (layer->secret) then `mov %rax, off(%rX)` (ss->fd). */
+/*
+ * ssl_FindSocket: `layer = PR_GetIdentitiesLayer(fd, ssl_layer_id); ss = layer->secret;
+ * ss->fd = layer;`, the store's displacement. The two values are followed through the
+ * registers that hold them from the call's result on (GCC: `mov 8(%rax), %rdx; mov %rax,
+ * (%rdx)`; clang: `mov %rax, %rcx; mov 8(%rax), %rax; mov %rcx, (%rax)`).
+ */
 static int fd_offset(struct code *c, uint64_t find_socket, uint32_t *off)
 {
+	/* per 64-bit register: 1 holds the layer, 2 holds its secret (the sslSocket) */
+	uint8_t val[X86_REG_ENDING] = { 0 };
 	cs_insn *in = NULL;
-	x86_reg secret = X86_REG_INVALID;
-	int n, i, rc = -1;
+	int n, i, called = 0, rc = -1;
 
 	n = code_disasm(c, find_socket, 128, &in);
 	for (i = 0; i < n && rc; i++) {
@@ -290,19 +317,45 @@ static int fd_offset(struct code *c, uint64_t find_socket, uint32_t *off)
 		x86_reg base;
 		int64_t disp;
 
-		if (in[i].id == X86_INS_RET)
+		if (in[i].id == X86_INS_RET || in[i].id == X86_INS_JMP)
 			break;
-		if (mov_load(&in[i], X86_REG_INVALID, &base, &disp) && base == X86_REG_RAX &&
-		    disp == NSPR_FD_SECRET) {
-			secret = d->reg;
+		if (is_call(&in[i])) {
+			if (called)
+				break;
+			called = 1;
+			memset(val, 0, sizeof(val));
+			val[X86_REG_RAX] = 1;
 			continue;
 		}
-		if (secret != X86_REG_INVALID && in[i].id == X86_INS_MOV && d && s &&
-		    d->type == X86_OP_MEM && d->mem.base == secret && d->mem.index == X86_REG_INVALID &&
-		    s->type == X86_OP_REG && s->reg == X86_REG_RAX && d->mem.disp >= 0 &&
-		    d->mem.disp < 65536) {
+		if (!called)
+			continue;
+		if (mov_load(&in[i], X86_REG_INVALID, &base, &disp) && val[base] == 1 &&
+		    disp == NSPR_FD_SECRET && d->reg == reg64(d->reg)) {
+			val[d->reg] = 2;
+			continue;
+		}
+		if (in[i].id == X86_INS_MOV && d && s && d->type == X86_OP_REG && s->type == X86_OP_REG &&
+		    d->size == 8 && s->size == 8) {
+			val[d->reg] = val[s->reg];
+			continue;
+		}
+		if (in[i].id == X86_INS_MOV && d && s && d->type == X86_OP_MEM && s->type == X86_OP_REG &&
+		    s->size == 8 && val[s->reg] == 1 && val[d->mem.base] == 2 &&
+		    d->mem.index == X86_REG_INVALID && d->mem.segment == X86_REG_INVALID &&
+		    d->mem.disp >= 0 && d->mem.disp < 65536) {
 			*off = (uint32_t)d->mem.disp;
 			rc = 0;
+			continue;
+		}
+		/* anything else a register is written with loses what it held */
+		{
+			cs_regs rd, wr;
+			uint8_t nrd = 0, nwr = 0, k;
+
+			if (cs_regs_access(c->cs, &in[i], rd, &nrd, wr, &nwr) != CS_ERR_OK)
+				break;
+			for (k = 0; k < nwr; k++)
+				val[reg64(wr[k])] = 0;
 		}
 	}
 	if (n > 0)
@@ -310,65 +363,235 @@ static int fd_offset(struct code *c, uint64_t find_socket, uint32_t *off)
 	return rc;
 }
 
-/* SSL_ResetHandshake: the one field set to 1 on one path and 2 on the other. */
+/*
+ * The small values a register may hold, followed inside one basic block: a set
+ * (bit v: the value v, 0 <= v < 8), 0 when unknown. Enough for `mov $1, %ecx`,
+ * `xor %ecx, %ecx` and `setne %cl; movzbl %cl, %ecx; inc %ecx` (clang's
+ * `asServer ? 2 : 1`).
+ */
+struct vals {
+	uint8_t full[X86_REG_ENDING];	/* the whole register */
+	uint8_t low[X86_REG_ENDING];	/* its low byte only (after a setcc) */
+};
+
+/* { v + by : v in set }, or 0 (unknown) if one falls outside [0, 8). */
+static uint8_t vals_add(uint8_t set, int64_t by)
+{
+	unsigned out = 0;
+	int64_t v;
+
+	if (!set)
+		return 0;
+	for (v = 0; v < 8; v++) {
+		if (!(set & (1u << v)))
+			continue;
+		if (v + by < 0 || v + by >= 8)
+			return 0;
+		out |= 1u << (v + by);
+	}
+	return (uint8_t)out;
+}
+
+static bool is_setcc(unsigned id)
+{
+	switch (id) {
+	case X86_INS_SETA: case X86_INS_SETAE: case X86_INS_SETB: case X86_INS_SETBE:
+	case X86_INS_SETE: case X86_INS_SETNE: case X86_INS_SETG: case X86_INS_SETGE:
+	case X86_INS_SETL: case X86_INS_SETLE: case X86_INS_SETO: case X86_INS_SETNO:
+	case X86_INS_SETP: case X86_INS_SETNP: case X86_INS_SETS: case X86_INS_SETNS:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The value set of a 4- or 8-byte source operand (an immediate or a register). */
+static uint8_t vals_of(const struct vals *v, const cs_x86_op *s)
+{
+	if (s && s->type == X86_OP_IMM)
+		return s->imm >= 0 && s->imm < 8 ? 1u << s->imm : 0;
+	if (s && s->type == X86_OP_REG && s->size >= 4 && reg64(s->reg) < X86_REG_ENDING)
+		return v->full[reg64(s->reg)];
+	return 0;
+}
+
+/* `v` after the instruction `in`. */
+static void vals_step(struct code *c, struct vals *v, const cs_insn *in)
+{
+	const cs_x86_op *d = op(in, 0), *s = op(in, 1);
+	uint8_t full = 0, low = 0;
+	cs_regs rd, wr;
+	uint8_t nrd = 0, nwr = 0, k;
+	x86_reg r = X86_REG_INVALID;
+
+	if (d && d->type == X86_OP_REG && reg64(d->reg) < X86_REG_ENDING)
+		r = reg64(d->reg);
+	if (r != X86_REG_INVALID && d->size >= 4) {
+		switch (in->id) {
+		case X86_INS_MOV:
+			full = vals_of(v, s);
+			break;
+		case X86_INS_XOR:
+		case X86_INS_SUB:
+			if (s && s->type == X86_OP_REG && s->reg == d->reg)
+				full = 1;	/* zero */
+			else if (in->id == X86_INS_SUB && s && s->type == X86_OP_IMM)
+				full = vals_add(v->full[r], -s->imm);
+			break;
+		case X86_INS_MOVZX:
+			if (s && s->type == X86_OP_REG && s->size == 1)
+				full = v->low[reg64(s->reg)] | v->full[reg64(s->reg)];
+			break;
+		case X86_INS_INC:
+			full = vals_add(v->full[r], 1);
+			break;
+		case X86_INS_ADD:
+			if (s && s->type == X86_OP_IMM)
+				full = vals_add(v->full[r], s->imm);
+			break;
+		case X86_INS_LEA:
+			if (s && s->type == X86_OP_MEM && s->mem.index == X86_REG_INVALID &&
+			    s->mem.base != X86_REG_INVALID && s->mem.base != X86_REG_RIP)
+				full = vals_add(v->full[reg64(s->mem.base)], s->mem.disp);
+			break;
+		default:
+			break;
+		}
+	} else if (r != X86_REG_INVALID && d->size == 1 && is_setcc(in->id)) {
+		/* the low byte is 0 or 1, the rest as it was (all zero: then the whole too) */
+		low = 3;
+		full = v->full[r] == 1 ? 3 : 0;
+	}
+	/* whatever else the instruction writes (a call: the caller-saved registers) is unknown */
+	if (is_call(in)) {
+		static const x86_reg clobbered[] = { X86_REG_RAX, X86_REG_RCX, X86_REG_RDX,
+						     X86_REG_RSI, X86_REG_RDI, X86_REG_R8,
+						     X86_REG_R9, X86_REG_R10, X86_REG_R11 };
+
+		for (k = 0; k < sizeof(clobbered) / sizeof(clobbered[0]); k++)
+			v->full[clobbered[k]] = v->low[clobbered[k]] = 0;
+	}
+	if (cs_regs_access(c->cs, in, rd, &nrd, wr, &nwr) == CS_ERR_OK)
+		for (k = 0; k < nwr; k++)
+			if (reg64(wr[k]) < X86_REG_ENDING)
+				v->full[reg64(wr[k])] = v->low[reg64(wr[k])] = 0;
+	if (r != X86_REG_INVALID) {
+		v->full[r] = full;
+		v->low[r] = low;
+	}
+}
+
+/* A direct jump's target, or 0. */
+static uint64_t jump_target(struct code *c, const cs_insn *in)
+{
+	const cs_x86_op *t = op(in, 0);
+
+	if (!cs_insn_group(c->cs, in, X86_GRP_JUMP) || !t || t->type != X86_OP_IMM)
+		return 0;
+	return (uint64_t)t->imm;
+}
+
+/* Does the block end here (nothing falls through to the next instruction)? */
+static bool block_ends(const cs_insn *in)
+{
+	return in->id == X86_INS_RET || in->id == X86_INS_JMP || in->id == X86_INS_UD2 ||
+	       in->id == X86_INS_HLT || in->id == X86_INS_INT3;
+}
+
+/*
+ * SSL_ResetHandshake: `ss->handshaking = asServer ? sslHandshakingAsServer (2) :
+ * sslHandshakingAsClient (1)`: the one field stored 1 on one path and 2 on the other
+ * (GCC: two `movl $imm`), or once with a register that holds 1 or 2 (clang: `setne
+ * %cl; movzbl %cl, %ecx; inc %ecx; mov %ecx, off(%rbx)`). Register values are
+ * followed inside basic blocks only: at a jump's target they are unknown.
+ */
+#define ROLE_STORES	32
+
 static int role_offset(struct code *c, uint32_t *off)
 {
-	uint64_t v = elf_func_vaddr(c->img, "SSL_ResetHandshake"), size;
-	int64_t ones[16], twos[16], found = -1;
-	int n, i, j, k, n1 = 0, n2 = 0, hits = 0;
+	uint64_t v = elf_func_vaddr(c->img, "SSL_ResetHandshake"), size, targets[128];
+	int64_t disps[ROLE_STORES], found = -1;
+	uint8_t sets[ROLE_STORES] = { 0 };
+	int n, i, j, nd = 0, nt = 0, hits = 0;
 	cs_insn *in = NULL;
+	struct vals *vs;
 
 	size = func_size(c, "SSL_ResetHandshake");
 	if (!v || !size)
 		return -1;
 	n = code_disasm(c, v, size < 4096 ? size : 4096, &in);
+	if (n <= 0)
+		return -1;
+	vs = calloc(1, sizeof(*vs));
+	if (!vs) {
+		cs_free(in, n);
+		return -1;
+	}
+	for (i = 0; i < n && nt < 128; i++)
+		if (jump_target(c, &in[i]))
+			targets[nt++] = jump_target(c, &in[i]);
 	for (i = 0; i < n; i++) {
 		const cs_x86_op *d = op(&in[i], 0), *s = op(&in[i], 1);
+		uint8_t set;
 
-		if (in[i].id != X86_INS_MOV || !d || !s || d->type != X86_OP_MEM || d->size != 4 ||
-		    s->type != X86_OP_IMM || d->mem.index != X86_REG_INVALID ||
-		    d->mem.base == X86_REG_RSP || d->mem.base == X86_REG_RIP || d->mem.disp < 0)
-			continue;
-		if (s->imm == 1 && n1 < 16)
-			ones[n1++] = d->mem.disp;
-		else if (s->imm == 2 && n2 < 16)
-			twos[n2++] = d->mem.disp;
+		for (j = 0; j < nt; j++)
+			if (targets[j] == in[i].address)
+				memset(vs, 0, sizeof(*vs));
+		if (in[i].id == X86_INS_MOV && d && s && d->type == X86_OP_MEM && d->size == 4 &&
+		    d->mem.index == X86_REG_INVALID && d->mem.segment == X86_REG_INVALID &&
+		    d->mem.base != X86_REG_RSP && d->mem.base != X86_REG_RIP && d->mem.disp >= 0 &&
+		    (set = vals_of(vs, s))) {
+			for (j = 0; j < nd && disps[j] != d->mem.disp; j++)
+				;
+			if (j == nd && nd < ROLE_STORES)
+				disps[nd++] = d->mem.disp;
+			if (j < nd)
+				sets[j] |= set;
+		}
+		vals_step(c, vs, &in[i]);
+		if (block_ends(&in[i]))
+			memset(vs, 0, sizeof(*vs));
 	}
-	if (n > 0)
-		cs_free(in, n);
-	for (j = 0; j < n1; j++)
-		for (k = 0; k < n2; k++)
-			if (ones[j] == twos[k] && ones[j] != found) {
-				found = ones[j];
-				hits++;
-			}
+	free(vs);
+	cs_free(in, n);
+	for (j = 0; j < nd; j++)
+		if ((sets[j] & 6) == 6) {
+			found = disps[j];
+			hits++;
+		}
 	if (hits != 1 || found >= 65536)
 		return -1;
 	*off = (uint32_t)found;
 	return 0;
 }
 
-/* libnspr4's PR_FileDesc2NativeHandle: `mov 8(%rax), %rX; mov off(%rX), %eY`. */
-static int osfd_offset(const char *ssl_path, uint32_t *off)
+/* libnspr4's PR_FileDesc2NativeHandle: `mov 8(%rax), %rX; mov off(%rX), %eY`. The
+ * libnspr4.so beside libssl3.so, or the system's (Firefox's NSS uses the system's NSPR). */
+static int osfd_offset(const struct attached_lib *lib, uint32_t *off)
 {
-	char path[PATH_MAX], err[256];
-	const char *slash = strrchr(ssl_path, '/');
+	char err[512];
 	struct elf_image *img;
 	struct code c;
 	uint64_t v;
 	cs_insn *in = NULL;
 	x86_reg secret = X86_REG_INVALID;
-	int n, i, rc = -1;
+	int n, i, fd, rc = -1;
 
-	if (!slash || snprintf(path, sizeof(path), "%.*s/libnspr4.so", (int)(slash - ssl_path),
-			       ssl_path) >= (int)sizeof(path))
+	fd = companion_open_system(lib->fd, lib->path, "libnspr4.so", err, sizeof(err));
+	if (fd < 0) {
+		log_debug("%s", err);
 		return -1;
-	img = elf_image_open(path, err, sizeof(err));
-	if (!img)
+	}
+	img = elf_image_open_fd(fd, "libnspr4.so", err, sizeof(err));
+	if (!img) {
+		log_debug("%s: libnspr4.so: %s", lib->path, err);
+		close(fd);
 		return -1;
+	}
 	v = elf_func_vaddr(img, "PR_FileDesc2NativeHandle");
 	if (!v || code_open(&c, img)) {
 		elf_image_close(img);
+		close(fd);
 		return -1;
 	}
 	n = code_disasm(&c, v, 128, &in);
@@ -392,6 +615,7 @@ static int osfd_offset(const char *ssl_path, uint32_t *off)
 		cs_free(in, n);
 	code_close(&c);
 	elf_image_close(img);
+	close(fd);
 	return rc;
 }
 
@@ -400,15 +624,18 @@ static int osfd_offset(const char *ssl_path, uint32_t *off)
 /*
  * The register holding the sslSocket at the call `site`: the base of the last
  * `mov disp(%reg), %rdi` before it (with `want_disp`, only that displacement),
- * if nothing between writes that register or calls out. The probe re-checks
- * at run time what it reads from there (ss->sec.peerCert is the certificate).
+ * or of the load into the register %rdi was copied from (clang: `mov
+ * 0xd0(%rbx), %rax; mov %rax, %rdi`), if nothing between writes that register
+ * or calls out. The probe re-checks at run time what it reads from there
+ * (ss->sec.peerCert is the certificate).
  */
 static enum nss_reg site_register(struct code *c, uint64_t site, int64_t want_disp)
 {
 	enum nss_reg found = NSS_REG_NONE;
+	x86_reg arg = X86_REG_RDI;
 	uint64_t start;
 	cs_insn *in = NULL;
-	int n = 0, i, j;
+	int n = 0, i, j, copies = 0;
 
 	/* decode forward from a little before the call until an instruction lands on it */
 	for (start = site - PRE_WINDOW; start < site; start++) {
@@ -420,15 +647,20 @@ static enum nss_reg site_register(struct code *c, uint64_t site, int64_t want_di
 		n = 0;
 	}
 	for (i = n - 1; i >= 0; i--) {
+		const cs_x86_op *d = op(&in[i], 0), *s = op(&in[i], 1);
 		x86_reg base;
 		int64_t disp;
 
 		if (is_call(&in[i]) || in[i].id == X86_INS_RET || in[i].id == X86_INS_JMP)
 			break;
-		if (!writes_reg(c, &in[i], X86_REG_RDI))
+		if (!writes_reg(c, &in[i], arg))
 			continue;
-		if (!mov_load(&in[i], X86_REG_RDI, &base, &disp) ||
-		    (want_disp >= 0 && disp != want_disp))
+		if (in[i].id == X86_INS_MOV && d && s && d->type == X86_OP_REG && d->reg == arg &&
+		    s->type == X86_OP_REG && s->size == 8 && copies++ < 2) {
+			arg = s->reg;	/* a copy: where it came from */
+			continue;
+		}
+		if (!mov_load(&in[i], arg, &base, &disp) || (want_disp >= 0 && disp != want_disp))
 			break;
 		found = nss_reg_of(base);
 		for (j = i + 1; j < n && found != NSS_REG_NONE; j++)
@@ -558,9 +790,82 @@ static int auth_call_in(struct code *c, uint64_t fn, uint32_t off, uint64_t *sit
 }
 
 /*
- * The call of the auth callback: in the first function libssl3 calls after
- * each SECKEY_UpdateCertPQG (ssl3_AuthCertificate), the same for all of them.
- * 0 with its address and the sslSocket's register, or -1.
+ * What the code after `from` (inside its function) can reach: the functions it calls
+ * directly (into callees, at most max, distinct) and its own `call *off(%reg)` with
+ * %reg one a call preserves (into *isite, *ireg; *nindirect counts them). Every
+ * branch is followed, within the function, for at most WALK_INSNS instructions.
+ * The number of callees, or -1.
+ */
+#define WALK_INSNS	768
+#define WALK_BLOCKS	96
+
+static int reachable_calls(struct code *c, uint64_t from, uint32_t off, uint64_t *callees, int max,
+			   uint64_t *isite, enum nss_reg *ireg, int *nindirect)
+{
+	uint64_t fstart, fend, todo[WALK_BLOCKS], seen[WALK_BLOCKS];
+	int ntodo = 0, nseen = 0, ncallees = 0, budget = WALK_INSNS, i, k;
+
+	*nindirect = 0;
+	if (elf_func_range(c->img, from, &fstart, &fend) || fend - fstart > (1 << 20))
+		return -1;
+	todo[ntodo++] = from;
+	while (ntodo && budget > 0) {
+		uint64_t a = todo[--ntodo];
+		cs_insn *in = NULL;
+		int n;
+
+		for (k = 0; k < nseen && seen[k] != a; k++)
+			;
+		if (k < nseen || a < fstart || a >= fend)
+			continue;
+		if (nseen == WALK_BLOCKS)
+			return -1;	/* too much to follow: not a shape we know */
+		seen[nseen++] = a;
+		n = code_disasm(c, a, fend - a < 1024 ? fend - a : 1024, &in);
+		for (i = 0; i < n && budget > 0; i++, budget--) {
+			const cs_x86_op *t = op(&in[i], 0);
+			uint64_t j;
+
+			if (is_call(&in[i]) && t && t->type == X86_OP_IMM) {
+				for (k = 0; k < ncallees && callees[k] != (uint64_t)t->imm; k++)
+					;
+				if (k == ncallees && ncallees < max)
+					callees[ncallees++] = (uint64_t)t->imm;
+			} else if (is_call(&in[i]) && t && t->type == X86_OP_MEM && t->mem.disp == off &&
+				   t->mem.index == X86_REG_INVALID &&
+				   nss_reg_of(t->mem.base) != NSS_REG_NONE) {
+				*isite = in[i].address;
+				*ireg = nss_reg_of(t->mem.base);
+				(*nindirect)++;
+			}
+			j = jump_target(c, &in[i]);
+			if (j && j >= fstart && j < fend) {
+				if (ntodo == WALK_BLOCKS) {
+					cs_free(in, n);
+					return -1;
+				}
+				todo[ntodo++] = j;
+			}
+			if (block_ends(&in[i]))
+				break;
+			/* a block already walked: it goes on from there */
+			for (k = 0; i + 1 < n && k < nseen && seen[k] != in[i + 1].address; k++)
+				;
+			if (i + 1 < n && k < nseen)
+				break;
+		}
+		if (n > 0)
+			cs_free(in, n);
+	}
+	return ncallees;
+}
+
+/*
+ * The call of the auth callback (ssl3_AuthCertificate's `ss->authCertificate(...)`):
+ * what the code after each SECKEY_UpdateCertPQG reaches, directly or in the one
+ * function it calls that makes that call (GCC calls ssl3_AuthCertificate first;
+ * clang may test ssl3_ExtensionNegotiated(ss, ssl_cert_status_xtn) before), the same
+ * for all of them. 0 with its address and the sslSocket's register, or -1.
  */
 static int auth_call_site(struct code *c, const uint64_t *pqg, int npqg, uint32_t off,
 			  uint64_t *site, enum nss_reg *reg)
@@ -569,25 +874,32 @@ static int auth_call_site(struct code *c, const uint64_t *pqg, int npqg, uint32_
 
 	*site = 0;
 	for (k = 0; k < npqg; k++) {
-		cs_insn *in = NULL;
-		uint64_t s = 0;
-		enum nss_reg r = NSS_REG_NONE;
-		int found = -1;
+		uint64_t callees[16], s = 0, is = 0;
+		enum nss_reg r = NSS_REG_NONE, ir = NSS_REG_NONE;
+		unsigned size = insn_size(c, pqg[k]);
+		int hits, nind = 0;
 
-		n = code_disasm(c, pqg[k], 64, &in);
-		for (i = 1; i < n && found; i++) {
-			const cs_x86_op *t = op(&in[i], 0);
-
-			if (in[i].id == X86_INS_RET)
-				break;
-			if (is_call(&in[i]) && t && t->type == X86_OP_IMM) {
-				found = auth_call_in(c, (uint64_t)t->imm, off, &s, &r);
-				break;
-			}
+		if (!size)
+			return -1;
+		n = reachable_calls(c, pqg[k] + size, off, callees, 16, &is, &ir, &nind);
+		if (n < 0 || nind > 1)
+			return -1;
+		hits = nind;
+		if (nind) {
+			s = is;
+			r = ir;
 		}
-		if (n > 0)
-			cs_free(in, n);
-		if (found || (*site && (s != *site || r != *reg)))
+		for (i = 0; i < n; i++) {
+			uint64_t cs_site = 0;
+			enum nss_reg cr = NSS_REG_NONE;
+
+			if (auth_call_in(c, callees[i], off, &cs_site, &cr))
+				continue;
+			s = cs_site;
+			r = cr;
+			hits++;
+		}
+		if (hits != 1 || (*site && (s != *site || r != *reg)))
 			return -1;
 		*site = s;
 		*reg = r;
@@ -743,7 +1055,7 @@ static int nss_attach(struct pinwarden_bpf *skel, struct attached_lib *lib,
 	if (role_offset(&c, &lay.role))
 		log_warnx("%s: sslSocket role not found: NSS servers' client chains are judged "
 			  "as a client's", lib->path);
-	if (osfd_offset(lib->path, &lay.osfd))
+	if (osfd_offset(lib, &lay.osfd))
 		log_warnx("%s: libnspr4's socket field not found: peers come from each thread's "
 			  "last connect()", lib->path);
 	idx = nss_layout_add(skel, &lay, lib->path, err, errlen);
