@@ -17,7 +17,7 @@ PW=$PWD/build/pinwarden
 CACHE=${PW_TEST_CACHE:-/var/cache/pinwarden-tests}
 work=$(mktemp -d /tmp/pw-cost.XXXXXX)
 chmod 0755 "$work"
-srv= pw= stats_was=
+srv='' pw='' stats_was=''
 cleanup() {
 	[ -n "$pw" ] && kill -TERM "$pw" 2>/dev/null && { wait "$pw" 2>/dev/null || true; }
 	[ -n "$srv" ] && kill "$srv" 2>/dev/null && { wait "$srv" 2>/dev/null || true; }
