@@ -441,7 +441,8 @@ __noinline int pw_peer_from_fd(int fd)
  * span from its start with the first segment's protection (read-only, or
  * executable for an older layout). A read-only private mapping of 64 KiB or
  * more from a file's start is taken too, though it may be data: such a file
- * costs one note (its first bytes read) once per daemon lifetime. Seen as the kernel picks the
+ * costs one note (its first bytes read) once per daemon lifetime, and its
+ * process is not held for it. Seen as the kernel picks the
  * address: this tracepoint runs only for mappings whose address the kernel
  * chooses (a few per exec), where one on the address space's lock would run
  * about fifty times. The mapping is not in place yet: the record says which
@@ -458,7 +459,9 @@ int BPF_PROG(pw_mmap, unsigned long addr, struct vm_unmapped_area_info *info)
 	struct task_struct *t;
 	struct pw_file_key k;
 	struct pt_regs *regs;
+	__u64 prot, flags;
 	struct file *f;
+	bool loader;
 	__s32 fd;
 
 	if (!discover_on)
@@ -467,26 +470,27 @@ int BPF_PROG(pw_mmap, unsigned long addr, struct vm_unmapped_area_info *info)
 	regs = (struct pt_regs *)bpf_task_pt_regs(t);
 	if (PW_SYSCALL_NR(regs) != PW_NR_MMAP)
 		return 0;
-	{
-		__u64 prot = PW_SYSCALL_ARG3(regs), flags = PW_SYSCALL_ARG4(regs);
-
-		if (flags & PW_MAP_ANONYMOUS)
-			return 0;
-		/* neither glibc's (MAP_DENYWRITE) nor executable: musl's first
-		 * mapping of an object (the whole of it, read-only, private, from
-		 * the start of the file), or data */
-		if (!((prot & PW_PROT_EXEC) || (flags & PW_MAP_DENYWRITE)) &&
-		    (prot != PW_PROT_READ || (flags & PW_MAP_TYPE) != PW_MAP_PRIVATE ||
-		     PW_SYSCALL_ARG6(regs) || PW_SYSCALL_ARG2(regs) < PW_LOADER_SPAN_MIN))
-			return 0;
-	}
+	prot = PW_SYSCALL_ARG3(regs);
+	flags = PW_SYSCALL_ARG4(regs);
+	if (flags & PW_MAP_ANONYMOUS)
+		return 0;
+	loader = (prot & PW_PROT_EXEC) || (flags & PW_MAP_DENYWRITE);
+	/* neither glibc's (MAP_DENYWRITE) nor executable: musl's first mapping of
+	 * an object (the whole of it, read-only, private, from the start of the
+	 * file), or data */
+	if (!loader && (prot != PW_PROT_READ || (flags & PW_MAP_TYPE) != PW_MAP_PRIVATE ||
+			PW_SYSCALL_ARG6(regs) || PW_SYSCALL_ARG2(regs) < PW_LOADER_SPAN_MIN))
+		return 0;
 	fd = (__s32)PW_SYSCALL_ARG5(regs);
 	f = task_fd_file(t, fd);
 	if (!f || inode_known(f->f_inode, &k))
 		return 0;
-	/* held before any of its code runs: its setup calls (SNI, socket) are
-	 * where some probes learn what a verdict needs */
-	pending_note(PW_REC_LIB, k.dev, k.ino, fd, 1);
+	/* a loader's mapping is held before any of the object's code runs: its
+	 * setup calls (SNI, socket) are where some probes learn what a verdict
+	 * needs. A read-only one may as well be a data file (a program that maps
+	 * every file it searches would be held once per file): noted, not held;
+	 * the gates hold the process if it reaches the network first. */
+	pending_note(PW_REC_LIB, k.dev, k.ino, fd, loader);
 #endif
 	return 0;
 }

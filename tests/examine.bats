@@ -39,10 +39,6 @@ teardown() {
 	pw_teardown
 }
 
-now_ms() {
-	echo $(($(date +%s%N) / 1000000))
-}
-
 # age_ms FILE: how old the status file's own timestamp is
 age_ms() {
 	echo $((($(date +%s%N) - $(jq .updated_unix_ns "$1")) / 1000000))

@@ -206,6 +206,11 @@ server_stop() {
 	return $rc
 }
 
+# now_ms: the wall clock in milliseconds
+now_ms() {
+	echo $((${EPOCHREALTIME/./} / 1000))
+}
+
 # retry N DELAY cmd...: run cmd until it succeeds, at most N times, DELAY s apart.
 retry() {
 	# odd names: bash scoping is dynamic, and cmd may use n, i or rc itself

@@ -39,10 +39,6 @@ teardown() {
 	pw_teardown
 }
 
-now_ms() {
-	echo $((${EPOCHREALTIME/./} / 1000))
-}
-
 # tcp_server_start: a server that sends a byte to each connection; exports TCP_PORT
 tcp_server_start() {
 	"$PYTHON" "$HS/tcp_server.py" "$BATS_TEST_TMPDIR/tcp.port" 3>&- &
