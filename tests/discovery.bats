@@ -285,18 +285,8 @@ print(len(m))
 
 @test "a program that maps 300 fresh data files read-only (as musl's loader maps a library, as a search tool maps what it searches) is never held for them" {
 	local n=300 stops0 stops1 t0
-	pw_start --status "$BATS_TEST_TMPDIR/status.json"
-	mkdir -p "$BATS_TEST_TMPDIR/data"
-	"$PYTHON" -c '
-import os, sys
-for i in range(int(sys.argv[2])):
-    with open(os.path.join(sys.argv[1], "f%d" % i), "wb") as f:
-        f.write(os.urandom(96 * 1024))
-' "$BATS_TEST_TMPDIR/data" "$n"
-	retry 30 0.1 test -s "$BATS_TEST_TMPDIR/status.json"
-	stops0=$(jq .discovery.stops "$BATS_TEST_TMPDIR/status.json")
-	t0=$(now_ms)
-	run "$PYTHON" -c '
+	# maps every file of a folder read-only, private, from its start; prints the count
+	MAPPER='
 import mmap, os, sys
 d = sys.argv[1]
 n = 0
@@ -306,7 +296,26 @@ for name in sorted(os.listdir(d)):
     n += m[0] >= 0
     m.close(); os.close(fd)
 print(n)
-' "$BATS_TEST_TMPDIR/data"
+'
+	pw_start --status "$BATS_TEST_TMPDIR/status.json"
+	mkdir -p "$BATS_TEST_TMPDIR/data"
+	"$PYTHON" -c '
+import os, sys
+for i in range(int(sys.argv[2])):
+    with open(os.path.join(sys.argv[1], "f%d" % i), "wb") as f:
+        f.write(os.urandom(96 * 1024))
+' "$BATS_TEST_TMPDIR/data" "$n"
+	retry 30 0.1 test -s "$BATS_TEST_TMPDIR/status.json"
+	# the mapper once over an empty folder: python's own modules, which a fresh daemon
+	# may not know yet, are held for and examined here, not in the count below
+	mkdir -p "$BATS_TEST_TMPDIR/empty"
+	run "$PYTHON" -c "$MAPPER" "$BATS_TEST_TMPDIR/empty"
+	[ "$output" = 0 ]
+	retry 100 0.1 jq -e '.discovery.pending_now == 0' "$BATS_TEST_TMPDIR/status.json"
+	sleep 1.5
+	stops0=$(jq .discovery.stops "$BATS_TEST_TMPDIR/status.json")
+	t0=$(now_ms)
+	run "$PYTHON" -c "$MAPPER" "$BATS_TEST_TMPDIR/data"
 	echo "mapped $output files in $(($(now_ms) - t0)) ms"
 	[ "$status" -eq 0 ]
 	[ "$output" = "$n" ]
@@ -315,8 +324,8 @@ print(n)
 	sleep 1.5
 	stops1=$(jq .discovery.stops "$BATS_TEST_TMPDIR/status.json")
 	echo "stops: $stops0 -> $stops1"
-	# ... but the process was not stopped for them (python's own exec and libraries aside)
-	[ $((stops1 - stops0)) -le 3 ]
+	# ... but the process was not stopped for them (another process of the host may be)
+	[ $((stops1 - stops0)) -le 2 ]
 	[ "$(_events_count '.event == "library_uncovered"')" -eq 0 ]
 }
 
