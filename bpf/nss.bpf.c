@@ -20,8 +20,16 @@
  * and, in libnss3.so, cert_VerifyCertChainOld's CERT_VerifySignedData(
  * &subject->signatureWrap, issuer, ...) call sites and the instruction after
  * them: each signature verified, from the leaf up, is a link of the chain NSS
- * built. The CA certificates of the NSS database are parsed by libnss3 itself
- * and never pass a probe.
+ * built. In NSS 3.110 (not 3.61 nor 3.87), CERT_VerifyCert runs libpkix
+ * instead (its default), whose PKIX_PL_Cert_VerifySignature calls
+ * SECKEY_ExtractPublicKey(issuer's SubjectPublicKeyInfo copy) then
+ * CERT_VerifySignedDataWithPublicKey(&subject->signatureWrap, key, ...):
+ * nss_pkix_key, nss_pkix_sig and nss_pkix_sig_ret link each subject verified
+ * to the earlier one whose key verified it (libpkix goes from the anchor
+ * down), by the key's bytes, and the verdict walks those links up from the
+ * leaf (the anchor, never verified itself, is not among them). The CA
+ * certificates of the NSS database are parsed by libnss3 itself and never
+ * pass a probe.
  *
  * The validated chain. The verdict waits for the application's decision (the
  * auth callback's result, or, when it deferred, SSL_AuthCertificateComplete's
@@ -108,6 +116,16 @@ struct nss_thread {
 	__u64 vobj[NSS_VCHAIN_MAX];	/* the issuers verified, from the leaf's */
 	/* ... their keys, hashed at once: NSS may free an issuer once verification is over */
 	struct pw_chain_cert vcert[NSS_VCHAIN_MAX];
+	/* libpkix (nss_pkix_sig): the signatures it verified, subject by subject, each
+	 * linked to the earlier subject whose key verified it (by the key's bytes) */
+	__u64 pk_spki;		/* the issuer's SubjectPublicKeyInfo copy just extracted */
+	__u64 pk_key;		/* ... the one of the signature being checked */
+	__u64 pk_subj;		/* its subject (CERTCertificate *) */
+	__u32 np;		/* subjects in psubj[] */
+	__u32 ppad;
+	__u64 psubj[NSS_VCHAIN_MAX];
+	__s32 pparent[NSS_VCHAIN_MAX];	/* the subject whose key verified it, or -1 */
+	struct pw_chain_cert pcert[NSS_VCHAIN_MAX];	/* its key, hashed */
 };
 
 struct {
@@ -447,6 +465,7 @@ static __always_inline void nss_judge(void *ctx, struct nss_thread *t, struct pw
 	t->vstate = NSS_V_NONE;
 	t->vedge = 0;
 	t->nv = 0;
+	t->np = 0;
 	verdict_judge(ctx, acc, PW_LIB_NSS, side, ss);
 }
 
@@ -525,6 +544,9 @@ int BPF_KPROBE(nss_verify, void *handle, const void *cert, int check_sig, int us
 	t->nv = 0;
 	t->voverflow = 0;
 	t->vedge = 0;
+	t->np = 0;
+	t->pk_key = 0;
+	t->pk_subj = 0;
 	if (!check_sig)
 		t->vstate = NSS_V_FAILED;	/* no signature checked: nothing but the leaf counts */
 	else if (usage == NSS_USAGE_SSL_SERVER)
@@ -631,6 +653,217 @@ int nss_sig_ret(struct pt_regs *ctx)
 }
 
 /*
+ * libpkix: SECKEY_ExtractPublicKey(spki), PKIX_PL_Cert_VerifySignature's copy of
+ * the issuer's SubjectPublicKeyInfo, right before it verifies a signature with it.
+ */
+SEC("uprobe")
+int BPF_KPROBE(nss_pkix_key, const void *spki)
+{
+	struct nss_thread *t = nss_verifying(NSS_V_CHAIN, NSS_V_CHAIN_NAME);
+
+	if (t)
+		t->pk_spki = (__u64)spki;
+	return 0;
+}
+
+/* libpkix's CERT_VerifySignedDataWithPublicKey(&subject->signatureWrap, key, wincx) */
+SEC("uprobe")
+int BPF_KPROBE(nss_pkix_sig, const void *sd)
+{
+	struct nss_thread *t = nss_verifying(NSS_V_CHAIN, NSS_V_CHAIN_NAME);
+
+	if (!t)
+		return 0;
+	t->pk_subj = sd ? (__u64)sd - NSS_CERT_SIGWRAP : 0;
+	t->pk_key = t->pk_spki;
+	t->pk_spki = 0;
+	return 0;
+}
+
+/* Two byte ranges of user memory compared 32 bytes at a time (both n >= 32). */
+struct nss_cmp {
+	__u64 a, b;
+	__u32 n;
+	int diff;
+};
+
+static long nss_cmp_cb(__u32 i, void *data)
+{
+	struct nss_cmp *c = data;
+	__u8 x[32], y[32];
+	__u32 off = i * 32, k;
+
+	if (off >= c->n)
+		return 1;
+	if (off + 32 > c->n)
+		off = c->n - 32;	/* the last chunk overlaps the one before */
+	if (bpf_probe_read_user(x, sizeof(x), (const void *)(c->a + off)) ||
+	    bpf_probe_read_user(y, sizeof(y), (const void *)(c->b + off))) {
+		c->diff = 1;
+		return 1;
+	}
+	for (k = 0; k < 32; k++)
+		if (x[k] != y[k]) {
+			c->diff = 1;
+			return 1;
+		}
+	return 0;
+}
+
+/*
+ * Is `key` (the subjectPublicKey BIT STRING of the SubjectPublicKeyInfo copy that
+ * verified a signature: data, length in bits) the key of certificate `cert`? Its
+ * derPublicKey then ends with that BIT STRING: tag, length, no unused bits, the
+ * same bytes.
+ */
+static __always_inline int nss_key_of(__u64 key, __u64 cert)
+{
+	__u64 kitem[2] = {}, ditem[2] = {};
+	struct nss_cmp c = {};
+	__u32 kl, dl, hl;
+	__u8 h[5] = {};
+
+	if (bpf_probe_read_user(kitem, sizeof(kitem), (const void *)(key + NSS_SPKI_PUBKEY + NSS_SECITEM_DATA)) ||
+	    bpf_probe_read_user(ditem, sizeof(ditem),
+				(const void *)(cert + NSS_CERT_DERPUBKEY + NSS_SECITEM_DATA)))
+		return 0;
+	if (!kitem[0] || !ditem[0] || ((__u32)kitem[1] & 7))
+		return 0;
+	kl = (__u32)kitem[1] / 8;
+	dl = (__u32)ditem[1];
+	if (kl < 32 || kl > 4096 || dl > PW_CERT_MAX)
+		return 0;
+	/* tag 03, the content's length (kl + 1: the unused-bits byte), 00 */
+	if (kl + 1 < 0x80)
+		hl = 3;
+	else if (kl + 1 < 0x100)
+		hl = 4;
+	else
+		hl = 5;
+	if (dl < kl + hl)
+		return 0;
+	if (bpf_probe_read_user(h, sizeof(h), (const void *)(ditem[0] + dl - kl - 5)))
+		return 0;
+	if (h[4] != 0)
+		return 0;
+	if (hl == 3 && !(h[2] == 0x03 && h[3] == kl + 1))
+		return 0;
+	if (hl == 4 && !(h[1] == 0x03 && h[2] == 0x81 && h[3] == kl + 1))
+		return 0;
+	if (hl == 5 && !(h[0] == 0x03 && h[1] == 0x82 && h[2] == ((kl + 1) >> 8) &&
+			 h[3] == ((kl + 1) & 0xff)))
+		return 0;
+	c.a = kitem[0];
+	c.b = ditem[0] + dl - kl;
+	c.n = kl;
+	bpf_loop(4096 / 32 + 1, nss_cmp_cb, &c, 0);
+	return !c.diff;
+}
+
+/*
+ * The instruction after it: the signature verified. Its subject joins the list,
+ * linked to the earlier subject whose key verified it (libpkix checks a chain
+ * from the trust anchor down: the issuer's own signature came first); the
+ * verdict walks these links up from the leaf (nss_pkix_chain).
+ */
+SEC("uprobe")
+int nss_pkix_sig_ret(struct pt_regs *ctx)
+{
+	struct nss_thread *t = nss_verifying(NSS_V_CHAIN, NSS_V_CHAIN_NAME);
+	__u64 subj, key, cand;
+	__u32 n, j;
+
+	if (!t || !t->pk_subj)
+		return 0;
+	subj = t->pk_subj;
+	key = t->pk_key;
+	t->pk_subj = 0;
+	t->pk_key = 0;
+	if ((__s32)ctx->ax != 0 || !key)
+		return 0;
+	n = t->np;
+	if (n >= NSS_VCHAIN_MAX) {
+		t->voverflow = 1;
+		return 0;
+	}
+	t->psubj[n] = subj;
+	t->pparent[n] = -1;
+	for (j = 0; j < NSS_VCHAIN_MAX; j++) {
+		if (j >= n)
+			break;
+		cand = t->psubj[j];
+		if (cand != subj && nss_key_of(key, cand)) {
+			t->pparent[n] = j;
+			break;
+		}
+	}
+	/* its own key, hashed now (a chain's subject may be freed after verification) */
+	{
+		struct pw_anchor_src src = { .kind = PW_ANCHOR_SPKI };
+		__u64 item[2] = {};
+
+		t->pcert[n].flags = 0;
+		if (!bpf_probe_read_user(item, sizeof(item),
+					 (const void *)(subj + NSS_CERT_DERPUBKEY + NSS_SECITEM_DATA)) &&
+		    item[0] && (__u32)item[1]) {
+			src.ptr = item[0];
+			src.len = (__u32)item[1];
+			anchor_capture(&src, &t->pcert[n]);
+		}
+	}
+	t->np = n + 1;
+	return 0;
+}
+
+struct nss_walk {
+	__s32 e;	/* the subject reached, from the leaf up */
+};
+
+/* One link up: the subject whose key verified subject e is the next issuer. */
+static long nss_pkix_walk_cb(__u32 i, void *data)
+{
+	struct nss_thread *t = bpf_task_storage_get(&nss_threads, bpf_get_current_task_btf(), 0, 0);
+	struct nss_walk *w = data;
+	__s32 p;
+	__u32 n;
+
+	if (!t || w->e < 0 || w->e >= NSS_VCHAIN_MAX)
+		return 1;
+	p = t->pparent[w->e & (NSS_VCHAIN_MAX - 1)];
+	n = t->nv;
+	if (p < 0 || p >= NSS_VCHAIN_MAX || n >= NSS_VCHAIN_MAX)
+		return 1;
+	t->vobj[n] = t->psubj[p & (NSS_VCHAIN_MAX - 1)];
+	t->vcert[n] = t->pcert[p & (NSS_VCHAIN_MAX - 1)];
+	t->nv = n + 1;
+	w->e = p;
+	return 0;
+}
+
+/*
+ * The chain libpkix verified, as the old engine's: the issuers whose key verified
+ * the leaf, then that issuer, and so on (the trust anchor itself verifies no
+ * subject of its own: it is not among them).
+ */
+static __always_inline void nss_pkix_chain(struct nss_thread *t)
+{
+	struct nss_walk w = { .e = -1 };
+	__u32 j;
+
+	if (t->nv || !t->np)
+		return;
+	for (j = 0; j < NSS_VCHAIN_MAX; j++) {
+		if (j >= t->np)
+			break;
+		if (t->psubj[j] == t->vleaf)
+			w.e = j;
+	}
+	if (w.e < 0)
+		return;
+	bpf_loop(NSS_VCHAIN_MAX, nss_pkix_walk_cb, &w, 0);
+}
+
+/*
  * Issuer i of the chain NSS verified: a certificate the peer presented (by its
  * object), or, for the last (the trust anchor, the database's certificate) and
  * any the peer did not send, its key as hashed when it was verified, judged if
@@ -718,6 +951,7 @@ static __always_inline void nss_validated(struct nss_thread *t, struct pw_chain_
 	acc->validated = 1;
 	if (t->voverflow)
 		acc->flags |= PW_CHAIN_ANCHOR_ERROR;	/* the rest cannot be judged */
+	nss_pkix_chain(t);
 	bpf_loop(NSS_VCHAIN_MAX, nss_vchain_cb, NULL, 0);
 }
 

@@ -70,6 +70,7 @@ enum nss_vstate {
 #define NSS_CERT_SIGWRAP	24	/* CERTCertificate.signatureWrap (CERTSignedData) */
 #define NSS_CERT_DERCERT	120	/* CERTCertificate.derCert (a SECItem) */
 #define NSS_CERT_DERPUBKEY	192	/* CERTCertificate.derPublicKey: the SubjectPublicKeyInfo */
+#define NSS_SPKI_PUBKEY		56	/* CERTSubjectPublicKeyInfo.subjectPublicKey (a SECItem, len in bits) */
 #define NSPR_FD_SECRET		8	/* PRFileDesc.secret */
 #define NSPR_FD_LOWER		16	/* PRFileDesc.lower */
 #define NSPR_FD_IDENTITY	40	/* PRFileDesc.identity; 0 = PR_NSPR_IO_LAYER (the OS socket) */

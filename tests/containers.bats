@@ -46,7 +46,7 @@ rootfs() {
 	ROOT=$(cat "$BATS_FILE_TMPDIR/$1.root")
 	[ -n "$ROOT" ] || skip "no $1 root filesystem: $(cat "$BATS_FILE_TMPDIR/$1.why")"
 	# what the clients read inside: the test roots, and pin.test at 127.0.0.1
-	CT=$BATS_TEST_TMPDIR/ct
+	CT=$BATS_TEST_TMPDIR/ct-$1
 	mkdir -p "$CT"
 	cp "$PKI/legit-ec/root.pem" "$CT/root.pem"
 	printf '127.0.0.1 localhost\n127.0.0.1 pin.test\n' >"$CT/hosts"
@@ -224,4 +224,35 @@ musl_client() {
 	# attached at its mapping (not found later by the look every 10 s)
 	[ "$(event_field "$LEGIT_EVENT" .exe)" = "$MUSL/bin/client" ]
 	[ "$(_events_count '.event == "unseen_mapping"')" -eq 0 ]
+}
+
+@test "Debian 11 and 13 containers: tstclnt verifying with its database (NSS 3.61, 3.110): a pin on the intermediate alone counts; the impostor is killed before a byte" {
+	local s ev rc
+	pki
+	pin_test_servers
+	pin_int_policy enforce kill
+	pw_start --policy "$POLICY"
+	for s in bullseye trixie; do
+		rootfs "$s"
+		# the container's NSS database trusts the legitimate root
+		mkdir -p "$CT/nssdb"
+		certutil -N -d "sql:$CT/nssdb" --empty-password
+		certutil -A -d "sql:$CT/nssdb" -n legit-ec -t C,, -i "$PKI/legit-ec/root.pem"
+		chmod -R a+rX "$CT/nssdb"
+		run in_ct tstclnt -h 127.0.0.1 -p "$legit_PORT" -a pin.test -d sql:/tmp/nssdb -A /tmp/request
+		echo "$s legit: $output"
+		[ "$status" -eq 0 ]
+		ev=$(events_wait ".event == \"tls_chain\" and .peer == \"127.0.0.1:$legit_PORT\" and (.exe | startswith(\"$ROOT/\"))" 20)
+		echo "$ev" | jq -c '{verdict, validation, chain: [.chain[] | {subject, matched}]}'
+		[ "$(event_field "$ev" .library)" = nss ]
+		[ "$(event_field "$ev" .verdict)" = match ]
+		[ "$(event_field "$ev" .validation)" = verified ]
+		rc=0
+		in_ct tstclnt -h 127.0.0.1 -p "$evil_PORT" -a pin.test -d sql:/tmp/nssdb -A /tmp/request >/dev/null 2>&1 || rc=$?
+		[ "$rc" -eq 137 ]
+		ev=$(events_wait ".event == \"tls_chain\" and .peer == \"127.0.0.1:$evil_PORT\" and (.exe | startswith(\"$ROOT/\"))" 20)
+		[ "$(event_field "$ev" .action)" = killed ]
+		[ ! -s "$evil_RECORD" ]
+	done
+	pw_stop
 }

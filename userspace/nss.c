@@ -939,12 +939,80 @@ static int nss_attach_calls(struct code *c, struct attached_lib *lib, const char
 	return n;
 }
 
+/*
+ * libnss3's libpkix (CERT_VerifyCert's engine by default in Debian 13's NSS
+ * 3.110, not in 3.61 nor 3.87): PKIX_PL_Cert_VerifySignature extracts the issuer's key
+ * from a copy of its SubjectPublicKeyInfo (SECKEY_ExtractPublicKey) and calls
+ * CERT_VerifySignedDataWithPublicKey(&subject->signatureWrap, key, wincx):
+ * each function that makes both calls gets nss_pkix_key on the first and
+ * nss_pkix_sig (and nss_pkix_sig_ret after it) on the second. The exported
+ * CERT_VerifySignedData (cert_VerifyCertChainOld's, probed above) extracts
+ * with CERT_ExtractPublicKey and is left alone. None found: the build has no
+ * libpkix, nothing more to probe. Returns the functions probed, -1 with err.
+ */
+struct nss_pkix_site {
+	uint64_t sig;		/* the CERT_VerifySignedDataWithPublicKey call */
+	int nkeys;
+	uint64_t keys[4];	/* the SECKEY_ExtractPublicKey calls before it, in its function */
+};
+
+/* The libpkix-shaped functions of a libnss3 (at most `max`); -1 if it cannot be decoded. */
+static int nss_pkix_sites(struct code *c, struct nss_pkix_site *out, int max)
+{
+	uint64_t vsites[MAX_SITES], xsites[MAX_SITES], start, end;
+	int nv, nx, i, j, n = 0;
+
+	nv = elf_import_call_sites(c->img, "CERT_VerifySignedDataWithPublicKey", vsites, MAX_SITES);
+	nx = elf_import_call_sites(c->img, "SECKEY_ExtractPublicKey", xsites, MAX_SITES);
+	if (nv < 0 || nx < 0)
+		return -1;
+	for (i = 0; i < nv && n < max; i++) {
+		if (!insn_size(c, vsites[i]) || elf_vaddr_to_offset(c->img, vsites[i]) < 0 ||
+		    elf_func_range(c->img, vsites[i], &start, &end))
+			continue;
+		out[n].sig = vsites[i];
+		out[n].nkeys = 0;
+		for (j = 0; j < nx && out[n].nkeys < 4; j++)
+			if (xsites[j] >= start && xsites[j] < vsites[i] &&
+			    elf_vaddr_to_offset(c->img, xsites[j]) >= 0)
+				out[n].keys[out[n].nkeys++] = xsites[j];
+		n += out[n].nkeys > 0;
+	}
+	return n;
+}
+
+static int nss3_attach_pkix(struct pinwarden_bpf *skel, struct attached_lib *lib,
+			    struct code *c, char *err, size_t errlen)
+{
+	struct nss_pkix_site ps[MAX_SITES];
+	int n = nss_pkix_sites(c, ps, MAX_SITES), i, j;
+
+	for (i = 0; i < n; i++) {
+		int64_t off = elf_vaddr_to_offset(c->img, ps[i].sig);
+
+		for (j = 0; j < ps[i].nkeys; j++)
+			if (attach_uprobe_cookie(lib, skel->progs.nss_pkix_key,
+						 elf_vaddr_to_offset(c->img, ps[i].keys[j]), 0, err, errlen))
+				return -1;
+		if (attach_uprobe_cookie(lib, skel->progs.nss_pkix_sig, off, 0, err, errlen) ||
+		    attach_uprobe_cookie(lib, skel->progs.nss_pkix_sig_ret, off + insn_size(c, ps[i].sig),
+					 0, err, errlen))
+			return -1;
+		log_debug("%s: nss_pkix_sig at 0x%llx (call to CERT_VerifySignedDataWithPublicKey, "
+			  "%d SECKEY_ExtractPublicKey before it)", lib->path, (unsigned long long)off,
+			  ps[i].nkeys);
+	}
+	return n < 0 ? 0 : n;	/* none: no libpkix to probe */
+}
+
 /* libnss3: the signature checks of the chain it builds (bpf/nss.bpf.c nss_sig). */
 static int nss3_attach(struct pinwarden_bpf *skel, struct attached_lib *lib, struct code *c,
 		       char *err, size_t errlen)
 {
-	return nss_attach_calls(c, lib, "CERT_VerifySignedData", skel->progs.nss_sig,
-				skel->progs.nss_sig_ret, 0, err, errlen) < 0 ? -1 : 0;
+	if (nss_attach_calls(c, lib, "CERT_VerifySignedData", skel->progs.nss_sig,
+			     skel->progs.nss_sig_ret, 0, err, errlen) < 0)
+		return -1;
+	return nss3_attach_pkix(skel, lib, c, err, errlen) < 0 ? -1 : 0;
 }
 
 /*

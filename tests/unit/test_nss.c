@@ -25,6 +25,8 @@
 #include "ldcache.h"
 #include "check.h"
 
+static void check_libnss3(const char *libssl3);
+
 static void check_library(const char *path)
 {
 	struct nss_layout lay = { .role = NSS_OFF_UNKNOWN, .osfd = NSS_OFF_UNKNOWN };
@@ -93,6 +95,50 @@ static void check_library(const char *path)
 	}
 	/* GCC's and clang's `mov 0xd0(%reg), %rax; mov %rax, %rdi` alike */
 	ASSERT_EQ(with_reg, n);
+	code_close(&c);
+	elf_image_close(img);
+	check_libnss3(path);
+}
+
+/*
+ * The libnss3.so beside it: libpkix's PKIX_PL_Cert_VerifySignature, a function
+ * that extracts a key (SECKEY_ExtractPublicKey) and verifies a signature with it
+ * (CERT_VerifySignedDataWithPublicKey), is found; the exported
+ * CERT_VerifySignedData (cert_VerifyCertChainOld's, extracting with
+ * CERT_ExtractPublicKey) is not among them.
+ */
+static void check_libnss3(const char *libssl3)
+{
+	char path[4096], err[256];
+	struct nss_pkix_site ps[MAX_SITES];
+	struct elf_image *img;
+	uint64_t vsd, start = 0, end = 0;
+	struct code c;
+	const char *slash = strrchr(libssl3, '/');
+	int n, i;
+
+	if (!slash)
+		return;
+	snprintf(path, sizeof(path), "%.*s/libnss3.so", (int)(slash - libssl3), libssl3);
+	if (access(path, R_OK))
+		return;
+	img = elf_image_open(path, err, sizeof(err));
+	ASSERT_TRUE(img != NULL);
+	if (!img)
+		return;
+	ASSERT_EQ(code_open(&c, img), 0);
+	n = nss_pkix_sites(&c, ps, MAX_SITES);
+	vsd = elf_func_vaddr(img, "CERT_VerifySignedData");
+	if (vsd)
+		elf_func_range(img, vsd, &start, &end);
+	printf("%s: %d libpkix-shaped signature checks\n", path, n);
+	ASSERT_TRUE(n >= 1);
+	for (i = 0; i < n; i++) {
+		printf("  CERT_VerifySignedDataWithPublicKey at %#llx, %d SECKEY_ExtractPublicKey before\n",
+		       (unsigned long long)ps[i].sig, ps[i].nkeys);
+		ASSERT_TRUE(ps[i].nkeys >= 1 && ps[i].keys[0] < ps[i].sig);
+		ASSERT_TRUE(!vsd || ps[i].sig < start || ps[i].sig >= end);
+	}
 	code_close(&c);
 	elf_image_close(img);
 }
