@@ -137,6 +137,8 @@ void events_flush_repeats(struct daemon *d, bool all);	/* closed dedup windows *
 void events_library_uncovered(struct daemon *d, const struct uncovered_where *at,
 			      const char *library, const char *version, const char *path,
 			      unsigned reason, const char *err);
+/* the index in d->uncov's history of the oldest uncovered file still kept */
+uint64_t uncovered_kept_first(const struct daemon *d);
 /* the uncovered files kept, as a JSON array member `key` (status, ready) */
 void events_uncovered_list(const struct daemon *d, struct json *j, const char *key);
 uint64_t events_now_unix_ns(void);

@@ -170,7 +170,6 @@ static void report_denied(struct daemon *d, uint64_t kdev, uint64_t ino, const c
 	char why[768];
 	size_t i;
 
-	d->disc.denied_seen++;
 	for (i = 0; i < d->disc.ndenied; i++)
 		if (d->disc.denied[i].dev == kdev && d->disc.denied[i].ino == ino)
 			return;

@@ -65,7 +65,6 @@ struct discover_state {
 	uint64_t changed;		/* attached files rewritten: detached, examined again */
 	struct pw_file_key *denied;	/* files root may not read, reported once each */
 	size_t ndenied;
-	uint64_t denied_seen;		/* mappings of such files (each note, reported or not) */
 	uint64_t detach_after_ns;	/* run --detach-unmapped: a library no process maps for
 					 * that long is detached (0: never) */
 	uint64_t sweep_next_ns;		/* the next look for unmapped libraries */

@@ -811,6 +811,24 @@ static void exe_of(uint32_t pid, char *exe, size_t len)
 	exe[n > 0 ? n : 0] = 0;
 }
 
+/* one uncovered file's members, as the event and the lists give them */
+static void uncovered_members(struct json *j, const struct uncovered_file *u)
+{
+	json_str(j, "library", uncovered_library_names[u->library]);
+	json_str(j, "path", u->path);
+	if (u->ino) {
+		json_uint(j, "device", u->dev);
+		json_uint(j, "inode", u->ino);
+	}
+	json_str(j, "reason", uncovered_reason_names[u->reason]);
+	if (u->version[0])
+		json_str(j, "version", u->version);
+	if (u->pid)
+		json_uint(j, "pid", u->pid);
+	if (u->exe[0])
+		json_str(j, "exe", u->exe);
+}
+
 void events_library_uncovered(struct daemon *d, const struct uncovered_where *at,
 			      const char *library, const char *version, const char *path,
 			      unsigned reason, const char *err)
@@ -835,48 +853,26 @@ void events_library_uncovered(struct daemon *d, const struct uncovered_where *at
 	log_warnx("%s: %s NOT covered (%s): %s", path, library ? library : "TLS library",
 		  uncovered_reason_names[reason], err);
 	begin(d, "library_uncovered", events_now_unix_ns());
-	json_str(j, "library", uncovered_library_names[u->library]);
-	json_str(j, "path", path);
-	if (u->ino) {
-		json_uint(j, "device", u->dev);
-		json_uint(j, "inode", u->ino);
-	}
-	json_str(j, "reason", uncovered_reason_names[reason]);
-	if (u->version[0])
-		json_str(j, "version", version);
-	if (u->pid) {
-		json_uint(j, "pid", u->pid);
-		if (u->exe[0])
-			json_str(j, "exe", u->exe);
-	}
+	uncovered_members(j, u);
 	json_str(j, "error", err);
 	if (reason == UNCOVERED_FILE_LIMIT)
 		json_uint(j, "open_files_limit", d->nofile);
 	emit(d);
 }
 
+uint64_t uncovered_kept_first(const struct daemon *d)
+{
+	return d->nuncov > PW_UNCOVERED_KEEP ? d->nuncov - PW_UNCOVERED_KEEP : 0;
+}
+
 void events_uncovered_list(const struct daemon *d, struct json *j, const char *key)
 {
-	uint64_t i = d->nuncov > PW_UNCOVERED_KEEP ? d->nuncov - PW_UNCOVERED_KEEP : 0;
+	uint64_t i;
 
 	json_arr_begin(j, key);
-	for (; i < d->nuncov; i++) {
-		const struct uncovered_file *u = &d->uncov[i % PW_UNCOVERED_KEEP];
-
+	for (i = uncovered_kept_first(d); i < d->nuncov; i++) {
 		json_obj_begin(j, NULL);
-		json_str(j, "library", uncovered_library_names[u->library]);
-		json_str(j, "path", u->path);
-		if (u->ino) {
-			json_uint(j, "device", u->dev);
-			json_uint(j, "inode", u->ino);
-		}
-		json_str(j, "reason", uncovered_reason_names[u->reason]);
-		if (u->version[0])
-			json_str(j, "version", u->version);
-		if (u->pid)
-			json_uint(j, "pid", u->pid);
-		if (u->exe[0])
-			json_str(j, "exe", u->exe);
+		uncovered_members(j, &d->uncov[i % PW_UNCOVERED_KEEP]);
 		json_obj_end(j);
 	}
 	json_arr_end(j);

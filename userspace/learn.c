@@ -173,7 +173,7 @@ static void comment_str(FILE *f, const char *s)
 /* What the draft cannot speak for: the files seen that have no probes. */
 static void uncovered_comments(const struct daemon *d, FILE *f)
 {
-	uint64_t i = d->nuncov > PW_UNCOVERED_KEEP ? d->nuncov - PW_UNCOVERED_KEEP : 0;
+	uint64_t i = uncovered_kept_first(d);
 
 	if (!d->nuncov)
 		return;
